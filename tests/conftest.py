@@ -1,0 +1,81 @@
+"""Shared fixtures: offline always, a fresh workspace per test, tiny real models built here."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def offline_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the workspace at a temp dir, forbid hub downloads and drop any real API key."""
+    home = tmp_path / "tunechat-home"
+    monkeypatch.setenv("TUNECHAT_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TUNECHAT_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+POSITIVE = ["great", "lovely", "excellent", "wonderful", "fantastic", "superb", "delightful", "amazing"]
+NEGATIVE = ["awful", "terrible", "horrible", "dreadful", "bad", "poor", "disgusting", "nasty"]
+FILLER = ["the", "food", "was", "service", "really", "quite", "place", "and", "staff", "meal", "today"]
+
+
+def make_reviews(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Short reviews whose sentiment is carried by one clear word, learnable in a few steps."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = rng.sample(FILLER, 4) + [rng.choice(POSITIVE if label == "pos" else NEGATIVE)]
+        rng.shuffle(words)
+        rows.append((" ".join(words), label))
+    return rows
+
+
+@pytest.fixture
+def reviews_tsv(tmp_path: Path) -> Path:
+    """A small tab-separated file with a `label` and a `text` column."""
+    path = tmp_path / "reviews.tsv"
+    lines = ["label\ttext"] + [f"{label}\t{text}" for text, label in make_reviews(120)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT with a word-level tokenizer made here, saved as safetensors: trains in seconds."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab_words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *FILLER]
+    vocab = {word: index for index, word in enumerate(vocab_words)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    )
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
+    return folder

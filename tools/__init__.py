@@ -1,0 +1,1 @@
+"""What the assistant can do: typed functions with docstrings the LLM reads, each calling trainer/."""

@@ -1,0 +1,24 @@
+"""What every tool call knows besides its arguments: the workspace, the registry and the chat session.
+
+The LLM never sees or sets these; the agent binds them, so a tool cannot be pointed at another
+session or outside the workspace by anything said in the chat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trainer.registry import Registry
+from trainer.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    workspace: Workspace
+    registry: Registry
+    session_id: str | None = None
+
+    @classmethod
+    def from_env(cls, session_id: str | None = None) -> ToolContext:
+        workspace = Workspace.from_env()
+        return cls(workspace, Registry(workspace.db_path), session_id)

