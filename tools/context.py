@@ -17,8 +17,10 @@ class ToolContext:
     workspace: Workspace
     registry: Registry
     session_id: str | None = None
+    # The command line names local model folders anywhere; the chat only inside the workspace.
+    allow_any_model_path: bool = False
 
     @classmethod
-    def from_env(cls, session_id: str | None = None) -> ToolContext:
+    def from_env(cls, session_id: str | None = None, allow_any_model_path: bool = False) -> ToolContext:
         workspace = Workspace.from_env()
-        return cls(workspace, Registry(workspace.db_path), session_id)
+        return cls(workspace, Registry(workspace.db_path), session_id, allow_any_model_path)

@@ -91,9 +91,7 @@ def canonical_key(key: str) -> str:
     for alias in (normal, spaced):
         if alias in ALIASES:
             return ALIASES[alias]
-    raise UserError(
-        f"'{key}' is not a run setting; use one of: {', '.join(FIELD_NAMES)}."
-    )
+    raise UserError(f"'{key}' is not a run setting; use one of: {', '.join(FIELD_NAMES)}.")
 
 
 def _coerce(name: str, value: Any) -> Any:

@@ -118,7 +118,7 @@ class Registry:
         return _run_row(row)
 
     def list_runs(self, session_id: str | None = None) -> list[dict[str, Any]]:
-        query, params = "SELECT * FROM runs ORDER BY id", ()
+        query, params = "SELECT * FROM runs ORDER BY id", tuple[str, ...]()
         if session_id is not None:
             query, params = "SELECT * FROM runs WHERE session_id = ? ORDER BY id", (session_id,)
         with self._connect() as db:

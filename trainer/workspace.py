@@ -6,6 +6,7 @@ here, so nothing the chat or the data names can point outside it.
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 import shutil
@@ -30,7 +31,7 @@ class Workspace:
         return workspace
 
     def create(self) -> None:
-        for folder in (self.uploads, self.datasets, self.runs):
+        for folder in (self.uploads, self.datasets, self.runs, self.models):
             folder.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -44,6 +45,11 @@ class Workspace:
     @property
     def runs(self) -> Path:
         return self.root / "runs"
+
+    @property
+    def models(self) -> Path:
+        """Local base models the chat may name by path (the command line may name any path)."""
+        return self.root / "models"
 
     @property
     def db_path(self) -> Path:
@@ -89,9 +95,11 @@ class Workspace:
                 f"'{source.name}' is {size_mb:.0f} MB, over the {limit_mb:.0f} MB upload limit; "
                 "use a smaller file or raise TUNECHAT_MAX_UPLOAD_MB."
             )
-        target = self.uploads / unique_name(self.uploads, safe_file_name(name or source.name))
-        if source.resolve() == target.resolve():
-            return target
+        clean = safe_file_name(name or source.name)
+        same = self.uploads / clean
+        if same.is_file() and (source.resolve() == same.resolve() or filecmp.cmp(source, same, shallow=False)):
+            return same  # the same file again: no second copy
+        target = self.uploads / unique_name(self.uploads, clean)
         tmp = target.with_name(f".{target.name}.part")
         shutil.copyfile(source, tmp)
         tmp.replace(target)

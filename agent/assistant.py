@@ -1,0 +1,90 @@
+"""The assistant behind every room (web chat, terminal chat): one entry point, two modes.
+
+Guided mode (no LLM configured) understands the common intents in plain words; LLM mode hands
+the same tools to a LangChain tool-calling agent. Both read and write the session's history and
+state in the registry, so a restart continues the conversation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agent.types import Reply
+from tools.context import ToolContext
+from trainer.errors import UserError
+from trainer.registry import Registry
+from trainer.workspace import Workspace
+
+
+class Assistant:
+    def __init__(self, workspace: Workspace | None = None, chat_model: Any | None = None):
+        """`chat_model` is a LangChain chat model; None reads the environment (see agent.llm)."""
+        from agent.llm import chat_model_from_env
+
+        self.workspace = workspace or Workspace.from_env()
+        self.registry = Registry(self.workspace.db_path)
+        self.chat_model = chat_model if chat_model is not None else chat_model_from_env()
+
+    @property
+    def mode(self) -> str:
+        return "llm" if self.chat_model is not None else "guided"
+
+    @property
+    def backend_description(self) -> str:
+        if self.chat_model is None:
+            return "guided mode (no LLM configured)"
+        from agent.llm import describe_chat_model
+
+        return describe_chat_model(self.chat_model)
+
+    def new_session(self) -> str:
+        session_id = uuid.uuid4().hex[:12]
+        self.registry.ensure_session(session_id)
+        return session_id
+
+    def context(self, session_id: str) -> ToolContext:
+        return ToolContext(self.workspace, self.registry, session_id)
+
+    def history(self, session_id: str) -> list[dict[str, Any]]:
+        return self.registry.messages(session_id)
+
+    def reply(self, session_id: str, message: str, files: Sequence[str | Path] = ()) -> Reply:
+        """Answer one user message (with any files dropped alongside it) and record both in the session."""
+        self.registry.ensure_session(session_id)
+        state = self.registry.session_state(session_id)
+        uploaded: list[str] = []
+        notes: list[str] = []
+        for file in files:
+            try:
+                path = self.workspace.import_file(Path(file))
+            except UserError as error:
+                notes.append(str(error))
+                continue
+            uploaded.append(path.name)
+        if uploaded:
+            state.setdefault("files", []).extend(uploaded)
+            state["active_file"] = uploaded[-1]
+        user_text = message.strip()
+        if uploaded:
+            user_text = (user_text + "\n" if user_text else "") + " ".join(f"[uploaded {name}]" for name in uploaded)
+        self.registry.add_message(session_id, "user", user_text)
+        self.registry.set_session_title(session_id, (message.strip() or " ".join(uploaded))[:60])
+
+        context = self.context(session_id)
+        if self.chat_model is None:
+            from agent.guided import guided_reply
+
+            reply = guided_reply(context, state, message, uploaded)
+        else:
+            from agent.llm import llm_reply
+
+            history = self.registry.messages(session_id)[:-1]
+            reply = llm_reply(self.chat_model, context, state, history, user_text)
+        if notes:
+            reply.text = "\n".join(notes) + "\n\n" + reply.text
+        self.registry.save_session_state(session_id, state)
+        self.registry.add_message(session_id, "assistant", reply.text, reply.images)
+        return reply

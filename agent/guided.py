@@ -1,0 +1,163 @@
+"""Guided mode: the assistant without an LLM. It understands the common intents in plain words
+(see agent.intents), calls the same tools an LLM would, and answers with rendered results.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agent import render
+from agent.intents import Intent, classify
+from agent.types import Reply, ToolStep
+from tools.context import ToolContext
+from tools.registry import TOOLS_BY_NAME
+from tools.run_tools import launch_plan
+from trainer.errors import UserError
+
+LLM_NOTICE = (
+    "_Guided mode: I understand short requests like the ones below. For free-form chat, set "
+    "`OPENAI_API_KEY` (and optionally `OPENAI_BASE_URL` for vLLM, Ollama or llama.cpp, and "
+    "`TUNECHAT_MODEL`) and restart tunechat._"
+)
+
+HELP = """I fine-tune text classifiers on your data. Things to say:
+
+- drop a CSV, TSV or JSONL file, then **inspect** or **fine-tune a classifier on this**
+- change the plan: **use 5 epochs**, **learning rate 3e-5**, **batch size 16**, **max length 64**, \
+**freeze 2 layers**, **model org/name**, **the label column is Score**
+- **go** to start training, **status**, **stop**
+- **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **deploy run 2**"""
+
+IMAGE_KEYS = ("confusion_matrix_png", "loss_png", "plot")
+
+
+def guided_reply(ctx: ToolContext, state: dict[str, Any], message: str, uploaded: list[str]) -> Reply:
+    intent = classify(message)
+    if intent.name == "unknown" and uploaded:
+        intent = Intent("inspect")
+    session = GuidedTurn(ctx, state)
+    try:
+        text = session.handle(intent)
+    except UserError as error:
+        text = str(error)
+    if not state.get("llm_notice_shown"):
+        state["llm_notice_shown"] = True
+        text += "\n\n" + LLM_NOTICE
+    return Reply(text=text, images=session.images, steps=session.steps)
+
+
+class GuidedTurn:
+    """One message's worth of work: calls tools, remembers the steps and images for the reply."""
+
+    def __init__(self, ctx: ToolContext, state: dict[str, Any]):
+        self.ctx, self.state = ctx, state
+        self.steps: list[ToolStep] = []
+        self.images: list[str] = []
+
+    def call(self, name: str, **arguments: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            result = TOOLS_BY_NAME[name](self.ctx, **arguments)
+        except UserError as error:
+            self.steps.append(ToolStep(name, arguments, False, str(error), time.perf_counter() - started))
+            raise
+        self.steps.append(ToolStep(name, arguments, True, "done", time.perf_counter() - started, result))
+        self.images += [str(result[key]) for key in IMAGE_KEYS if result.get(key)]
+        return result
+
+    def handle(self, intent: Intent) -> str:
+        handler = getattr(self, f"on_{intent.name}")
+        return str(handler(intent))
+
+    # ---- intents ----------------------------------------------------------------------------
+
+    def on_help(self, intent: Intent) -> str:
+        return HELP
+
+    def on_unknown(self, intent: Intent) -> str:
+        return "I did not catch that. " + HELP
+
+    def active_file(self) -> str:
+        file = self.state.get("active_file")
+        if not file:
+            raise UserError("Upload a CSV, TSV or JSONL file of labelled texts first (drop it into the chat).")
+        return str(file)
+
+    def columns(self) -> dict[str, Any]:
+        overrides = self.state.get("overrides", {})
+        return {key: overrides.get(key) for key in ("text_column", "label_column")}
+
+    def on_inspect(self, intent: Intent) -> str:
+        self.state.setdefault("overrides", {}).update(
+            {k: v for k, v in intent.settings.items() if k in ("text_column", "label_column")}
+        )
+        report = self.call("inspect_data", file=self.active_file(), **self.columns())
+        return render.render_inspection(report) + "\n\nSay **fine-tune a classifier on this** for a plan."
+
+    def on_train(self, intent: Intent) -> str:
+        report = self.call("inspect_data", file=self.active_file(), **self.columns())
+        return render.render_inspection(report) + "\n\n" + self.on_settings(intent)
+
+    def on_settings(self, intent: Intent) -> str:
+        overrides = self.state.setdefault("overrides", {})
+        overrides.update(intent.settings)
+        plan = self.call("propose_plan", file=self.active_file(), **overrides)
+        self.state["plan"] = plan
+        changed = ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in intent.settings.items())
+        prefix = f"Updated the plan ({changed}).\n\n" if intent.name == "settings" and changed else ""
+        return prefix + render.render_plan(plan) + "\n\nSay **go** to start, or change a setting (e.g. *use 5 epochs*)."
+
+    def on_go(self, intent: Intent) -> str:
+        plan = self.state.get("plan")
+        if not plan:
+            if self.state.get("active_file"):
+                return self.on_settings(Intent("train"))
+            raise UserError(
+                "There is no plan to start yet; upload a data file and say 'fine-tune a classifier on this'."
+            )
+        started = time.perf_counter()
+        result = launch_plan(self.ctx, plan["config"], plan.get("estimate_seconds"))
+        self.steps.append(
+            ToolStep("start_training", plan["config"], True, "started", time.perf_counter() - started, result)
+        )
+        self.state["plan"] = None
+        self.state.setdefault("runs", []).append(result["run_id"])
+        return (
+            f"Started **run {result['run_id']}** in the background "
+            f"(estimated {render.fmt_seconds(result.get('estimate_seconds'))}). "
+            "Say **status** to see its progress or **stop** to cancel it."
+        )
+
+    def on_status(self, intent: Intent) -> str:
+        status = self.call("run_status", run_id=intent.run_ids[0] if intent.run_ids else None)
+        text = render.render_status(status)
+        if status.get("status") == "succeeded":
+            text += "\n\n" + self.on_evaluate(Intent("evaluate", run_ids=[status["run_id"]]))
+        return text
+
+    def on_stop(self, intent: Intent) -> str:
+        status = self.call("stop_run", run_id=intent.run_ids[0] if intent.run_ids else None)
+        return render.render_status(status) + " Its checkpoints stay in the run folder."
+
+    def on_evaluate(self, intent: Intent) -> str:
+        evaluation = self.call("evaluate_run", run_id=intent.run_ids[0] if intent.run_ids else None)
+        return render.render_evaluation(evaluation)
+
+    def on_compare(self, intent: Intent) -> str:
+        ids = intent.run_ids
+        if len(ids) < 2:
+            runs = self.ctx.registry.list_runs()
+            ids = [run["id"] for run in runs[-2:]]
+            if len(ids) < 2:
+                raise UserError(
+                    "Comparing needs two runs; train another one first, then say 'compare run 1 and run 2'."
+                )
+        return render.render_comparison(self.call("compare_runs", run_ids=ids))
+
+    def on_deploy(self, intent: Intent) -> str:
+        deployment = self.call("deploy_run", run_id=intent.run_ids[0] if intent.run_ids else None)
+        return render.render_deployment(deployment)
+
+    def on_list_runs(self, intent: Intent) -> str:
+        return render.render_runs(self.call("list_runs")["runs"])

@@ -1,0 +1,357 @@
+"""LLM mode: the registered tools handed to a LangChain tool-calling agent.
+
+The chat model comes from the environment (OPENAI_API_KEY, optional OPENAI_BASE_URL for any
+OpenAI-compatible server, TUNECHAT_MODEL). Each tool is bound to the chat's ToolContext here, so the
+model only sees and sets the documented arguments, never the workspace, registry or session.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import re
+import time
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from agent.prompts import system_prompt
+from agent.types import Reply, ToolStep
+from tools.context import ToolContext
+from tools.registry import TOOLS
+from trainer.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gpt-4.1-mini"
+# Seconds per LLM request and retries on transient errors; a turn must not hang the chat for minutes.
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_RETRIES = 2
+# LangGraph counts both model and tool nodes, so 25 is about a dozen tool calls per turn.
+RECURSION_LIMIT = 25
+# Only the latest messages go back to the model: enough context, bounded cost.
+HISTORY_LIMIT = 40
+# A tool result longer than this (JSON characters) is shortened before the model sees it.
+MAX_RESULT_CHARS = 12_000
+MAX_LIST_ITEMS = 25
+MAX_STRING_CHARS = 2_000
+SECTION_HEADERS = ("Args:", "Arguments:", "Returns:", "Raises:", "Examples:", "Example:", "Note:")
+
+
+# ---- the chat model -------------------------------------------------------------------------
+
+
+def chat_model_from_env() -> BaseChatModel | None:
+    """The configured chat model, or None (guided mode) when OPENAI_API_KEY is not set."""
+    if not os.environ.get("OPENAI_API_KEY"):
+        return None
+    from langchain_openai import ChatOpenAI
+
+    # ChatOpenAI reads OPENAI_API_BASE itself and the openai client falls back to OPENAI_BASE_URL;
+    # passing it explicitly makes the URL visible to describe_chat_model either way.
+    base_url = os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE") or None
+    return ChatOpenAI(
+        model=os.environ.get("TUNECHAT_MODEL") or DEFAULT_MODEL,
+        base_url=base_url,
+        temperature=0,
+        timeout=_env_float("TUNECHAT_LLM_TIMEOUT", DEFAULT_TIMEOUT_S),
+        max_retries=DEFAULT_MAX_RETRIES,
+    )
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        log.warning("%s is not a number; using %s", name, default)
+        return default
+
+
+def describe_chat_model(model: Any) -> str:
+    """One line for the UI naming the model and endpoint; never the API key."""
+    name = getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
+    base_url = chat_model_base_url(model)
+    return f"LLM: {name}" + (f" at {base_url}" if base_url else "")
+
+
+def chat_model_base_url(model: Any) -> str | None:
+    """The endpoint the model talks to, as the openai client resolved it (None for non-HTTP models)."""
+    client = getattr(model, "root_client", None)
+    url = getattr(client, "base_url", None) or getattr(model, "openai_api_base", None)
+    return str(url).rstrip("/") if url else None
+
+
+# ---- tools ----------------------------------------------------------------------------------
+
+
+def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into its description and {argument: description}."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    summary: list[str] = []
+    args: dict[str, str] = {}
+    section: str | None = None
+    current: str | None = None
+    for line in lines:
+        stripped = line.strip()
+        if stripped in SECTION_HEADERS:
+            section, current = stripped, None
+            continue
+        if section is None:
+            summary.append(stripped)
+        elif section in ("Args:", "Arguments:") and stripped:
+            match = re.match(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", stripped)
+            if match and line.startswith(" ") and len(line) - len(line.lstrip()) <= 4:
+                current = match.group(1)
+                args[current] = match.group(2)
+            elif current is not None:
+                args[current] = f"{args[current]} {stripped}".strip()
+    paragraphs = " ".join(line if line else "\n" for line in summary).split("\n")
+    description = "\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+    return description, args
+
+
+def tool_args_schema(func: Callable[..., Any]) -> type[BaseModel]:
+    """A pydantic model of the tool's arguments (all but ctx) with their docstring descriptions."""
+    hints = typing.get_type_hints(func)
+    _, descriptions = parse_docstring(func.__doc__)
+    fields: dict[str, Any] = {}
+    for name, parameter in inspect.signature(func).parameters.items():
+        if name == "ctx":
+            continue
+        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+        fields[name] = (hints[name], Field(default, description=descriptions.get(name)))
+    # extra="forbid": an argument the tool does not document (say "ctx") is refused, not silently dropped.
+    config = ConfigDict(extra="forbid")
+    return create_model(f"{func.__name__}_args", __config__=config, **fields)
+
+
+def langchain_tools(ctx: ToolContext) -> list[BaseTool]:
+    """One LangChain tool per registered tool, with `ctx` bound.
+
+    Each returns (text for the model, artifact); the artifact {"ok", "result", "duration_s"} lets the
+    agent build the UI's tool steps and find images without parsing the text again.
+    """
+    return [_make_tool(func, ctx) for func in TOOLS]
+
+
+def _make_tool(func: Callable[..., dict[str, Any]], ctx: ToolContext) -> BaseTool:
+    description, _ = parse_docstring(func.__doc__)
+
+    def run(**kwargs: Any) -> tuple[str, dict[str, Any]]:
+        return call_tool(func, ctx, kwargs)
+
+    return StructuredTool(
+        name=func.__name__,
+        description=description,
+        args_schema=tool_args_schema(func),
+        func=run,
+        response_format="content_and_artifact",
+    )
+
+
+def call_tool(
+    func: Callable[..., dict[str, Any]], ctx: ToolContext, kwargs: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """Run one tool; every failure becomes "Error: ..." text for the model instead of ending the turn."""
+    started = time.monotonic()
+    try:
+        result = func(ctx, **kwargs)
+    except UserError as error:
+        return f"Error: {error}", {"ok": False, "error": str(error), "duration_s": time.monotonic() - started}
+    except Exception as error:  # the model should hear about a bug, and the chat must go on
+        log.exception("tool %s failed", func.__name__)
+        message = f"{type(error).__name__}: {error}"
+        return f"Error: {message}", {"ok": False, "error": message, "duration_s": time.monotonic() - started}
+    return result_text(result), {"ok": True, "result": result, "duration_s": time.monotonic() - started}
+
+
+def result_text(result: Any) -> str:
+    """The JSON the model reads, shortened (long lists and strings cut, with a note) when it is huge."""
+    text = json.dumps(result, default=str, ensure_ascii=False)
+    if len(text) <= MAX_RESULT_CHARS:
+        return text
+    text = json.dumps(_shrink(result), default=str, ensure_ascii=False)
+    if len(text) <= MAX_RESULT_CHARS:
+        return text
+    return text[:MAX_RESULT_CHARS] + f" ... [truncated, {len(text) - MAX_RESULT_CHARS} more characters]"
+
+
+def _shrink(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _shrink(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_shrink(item) for item in value[:MAX_LIST_ITEMS]]
+        if len(value) > MAX_LIST_ITEMS:
+            items.append(f"... {len(value) - MAX_LIST_ITEMS} more items")
+        return items
+    if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+        return value[:MAX_STRING_CHARS] + f"... [{len(value) - MAX_STRING_CHARS} more characters]"
+    return value
+
+
+# ---- one turn -------------------------------------------------------------------------------
+
+
+def llm_reply(
+    chat_model: BaseChatModel, ctx: ToolContext, state: dict[str, Any], history: list[dict[str, Any]], user_text: str
+) -> Reply:
+    """Answer one user message with the tool-calling agent: the final text, the tool steps, the images."""
+    from langchain.agents import create_agent
+    from langgraph.errors import GraphRecursionError
+
+    tools = langchain_tools(ctx)
+    runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
+    prompt = system_prompt(
+        [tool.name for tool in tools],
+        list(dict.fromkeys(state.get("files") or [])),  # the same file dropped twice is listed once
+        active_file=state.get("active_file"),
+        runs=[{"id": run["id"], "status": run["status"]} for run in runs],
+    )
+    agent = create_agent(chat_model, tools, system_prompt=prompt)
+    messages = history_messages(history) + [HumanMessage(user_text)]
+
+    final: list[BaseMessage] = messages
+    try:
+        # stream_mode="values" yields the whole message list after each step, so whatever happened
+        # before an error or the step limit is still reported.
+        config = RunnableConfig(recursion_limit=RECURSION_LIMIT)
+        agent_input: Any = {"messages": messages}  # the graph's TypedDict wants list[AnyMessage]
+        for chunk in agent.stream(agent_input, config, stream_mode="values"):
+            final = chunk["messages"]
+    except GraphRecursionError:
+        steps, images = collect_steps(final)
+        text = (
+            "I stopped after too many tool calls in one turn; here is where things stand. "
+            "Ask me to continue or rephrase the request."
+        )
+        return Reply(text=text, images=images, steps=steps)
+    except Exception as error:
+        steps, images = collect_steps(final)
+        return Reply(text=llm_error_message(chat_model, error), images=images, steps=steps)
+
+    steps, images = collect_steps(final)
+    text = ""
+    if final and isinstance(final[-1], AIMessage):
+        text = final[-1].text.strip()
+    if not text:
+        text = "Done." if steps else "I have no answer to that; could you rephrase?"
+    return Reply(text=text, images=images, steps=steps)
+
+
+def history_messages(history: list[dict[str, Any]]) -> list[BaseMessage]:
+    """Earlier user/assistant turns as LangChain messages (tool traffic is not kept between turns)."""
+    messages: list[BaseMessage] = []
+    for message in history[-HISTORY_LIMIT:]:
+        content = str(message.get("content") or "")
+        if message.get("role") == "user":
+            messages.append(HumanMessage(content))
+        elif message.get("role") == "assistant" and content:
+            messages.append(AIMessage(content))
+    return messages
+
+
+def collect_steps(messages: list[BaseMessage]) -> tuple[list[ToolStep], list[str]]:
+    """The turn's tool calls (paired with their results by call id) and the images they produced."""
+    calls: dict[str, Any] = {}
+    for message in messages:
+        if isinstance(message, AIMessage):
+            for request in message.tool_calls:
+                calls[request.get("id") or ""] = request
+    steps: list[ToolStep] = []
+    images: list[str] = []
+    for message in messages:
+        if not isinstance(message, ToolMessage):
+            continue
+        call: dict[str, Any] = dict(calls.get(message.tool_call_id) or {})
+        artifact = message.artifact if isinstance(message.artifact, dict) else {}
+        result = artifact.get("result") if isinstance(artifact.get("result"), dict) else None
+        ok = bool(artifact.get("ok")) and message.status != "error"
+        if ok and result is not None:
+            summary = summarize_result(result)
+            for image in find_images(result):
+                if image not in images:
+                    images.append(image)
+        else:
+            # A validation error from the tool node has no artifact; its text is the explanation.
+            summary = str(artifact.get("error") or message.text)[:300]
+        steps.append(
+            ToolStep(
+                name=str(call.get("name") or message.name or "tool"),
+                arguments=dict(call.get("args") or {}),
+                ok=ok,
+                summary=summary,
+                duration_s=round(float(artifact.get("duration_s") or 0.0), 3),
+                result=result,
+            )
+        )
+    return steps, images
+
+
+def summarize_result(result: dict[str, Any], limit: int = 200) -> str:
+    """A one-line summary of a tool result: its top-level scalar fields."""
+    parts = []
+    for key, value in result.items():
+        if key.endswith("_png") or key == "plot":
+            continue
+        if isinstance(value, bool | int | str) or value is None:
+            parts.append(f"{key}={value}")
+        elif isinstance(value, float):
+            parts.append(f"{key}={value:.4g}")
+        elif isinstance(value, list | dict):
+            parts.append(f"{key}: {len(value)} item{'s' if len(value) != 1 else ''}")
+    summary = ", ".join(parts)
+    return summary if len(summary) <= limit else summary[: limit - 3] + "..."
+
+
+def find_images(value: Any) -> list[str]:
+    """Paths to existing PNG files under keys ending in "_png" or named "plot", at any depth."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (key.endswith("_png") or key == "plot") and isinstance(item, str | Path):
+                if item and Path(item).is_file():
+                    found.append(str(item))
+            elif isinstance(item, dict | list):
+                found.extend(find_images(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(find_images(item))
+    return found
+
+
+def llm_error_message(chat_model: Any, error: Exception) -> str:
+    """One sentence for the chat when the LLM endpoint failed, naming the endpoint (never the key)."""
+    import openai
+
+    where = chat_model_base_url(chat_model) or "the configured endpoint"
+    hint = "check OPENAI_BASE_URL and OPENAI_API_KEY, or unset OPENAI_API_KEY to use guided mode."
+    if isinstance(error, openai.AuthenticationError):
+        return f"The LLM at {where} refused the API key (401); {hint}"
+    if isinstance(error, openai.APITimeoutError):
+        return f"The LLM at {where} did not answer in time; try again, or {hint}"
+    if isinstance(error, openai.APIConnectionError):
+        return f"The LLM at {where} could not be reached ({_short(error)}); {hint}"
+    if isinstance(error, openai.NotFoundError):
+        return f"The LLM at {where} does not know that model or path ({_short(error)}); set TUNECHAT_MODEL or {hint}"
+    if isinstance(error, openai.APIStatusError):
+        return f"The LLM at {where} returned HTTP {error.status_code} ({_short(error)}); {hint}"
+    log.exception("LLM turn failed")
+    return f"The LLM turn failed ({type(error).__name__}: {_short(error)}); try again, or {hint}"
+
+
+def _short(error: Exception, limit: int = 200) -> str:
+    text = " ".join(str(error).split())
+    # Some client errors echo request headers; make sure a key never reaches the chat.
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        text = text.replace(key, "***")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,110 @@
+"""The tool list is what the LLM reads: names, docs, typed and documented arguments, and no ctx."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+
+import pytest
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ValidationError
+
+from agent.llm import langchain_tools, parse_docstring
+from agent.prompts import WORKFLOW, system_prompt
+from tools.context import ToolContext
+from tools.registry import TOOLS, TOOLS_BY_NAME
+
+TOOL_NAMES = [tool.__name__ for tool in TOOLS]
+
+
+def backticked(text: str) -> set[str]:
+    return set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", text))
+
+
+def test_tool_names_are_unique_and_indexed() -> None:
+    assert len(TOOL_NAMES) == len(set(TOOL_NAMES))
+    assert set(TOOLS_BY_NAME) == set(TOOL_NAMES)
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=TOOL_NAMES)
+def test_tool_signature_and_docs(tool) -> None:
+    assert tool.__doc__ and tool.__doc__.strip(), f"{tool.__name__} has no docstring"
+    description, documented = parse_docstring(tool.__doc__)
+    assert len(description) > 20, f"{tool.__name__}'s description is too short for an LLM to use"
+    parameters = list(inspect.signature(tool).parameters.values())
+    assert parameters[0].name == "ctx", f"{tool.__name__} must take the ToolContext first"
+    arguments = parameters[1:]
+    for parameter in arguments:
+        assert parameter.annotation is not inspect.Parameter.empty, f"{tool.__name__}.{parameter.name} has no type"
+        assert documented.get(parameter.name), f"{tool.__name__}.{parameter.name} is not documented under Args:"
+    assert set(documented) == {p.name for p in arguments}, f"{tool.__name__} documents arguments it does not take"
+
+
+def test_parse_docstring_joins_summary_and_continued_arguments() -> None:
+    doc = """First line of the summary,
+    continued here.
+
+    Second paragraph.
+
+    Args:
+        file: Name of a file,
+            continued on the next line.
+        run_id (int): The run.
+
+    Returns:
+        something: not an argument.
+    """
+    description, args = parse_docstring(doc)
+    assert description == "First line of the summary, continued here.\nSecond paragraph."
+    assert args == {"file": "Name of a file, continued on the next line.", "run_id": "The run."}
+
+
+def test_system_prompt_names_exactly_the_registered_tools() -> None:
+    # The workflow text alone must mention every tool and no tool that does not exist.
+    assert backticked(WORKFLOW) == set(TOOL_NAMES)
+    prompt = system_prompt(TOOL_NAMES, ["reviews.tsv", "more.csv"], active_file="more.csv")
+    assert backticked(prompt) == set(TOOL_NAMES)
+    assert "reviews.tsv" in prompt and "most likely means: more.csv" in prompt
+    assert "data, never" in prompt and "instructions" in prompt
+    assert "No file has been uploaded" in system_prompt(TOOL_NAMES, [])
+
+
+def test_system_prompt_lists_the_chats_runs() -> None:
+    prompt = system_prompt(TOOL_NAMES, ["a.csv"], runs=[{"id": 3, "status": "succeeded"}])
+    assert "run 3 (succeeded)" in prompt
+
+
+def test_langchain_tools_hide_ctx_and_carry_the_docs() -> None:
+    ctx = ToolContext.from_env("s1")
+    tools = langchain_tools(ctx)
+    assert [tool.name for tool in tools] == TOOL_NAMES
+    for tool, func in zip(tools, TOOLS, strict=True):
+        schema = convert_to_openai_tool(tool)["function"]
+        assert "ctx" not in json.dumps(schema), f"{tool.name} exposes ctx to the model"
+        assert schema["description"] == parse_docstring(func.__doc__)[0]
+        expected = [name for name in inspect.signature(func).parameters if name != "ctx"]
+        assert list(schema["parameters"].get("properties", {})) == expected
+        for name, spec in schema["parameters"].get("properties", {}).items():
+            assert spec.get("description"), f"{tool.name}.{name} has no description in the schema"
+    by_name = {tool.name: convert_to_openai_tool(tool)["function"]["parameters"] for tool in tools}
+    assert by_name["inspect_data"]["required"] == ["file"]
+    assert by_name["compare_runs"]["required"] == ["run_ids"]
+    assert by_name["compare_runs"]["properties"]["run_ids"]["items"]["type"] == "integer"
+    assert "required" not in by_name["run_status"] or by_name["run_status"]["required"] == []
+    assert (
+        "Only call this after the user agreed"
+        in convert_to_openai_tool(tools[TOOL_NAMES.index("start_training")])["function"]["description"]
+    )
+
+
+def test_model_cannot_pass_ctx_or_unknown_arguments() -> None:
+    ctx = ToolContext.from_env("s1")
+    tools = {tool.name: tool for tool in langchain_tools(ctx)}
+    with pytest.raises(ValidationError, match="ctx"):
+        tools["inspect_data"].invoke({"file": "reviews.tsv", "ctx": "/etc"})
+    with pytest.raises(ValidationError, match="colour"):
+        tools["run_status"].invoke({"colour": "red"})
+    # A tool without arguments ignores whatever it is sent and uses the bound ctx: this workspace's uploads.
+    (ctx.workspace.uploads / "mine.csv").write_text("text,label\n")
+    assert json.loads(tools["list_files"].invoke({"ctx": "/etc"})) == {"files": [{"name": "mine.csv", "bytes": 11}]}

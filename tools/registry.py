@@ -1,0 +1,38 @@
+"""The one explicit list of tools. Both the guided mode and the LLM agent call these functions.
+
+Each tool takes a ToolContext first (bound by the agent, never seen by the LLM) and typed
+arguments documented in a Google-style `Args:` section, which is what the LLM reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tools.data_tools import inspect_data, list_files, propose_plan
+from tools.run_tools import (
+    compare_runs,
+    deploy_run,
+    evaluate_run,
+    list_runs,
+    run_status,
+    start_training,
+    stop_run,
+)
+
+Tool = Callable[..., dict[str, Any]]
+
+TOOLS: list[Tool] = [
+    list_files,
+    inspect_data,
+    propose_plan,
+    start_training,
+    run_status,
+    stop_run,
+    evaluate_run,
+    compare_runs,
+    deploy_run,
+    list_runs,
+]
+
+TOOLS_BY_NAME: dict[str, Tool] = {tool.__name__: tool for tool in TOOLS}

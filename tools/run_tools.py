@@ -1,0 +1,154 @@
+"""Tools that start, watch, stop, evaluate, compare and deploy training runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.context import ToolContext
+from tools.data_tools import propose_plan
+from trainer import runner
+from trainer.compare import compare_runs as compare_run_records
+from trainer.deploy import deploy_run as deploy_run_process
+from trainer.errors import UserError
+from trainer.evaluation import load_evaluation
+
+RUN_SUMMARY_FIELDS = ("id", "status", "task", "model", "data", "created_at", "error")
+
+
+def start_training(
+    ctx: ToolContext,
+    file: str,
+    model: str | None = None,
+    epochs: float | None = None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    max_length: int | None = None,
+    freeze_layers: int | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> dict[str, Any]:
+    """Start fine-tuning in the background on an uploaded file and return the new run's id at once.
+    Only call this after the user agreed to the plan. Settings not given are chosen as in propose_plan.
+
+    Args:
+        file: Name of an uploaded file in the workspace.
+        model: Base model (a Hugging Face id or local path); default all-MiniLM-L6-v2.
+        epochs: Number of passes over the training split.
+        learning_rate: Peak learning rate, e.g. 5e-5.
+        batch_size: Examples per optimizer step.
+        max_length: Longest input in tokens.
+        freeze_layers: Number of lower encoder layers to keep frozen.
+        text_column: Column holding the text.
+        label_column: Column holding the label.
+    """
+    plan = propose_plan(
+        ctx,
+        file,
+        model=model,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_length=max_length,
+        freeze_layers=freeze_layers,
+        text_column=text_column,
+        label_column=label_column,
+    )
+    return launch_plan(ctx, plan["config"], plan.get("estimate_seconds"))
+
+
+def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: float | None = None) -> dict[str, Any]:
+    """Create and launch a run from a resolved config (the guided mode's "go" lands here too)."""
+    from trainer.config import resolve_config
+
+    run_config = resolve_config(config)
+    run_id = runner.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
+    pid = runner.launch(ctx.workspace, ctx.registry, run_id)
+    return {
+        "run_id": run_id,
+        "status": "running",
+        "pid": pid,
+        "config": run_config.to_dict(),
+        "estimate_seconds": estimate_seconds,
+    }
+
+
+def run_status(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
+    """Report a run's status and progress: step, total steps, latest loss, elapsed time and ETA.
+
+    Args:
+        run_id: The run to report on; default the newest run of this chat.
+    """
+    status = runner.run_status(ctx.workspace, ctx.registry, _pick_run(ctx, run_id))
+    return {"run_id": status["id"], **status}
+
+
+def stop_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
+    """Stop a running training run. Its checkpoints stay on disk and its status becomes cancelled.
+
+    Args:
+        run_id: The run to stop; default the active run of this chat.
+    """
+    if run_id is None:
+        run_id = runner.latest_active_run(ctx.registry, ctx.session_id)
+        if run_id is None:
+            raise UserError("No run is training right now; say 'list runs' to see earlier runs.")
+    status = runner.stop_run(ctx.workspace, ctx.registry, run_id)
+    return {"run_id": status.get("id", run_id), **status}
+
+
+def evaluate_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
+    """Show a finished run's test-split evaluation: accuracy, macro-F1, per-class precision and recall, the
+    confusion matrix image, beside a majority-class baseline.
+
+    Args:
+        run_id: The run to evaluate; default the newest run of this chat.
+    """
+    return load_evaluation(ctx.workspace, ctx.registry, _pick_run(ctx, run_id))
+
+
+def compare_runs(ctx: ToolContext, run_ids: list[int]) -> dict[str, Any]:
+    """Compare two or more runs: their configs side by side with differences marked, their metrics, and one
+    plot with all their loss curves.
+
+    Args:
+        run_ids: The ids of the runs to compare, e.g. [1, 2].
+    """
+    return compare_run_records(ctx.workspace, ctx.registry, list(run_ids))
+
+
+def deploy_run(ctx: ToolContext, run_id: int | None = None, port: int | None = None) -> dict[str, Any]:
+    """Serve a finished run's model on a local HTTP endpoint (POST /predict) and return how to call it.
+
+    Args:
+        run_id: The run to deploy; default the newest successful run.
+        port: Port on 127.0.0.1 to listen on; default the first free port from 8000.
+    """
+    if run_id is None:
+        succeeded = [run for run in ctx.registry.list_runs() if run["status"] == "succeeded"]
+        if not succeeded:
+            raise UserError("No run has finished successfully yet; train one first, then deploy it.")
+        run_id = succeeded[-1]["id"]
+    return deploy_run_process(ctx.workspace, ctx.registry, run_id, port=port)
+
+
+def list_runs(ctx: ToolContext) -> dict[str, Any]:
+    """List all training runs with their status, base model, data file and test metrics."""
+    runs = []
+    for run in ctx.registry.list_runs():
+        summary = {key: run[key] for key in RUN_SUMMARY_FIELDS}
+        metrics = run.get("metrics") or {}
+        summary["accuracy"] = metrics.get("accuracy")
+        summary["macro_f1"] = metrics.get("macro_f1")
+        runs.append(summary)
+    return {"runs": runs}
+
+
+def _pick_run(ctx: ToolContext, run_id: int | None) -> int:
+    """The run the user means when they name none: this chat's newest, else the newest overall."""
+    if run_id is not None:
+        ctx.registry.get_run(run_id)  # a clear error for an unknown id
+        return run_id
+    runs = ctx.registry.list_runs(ctx.session_id) or ctx.registry.list_runs()
+    if not runs:
+        raise UserError("There are no runs yet; upload a data file and say 'train' to start one.")
+    return int(runs[-1]["id"])

@@ -1,0 +1,45 @@
+"""Checks on tool arguments that the chat (or an LLM) controls."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tools.context import ToolContext
+from trainer.config import BUNDLED_MODEL
+from trainer.errors import UserError
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def check_model_reference(ctx: ToolContext, model: str | None) -> str | None:
+    """Allow the bundled model, a Hugging Face hub id, or a local folder inside the workspace.
+
+    A path elsewhere on disk is refused: a chat message (or text in the data the LLM read) must
+    not make a tool read arbitrary folders. Local models go in the workspace's models/ folder.
+    """
+    if model is None or model == BUNDLED_MODEL:
+        return model
+    if ctx.allow_any_model_path and Path(model).expanduser().is_dir():
+        return str(Path(model).expanduser().resolve())
+    in_models = ctx.workspace.models / model
+    if model.startswith((".", "~", "/")) or ".." in model:
+        path = Path(model).expanduser()
+        resolved = (path if path.is_absolute() else ctx.workspace.models / path).resolve()
+    elif in_models.is_dir():
+        resolved = in_models.resolve()
+    elif Path(model).exists():
+        # Transformers would load a folder relative to the current directory before the hub.
+        resolved = Path(model).resolve()
+    elif HUB_ID.match(model):
+        return model
+    else:
+        raise UserError(
+            f"'{model}' is not a Hugging Face model id (like 'org/name') or a model folder in the workspace."
+        )
+    if not resolved.is_relative_to(ctx.workspace.root):
+        raise UserError(
+            f"The model path '{model}' is outside the tunechat workspace; copy the model folder into "
+            f"{ctx.workspace.models} and name it from there, or use a Hugging Face model id."
+        )
+    return str(resolved)

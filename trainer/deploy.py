@@ -1,0 +1,249 @@
+"""Deploy a finished run as a local HTTP server in its own process, list deployments, stop them.
+
+The server outlives the chat (its own session, so Ctrl+C in the chat does not reach it); the
+registry remembers host, port and pid so another tunechat process can list or stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import UserError
+from trainer.predictor import has_model
+from trainer.registry import Registry
+from trainer.serving import curl_example, format_host, port_in_use_message
+from trainer.workspace import Workspace
+
+FIRST_PORT = 8000
+PORT_SEARCH = 100
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+# Servers this process started, so they can be reaped (a killed child stays a zombie until waited).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def deploy_run(
+    ws: Workspace,
+    registry: Registry,
+    run_id: int,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout: float = READY_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Serve a succeeded run's model over HTTP and return how to call it.
+
+    Returns the running deployment instead when the run is already served (on `port`, if one is given).
+    """
+    run = registry.get_run(run_id)
+    if run["status"] != "succeeded":
+        raise UserError(_not_deployable_message(run_id, run["status"]))
+    run_dir = Path(run["run_dir"]) if run["run_dir"] else ws.run_dir(run_id)
+    if not has_model(run_dir):
+        raise UserError(f"Run {run_id} has no trained model in {run_dir / 'model'}; train it again to deploy it.")
+
+    for deployment in list_deployments(ws, registry):
+        same_place = port is None or (deployment["port"] == port and deployment["host"] == host)
+        if deployment["run_id"] == run_id and same_place and deployment["healthy"]:
+            return {**deployment, "already_running": True}
+
+    if port is None:
+        port = _first_free_port(host, FIRST_PORT)
+    elif not _port_is_free(host, port):
+        raise UserError(port_in_use_message(host, port))
+
+    log_path = run_dir / "serve.log"
+    log_start = log_path.stat().st_size if log_path.exists() else 0
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The server imports `trainer` from this same checkout even when started from another folder.
+    project_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
+    command = [sys.executable, "-m", "trainer.serving", "--run-dir", str(run_dir), "--host", host, "--port", str(port)]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    _children[process.pid] = process
+
+    info = _deployment_info(run_id, host, port, process.pid)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            _children.pop(process.pid, None)
+            raise UserError(_start_failure_message(run_id, log_path, log_start))
+        if _health(info["health_url"], run_id, timeout=2.0):
+            break
+        if time.monotonic() > deadline:
+            _terminate(process.pid)
+            raise UserError(
+                f"The server for run {run_id} did not answer within {timeout:.0f} s; see {log_path} for its output."
+            )
+        time.sleep(0.25)
+
+    registry.add_deployment(run_id, host, port, process.pid)
+    return {**info, "healthy": True, "already_running": False, "log": str(log_path)}
+
+
+def stop_deployment(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+    """Stop every server of this run and forget them; raises UserError when the run is not deployed."""
+    registry.get_run(run_id)
+    mine = [row for row in registry.list_deployments() if row["run_id"] == run_id]
+    if not mine:
+        raise UserError(f"Run {run_id} is not deployed; say 'deploy run {run_id}' to start a server for it.")
+    stopped = []
+    for row in mine:
+        was_running = _is_our_server(row["pid"])
+        if was_running:
+            _terminate(row["pid"])
+        registry.remove_deployment(row["host"], row["port"])
+        stopped.append({**_deployment_info(run_id, row["host"], row["port"], row["pid"]), "was_running": was_running})
+    return {"run_id": run_id, "stopped": stopped}
+
+
+def list_deployments(ws: Workspace, registry: Registry) -> list[dict[str, Any]]:
+    """Live deployments with their URLs; rows whose process has died are removed from the registry."""
+    alive = []
+    for row in registry.list_deployments():
+        if not _is_our_server(row["pid"]):
+            registry.remove_deployment(row["host"], row["port"])
+            continue
+        info = _deployment_info(row["run_id"], row["host"], row["port"], row["pid"])
+        info["created_at"] = row["created_at"]
+        info["healthy"] = _health(info["health_url"], row["run_id"], timeout=2.0)
+        alive.append(info)
+    return alive
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def _not_deployable_message(run_id: int, status: str) -> str:
+    if status in ("failed", "cancelled"):
+        return f"Run {run_id} {status}, so it has no model to deploy; deploy a run that succeeded or start a new one."
+    return f"Run {run_id} is {status}, not succeeded; wait until it finishes training, then deploy it."
+
+
+def _client_host(host: str) -> str:
+    """Where a client on this machine reaches a server listening on `host`."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def _deployment_info(run_id: int, host: str, port: int, pid: int) -> dict[str, Any]:
+    url = f"http://{format_host(_client_host(host))}:{port}"
+    python = (
+        "import json, urllib.request\n"
+        f'request = urllib.request.Request("{url}/predict", '
+        'data=json.dumps({"inputs": ["The food was great"]}).encode(), '
+        'headers={"Content-Type": "application/json"})\n'
+        "print(json.load(urllib.request.urlopen(request)))"
+    )
+    return {
+        "run_id": run_id,
+        "host": host,
+        "port": port,
+        "pid": pid,
+        "url": url,
+        "health_url": f"{url}/health",
+        "predict_url": f"{url}/predict",
+        "curl": curl_example(url),
+        "python": python,
+    }
+
+
+def _health(health_url: str, run_id: int, timeout: float) -> bool:
+    """True when the server at `health_url` is up and serves this run (not some other program on the port)."""
+    try:
+        with urllib.request.urlopen(health_url, timeout=timeout) as response:
+            payload = json.loads(response.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(payload, dict) and payload.get("status") == "ok" and payload.get("run_id") == run_id
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Same option the HTTP server sets, so a port in TIME_WAIT counts as free for both.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _first_free_port(host: str, start: int) -> int:
+    for port in range(start, start + PORT_SEARCH):
+        if _port_is_free(host, port):
+            return port
+    raise UserError(
+        f"Ports {start} to {start + PORT_SEARCH - 1} on {host} are all in use; pick a free port with --port."
+    )
+
+
+def _is_our_server(pid: int) -> bool:
+    """True while `pid` is a live tunechat server (a recycled pid of another program does not count)."""
+    child = _children.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process now has this pid
+    proc = Path(f"/proc/{pid}")
+    if proc.is_dir():
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            return False
+        return state != "Z" and "trainer.serving" in command
+    return True
+
+
+def _terminate(pid: int) -> None:
+    """SIGTERM the server's process group, then SIGKILL if it has not exited in time; reap our own child."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _is_our_server(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _is_our_server(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    child = _children.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=STOP_TIMEOUT_S)
+
+
+def _start_failure_message(run_id: int, log_path: Path, log_start: int) -> str:
+    """The server's own one-sentence error from its log, or its last line."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(log_start)
+            lines = [line.strip() for line in log.read().decode("utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    last = lines[-1] if lines else "it printed nothing"
+    return f"The server for run {run_id} stopped before it was ready ({last}); see {log_path} for details."

@@ -1,0 +1,254 @@
+"""Start, watch and stop local training runs; what the tools and the CLI call.
+
+Each run trains in its own process (`python -m trainer.worker`), in a new session so a stop signal
+reaches it and its children but never the chat. The registry row and the run folder are the only
+channel between them, so any process (the chat, the CLI, a later session) can watch or stop a run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trainer.config import RunConfig
+from trainer.errors import UserError
+from trainer.fileio import atomic_write_json, read_json
+from trainer.registry import FINISHED, Registry
+from trainer.workspace import Workspace
+
+ACTIVE = ("validating_files", "queued", "running")
+# How long a stopped run gets to finish its current step and exit before it is killed.
+STOP_GRACE_S = 20.0
+# Environment variables a training process must not inherit (it never talks to the LLM).
+SECRET_ENV = ("OPENAI_API_KEY",)
+
+# Workers this process started, so their exit can be reaped (no zombies) and read precisely.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def resolve_data_path(data: str, workspace_root: Path) -> Path:
+    """A dataset named in a config: an absolute path as given, a relative name inside the workspace."""
+    path = Path(data).expanduser()
+    if path.is_absolute():
+        if not path.is_file():
+            raise UserError(f"The data file '{data}' does not exist; upload it again and start a new run.")
+        return path
+    return Workspace(workspace_root).resolve(data)
+
+
+def create_run(ws: Workspace, registry: Registry, config: RunConfig, session_id: str | None = None) -> int:
+    """Register a queued run and write its config.json; nothing trains until `launch`."""
+    resolve_data_path(config.data, ws.root)  # fail now, in the chat, rather than in the worker
+    run_id = registry.create_run(config.to_dict(), session_id=session_id)
+    run_dir = ws.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # The config lands before the row points at the folder, so whoever finds run_dir finds config.json.
+    config.save(run_dir / "config.json")
+    registry.update_run(run_id, run_dir=str(run_dir))
+    return run_id
+
+
+def _run_dir(ws: Workspace, run: dict[str, Any]) -> Path:
+    return Path(run["run_dir"]) if run.get("run_dir") else ws.run_dir(int(run["id"]))
+
+
+def _worker_env() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in SECRET_ENV}
+    # The worker imports `trainer` from this same source tree, installed or not.
+    source_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"  # train.log fills as training goes, not at exit
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def launch(ws: Workspace, registry: Registry, run_id: int) -> int:
+    """Start the training process of a queued run; return its pid."""
+    run = registry.get_run(run_id)
+    if run["status"] != "queued":
+        raise UserError(f"Run {run_id} is already {run['status']}, so it cannot be started again; start a new run.")
+    run_dir = _run_dir(ws, run)
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"Run {run_id} has no config.json in {run_dir}; create the run again.")
+    command = [
+        sys.executable,
+        "-m",
+        "trainer.worker",
+        str(run_dir),
+        "--db",
+        str(registry.db_path),
+        "--run-id",
+        str(run_id),
+    ]
+    with (run_dir / "train.log").open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=run_dir,
+            env=_worker_env(),
+            start_new_session=True,
+        )
+    _children[process.pid] = process
+    registry.update_run(run_id, pid=process.pid)
+    return process.pid
+
+
+def _proc_field(pid: int, name: str) -> str | None:
+    try:
+        return (Path("/proc") / str(pid) / name).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` is a live training worker (not exited, not a zombie, not a recycled pid)."""
+    if pid == os.getpid():
+        return True  # train_run called in this very process
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        _children.pop(pid, None)
+        return False
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False  # our child (started before this module tracked it) and now reaped
+    except ChildProcessError:
+        pass  # not our child: only the signal probe and /proc can tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists under another user
+    stat = _proc_field(pid, "stat")
+    if stat is not None and stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]:
+        return False  # a zombie another process has not reaped yet
+    cmdline = _proc_field(pid, "cmdline")
+    if cmdline is not None and "trainer.worker" not in cmdline:
+        return False  # the pid was recycled by an unrelated program
+    return True
+
+
+def _log_tail(run_dir: Path, lines: int = 4, limit: int = 500) -> str:
+    try:
+        text = (run_dir / "train.log").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    tail = " / ".join(kept)
+    return tail if len(tail) <= limit else "..." + tail[-limit:]
+
+
+def _write_phase(run_dir: Path, phase: str, **extra: Any) -> None:
+    path = run_dir / "progress.json"
+    progress: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            progress = dict(read_json(path))
+        except (OSError, ValueError):
+            progress = {}
+    progress.update(phase=phase, eta_s=None, updated_at=time.time(), **extra)
+    atomic_write_json(path, progress)
+
+
+def run_status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+    """The registry row merged with progress.json; a run whose process died unnoticed is marked failed."""
+    run = registry.get_run(run_id)
+    run_dir = _run_dir(ws, run)
+    if run["status"] in ACTIVE and run.get("pid") and not pid_alive(int(run["pid"])):
+        # Re-read: a worker records its final status before it exits, so only a silent death remains.
+        run = registry.get_run(run_id)
+        if run["status"] in ACTIVE:
+            tail = _log_tail(run_dir)
+            reason = (
+                f"The training process ended without recording a result (its log ends: {tail or 'nothing'}); "
+                f"see {run_dir / 'train.log'} and start a new run."
+            )
+            registry.update_run(run_id, status="failed", error=reason)
+            _write_phase(run_dir, "failed", error=reason)
+            run = registry.get_run(run_id)
+    progress: dict[str, Any] = {}
+    path = run_dir / "progress.json"
+    if path.is_file():
+        try:
+            progress = dict(read_json(path))
+        except (OSError, ValueError):
+            progress = {}  # mid-rename on an odd filesystem: the next poll reads it
+    status = dict(run)
+    status["run_dir"] = str(run_dir)
+    for key in ("phase", "step", "total_steps", "epoch", "loss", "eta_s", "elapsed_s"):
+        status[key] = progress.get(key)
+    status["progress"] = progress
+    return status
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        # The worker leads its own session: signal the whole group so any helper processes stop too.
+        if pid != os.getpid() and os.getpgid(pid) == pid:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_dead(pid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.2)
+    return not pid_alive(pid)
+
+
+def stop_run(ws: Workspace, registry: Registry, run_id: int, grace_s: float = STOP_GRACE_S) -> dict[str, Any]:
+    """Ask a run to stop (SIGTERM), kill it if it has not exited after `grace_s`; return its status."""
+    run = registry.get_run(run_id)
+    if run["status"] in FINISHED:
+        raise UserError(f"Run {run_id} has already finished ({run['status']}), so there is nothing to stop.")
+    pid = run.get("pid")
+    if pid and pid != os.getpid() and pid_alive(int(pid)):
+        _signal(int(pid), signal.SIGTERM)
+        if not _wait_dead(int(pid), grace_s):
+            _signal(int(pid), signal.SIGKILL)
+            _wait_dead(int(pid), 5.0)
+    run = registry.get_run(run_id)
+    if run["status"] not in FINISHED:
+        # Killed, or never launched: the worker could not record the stop itself.
+        registry.update_run(run_id, status="cancelled", error="Stopped on request before it finished.")
+        _write_phase(_run_dir(ws, run), "cancelled")
+    return run_status(ws, registry, run_id)
+
+
+def follow(
+    ws: Workspace,
+    registry: Registry,
+    run_id: int,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    poll_s: float = 1.0,
+) -> dict[str, Any]:
+    """Block until the run has finished, passing each polled status to `on_progress`; return the last."""
+    while True:
+        status = run_status(ws, registry, run_id)
+        if on_progress is not None:
+            on_progress(status)
+        if status["status"] in FINISHED:
+            return status
+        time.sleep(poll_s)
+
+
+def latest_active_run(registry: Registry, session_id: str | None = None) -> int | None:
+    """The newest queued or running run (of this session, if given), or None."""
+    active = [run["id"] for run in registry.list_runs(session_id) if run["status"] in ACTIVE]
+    return max(active) if active else None

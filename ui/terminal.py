@@ -1,0 +1,46 @@
+"""`tunechat chat`: the assistant in a terminal, one reply per call or an interactive loop."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from agent.assistant import Assistant
+from agent.types import Reply
+
+DEFAULT_SESSION = "terminal"
+
+
+def print_reply(reply: Reply) -> None:
+    for step in reply.steps:
+        mark = "✓" if step.ok else "✗"
+        print(f"  [{mark} {step.name} {step.duration_s:.1f}s]", file=sys.stderr)
+    print(reply.text)
+    for image in reply.images:
+        print(f"(image: {image})")
+
+
+def chat(message: str | None, session_id: str | None = None, files: Sequence[str] = ()) -> int:
+    assistant = Assistant()
+    session = session_id or DEFAULT_SESSION
+    if message is not None or files:
+        print_reply(assistant.reply(session, message or "", files=list(files)))
+        return 0
+    print(f"tunechat ({assistant.backend_description}), session '{session}'. Type 'help', or 'quit' to leave.")
+    pending_files = list(files)
+    while True:
+        try:
+            line = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if line.lower() in ("quit", "exit", ":q"):
+            return 0
+        if line.startswith("/file "):
+            pending_files.append(line.removeprefix("/file ").strip())
+            print("(file attached; it is sent with your next message)")
+            continue
+        if not line and not pending_files:
+            continue
+        print_reply(assistant.reply(session, line, files=pending_files))
+        pending_files = []
