@@ -347,8 +347,8 @@ def test_token_stats_use_the_named_model_or_are_skipped(tmp_path: Path, tiny_ber
     path = write_csv(tmp_path / "r.csv", ["text", "label"], [[f"{t} food", y] for t, y in reviews(12)])
     report = inspect_file(path, model=str(tiny_bert))
     assert report["length_tokens"]["model"] == str(tiny_bert)
-    # tiny_bert's word-level tokenizer has no post-processor: one token per word, no [CLS]/[SEP].
-    assert report["length_tokens"]["max"] == max(len(f"{t} food".split()) for t, _ in reviews(12))
+    # tiny_bert's word-level tokenizer: one token per word, plus [CLS] and [SEP].
+    assert report["length_tokens"]["max"] == 2 + max(len(f"{t} food".split()) for t, _ in reviews(12))
     skipped = inspect_file(path, model=str(tmp_path / "no-such-model"))
     assert skipped["length_tokens"] is None and skipped["usable_rows"] == 12
     assert "Token lengths were skipped" in skipped["notes"][0]

@@ -129,6 +129,8 @@ def _validate(config: RunConfig) -> None:
         (0 < config.test_fraction < 0.5, "test_fraction must be between 0 and 0.5"),
         (config.val_fraction + config.test_fraction < 0.8, "val_fraction + test_fraction must stay below 0.8"),
         (config.freeze_layers >= 0, "freeze_layers must be 0 or more"),
+        (0 <= config.warmup_ratio < 1, "warmup_ratio must be between 0 and 1, e.g. 0.06"),
+        (config.weight_decay >= 0, "weight_decay must be 0 or more"),
         (config.task in TASKS, f"task must be one of {', '.join(TASKS)}"),
     ]
     for ok, message in checks:

@@ -150,7 +150,7 @@ def predict_labels(
     import torch
 
     model.eval()
-    id2label = model.config.id2label
+    id2label: dict[Any, Any] = dict(model.config.id2label or {})
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     predictions: list[str] = [""] * len(texts)
     device = next(model.parameters()).device

@@ -78,7 +78,7 @@ def error_sentence(error: BaseException) -> str:
     """A UserError's own sentence; otherwise the exception type and its first line."""
     if isinstance(error, UserError):
         return str(error)
-    text = (str(error).strip().splitlines() or [""])[0][:400]
+    text = (str(error).strip().splitlines() or [""])[0][:400].rstrip(" .")
     return f"Training failed with {type(error).__name__}" + (f": {text}" if text else "") + "."
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -24,6 +25,8 @@ from agent.assistant import Assistant
 from agent.types import Reply, ToolStep
 from tools.run_tools import list_runs, run_status
 from trainer.errors import UserError
+
+log = logging.getLogger(__name__)
 
 EXAMPLE_PROMPTS = ("inspect my data", "train", "status", "list runs", "help")
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".txt"]
@@ -235,9 +238,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         except UserError as error:
             answer = [assistant_message(str(error), [])]
         except Exception as error:  # keep the chat alive and say what broke; the details go to the console
-            import traceback
-
-            traceback.print_exc()
+            log.exception("reply failed in session %s", session_id)
             answer = [assistant_message(f"Something went wrong: {type(error).__name__}: {error}", [])]
         shown = [*shown, *answer]
         yield shown, gr.MultimodalTextbox(value=None, interactive=True), session_id, shown, sessions_update(session_id)
