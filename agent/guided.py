@@ -16,7 +16,7 @@ from tools.run_tools import launch_plan
 from trainer.errors import UserError
 
 LLM_NOTICE = (
-    "_Guided mode: I understand short requests like the ones below. For free-form chat, set "
+    "_Guided mode: I understand short requests (say **help** for the list). For free-form chat, set "
     "`OPENAI_API_KEY` (and optionally `OPENAI_BASE_URL` for vLLM, Ollama or llama.cpp, and "
     "`TUNECHAT_MODEL`) and restart tunechat._"
 )

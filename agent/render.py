@@ -17,7 +17,7 @@ def fmt_seconds(seconds: float | None) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     if minutes:
-        return f"{minutes} min {secs} s"
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     return f"{secs} s"
 
 
@@ -26,7 +26,8 @@ def fmt_number(value: Any, digits: int = 3) -> str:
         return "–"
     if isinstance(value, float):
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-            return f"{value:.{digits}g}"
+            mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+            return f"{float(mantissa):g}e{int(exponent)}"  # 1e-4, not 0.0001 or 1.00e-04
         return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
     return str(value)
 
@@ -78,7 +79,10 @@ def render_inspection(report: dict[str, Any]) -> str:
     if problems:
         parts.append("")
         parts.append("**Problems found:**")
-        parts += [f"- `{p['code']}` ({p['count']}): {p['message']}" for p in problems]
+        parts += [
+            f"- `{p['code']}`" + (f" ({p['count']} rows)" if p.get("rows") else "") + f": {p['message']}"
+            for p in problems
+        ]
     return "\n".join(parts)
 
 

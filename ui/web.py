@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 EXAMPLE_PROMPTS = ("inspect my data", "train", "status", "list runs", "help")
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".txt"]
-RUN_HEADERS = ["id", "status", "model", "data", "accuracy", "macro-F1"]
+RUN_HEADERS = ["run", "status", "model", "data", "acc.", "F1"]
 ACTIVE_STATUSES = ("validating_files", "queued", "running")
 POLL_SECONDS = 2.0
 LLM_HINT = (
@@ -319,8 +319,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     value=[],
                     datatype=["number", "str", "str", "str", "str", "str"],
                     interactive=False,
-                    label="Runs",
+                    label="Runs (acc. and macro-F1 on the test split)",
                     wrap=True,
+                    column_widths=["9%", "17%", "25%", "25%", "12%", "12%"],
                 )
                 timer = gr.Timer(POLL_SECONDS)
 
