@@ -307,7 +307,7 @@ def test_active_run_progress_is_shown(app: App) -> None:
     timer = next(c for c in config["components"] if c["type"] == "timer")
     assert timer["props"]["value"] == web.POLL_SECONDS
     tick = next(d for d in config["dependencies"] if d["targets"] == [[timer["id"], "tick"]])
-    assert {ids["Runs"], ids["Active run"]} <= set(tick["outputs"])
+    assert {ids[web.RUNS_LABEL], ids["Active run"]} <= set(tick["outputs"])
 
 
 def test_chat_answers_while_a_real_run_trains_and_the_panel_follows_it(

