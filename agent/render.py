@@ -196,7 +196,14 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
     return table(
         ["run", "status", "model", "data", "accuracy", "macro-F1"],
         [
-            [r["id"], r["status"], r["model"], str(r["data"]).rsplit("/", 1)[-1], r.get("accuracy"), r.get("macro_f1")]
+            [
+                r["id"],
+                r["status"],
+                str(r["model"]).rstrip("/").rsplit("/", 1)[-1] if str(r["model"]).startswith("/") else r["model"],
+                str(r["data"]).rsplit("/", 1)[-1],
+                r.get("accuracy"),
+                r.get("macro_f1"),
+            ]
             for r in runs
         ],
     )

@@ -104,7 +104,8 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> list[list[Any]]:
         [
             run["id"],
             run["status"],
-            run["model"],
+            # A local model by its folder name, not its whole path; hub ids (org/name) stay whole.
+            Path(run["model"]).name if str(run["model"]).startswith("/") else run["model"],
             Path(run["data"]).name,
             metric(run.get("accuracy")),
             metric(run.get("macro_f1")),

@@ -1,0 +1,86 @@
+"""The web chat in a real headless Chromium (Playwright driving Debian's chromium package):
+upload a file, get the plan, confirm, watch progress, see the final metrics. Saves a screenshot.
+
+Skipped where no Chromium is installed; `.ci/run` installs it first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+
+# Where the screenshot is kept; CI can collect it from here.
+SCREENSHOT_DIR = Path(os.environ.get("TUNECHAT_SCREENSHOTS", Path(__file__).resolve().parent / "screenshots"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_upload_plan_confirm_progress_metrics_in_a_real_browser(reviews_tsv: Path, tiny_bert: Path) -> None:
+    from agent.assistant import Assistant
+    from ui.web import launch
+
+    assistant = Assistant()
+    shutil.copytree(tiny_bert, assistant.workspace.models / "tiny")
+    port = free_port()
+    demo = launch(port=port, assistant=assistant, prevent_thread_lock=True)
+    try:
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(f"http://127.0.0.1:{port}/")
+            box = page.get_by_placeholder("Type a message", exact=False)
+            box.wait_for(timeout=30_000)
+
+            def send(text: str, expect: str) -> None:
+                box.fill(text)
+                box.press("Enter")
+                page.get_by_text(expect, exact=False).last.wait_for(timeout=60_000)
+
+            page.set_input_files("input[type=file]", str(reviews_tsv))
+            page.get_by_role("listitem", name="File thumbnail").first.wait_for(timeout=30_000)
+            send("fine-tune a sentiment classifier on this", "Estimated run time")
+            assert page.get_by_text("120 rows", exact=False).count() >= 1
+            send("use model tiny", "Updated the plan (model")
+            send("use 6 epochs and learning rate 1e-2", "Updated the plan (epochs")
+            send("go", "Started run 1")
+
+            # The side panel follows the run from the timer, without another message.
+            page.get_by_text("Run 1", exact=False).first.wait_for(timeout=30_000)
+            page.get_by_text("succeeded", exact=False).first.wait_for(timeout=240_000)
+
+            send("results", "majority-class baseline")
+            page.locator("img[src*='confusion_matrix']").last.wait_for(timeout=30_000)
+            assert page.get_by_text("macro-F1", exact=False).count() >= 1
+
+            SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+            shot = SCREENSHOT_DIR / "e2e-results.png"
+            page.screenshot(path=str(shot), full_page=True)
+            browser.close()
+        assert shot.read_bytes().startswith(b"\x89PNG")
+        assert assistant.registry.get_run(1)["status"] == "succeeded"
+    finally:
+        demo.close()
