@@ -210,3 +210,19 @@ def test_bundled_minilm_fine_tunes_on_a_small_set(ws: Workspace, registry: Regis
     # Ten steps are enough for the pretrained encoder to pick up the sentiment words.
     assert sum(losses[-2:]) / 2 < 0.75 * sum(losses[:2]) / 2
     assert final["metrics"]["test_size"] == 10 and final["metrics"]["accuracy"] >= 0.8
+
+
+def test_exact_repeats_are_dropped_before_the_split_so_none_is_both_trained_and_tested() -> None:
+    from trainer.training import drop_repeated_examples
+
+    texts = ["win a prize now", "see you at lunch", "win a prize now", "win a prize now", "call me"]
+    labels = ["spam", "ham", "spam", "ham", "ham"]
+    kept_texts, kept_labels, dropped = drop_repeated_examples(texts, labels)
+    assert dropped == 1
+    # The conflicting copy (same text, other label) stays for inspection to report.
+    assert list(zip(kept_texts, kept_labels)) == [
+        ("win a prize now", "spam"),
+        ("see you at lunch", "ham"),
+        ("win a prize now", "ham"),
+        ("call me", "ham"),
+    ]

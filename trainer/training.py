@@ -122,6 +122,22 @@ def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
             signal.signal(signal.SIGTERM, previous)
 
 
+def drop_repeated_examples(texts: list[str], labels: list[str]) -> tuple[list[str], list[str], int]:
+    """Keep the first of each exact (text, label) repeat.
+
+    A repeat left in would land in train and test at once and inflate the test score; the same
+    text with different labels is kept (inspection reports it as a conflict for the user to fix).
+    """
+    seen: set[tuple[str, str]] = set()
+    kept_texts, kept_labels = [], []
+    for text, label in zip(texts, labels, strict=True):
+        if (text, label) not in seen:
+            seen.add((text, label))
+            kept_texts.append(text)
+            kept_labels.append(label)
+    return kept_texts, kept_labels, len(texts) - len(kept_texts)
+
+
 def _write_splits(run_dir: Path, texts: list[str], labels: list[str], splits: dict[str, list[int]]) -> None:
     for name, indices in splits.items():
         lines = [json.dumps({"text": texts[i], "label": labels[i]}, ensure_ascii=False) for i in indices]
@@ -145,6 +161,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
     path = resolve_data_path(config.data, run_dir.resolve().parent.parent)  # run_dir is <ws>/runs/run-<id>
     columns = pick_columns(load_table(path), config.text_column or None, config.label_column or None)
     texts, labels = load_examples(path, columns["text_column"], columns["label_column"])
+    texts, labels, duplicates_dropped = drop_repeated_examples(texts, labels)
     splits = stratified_split(labels, config.val_fraction, config.test_fraction, config.seed)
     if not splits["test"]:
         raise UserError(
@@ -156,7 +173,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
     label2id = {label: i for i, label in enumerate(label_names)}
     _log(
         f"{len(texts)} examples from '{path.name}' (text '{columns['text_column']}', label "
-        f"'{columns['label_column']}'), {len(label_names)} classes; split "
+        f"'{columns['label_column']}', {duplicates_dropped} exact repeats dropped), {len(label_names)} classes; split "
         + ", ".join(f"{name} {len(ix)}" for name, ix in splits.items())
     )
 
@@ -237,6 +254,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
     evaluation = _evaluate(run_dir, run_id, model, tokenizer, max_length, texts, labels, splits, label_names)
     evaluation.update(train_seconds=round(train_seconds, 1), train_size=len(splits["train"]))
     evaluation["validation_size"] = len(splits["validation"])
+    evaluation["duplicates_dropped"] = duplicates_dropped
     atomic_write_json(run_dir / "evaluation.json", evaluation)
 
     final_loss = next((row["loss"] for row in reversed(read_jsonl(run_dir / "metrics.jsonl")) if "loss" in row), None)
