@@ -74,7 +74,7 @@ class Assistant:
         self.registry.set_session_title(session_id, (message.strip() or " ".join(uploaded))[:60])
 
         context = self.context(session_id)
-        if self.chat_model is None:
+        if self.chat_model is None or _answers_openai_plan(context, message):
             from agent.guided import guided_reply
 
             reply = guided_reply(context, state, message, uploaded)
@@ -88,3 +88,12 @@ class Assistant:
         self.registry.save_session_state(session_id, state)
         self.registry.add_message(session_id, "assistant", reply.text, reply.images)
         return reply
+
+
+def _answers_openai_plan(context: ToolContext, message: str) -> bool:
+    """True when the user's own message says go (or stop) to a pending OpenAI plan: code handles it, never the
+    LLM, so a model cannot confirm a paid job on the user's behalf."""
+    from agent.intents import classify
+    from trainer.openai_ft.job import pending_plan
+
+    return classify(message).name in ("go", "stop") and pending_plan(context.workspace, context.session_id) is not None

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -26,10 +27,18 @@ HELP = """I fine-tune text classifiers on your data. Things to say:
 - drop a CSV, TSV or JSONL file, then **inspect** or **fine-tune a classifier on this**
 - change the plan: **use 5 epochs**, **learning rate 3e-5**, **batch size 16**, **max length 64**, \
 **freeze 2 layers**, **model org/name**, **the label column is Score**
+- fix the data: **clean it up**, **remove duplicates**, **convert it to chat format**, **split it 80/10/10**, \
+**treat it as regression**
 - **go** to start training, **status**, **stop**
-- **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **deploy run 2**"""
+- **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **deploy run 2**
+- through the OpenAI API (needs `OPENAI_API_KEY`): **fine-tune gpt-4.1-mini on this** shows the plan and cost, \
+**go** uploads and starts the job, **status** shows its events and metrics, **stop** cancels it"""
 
 IMAGE_KEYS = ("confusion_matrix_png", "loss_png", "plot")
+PREPARE_HINT = (
+    "Say **clean it up** (drop broken rows and duplicates), **convert it to chat format** or **split it 80/10/10** "
+    "to write a prepared copy; your upload stays unchanged."
+)
 
 
 def guided_reply(ctx: ToolContext, state: dict[str, Any], message: str, uploaded: list[str]) -> Reply:
@@ -41,7 +50,7 @@ def guided_reply(ctx: ToolContext, state: dict[str, Any], message: str, uploaded
         text = session.handle(intent)
     except UserError as error:
         text = str(error)
-    if not state.get("llm_notice_shown"):
+    if not state.get("llm_notice_shown") and not os.environ.get("OPENAI_API_KEY"):  # set: guided on purpose
         state["llm_notice_shown"] = True
         text += "\n\n" + LLM_NOTICE
     return Reply(text=text, images=session.images, steps=session.steps)
@@ -92,16 +101,47 @@ class GuidedTurn:
         self.state.setdefault("overrides", {}).update(
             {k: v for k, v in intent.settings.items() if k in ("text_column", "label_column")}
         )
-        report = self.call("inspect_data", file=self.active_file(), **self.columns())
+        if intent.settings.get("data_task"):  # "treat it as regression"
+            self.state["data_task"] = intent.settings["data_task"]
+        task = {"task": self.state["data_task"]} if self.state.get("data_task") else {}
+        report = self.call("inspect_data", file=self.active_file(), **self.columns(), **task)
+        if report.get("task") not in (None, "text-classification", "text-pair-classification"):
+            return render.render_inspection(report) + "\n\n" + PREPARE_HINT
         return render.render_inspection(report) + "\n\nSay **fine-tune a classifier on this** for a plan."
 
+    def on_prepare(self, intent: Intent) -> str:
+        """ "clean it up", "remove duplicates", "convert it to chat format", "split it": a new prepared dataset."""
+        options: dict[str, Any] = {k: intent.settings[k] for k in ("dedupe", "split", "to") if k in intent.settings}
+        if self.state.get("data_task"):
+            options["task"] = self.state["data_task"]
+        source = self.active_file()
+        result = self.call("prepare_data", file=source, **self.columns(), **options)
+        text = render.render_prepared(result)
+        if len(result.get("files", {})) == 1:
+            # One prepared file: later requests ("fine-tune on this") use it instead of the raw upload.
+            self.state["active_file"] = result["data_file"]
+            text += f"\n\nFrom now on I use `{result['data_file']}`; `{source}` stays as you uploaded it."
+        return text
+
     def on_train(self, intent: Intent) -> str:
+        from trainer.llm.planning import sniff_task
+
+        if sniff_task(self.ctx.workspace.resolve(self.active_file())):
+            return self.on_settings(intent)  # chats or preference pairs: a causal-LM plan, no column inspection
         report = self.call("inspect_data", file=self.active_file(), **self.columns())
         return render.render_inspection(report) + "\n\n" + self.on_settings(intent)
 
     def on_settings(self, intent: Intent) -> str:
         overrides = self.state.setdefault("overrides", {})
         overrides.update(intent.settings)
+        if "backend" not in intent.settings and ("model" in intent.settings or intent.name == "train"):
+            # A local model, or "fine-tune a classifier on this" without naming OpenAI, means training here.
+            if overrides.pop("backend", None) == "openai" and "model" not in intent.settings:
+                overrides.pop("model", None)
+        if overrides.get("backend") == "openai":
+            return self.openai_plan(intent)
+        self.clear_openai_plan()
+        overrides = {k: v for k, v in overrides.items() if k != "backend"}
         plan = self.call("propose_plan", file=self.active_file(), **overrides)
         self.state["plan"] = plan
         changed = ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in intent.settings.items())
@@ -109,6 +149,8 @@ class GuidedTurn:
         return prefix + render.render_plan(plan) + "\n\nSay **go** to start, or change a setting (e.g. *use 5 epochs*)."
 
     def on_go(self, intent: Intent) -> str:
+        if self.pending_openai_plan():
+            return self.openai_go()
         plan = self.state.get("plan")
         if not plan:
             if self.state.get("active_file"):
@@ -132,12 +174,22 @@ class GuidedTurn:
     def on_status(self, intent: Intent) -> str:
         status = self.call("run_status", run_id=intent.run_ids[0] if intent.run_ids else None)
         text = render.render_status(status)
+        if status.get("backend") == "openai":
+            shown = self.state.setdefault("openai_events_shown", {})
+            key = str(status["run_id"])
+            text += render.render_openai_progress(status, since=int(shown.get(key, 0)))
+            shown[key] = len(status.get("events") or [])
         if status.get("status") == "succeeded":
             text += "\n\n" + self.on_evaluate(Intent("evaluate", run_ids=[status["run_id"]]))
         return text
 
     def on_stop(self, intent: Intent) -> str:
+        if not intent.run_ids and self.pending_openai_plan() and not self._active_run():
+            self.clear_openai_plan()
+            return "Dropped the OpenAI plan; nothing was uploaded."
         status = self.call("stop_run", run_id=intent.run_ids[0] if intent.run_ids else None)
+        if status.get("backend") == "openai":
+            return render.render_status(status) + f" The OpenAI job {status.get('job_id') or ''} was cancelled."
         return render.render_status(status) + " Its checkpoints stay in the run folder."
 
     def on_evaluate(self, intent: Intent) -> str:
@@ -161,3 +213,51 @@ class GuidedTurn:
 
     def on_list_runs(self, intent: Intent) -> str:
         return render.render_runs(self.call("list_runs")["runs"])
+
+    # ---- the OpenAI backend (issue 5) -----------------------------------------------------------
+
+    def _active_run(self) -> bool:
+        return any(r["status"] in ("validating_files", "queued", "running") for r in self.ctx.registry.list_runs())
+
+    def pending_openai_plan(self) -> str | None:
+        from trainer.openai_ft.job import pending_plan
+
+        return pending_plan(self.ctx.workspace, self.ctx.session_id)
+
+    def clear_openai_plan(self) -> None:
+        from trainer.openai_ft.job import clear_pending
+
+        clear_pending(self.ctx.workspace, self.ctx.session_id)
+
+    def openai_plan(self, intent: Intent) -> str:
+        overrides = self.state.get("overrides", {})
+        arguments = {
+            key: overrides.get(key)
+            for key in ("model", "epochs", "batch_size", "text_column", "label_column")
+            if overrides.get(key) is not None
+        }
+        plan = self.call("start_training", file=self.active_file(), backend="openai", **arguments)
+        self.state["plan"] = None  # "go" now means this OpenAI plan
+        return (
+            render.render_openai_plan(plan)
+            + "\n\nNothing has been uploaded yet. Say **go** to upload the files and start the job, "
+            "or change a setting (e.g. *use 2 epochs*)."
+        )
+
+    def openai_go(self) -> str:
+        from tools.run_tools import confirm_openai_job
+
+        started = time.perf_counter()
+        result = confirm_openai_job(self.ctx)
+        self.steps.append(
+            ToolStep("confirm_openai_job", {}, True, "job created", time.perf_counter() - started, result)
+        )
+        self.state.setdefault("runs", []).append(result["run_id"])
+        if result.get("repeated"):
+            job = result.get("job_id")
+            return f"Run {result['run_id']} already has OpenAI job {job} ({result['status']}); no new job was made."
+        return (
+            f"Uploaded the files and created OpenAI job **{result['job_id']}** as **run {result['run_id']}** "
+            f"({result['status']}). tunechat follows it in the background, also after a restart. "
+            "Say **status** for its events and metrics, or **stop** to cancel it."
+        )

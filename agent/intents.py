@@ -22,6 +22,20 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
         "evaluate",
         [r"\b(evaluat\w*|results?|metrics?|accuracy|f1|confusion|how (did|well) (it|the model) (do|did|perform))\b"],
     ),
+    # Repair, convert or split the data (issue 3): before "go" so "ok, clean it up" prepares rather than starts.
+    (
+        "prepare",
+        [
+            r"\bclean\w*\b.*\b(it|this|data|file|up)\b",
+            r"\b(remove|drop|delete)\b.*\b(duplicates?|dupes|broken|empty|bad) (rows|lines|records)?",
+            r"\b(remove|drop|delete) (the )?(duplicates?|dupes)\b",
+            r"\b(de-?dupe?|de-?duplicate)\b",
+            r"\bconvert\b.*\b(chat|messages|jsonl|format)\b",
+            r"\bsplit\b.*\b(it|this|data|file|train|test|\d)",
+            r"^\s*split\s*$",
+            r"\b(repair|prepare)\b.*\b(it|this|data|file)\b",
+        ],
+    ),
     ("go", [r"^\s*(go|go ahead|yes|yep|yeah|y|ok|okay|start|start it|do it|launch|proceed|run it|sounds good)\b"]),
     ("train", [r"\b(fine[- ]?tun\w*|train\w*|classif\w*|build a model|make a model)\b"]),
     (
@@ -41,11 +55,42 @@ SETTING_PATTERNS: list[tuple[str, list[str]]] = [
     # After "use/with/set ... model" any name counts; a bare "model X" needs a name that looks like one.
     ("model", [rf"\b(?:use|with|set|switch to)\s+(?:the\s+)?(?:base[ _-]?)?model{SEP}([\w./~-]+)"]),
     ("model_loose", [rf"\b(?:base[ _-]?model|model){SEP}([\w./~-]+)", r"\buse\s+([\w.-]+/[\w./-]+)"]),
+    # An OpenAI model named anywhere ("fine-tune gpt-4.1-mini on this") picks the OpenAI backend (issue 5).
+    ("model_openai", [r"\b(gpt-[\w.-]*\w|ft:[\w.:-]*\w|o4-mini[\w.-]*|davinci-002|babbage-002)\b"]),
+]
+# "on OpenAI", "through the OpenAI API": fine-tune through the API rather than on this machine.
+OPENAI_BACKEND_PATTERN = re.compile(r"\b(open ?ai|via the api|through the api|hosted)\b", re.IGNORECASE)
+# Causal-LM settings named by a word (issue 4): "fine-tune with lora", "qlora", "full fine-tune", "dpo".
+WORD_SETTINGS: list[tuple[str, str]] = [
+    ("method", r"\b(qlora|lora)\b"),
+    ("method", r"\b(full)(?: fine[- ]?tun\w*| weights)\b"),
+    ("task", r"\b(dpo|sft)\b"),
 ]
 COLUMN_PATTERN = re.compile(
     r"\b(text|label)\s+column\s*(?:is|=|:|to|should be)?\s*[`'\"]?([^`'\"\n]+?)[`'\"]?\s*[.!]?\s*$", re.IGNORECASE
 )
 RUN_ID_PATTERN = re.compile(r"\b(?:runs?\s*#?\s*)?(\d+)\b")
+# "treat it as regression": what the data is for, overriding what inspection detected (issue 3).
+TREAT_AS_PATTERN = re.compile(
+    r"\b(?:treat|use|handle|read|see)\s+(?:it|this|the data|the file|them)\s+as\s+(?:an?\s+)?"
+    r"(regression|text[- ]pair[- ]classification|text[- ]classification|classification|chat|sft|preference|dpo|kto)\b",
+    re.IGNORECASE,
+)
+SPLIT_PATTERN = re.compile(r"(\d+(?:\.\d+)?)\s*[/,:]\s*(\d+(?:\.\d+)?)(?:\s*[/,:]\s*(\d+(?:\.\d+)?))?")
+
+
+def parse_prepare(message: str) -> dict[str, Any]:
+    """What "clean it up", "remove duplicates", "convert it to chat format", "split it 80/10/10" ask for."""
+    text = message.lower()
+    options: dict[str, Any] = {}
+    if re.search(r"\b(clean\w*|duplicates?|dupes|de-?dupe?|de-?duplicate)\b", text):
+        options["dedupe"] = True
+    if re.search(r"\b(chat|messages)\b", text):
+        options["to"] = "chat-jsonl"
+    if re.search(r"\bsplit\b", text):
+        match = SPLIT_PATTERN.search(text)
+        options["split"] = ",".join(g for g in match.groups() if g) if match else "0.8,0.1,0.1"
+    return options
 
 
 @dataclass
@@ -76,6 +121,12 @@ def parse_settings(message: str) -> dict[str, Any]:
     for match in [COLUMN_PATTERN.search(line) for line in message.splitlines()]:
         if match:
             settings[f"{match.group(1).lower()}_column"] = match.group(2).strip()
+    for name, pattern in WORD_SETTINGS:
+        word = re.search(pattern, text)
+        if word:
+            settings.setdefault(name, word.group(1))
+    if OPENAI_BACKEND_PATTERN.search(message) or str(settings.get("model", "")).lower().startswith(("gpt-", "ft:")):
+        settings["backend"] = "openai"
     return settings
 
 
@@ -87,11 +138,16 @@ def classify(message: str) -> Intent:
     """The intent of a message; "settings" when it only changes settings; "unknown" when nothing matched."""
     text = message.strip().lower()
     settings = parse_settings(message)
+    treat = TREAT_AS_PATTERN.search(message)
+    if treat:  # re-inspect the data as the task the user named
+        return Intent("inspect", {**settings, "data_task": treat.group(1).lower().replace(" ", "-")})
     for name, patterns in INTENT_PATTERNS:
         if any(re.search(pattern, text) for pattern in patterns):
             if name == "go" and settings:
                 # "ok, use 5 epochs" changes the plan rather than starting it.
                 return Intent("settings", settings)
+            if name == "prepare":
+                return Intent(name, {**settings, **parse_prepare(message)})
             return Intent(name, settings, parse_run_ids(message))
     if settings:
         return Intent("settings", settings)

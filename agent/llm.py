@@ -54,6 +54,8 @@ def chat_model_from_env() -> BaseChatModel | None:
     """The configured chat model, or None (guided mode) when OPENAI_API_KEY is not set."""
     if not os.environ.get("OPENAI_API_KEY"):
         return None
+    if os.environ.get("TUNECHAT_LLM", "").strip().lower() in ("off", "guided", "none", "0"):
+        return None  # guided mode on purpose, e.g. the key is set only to fine-tune through the OpenAI API
     from langchain_openai import ChatOpenAI
 
     # ChatOpenAI reads OPENAI_API_BASE itself and the openai client falls back to OPENAI_BASE_URL;

@@ -5,6 +5,7 @@ Guided mode and the command line print these; the LLM mode lets the model word i
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -42,6 +43,8 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def render_inspection(report: dict[str, Any]) -> str:
+    if report.get("task") not in (None, "text-classification", "text-pair-classification"):
+        return render_task_report(report)
     parts = [
         f"**{report.get('file', 'Your file')}**: {report.get('rows', 0)} rows ({report.get('format', '?')}), "
         f"columns {', '.join(f'`{c}`' for c in report.get('columns', []))}.",
@@ -86,8 +89,31 @@ def render_inspection(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def render_llm_plan(plan: dict[str, Any]) -> str:
+    """An sft/dpo plan: the training settings and the hardware choices, each with its reason."""
+    config, reasons = plan["config"], plan.get("reasons", {})
+    rows = [
+        ["task", config["task"], reasons.get("task", "")],
+        ["base model", config["model"], reasons.get("model", "")],
+        ["method", config["method"], reasons.get("method", "")],
+        ["epochs", config["epochs"], reasons.get("epochs", "")],
+        ["learning rate", config["learning_rate"], reasons.get("learning_rate", "")],
+        ["batch size", config["batch_size"], reasons.get("batch_size", "")],
+        ["max length", config["max_length"], reasons.get("max_length", "")],
+    ]
+    if config["method"] in ("lora", "qlora"):
+        lora = f"r {config['lora_r']}, alpha {config['lora_alpha']}, dropout {config['lora_dropout']}"
+        rows.append(["LoRA", lora + f", on {config['lora_target_modules']}", reasons.get("lora", "")])
+    for name, value in (plan.get("choices") or {}).items():
+        if name in reasons:
+            rows.append([name.replace("_", " "), value, reasons[name]])
+    return f"**Plan** for `{plan.get('file', config['data'])}`:\n\n" + table(["setting", "value", "why"], rows)
+
+
 def render_plan(plan: dict[str, Any]) -> str:
     config, reasons = plan["config"], plan.get("reasons", {})
+    if config.get("task") in ("sft", "dpo"):
+        return render_llm_plan(plan)
     rows = [
         ["base model", config["model"], reasons.get("model", "")],
         ["epochs", config["epochs"], reasons.get("epochs", "")],
@@ -135,7 +161,31 @@ def render_status(status: dict[str, Any]) -> str:
     return text
 
 
+def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
+    """A causal-LM run (sft/dpo): losses, perplexity and the before/after sample replies."""
+    first, final = fmt_number(evaluation.get("first_loss")), fmt_number(evaluation.get("final_loss"))
+    lines = [
+        f"**Run {evaluation.get('run_id', '')}** ({evaluation.get('task')}, {evaluation.get('method')}): "
+        f"training loss {first} → {final} in {evaluation.get('steps')} steps.",
+    ]
+    if evaluation.get("eval_loss") is not None:
+        perplexity = fmt_number(evaluation.get("perplexity"))
+        lines.append(f"Validation loss {fmt_number(evaluation['eval_loss'])}, perplexity {perplexity}.")
+    samples = evaluation.get("samples") or {}
+    rows = [
+        [str(prompt[-1].get("content", "")) if prompt else "", before, after]
+        for prompt, before, after in zip(
+            samples.get("prompts", []), samples.get("before", []), samples.get("after", []), strict=False
+        )
+    ]
+    if rows:
+        lines += ["", table(["prompt", "before", "after"], rows)]
+    return "\n".join(lines)
+
+
 def render_evaluation(evaluation: dict[str, Any]) -> str:
+    if evaluation.get("task") in ("sft", "dpo"):
+        return render_llm_evaluation(evaluation)
     baseline = evaluation.get("baseline") or {}
     lines = [
         f"**Run {evaluation.get('run_id', '')} on its test split** ({evaluation.get('test_size', '?')} examples):",
@@ -182,11 +232,17 @@ def render_comparison(comparison: dict[str, Any]) -> str:
 
 
 def render_deployment(deployment: dict[str, Any]) -> str:
+    if deployment.get("chat_url"):
+        answers = (
+            "It speaks the OpenAI chat-completions API, so the official `openai` client works with "
+            f'`base_url="{deployment["url"]}/v1"`:\n\n```python\n{deployment["python"]}\n```'
+        )
+    else:
+        answers = "It answers one list of {label, score} per input"
     return (
         f"Run {deployment['run_id']} is being served at **{deployment['url']}**.\n\n"
         f"Call it:\n\n```bash\n{deployment['curl']}\n```\n\n"
-        f"It answers one list of {{label, score}} per input; `GET {deployment.get('health_url', '/health')}` "
-        "checks it is up."
+        f"{answers}; `GET {deployment.get('health_url', '/health')}` checks it is up."
     )
 
 
@@ -207,3 +263,155 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
             for r in runs
         ],
     )
+
+
+# ---- the OpenAI backend (issue 5) -----------------------------------------------------------
+
+
+def render_openai_plan(plan: dict[str, Any]) -> str:
+    hyper = plan.get("hyperparameters") or {}
+    counts = plan.get("counts") or {}
+    cost = plan.get("estimated_cost_usd")
+    price = plan.get("price_per_million_tokens")
+    rows: list[list[Any]] = [
+        ["model", plan.get("model"), f"fine-tuned through the OpenAI API at {plan.get('endpoint')}"],
+        [
+            "method",
+            plan.get("method"),
+            "DPO on preference pairs" if plan.get("method") == "dpo" else "supervised fine-tuning on chat examples",
+        ],
+        ["epochs", hyper.get("n_epochs"), f"about {plan.get('estimated_epochs')} for the estimate"],
+        ["batch size", hyper.get("batch_size"), ""],
+        ["learning-rate multiplier", hyper.get("learning_rate_multiplier"), ""],
+        ["suffix", plan.get("suffix"), "added to the fine-tuned model's name"],
+        [
+            "examples (train/validation/test)",
+            f"{counts.get('train')}/{counts.get('validation')}/{counts.get('test')}",
+            "the test split is held out to evaluate the tuned model",
+        ],
+        ["training tokens", plan.get("train_tokens"), "approximate, per epoch"],
+    ]
+    if cost is not None:
+        when = (
+            f"Estimated cost: **about ${cost:.2f}** ({plan.get('billed_tokens')} billed tokens at ${price} per 1M, "
+            f"{plan.get('price_source')})."
+        )
+    else:
+        when = "No cost estimate: the price of this model is unknown."
+    notes = "".join(f"\n- {note}" for note in plan.get("notes") or [])
+    what = plan.get("task")
+    if plan.get("labels"):
+        what = f"classification into {', '.join(plan['labels'])}, converted to chat examples"
+    return (
+        f"**OpenAI fine-tuning plan** for `{plan.get('file')}` ({what}):\n\n"
+        + table(["setting", "value", "note"], rows)
+        + f"\n\n{when}"
+        + notes
+    )
+
+
+def render_openai_progress(status: dict[str, Any], since: int = 0) -> str:
+    """The new job events since the last look, the latest metrics, checkpoints and the tuned model."""
+    lines = []
+    events = (status.get("events") or [])[since:]
+    if events:
+        lines.append("\n\nEvents:\n" + "\n".join(f"- {event.get('message')}" for event in events[-15:]))
+    metrics = [
+        ("training loss", status.get("loss")),
+        ("validation loss", status.get("valid_loss")),
+        ("training token accuracy", status.get("train_mean_token_accuracy")),
+        ("validation token accuracy", status.get("valid_mean_token_accuracy")),
+    ]
+    known = [f"{name} {fmt_number(value)}" for name, value in metrics if value is not None]
+    if known:
+        lines.append("\n\nLatest metrics: " + ", ".join(known) + ".")
+    if status.get("checkpoints"):
+        lines.append(f"\n\nCheckpoints saved by OpenAI: {status['checkpoints']}.")
+    if status.get("fine_tuned_model"):
+        lines.append(f"\n\nFine-tuned model: `{status['fine_tuned_model']}`.")
+    return "".join(lines)
+
+
+TASK_NAMES = {
+    "chat-sft": "chat fine-tuning (OpenAI messages)",
+    "prompt-completion": "fine-tuning on prompt/completion pairs",
+    "alpaca": "instruction fine-tuning (Alpaca format)",
+    "sharegpt": "chat fine-tuning (ShareGPT conversations)",
+    "preference": "preference tuning (DPO: prompt, chosen, rejected)",
+    "kto": "KTO (answers marked good or bad)",
+    "regression": "regression (predict a number from text)",
+    "image-classification": "image classification",
+    "audio-classification": "audio classification",
+    "text": "plain text without labels",
+}
+
+
+def render_task_report(report: dict[str, Any]) -> str:
+    """Inspection of data that is not text classification: task, mapping, counts, lengths, problems."""
+    task = str(report.get("task"))
+    mapping = ", ".join(f"{role} → `{column}`" for role, column in (report.get("mapping") or {}).items())
+    parts = [
+        f"**{report.get('file', 'Your file')}**: {report.get('rows', 0)} rows ({report.get('format', '?')}), "
+        f"{report.get('usable_rows', 0)} usable.",
+        f"- Looks like data for **{TASK_NAMES.get(task, task)}** (confidence {report.get('confidence', 0):.0%}). "
+        f"{report.get('task_reason', '')}",
+    ]
+    if mapping:
+        parts.append(f"- Columns used: {mapping}.")
+    rows: list[list[Any]] = []
+    tokens = report.get("length_tokens") or {}
+    if tokens:
+        rows.append(["tokens per example", tokens.get("p50"), tokens.get("p95"), tokens.get("max")])
+    chars = report.get("length_chars") or {}
+    if chars:
+        rows.append(["characters per example", chars.get("p50"), chars.get("p95"), chars.get("max")])
+    turns = report.get("messages_per_example") or {}
+    if turns:
+        rows.append(["messages per example", turns.get("p50"), turns.get("p95"), turns.get("max")])
+    if rows:
+        parts += ["", table(["", "median", "95th percentile", "max"], rows), ""]
+    if tokens.get("tokens_per_epoch"):
+        parts.append(f"- About {fmt_number(tokens['tokens_per_epoch'])} tokens per epoch ({tokens.get('model')}).")
+    target = report.get("target") or {}
+    if target:
+        parts.append(
+            f"- Target `{report.get('label_column')}`: from {target.get('min')} to {target.get('max')}, "
+            f"mean {target.get('mean')}, {target.get('distinct')} distinct values."
+        )
+    labels = report.get("labels") or []
+    if labels:
+        shares = [[e["label"], e["count"], f"{e['share']:.1%}"] for e in labels]
+        parts += ["", table(["label", "rows", "share"], shares)]
+    problems = report.get("problems") or []
+    if problems:
+        parts += ["", "**Problems found:**"]
+        parts += [f"- `{p['code']}` ({p['count']}): {p['message']}" for p in problems]
+    else:
+        parts += ["", "No problems found."]
+    parts += [f"_{note}_" for note in report.get("notes") or []]
+    return "\n".join(parts)
+
+
+def render_prepared(manifest: dict[str, Any]) -> str:
+    """What `prepare_data` did: the steps, counts before and after, the files, and a before/after sample."""
+    counts = manifest.get("counts", {})
+    parts = [
+        f"Prepared **{manifest.get('source', {}).get('file')}** as `{manifest.get('folder') or manifest.get('path')}` "
+        f"({manifest.get('format')}): {counts.get('before')} rows before, {counts.get('after')} after. "
+        "The original upload is unchanged.",
+    ]
+    steps = manifest.get("steps") or []
+    if steps:
+        parts += ["", table(["step", "rows removed", "what"], [[s["step"], s["removed"], s["detail"]] for s in steps])]
+    else:
+        parts.append("- Nothing needed fixing.")
+    splits = counts.get("splits") or {}
+    if splits:
+        parts.append("- Files: " + ", ".join(f"`{manifest['files'][k]}` ({n} rows)" for k, n in splits.items()) + ".")
+    samples = manifest.get("samples") or {}
+    for label, key in (("Before", "before"), ("After", "after")):
+        rows = samples.get(key) or []
+        if rows:
+            shown = json.dumps(rows[0], ensure_ascii=False)
+            parts.append(f"- {label}: `{shown[:300] + ('…' if len(shown) > 300 else '')}`")
+    return "\n".join(parts)

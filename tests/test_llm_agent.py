@@ -205,7 +205,7 @@ def test_real_chat_openai_client_against_a_loopback_server(reviews_tsv: Path, ti
     assert "ctx" not in json.dumps(first["tools"])
     inspect_params = functions["inspect_data"]["parameters"]
     assert inspect_params["required"] == ["file"]
-    assert set(inspect_params["properties"]) == {"file", "text_column", "label_column"}
+    assert set(inspect_params["properties"]) == {"file", "text_column", "label_column", "task"}
     assert functions["compare_runs"]["parameters"]["properties"]["run_ids"]["items"] == {"type": "integer"}
 
     # The second request carries the tool call and its result as a role "tool" message tied to the call id.

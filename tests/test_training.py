@@ -220,7 +220,7 @@ def test_exact_repeats_are_dropped_before_the_split_so_none_is_both_trained_and_
     kept_texts, kept_labels, dropped = drop_repeated_examples(texts, labels)
     assert dropped == 1
     # The conflicting copy (same text, other label) stays for inspection to report.
-    assert list(zip(kept_texts, kept_labels)) == [
+    assert list(zip(kept_texts, kept_labels, strict=True)) == [
         ("win a prize now", "spam"),
         ("see you at lunch", "ham"),
         ("win a prize now", "ham"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tools.context import ToolContext
 from tools.validation import check_model_reference
 from trainer import planning
+from trainer.errors import UserError
 from trainer.inspection import inspect_file
 
 
@@ -24,17 +26,23 @@ def list_files(ctx: ToolContext) -> dict[str, Any]:
 
 
 def inspect_data(
-    ctx: ToolContext, file: str, text_column: str | None = None, label_column: str | None = None
+    ctx: ToolContext,
+    file: str,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    task: str | None = None,
 ) -> dict[str, Any]:
-    """Inspect an uploaded data file: rows, the text and label columns and why, label counts, problems, lengths.
+    """Inspect an uploaded data file: the task it suits (classification, regression, chat SFT, preference pairs,
+    KTO, ...) and the columns used, rows, label counts, problems with line numbers and fixes, token lengths.
 
     Args:
         file: Name of an uploaded file in the workspace (as listed by list_files).
         text_column: Column holding the text, only when the user named it.
         label_column: Column holding the label, only when the user named it.
+        task: Only when the user says what the data is for, e.g. "regression" or "text-classification".
     """
     path = ctx.workspace.resolve(file)
-    report = inspect_file(path, text_column=text_column, label_column=label_column)
+    report = inspect_file(path, text_column=text_column, label_column=label_column, task=task)
     report["file"] = path.name
     return report
 
@@ -50,6 +58,8 @@ def propose_plan(
     freeze_layers: int | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
+    task: str | None = None,
+    method: str | None = None,
 ) -> dict[str, Any]:
     """Propose a fine-tuning plan for an uploaded file: base model and hyperparameters, each with a reason,
     plus the estimated run time on this machine. Nothing is started. Pass only the settings the user asked for;
@@ -65,8 +75,26 @@ def propose_plan(
         freeze_layers: Number of lower encoder layers to keep frozen.
         text_column: Column holding the text, only when the user named it.
         label_column: Column holding the label, only when the user named it.
+        task: text-classification, sft (chats/instructions) or dpo (preference pairs); default from the data.
+        method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
     """
+    from trainer.llm.planning import propose_llm, sniff_task
+
+    path = ctx.workspace.resolve(file)
+    llm_task = task if task in ("sft", "dpo") else (sniff_task(path) if task is None else None)
+    if llm_task:
+        settings: dict[str, object] = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size}
+        settings.update(max_length=max_length, freeze_layers=freeze_layers, method=method)
+        plan = propose_llm(path, {"model": check_model_reference(ctx, model), **settings}, llm_task)
+        plan["file"] = path.name
+        return plan
     report = inspect_data(ctx, file, text_column=text_column, label_column=label_column)
+    if report.get("task") not in (None, "text-classification", "text-pair-classification"):
+        # Regression, KTO, images, audio: recognised by inspection, not trained by this planner.
+        raise UserError(
+            f"'{report['file']}' holds {report['task']} data, which tunechat cannot train here yet; "
+            "name the text and label columns to train a classifier, or use chat or preference data."
+        )
     user = {
         "model": check_model_reference(ctx, model),
         "epochs": epochs,
@@ -74,8 +102,53 @@ def propose_plan(
         "batch_size": batch_size,
         "max_length": max_length,
         "freeze_layers": freeze_layers,
+        **({"method": method} if method else {}),
     }
     report["path"] = str(ctx.workspace.resolve(file))
     plan = planning.propose(report, user, gflops=planning.machine_gflops(ctx.workspace.root))
     plan["file"] = report["file"]
     return plan
+
+
+def prepare_data(
+    ctx: ToolContext,
+    file: str,
+    task: str | None = None,
+    dedupe: bool = False,
+    split: str | None = None,
+    to: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> dict[str, Any]:
+    """Repair, convert and split an uploaded file into a new prepared dataset in the workspace (the upload is
+    never changed): drops unreadable, empty and broken rows, optionally duplicates, converts Alpaca, ShareGPT or
+    prompt/completion records to OpenAI chat messages, and splits. Returns what was done with counts before and
+    after and sample rows.
+
+    Args:
+        file: Name of an uploaded file in the workspace.
+        task: Only when the user says what the data is for: text-classification, regression, sft, preference, kto.
+        dedupe: True to drop exact duplicates (the user asked to remove duplicates or clean up).
+        split: Train, validation and test fractions like "0.8,0.1,0.1", only when the user asked to split.
+        to: "chat-jsonl" to turn labelled texts into chat examples, only when the user asked for chat format.
+        text_column: Column holding the text, only when the user named it.
+        label_column: Column holding the label, only when the user named it.
+    """
+    from trainer.prepare import prepare_dataset
+
+    path = ctx.workspace.resolve(file)
+    manifest = prepare_dataset(
+        path,
+        ctx.workspace,
+        task=task,
+        text_column=text_column,
+        label_column=label_column,
+        dedupe=dedupe,
+        split=split,
+        to=to,
+    )
+    folder = Path(manifest["path"]).relative_to(ctx.workspace.root).as_posix()
+    manifest["folder"] = folder
+    main = "train" if "train" in manifest["files"] else next(iter(manifest["files"]))
+    manifest["data_file"] = f"{folder}/{manifest['files'][main]}"
+    return manifest

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tools.data_tools import inspect_data, list_files, propose_plan
+from tools.data_tools import inspect_data, list_files, prepare_data, propose_plan
 from tools.run_tools import (
     compare_runs,
     deploy_run,
@@ -25,6 +25,7 @@ Tool = Callable[..., dict[str, Any]]
 TOOLS: list[Tool] = [
     list_files,
     inspect_data,
+    prepare_data,
     propose_plan,
     start_training,
     run_status,

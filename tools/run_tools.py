@@ -26,9 +26,16 @@ def start_training(
     freeze_layers: int | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
+    backend: str | None = None,
+    suffix: str | None = None,
+    task: str | None = None,
+    method: str | None = None,
 ) -> dict[str, Any]:
     """Start fine-tuning in the background on an uploaded file and return the new run's id at once.
     Only call this after the user agreed to the plan. Settings not given are chosen as in propose_plan.
+    With backend "openai" (or an OpenAI model such as gpt-4.1-mini) it only checks and converts the data and
+    returns the job's plan with its estimated cost: nothing is uploaded until the user replies "go" to it, and
+    tunechat itself handles that reply.
 
     Args:
         file: Name of an uploaded file in the workspace.
@@ -40,7 +47,18 @@ def start_training(
         freeze_layers: Number of lower encoder layers to keep frozen.
         text_column: Column holding the text.
         label_column: Column holding the label.
+        backend: "local" (default) or "openai" to fine-tune through the OpenAI API.
+        suffix: OpenAI backend only: text added to the fine-tuned model's name.
+        task: text-classification, sft or dpo; default from the data.
+        method: full, freeze, lora or qlora; for sft/dpo the default is lora.
     """
+    from trainer.openai_ft.plan import is_openai_model
+
+    if backend == "openai" or (backend is None and is_openai_model(model)):
+        return plan_openai_job(
+            ctx, file, model=model, epochs=epochs, batch_size=batch_size, suffix=suffix,
+            text_column=text_column, label_column=label_column,
+        )  # fmt: skip
     plan = propose_plan(
         ctx,
         file,
@@ -52,6 +70,8 @@ def start_training(
         freeze_layers=freeze_layers,
         text_column=text_column,
         label_column=label_column,
+        task=task,
+        method=method,
     )
     return launch_plan(ctx, plan["config"], plan.get("estimate_seconds"))
 
@@ -70,6 +90,58 @@ def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: floa
         "config": run_config.to_dict(),
         "estimate_seconds": estimate_seconds,
     }
+
+
+def plan_openai_job(
+    ctx: ToolContext,
+    file: str,
+    model: str | None = None,
+    epochs: float | None = None,
+    batch_size: int | None = None,
+    learning_rate_multiplier: float | None = None,
+    suffix: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> dict[str, Any]:
+    """The OpenAI job plan for a file (format check, conversion, split, tokens, cost); uploads nothing.
+
+    The plan becomes this chat's pending plan: only `confirm_openai_job`, called by code that saw the
+    user's own "go" (guided mode, the CLI prompt or --yes), uploads and creates the job.
+    """
+    from trainer.openai_ft.job import set_pending
+    from trainer.openai_ft.plan import make_plan
+
+    path = ctx.workspace.resolve(file)
+    settings = {
+        "n_epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate_multiplier": learning_rate_multiplier,
+        "suffix": suffix,
+        "text_column": text_column,
+        "label_column": label_column,
+    }
+    plan = make_plan(ctx.workspace, path, model, settings)
+    set_pending(ctx.workspace, ctx.session_id, plan["plan_id"])
+    plan["next_step"] = (
+        "Nothing has been uploaded. Show this plan and its cost to the user; the job starts only when the user "
+        "replies 'go' (tunechat handles that reply itself)."
+    )
+    return plan
+
+
+def confirm_openai_job(ctx: ToolContext, plan_id: str | None = None) -> dict[str, Any]:
+    """Upload the confirmed plan's files and create its OpenAI job (once), then follow it in the background.
+
+    Not an LLM tool on purpose: call it only from code handling the user's own confirmation.
+    """
+    from trainer.openai_ft.job import clear_pending, confirm_plan, pending_plan
+
+    plan_id = plan_id or pending_plan(ctx.workspace, ctx.session_id)
+    if not plan_id:
+        raise UserError("There is no OpenAI plan waiting for a yes; ask e.g. 'fine-tune gpt-4.1-mini on this' first.")
+    result = confirm_plan(ctx.workspace, ctx.registry, plan_id, session_id=ctx.session_id)
+    clear_pending(ctx.workspace, ctx.session_id)
+    return result
 
 
 def run_status(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
     for run in runs:
         run_dir = Path(run["run_dir"]) if run["run_dir"] else ws.run_dir(run["id"])
         config_path = run_dir / "config.json"
-        configs.append(read_json(config_path) if config_path.is_file() else dict(run["config"] or {}))
+        configs.append(_backend_fields(read_json(config_path) if config_path.is_file() else dict(run["config"] or {})))
         log = read_jsonl(run_dir / "metrics.jsonl")
         curve = [(int(row["step"]), float(row["loss"])) for row in log if "loss" in row and "step" in row]
         curves[f"run {run['id']}"] = curve
@@ -49,7 +49,9 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
     config_rows = []
     for name in FIELD_NAMES:
         values = [config.get(name) for config in configs]
-        config_rows.append({"field": name, "values": values, "differs": _differs(values)})
+        # A setting the run's backend does not use (None) is not a difference.
+        applied = [value for value in values if value is not None]
+        config_rows.append({"field": name, "values": values, "differs": _differs(applied) if applied else False})
 
     metric_rows = []
     for name, description, direction in METRICS:
@@ -70,6 +72,21 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         "best_run": _best(ids, macro_f1, 1),
         "notes": notes,
     }
+
+
+# Settings only the OpenAI backend uses, and the ones both backends share; an OpenAI run shows no value
+# for the local training settings (and a local run none for the OpenAI ones) instead of unused defaults.
+OPENAI_FIELDS = ("suffix", "n_epochs", "openai_batch_size", "learning_rate_multiplier")
+SHARED_FIELDS = (
+    *("data", "task", "text_column", "label_column", "backend", "model"),
+    *("val_fraction", "test_fraction", "seed"),
+)
+
+
+def _backend_fields(config: dict[str, Any]) -> dict[str, Any]:
+    if config.get("backend") == "openai":
+        return {k: v for k, v in config.items() if k in SHARED_FIELDS or k in OPENAI_FIELDS}
+    return {k: v for k, v in config.items() if k not in OPENAI_FIELDS}
 
 
 def _run_metrics(

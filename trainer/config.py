@@ -55,6 +55,28 @@ class RunConfig:
     trust_remote_code: bool = field(
         default=False, metadata={"doc": "Run the model repository's own code; only for models you trust."}
     )
+    # OpenAI backend only (issue 5): "auto" lets the API choose; the local fields above do not apply there.
+    suffix: str = field(default="", metadata={"doc": "OpenAI backend: text added to the fine-tuned model's name."})
+    n_epochs: str = field(default="auto", metadata={"doc": "OpenAI backend: epochs, 'auto' or a whole number."})
+    openai_batch_size: str = field(default="auto", metadata={"doc": "OpenAI backend: batch size, 'auto' or a number."})
+    learning_rate_multiplier: str = field(
+        default="auto", metadata={"doc": "OpenAI backend: learning-rate multiplier, 'auto' or a number."}
+    )
+    # Causal-LM fine-tuning (task sft/dpo, trainer/llm/).
+    lora_r: int = field(default=16, metadata={"doc": "LoRA rank: size of the low-rank update (lora/qlora)."})
+    lora_alpha: int = field(default=32, metadata={"doc": "LoRA scaling alpha; the update is scaled by alpha/r."})
+    lora_dropout: float = field(default=0.05, metadata={"doc": "Dropout on the LoRA input during training."})
+    lora_target_modules: str = field(
+        default="all-linear", metadata={"doc": "Layers with LoRA adapters: all-linear, or names like q_proj,v_proj."}
+    )
+    gradient_checkpointing: str = field(
+        default="auto", metadata={"doc": "Recompute activations to save memory: auto (when memory needs it), on, off."}
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"doc": "Micro-batches summed per optimizer step."})
+    attention: str = field(default="", metadata={"doc": "Attention: empty (auto), sdpa, eager, flash_attention_2."})
+    save_steps: int = field(default=0, metadata={"doc": "Checkpoint every N steps (0: about 5 a run), and at the end."})
+    max_steps: int = field(default=0, metadata={"doc": "Stop after this many optimizer steps (0: train for `epochs`)."})
+    dpo_beta: float = field(default=0.1, metadata={"doc": "DPO beta: how far the tuned model may move from the base."})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -142,6 +164,12 @@ def _validate(config: RunConfig) -> None:
         (config.task in TASKS, f"task must be one of {', '.join(TASKS)}"),
         (config.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
         (config.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+        (config.lora_r >= 1 and config.lora_alpha >= 1, "lora_r and lora_alpha must be at least 1"),
+        (0 <= config.lora_dropout < 1, "lora_dropout must be between 0 and 1"),
+        (config.gradient_checkpointing in ("auto", "on", "off"), "gradient_checkpointing must be auto, on or off"),
+        (config.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1"),
+        (config.save_steps >= 0 and config.max_steps >= 0, "save_steps and max_steps must be 0 or more"),
+        (config.dpo_beta > 0, "dpo_beta must be above 0"),
     ]
     for ok, message in checks:
         if not ok:

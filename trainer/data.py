@@ -16,7 +16,7 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from trainer.errors import UserError
 
@@ -65,6 +65,15 @@ class Table:
     repaired_lines: list[int] = field(default_factory=list)
     encoding: str = "utf-8"
     has_header: bool = True
+    # The records as parsed (lists, numbers, booleans kept) for JSON-like sources; chat and preference
+    # shapes need the structure that `rows` flattens into strings. None for delimited text.
+    records: list[dict[str, Any]] | None = None
+    # Where inside the upload the rows came from (an archive entry), and any splits the user brought.
+    source: str = ""
+    splits: dict[str, Table] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    # Lines among bad_lines that are valid JSON but not an object (OpenAI's "data_type" error).
+    non_object_lines: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Tables built by hand (older callers, tests) get 1-based positions as their line numbers.
@@ -90,13 +99,23 @@ def read_text(path: Path) -> str:
     return _decode(path)[0]
 
 
-def _decode(path: Path) -> tuple[str, str]:
+def _read(path: Path) -> bytes:
+    from trainer.formats import check_size
+
     try:
-        raw = path.read_bytes()
+        check_size(path)
+        return path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"There is no file '{path.name}'; upload it again or check the name.") from None
     except IsADirectoryError:
         raise UserError(f"'{path.name}' is a folder, not a file; upload {FORMATS_HINT}.") from None
+
+
+def _decode(path: Path) -> tuple[str, str]:
+    return _decode_raw(path, _read(path))
+
+
+def _decode_raw(path: Path, raw: bytes) -> tuple[str, str]:
     if not raw:
         raise UserError(f"'{path.name}' is empty (0 bytes); upload a file with a header row and labelled texts.")
     if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")) and path.suffix.lower() in _EXCEL_SUFFIXES:
@@ -149,10 +168,27 @@ def _decode_bytes(raw: bytes) -> tuple[str | None, str]:
 
 
 def load_table(path: Path) -> Table:
-    """Read a CSV/TSV/JSONL/JSON file into a Table; raise UserError when nothing usable is in it."""
+    """Read a data file or folder into a Table; raise UserError when nothing usable is in it.
+
+    CSV/TSV (sniffed), JSON (records or columns of lists), JSONL, Parquet, plain text (one example
+    per line, fastText `__label__` prefixes understood), a Hugging Face save_to_disk folder, a folder
+    with one subfolder of images or audio per class, and zip archives of any of these.
+    """
     path = Path(path)
-    text, encoding = _decode(path)
+    if path.is_dir():
+        return _load_folder(path)
+    return _table_from_bytes(path, _read(path))
+
+
+def _table_from_bytes(path: Path, raw: bytes) -> Table:
+    from trainer import formats
+
     suffix = path.suffix.lower()
+    if raw.startswith(b"PAR1") or (suffix == ".parquet" and raw):
+        return _rows_table(path, "parquet", formats.load_parquet(path, raw))
+    if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")) and suffix not in _EXCEL_SUFFIXES:
+        return _load_zip(path, raw)
+    text, encoding = _decode_raw(path, raw)
     first = text.lstrip()[:1]
     if first == "[" and suffix not in (".csv", ".tsv", ".txt"):
         table = _load_json_array(path, text)
@@ -168,6 +204,64 @@ def load_table(path: Path) -> Table:
     return table
 
 
+def _rows_table(path: Path, fmt: str, records: list[dict[str, Any]]) -> Table:
+    if not records:
+        raise UserError(f"'{path.name}' holds no rows; upload a file with examples in it.")
+    return _record_table(path, fmt, list(enumerate(records, start=1)), [])
+
+
+def _load_folder(path: Path) -> Table:
+    from trainer import formats
+
+    if formats.is_hf_folder(path):
+        splits = formats.load_hf_folder(path)
+        train = splits.get("train") or next(iter(splits.values()))
+        table = _rows_table(path, "hf-dataset", train)
+        for name, records in splits.items():
+            if records is not train and records:
+                table.splits[formats.split_of(name) or name] = _rows_table(path, "hf-dataset", records)
+        return table
+    media = formats.load_media_folder(path)
+    if media:
+        return _rows_table(path, "folder", media[1])
+    raise UserError(
+        f"'{path.name}' is a folder; upload {FORMATS_HINT}, a Hugging Face save_to_disk folder, or a folder "
+        "with one subfolder of images or audio per class."
+    )
+
+
+def _load_zip(path: Path, raw: bytes) -> Table:
+    from trainer import formats
+
+    contents = formats.zip_contents(path, raw)
+    if contents["kind"] == "media":
+        table = _rows_table(path, "folder", contents["records"])
+    elif contents["kind"] == "arrow":
+        splits = contents["splits"]
+        train = splits.get("train") or next(iter(splits.values()))
+        table = _rows_table(path, "hf-dataset", formats.load_arrow_stream(path.name, train))
+        for name, chunks in splits.items():
+            if chunks is not train:
+                table.splits[name] = _rows_table(path, "hf-dataset", formats.load_arrow_stream(path.name, chunks))
+    elif contents["kind"] == "file":
+        table = _inner_table(path, contents["name"], contents["raw"])
+    else:
+        files = contents["files"]
+        table = _inner_table(path, *files["train"])
+        for split, (name, data) in files.items():
+            if split != "train":
+                table.splits[split] = _inner_table(path, name, data)
+    table.notes.append(f"Read from the zip archive '{path.name}'" + (f" ({table.source})." if table.source else "."))
+    return table
+
+
+def _inner_table(archive: Path, name: str, raw: bytes) -> Table:
+    inner = Path(name).name
+    table = _table_from_bytes(archive.with_name(f"{archive.name}:{inner}"), raw)
+    table.source = name
+    return table
+
+
 def _scalar(value: object) -> str | None:
     """JSON values as strings: labels like 1 or true must compare equal to the same label in a CSV."""
     if value is None:
@@ -177,13 +271,15 @@ def _scalar(value: object) -> str | None:
 
 def _record_table(path: Path, fmt: str, records: list[tuple[int, dict]], bad: list[int]) -> Table:
     columns: dict[str, None] = {}
-    rows, lines = [], []
+    rows, lines, raw = [], [], []
     for line, record in records:
-        row = {str(k).strip(): _scalar(v) for k, v in record.items()}
+        clean = {str(k).strip(): v for k, v in record.items()}
+        row = {k: _scalar(v) for k, v in clean.items()}
         columns.update(dict.fromkeys(row))
         rows.append(row)
+        raw.append(clean)
         lines.append(line)
-    return Table(path, fmt, list(columns), rows, bad, lines=lines)
+    return Table(path, fmt, list(columns), rows, bad, lines=lines, records=raw)
 
 
 def _load_json_object_or_lines(path: Path, text: str) -> Table:
@@ -192,6 +288,11 @@ def _load_json_object_or_lines(path: Path, text: str) -> Table:
         document = json.loads(text)
     except json.JSONDecodeError:
         return _load_jsonl(path, text)
+    from trainer.formats import json_columns
+
+    columns = json_columns(document)
+    if columns is not None:
+        return _record_table(path, "json", list(enumerate(columns, start=1)), [])
     if isinstance(document, dict):
         lists = [v for v in document.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
         if len(lists) == 1:
@@ -204,6 +305,7 @@ def _load_json_object_or_lines(path: Path, text: str) -> Table:
 def _load_jsonl(path: Path, text: str) -> Table:
     records: list[tuple[int, dict]] = []
     bad: list[int] = []
+    not_objects: list[int] = []
     # split("\n"), not splitlines(): U+2028 and friends are legal inside JSON strings and are not line ends.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -215,6 +317,7 @@ def _load_jsonl(path: Path, text: str) -> Table:
             continue
         if not isinstance(record, dict):
             bad.append(number)
+            not_objects.append(number)
             continue
         records.append((number, record))
     if not records:
@@ -222,7 +325,9 @@ def _load_jsonl(path: Path, text: str) -> Table:
             f"'{path.name}' has no JSON objects, one per line (e.g. line {bad[0] if bad else 1}); "
             'upload JSON lines like {"text": "...", "label": "..."}.'
         )
-    return _record_table(path, "jsonl", records, bad)
+    table = _record_table(path, "jsonl", records, bad)
+    table.non_object_lines = not_objects
+    return table
 
 
 def _load_json_array(path: Path, text: str, start: int | None = None) -> Table:
@@ -302,6 +407,9 @@ def _load_delimited(path: Path, text: str) -> Table:
     # Windows line ends become \n; a lone \r is an old Mac line end, or else a stray one inside a text.
     text = text.replace("\r\n", "\n")
     text = text.replace("\r", "\n") if "\n" not in text else text.replace("\r", " ")
+    plain = _load_plain_text(path, text)
+    if plain is not None:
+        return plain
     delimiter = _pick_delimiter(path, text)
     # Parse with and without quote handling and keep the reading that gives more well-formed rows:
     # real TSVs (like SMS collections) carry stray quote characters, while CSVs quote fields that
@@ -362,6 +470,33 @@ def _load_delimited(path: Path, text: str) -> Table:
         raise UserError(f"'{path.name}' has a header but no rows; add labelled examples below the header.")
     fmt = "tsv" if delimiter == "\t" else "csv"
     return Table(path, fmt, header, rows, bad, lines=lines, repaired_lines=repaired, has_header=has_header)
+
+
+FASTTEXT_LABEL = re.compile(r"^((?:__label__\S+\s+)+)(.*)$")
+
+
+def _load_plain_text(path: Path, text: str) -> Table | None:
+    """One example per line: fastText's `__label__x text` lines, or (for .txt) bare lines of text."""
+    numbered = [(n, line.strip()) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    if not numbered:
+        return None
+    labelled = [(n, FASTTEXT_LABEL.match(line)) for n, line in numbered]
+    if sum(1 for _, m in labelled if m) >= 0.8 * len(numbered):
+        rows: list[dict[str, str | None]] = []
+        lines, bad = [], []
+        for number, match in labelled:
+            if not match:
+                bad.append(number)
+                continue
+            labels = [x.removeprefix("__label__") for x in match.group(1).split()]
+            rows.append({"text": match.group(2).strip(), "label": ",".join(labels)})
+            lines.append(number)
+        return Table(path, "fasttext", ["text", "label"], rows, bad, lines=lines, has_header=False)
+    header = numbered[0][1]
+    if path.suffix.lower() in (".txt", "") and not any(d in header for d in (",", "\t", ";", "|")):
+        rows = [{"text": line} for _, line in numbered]
+        return Table(path, "text", ["text"], rows, [], lines=[n for n, _ in numbered], has_header=False)
+    return None
 
 
 def _clip(value: str, limit: int = 40) -> str:

@@ -33,6 +33,11 @@ STOP_TIMEOUT_S = 10.0
 # Servers this process started, so they can be reaped (a killed child stays a zombie until waited).
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
+# Classifiers answer POST /predict; causal-LM runs (sft, dpo) an OpenAI-compatible /v1/chat/completions.
+CLASSIFIER_SERVER = "trainer.serving"
+CHAT_SERVER = "trainer.llm.serving_openai"
+CHAT_TASKS = ("sft", "dpo")
+
 
 def deploy_run(
     ws: Workspace,
@@ -69,14 +74,16 @@ def deploy_run(
     # The server imports `trainer` from this same checkout even when started from another folder.
     project_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
-    command = [sys.executable, "-m", "trainer.serving", "--run-dir", str(run_dir), "--host", host, "--port", str(port)]
+    chat_model = run["task"] in CHAT_TASKS
+    module = CHAT_SERVER if chat_model else CLASSIFIER_SERVER
+    command = [sys.executable, "-m", module, "--run-dir", str(run_dir), "--host", host, "--port", str(port)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     _children[process.pid] = process
 
-    info = _deployment_info(run_id, host, port, process.pid)
+    info = _deployment_info(run_id, host, port, process.pid, chat_model)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -118,7 +125,8 @@ def list_deployments(ws: Workspace, registry: Registry) -> list[dict[str, Any]]:
         if not _is_our_server(row["pid"]):
             registry.remove_deployment(row["host"], row["port"])
             continue
-        info = _deployment_info(row["run_id"], row["host"], row["port"], row["pid"])
+        chat_model = registry.get_run(row["run_id"])["task"] in CHAT_TASKS
+        info = _deployment_info(row["run_id"], row["host"], row["port"], row["pid"], chat_model)
         info["created_at"] = row["created_at"]
         info["healthy"] = _health(info["health_url"], row["run_id"], timeout=2.0)
         alive.append(info)
@@ -143,8 +151,10 @@ def _client_host(host: str) -> str:
     return host
 
 
-def _deployment_info(run_id: int, host: str, port: int, pid: int) -> dict[str, Any]:
+def _deployment_info(run_id: int, host: str, port: int, pid: int, chat_model: bool = False) -> dict[str, Any]:
     url = f"http://{format_host(_client_host(host))}:{port}"
+    if chat_model:
+        return _chat_deployment_info(run_id, host, port, pid, url)
     python = (
         "import json, urllib.request\n"
         f'request = urllib.request.Request("{url}/predict", '
@@ -161,6 +171,29 @@ def _deployment_info(run_id: int, host: str, port: int, pid: int) -> dict[str, A
         "health_url": f"{url}/health",
         "predict_url": f"{url}/predict",
         "curl": curl_example(url),
+        "python": python,
+    }
+
+
+def _chat_deployment_info(run_id: int, host: str, port: int, pid: int, url: str) -> dict[str, Any]:
+    """How to call a causal-LM run: the official openai client pointed at the server's /v1."""
+    model = f"tunechat-run-{run_id}"
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
+    python = (
+        "from openai import OpenAI\n"
+        f'client = OpenAI(base_url="{url}/v1", api_key="unused")\n'
+        f'reply = client.chat.completions.create(model="{model}", messages=[{{"role": "user", "content": "Hello!"}}])\n'
+        "print(reply.choices[0].message.content)"
+    )
+    return {
+        "run_id": run_id,
+        "host": host,
+        "port": port,
+        "pid": pid,
+        "url": url,
+        "health_url": f"{url}/health",
+        "chat_url": f"{url}/v1/chat/completions",
+        "curl": f"curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'",
         "python": python,
     }
 
@@ -214,7 +247,7 @@ def _is_our_server(pid: int) -> bool:
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError):
             return False
-        return state != "Z" and "trainer.serving" in command
+        return state != "Z" and any(module in command for module in (CLASSIFIER_SERVER, CHAT_SERVER))
     return True
 
 

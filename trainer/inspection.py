@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trainer import profiles
 from trainer.config import BUNDLED_MODEL, RunConfig
-from trainer.data import Examples, check_classes, load_table, pick_columns, split_sizes, table_examples
+from trainer.data import Examples, Table, check_classes, load_table, pick_columns, split_sizes, table_examples
+from trainer.errors import UserError
+from trainer.shapes import SFT_TASKS, detect_shape
 
 TOKEN_SAMPLE = 2000  # texts tokenized for the length statistics; enough for a stable p95
 LINES_SHOWN = 10  # line numbers listed in the report's sections
@@ -24,6 +28,7 @@ PROBLEM_LINES = 5  # line numbers listed per problem
 SAMPLES = 3
 SAMPLE_CHARS = 300
 RARE_BELOW = 5
+LLM_MAX_LENGTH = 1024  # the causal-LM planner's default; conversations are far longer than classifier texts
 IMBALANCE_ABOVE = 5.0
 
 
@@ -33,23 +38,37 @@ def inspect_file(
     label_column: str | None = None,
     model: str | None = None,
     *,
+    task: str | None = None,
     max_length: int | None = None,
     val_fraction: float | None = None,
     test_fraction: float | None = None,
 ) -> dict[str, Any]:
-    """Profile a labelled-text file: columns and why, label counts, duplicates, gaps, lengths, problems.
+    """Profile a data file: the task it is for and the columns used, counts, duplicates, lengths, problems.
 
-    Raises UserError (one sentence naming the file) when the file cannot train a classifier at all.
+    Every report has file, format, rows, usable_rows, columns, task, shape, mapping, confidence,
+    task_reason, problems, samples, notes and length_tokens; classification reports keep text_column,
+    label_column, labels and the rest. Raises UserError (one sentence naming the file) when the file
+    cannot be used at all.
     """
     path = Path(path)
     defaults = RunConfig()
+    given_max_length = max_length
     max_length = max_length or defaults.max_length
     val_fraction = defaults.val_fraction if val_fraction is None else val_fraction
     test_fraction = defaults.test_fraction if test_fraction is None else test_fraction
 
+    if not text_column and not label_column and (task is None or normalize_task(task) == "sft"):
+        if _streamable_chat(path):
+            return _stream_report(path, model, given_max_length or LLM_MAX_LENGTH)
     table = load_table(path)
+    shape = resolve_shape(table, task, text_column, label_column)
+    if shape["task"] not in ("text-classification", "text-pair-classification"):
+        llm = shape["task"] in (*SFT_TASKS, "preference", "kto")
+        return _task_report(path, table, shape, model, given_max_length or (LLM_MAX_LENGTH if llm else max_length))
+    text_column, label_column = shape["mapping"]["text"], shape["mapping"]["label"]
     choice = pick_columns(table, text_column, label_column)
-    text_column, label_column = choice["text_column"], choice["label_column"]
+    choice["text_reason"] = shape.get("text_reason") or choice["text_reason"]
+    choice["label_reason"] = shape.get("label_reason") or choice["label_reason"]
     examples = table_examples(table, text_column, label_column)
     check_classes(table, examples, text_column, label_column)
 
@@ -98,8 +117,11 @@ def inspect_file(
             for text, label, line in list(zip(examples.texts, examples.labels, examples.lines, strict=True))[:SAMPLES]
         ],
         "problems": [],
-        "notes": notes,
+        "notes": notes + table.notes,
+        **_shape_keys(shape),
     }
+    if shape["mapping"].get("text_pair"):
+        report["text_pair_column"] = shape["mapping"]["text_pair"]
     report["problems"] = _problems(
         table.repaired_lines,
         table.bad_lines,
@@ -111,7 +133,318 @@ def inspect_file(
         val_fraction,
         test_fraction,
     )
+    report["problems"] += _extra_problems(table, examples, length_tokens, max_length, text_column, label_column)
+    if length_tokens:
+        length_tokens["tokens_per_epoch"] = round(length_tokens["mean"] * total * (1 - val_fraction - test_fraction))
     return report
+
+
+# ------------------------------------------------------------------------------------------ tasks
+
+TASK_ALIASES = {
+    "classification": "text-classification",
+    "text-classification": "text-classification",
+    "classify": "text-classification",
+    "pair": "text-pair-classification",
+    "text-pair": "text-pair-classification",
+    "text-pair-classification": "text-pair-classification",
+    "regression": "regression",
+    "score": "regression",
+    "sft": "sft",
+    "chat": "sft",
+    "chat-sft": "sft",
+    "instruction": "sft",
+    "prompt-completion": "sft",
+    "alpaca": "sft",
+    "sharegpt": "sft",
+    "dpo": "preference",
+    "orpo": "preference",
+    "preference": "preference",
+    "kto": "kto",
+    "image-classification": "image-classification",
+    "image": "image-classification",
+    "audio-classification": "audio-classification",
+    "audio": "audio-classification",
+    "text": "text",
+}
+
+
+def normalize_task(task: str) -> str:
+    key = task.strip().lower().replace("_", "-").replace(" ", "-")
+    if key not in TASK_ALIASES:
+        raise UserError(
+            f"'{task}' is not a task tunechat knows; use text-classification, text-pair-classification, regression, "
+            "sft, preference (dpo), kto, image-classification or audio-classification."
+        )
+    return TASK_ALIASES[key]
+
+
+def resolve_shape(
+    table: Table, task: str | None = None, text_column: str | None = None, label_column: str | None = None
+) -> dict[str, Any]:
+    """The detected shape, or the one the user asked for (a task and/or the text and label columns)."""
+    name = table.path.name
+    for given in (text_column, label_column):
+        if given and given not in table.columns:
+            raise UserError(f"There is no column '{given}' in '{name}'; its columns are: {', '.join(table.columns)}.")
+    wanted = normalize_task(task) if task else None
+    if not wanted and not text_column and not label_column:
+        return detect_shape(table)
+    try:
+        detected: dict[str, Any] | None = detect_shape(table)
+    except UserError:
+        detected = None
+    found = detected["task"] if detected else None
+    if wanted is None:
+        # Naming the columns without a task means a classifier on them (as before tasks existed).
+        wanted = "text-pair-classification" if found == "text-pair-classification" else "text-classification"
+    if wanted == "sft" and found in SFT_TASKS or wanted == found and wanted in ("preference", "kto", "text"):
+        return dict(detected or {})
+    if wanted in ("image-classification", "audio-classification") and wanted == found and detected:
+        if label_column:
+            detected["mapping"]["label"] = label_column
+        return detected
+    if wanted in ("text-classification", "text-pair-classification"):
+        mapping = dict(detected["mapping"]) if detected and found == wanted else {}
+        if wanted == "text-pair-classification" and not mapping.get("text_pair"):
+            raise UserError(
+                f"'{name}' does not have two text columns with a label (like premise and hypothesis); "
+                "name them or choose another task."
+            )
+        choice = pick_columns(table, text_column or mapping.get("text"), label_column or mapping.get("label"))
+        mapping.update(text=choice["text_column"], label=choice["label_column"])
+        return {
+            "task": wanted,
+            "shape": "text-pair+label" if wanted == "text-pair-classification" else "text+label",
+            "mapping": mapping,
+            "confidence": 1.0,
+            "reason": "You chose the task or columns.",
+            "text_reason": choice["text_reason"],
+            "label_reason": choice["label_reason"],
+        }
+    if wanted == "regression":
+        label = label_column or (detected["mapping"]["label"] if detected and found == "regression" else None)
+        label = label or _numeric_column(table, exclude=text_column)
+        if not label:
+            raise UserError(
+                f"'{name}' has no column of numbers to predict that tunechat could find; name it with --label-column."
+            )
+        text = text_column or pick_columns(table, label_column=label)["text_column"]
+        return {
+            "task": "regression",
+            "shape": "text+number",
+            "mapping": {"text": text, "label": label},
+            "confidence": 1.0,
+            "reason": f"You chose regression: predict the number in '{label}' from '{text}'.",
+        }
+    described = f"{found} data ({detected['reason']})" if detected else "data of an unknown shape"
+    raise UserError(f"'{name}' holds {described}, not {wanted} data; pick the task that fits it or upload other data.")
+
+
+def _numeric_column(table: Table, exclude: str | None = None) -> str | None:
+    """The column of numbers with the most distinct values (integer ratings count when asked for regression)."""
+    from trainer.shapes import _as_number
+
+    best: tuple[int, str] | None = None
+    for column in table.columns:
+        if column == exclude:
+            continue
+        present = [v for row in table.rows if (v := (row.get(column) or "").strip())]
+        numbers = [n for v in present if (n := _as_number(v)) is not None]
+        if present and len(numbers) >= 0.9 * len(present) and len(set(numbers)) >= 3:
+            if best is None or len(set(numbers)) > best[0]:
+                best = (len(set(numbers)), column)
+    return best[1] if best else None
+
+
+def _shape_keys(shape: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "task": shape["task"],
+        "shape": shape["shape"],
+        "mapping": shape["mapping"],
+        "confidence": shape["confidence"],
+        "task_reason": shape["reason"],
+    }
+
+
+def _task_report(path: Path, table: Table, shape: dict[str, Any], model: str | None, max_length: int) -> dict[str, Any]:
+    notes: list[str] = list(table.notes)
+    if table.encoding not in ("utf-8", "utf-16"):
+        notes.append(f"The file is not UTF-8; it was read as {table.encoding}.")
+    token_model = model or BUNDLED_MODEL
+    task = shape["task"]
+    report: dict[str, Any] = {
+        "file": path.name,
+        "format": table.format,
+        "encoding": table.encoding,
+        "rows": len(table.rows),
+        "columns": list(table.columns),
+        **_shape_keys(shape),
+        "notes": notes,
+        "length_tokens": None,
+    }
+    counter = (
+        _counter_or_note(token_model, notes) if task not in ("image-classification", "audio-classification") else None
+    )
+    if task in (*SFT_TASKS, "preference", "kto"):
+        report.update(profiles.llm_report(table, shape, counter, token_model, max_length, notes))
+    elif task == "regression":
+        mapping = shape["mapping"]
+        report.update(
+            profiles.regression_report(table, mapping["text"], mapping["label"], counter, token_model, max_length)
+        )
+    elif task in ("image-classification", "audio-classification"):
+        report.update(profiles.media_report(path, table, shape))
+    else:
+        report.update(profiles.text_report(table, shape["mapping"]["text"]))
+        notes.append("The file has text but no labels or answers; add a label column or answers to fine-tune on it.")
+    return report
+
+
+STREAM_ABOVE = 32_000_000  # bytes; larger chat JSONL files are checked without loading them
+
+
+def _streamable_chat(path: Path) -> bool:
+    """A large JSONL file whose first record is an OpenAI chat example: checked by streaming."""
+    import json
+
+    if not path.is_file() or path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
+        return False
+    if path.stat().st_size <= int(os.environ.get("TUNECHAT_STREAM_ABOVE", STREAM_ABOVE)):
+        return False
+    with path.open("rb") as handle:
+        for raw in handle:
+            if raw.strip():
+                try:
+                    first = json.loads(raw)
+                except ValueError:
+                    return False
+                return isinstance(first, dict) and isinstance(first.get("messages"), list)
+    return False
+
+
+def _stream_report(path: Path, model: str | None, max_length: int) -> dict[str, Any]:
+    """The inspection report of a large chat JSONL file, from the streaming checker."""
+    import json
+
+    from trainer.stream_check import check_chat_jsonl
+
+    checked = check_chat_jsonl(path, keep_sample=True)
+    samples = checked.pop("sample_lines")
+    notes = [
+        f"Checked all {checked['rows']:,} lines by streaming in {checked['elapsed_s']:.1f} s; personal data, token "
+        f"lengths and roles come from {len(samples):,} lines spread evenly over the file."
+    ]
+    token_model = model or BUNDLED_MODEL
+    counter = _counter_or_note(token_model, notes)
+    texts = []
+    for line, raw in samples:
+        try:
+            texts.append((line, profiles.example_text(json.loads(raw))))
+        except (ValueError, AttributeError, TypeError):
+            continue
+    tokens = profiles.token_stats(texts, counter, token_model, max_length)
+    problems = list(checked["problems"])
+    if tokens:
+        long_lines = tokens.pop("long_lines", [])
+        share = tokens[f"truncated_at_{max_length}"] / max(1, len(texts))
+        tokens[f"truncated_at_{max_length}"] = round(share * checked["valid_rows"])
+        tokens["tokens_per_epoch"] = round(tokens["mean"] * checked["valid_rows"])
+        tokens["estimated"] = True
+        if long_lines:
+            over = tokens[f"truncated_at_{max_length}"]
+            problems.append(
+                profiles.problem(
+                    "too_long",
+                    long_lines,
+                    f"About {over:,} examples are longer than {max_length} tokens and would be cut off; raise "
+                    "max_length or shorten them.",
+                    count=over,
+                )
+            )
+    return {
+        "file": path.name,
+        "format": "jsonl",
+        "encoding": "utf-8",
+        "rows": checked["rows"],
+        "usable_rows": checked["valid_rows"],
+        "columns": ["messages"],
+        "task": "chat-sft",
+        "shape": "openai-messages",
+        "mapping": {"messages": "messages"},
+        "confidence": 0.95,
+        "task_reason": "Its lines are {messages: [...]} records (OpenAI chat format).",
+        "problems": problems,
+        "errors": checked["errors"],
+        "duplicates": checked["duplicates"],
+        "bad_lines": {"count": checked["errors"].get("invalid_json", 0), "rows": []},
+        "length_bytes": checked["length_bytes"],
+        "length_tokens": tokens,
+        "messages_per_example": checked["messages_per_example"],
+        "roles": checked["roles"],
+        "samples": [{"line": line, "text": profiles.short(raw)} for line, raw in samples[:3]],
+        "notes": notes,
+        "streamed": True,
+        "elapsed_s": checked["elapsed_s"],
+    }
+
+
+def _counter_or_note(model: str, notes: list[str]) -> Callable[[list[str]], list[int]] | None:
+    try:
+        return _token_counter(model)
+    except Exception as error:  # any loading failure only costs the token statistics, never the report
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        notes.append(
+            f"Token lengths were skipped because the tokenizer of '{model}' could not be loaded offline ({reason}); "
+            "name a local model folder to get them."
+        )
+        return None
+
+
+NAN_LABELS = {"nan", "none", "null", "n/a", "na", "undefined", "#n/a", "-"}
+
+
+def _extra_problems(
+    table: Table,
+    examples: Examples,
+    length_tokens: dict[str, Any] | None,
+    max_length: int,
+    text_column: str,
+    label_column: str,
+) -> list[dict[str, Any]]:
+    """Problems beyond the classification basics: NaN labels, personal data, held-out overlap, too long."""
+    problems: list[dict[str, Any]] = []
+    nan_lines = [
+        line for label, line in zip(examples.labels, examples.lines, strict=True) if label.lower() in NAN_LABELS
+    ]
+    if nan_lines:
+        n = len(nan_lines)
+        problems.append(
+            profiles.problem(
+                "nan_labels",
+                nan_lines,
+                f"{n} row{'s have' if n > 1 else ' has'} a missing-value marker as the '{label_column}' label "
+                f"(NaN, null, None; {profiles.lines_text(nan_lines)}); give them a real label or delete them.",
+            )
+        )
+    found = profiles.pii_problem(list(zip(examples.lines, examples.texts, strict=True)))
+    if found:
+        problems.append(found)
+    overlap = profiles.overlap_problem(table, lambda t, i: (t.rows[i].get(text_column) or "").strip() or None)
+    if overlap:
+        problems.append(overlap)
+    over = (length_tokens or {}).get(f"truncated_at_{max_length}")
+    if over:
+        problems.append(
+            profiles.problem(
+                "too_long",
+                [],
+                f"About {over} text{'s are' if over != 1 else ' is'} longer than {max_length} tokens and would be "
+                "cut off; raise max_length if the end of the text matters.",
+                count=over,
+            )
+        )
+    return problems
 
 
 # ------------------------------------------------------------------------------------------ counting

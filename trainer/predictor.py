@@ -28,7 +28,9 @@ def run_id_from_dir(run_dir: Path) -> int | None:
 
 
 def has_model(run_dir: Path) -> bool:
-    return (Path(run_dir) / "model" / "config.json").is_file()
+    """Full weights (config.json) or a LoRA adapter of a causal-LM run (adapter_config.json)."""
+    folder = Path(run_dir) / "model"
+    return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
 
 
 class Predictor:

@@ -68,8 +68,16 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def launch(ws: Workspace, registry: Registry, run_id: int) -> int:
-    """Start the training process of a queued run; return its pid."""
+# The worker module per task: encoders train in trainer.worker, causal LMs (TRL) in trainer.llm.worker.
+WORKER_MODULES = {"sft": "trainer.llm.worker", "dpo": "trainer.llm.worker"}
+
+
+def worker_module(task: str) -> str:
+    return WORKER_MODULES.get(task, "trainer.worker")
+
+
+def launch(ws: Workspace, registry: Registry, run_id: int, resume: bool = False) -> int:
+    """Start the training process of a queued run (`resume`: from its newest complete checkpoint); return its pid."""
     run = registry.get_run(run_id)
     if run["status"] != "queued":
         raise UserError(f"Run {run_id} is already {run['status']}, so it cannot be started again; start a new run.")
@@ -79,13 +87,20 @@ def launch(ws: Workspace, registry: Registry, run_id: int) -> int:
     command = [
         sys.executable,
         "-m",
-        "trainer.worker",
+        worker_module(str(read_json(run_dir / "config.json").get("task", ""))),
         str(run_dir),
         "--db",
         str(registry.db_path),
         "--run-id",
         str(run_id),
     ]
+    if resume:
+        command.append("--resume")
+    if command[2] != "trainer.worker":
+        from trainer.llm.launch import command_for_run
+
+        # Several GPUs: `accelerate launch`; the command is recorded in the run folder (command.sh).
+        command = command_for_run(run_dir, registry.db_path, run_id, resume=resume)
     with (run_dir / "train.log").open("ab") as log:
         process = subprocess.Popen(
             command,
@@ -134,7 +149,7 @@ def pid_alive(pid: int) -> bool:
     if stat is not None and stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]:
         return False  # a zombie another process has not reaped yet
     cmdline = _proc_field(pid, "cmdline")
-    if cmdline is not None and "trainer.worker" not in cmdline:
+    if cmdline is not None and not any(module in cmdline for module in ("trainer.worker", *WORKER_MODULES.values())):
         return False  # the pid was recycled by an unrelated program
     return True
 
@@ -164,6 +179,10 @@ def _write_phase(run_dir: Path, phase: str, **extra: Any) -> None:
 def run_status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
     """The registry row merged with progress.json; a run whose process died unnoticed is marked failed."""
     run = registry.get_run(run_id)
+    if run.get("backend") == "openai":
+        from trainer.openai_ft.follow import status as openai_status
+
+        return openai_status(ws, registry, run_id)  # also re-attaches a follower to a job still running
     run_dir = _run_dir(ws, run)
     if run["status"] in ACTIVE and run.get("pid") and not pid_alive(int(run["pid"])):
         # Re-read: a worker records its final status before it exits, so only a silent death remains.
@@ -215,6 +234,11 @@ def _wait_dead(pid: int, timeout_s: float) -> bool:
 def stop_run(ws: Workspace, registry: Registry, run_id: int, grace_s: float = STOP_GRACE_S) -> dict[str, Any]:
     """Ask a run to stop (SIGTERM), kill it if it has not exited after `grace_s`; return its status."""
     run = registry.get_run(run_id)
+    if run.get("backend") == "openai":
+        from trainer.openai_ft.job import cancel as cancel_openai_job
+
+        cancel_openai_job(ws, registry, run_id)  # stopping a hosted run cancels its job
+        return run_status(ws, registry, run_id)
     if run["status"] in FINISHED:
         raise UserError(f"Run {run_id} has already finished ({run['status']}), so there is nothing to stop.")
     pid = run.get("pid")

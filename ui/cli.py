@@ -30,9 +30,42 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from tools.data_tools import inspect_data
 
     ctx = _context()
-    path = ctx.workspace.import_file(Path(args.file))
-    report = inspect_data(ctx, path.name, text_column=args.text_column, label_column=args.label_column)
+    columns = {"text_column": args.text_column, "label_column": args.label_column, "task": args.task}
+    if Path(args.file).is_dir() or args.model or args.max_length:
+        # A folder (Hugging Face save_to_disk, one folder per class) is read in place; a named model's
+        # tokenizer gives the token lengths.
+        from trainer.inspection import inspect_file
+
+        source = Path(args.file) if Path(args.file).is_dir() else ctx.workspace.import_file(Path(args.file))
+        report = inspect_file(source, model=args.model, max_length=args.max_length, **columns)
+    else:
+        path = ctx.workspace.import_file(Path(args.file))
+        report = inspect_data(ctx, path.name, **columns)
     _emit(args, report, render_inspection)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from agent.render import render_prepared
+    from tools.data_tools import prepare_data
+
+    ctx = _context()
+    options = {
+        "task": args.task,
+        "dedupe": args.dedupe,
+        "split": args.split,
+        "to": args.to,
+        "text_column": args.text_column,
+        "label_column": args.label_column,
+    }
+    if Path(args.file).is_dir():
+        from trainer.prepare import prepare_dataset
+
+        manifest = prepare_dataset(Path(args.file), ctx.workspace, **options)
+    else:
+        path = ctx.workspace.import_file(Path(args.file))
+        manifest = prepare_data(ctx, path.name, **options)
+    _emit(args, manifest, render_prepared)
     return 0
 
 
@@ -46,6 +79,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "freeze_layers": args.freeze_layers,
         "text_column": args.text_column,
         "label_column": args.label_column,
+        **({"method": args.method} if getattr(args, "method", None) else {}),
+        **({"task": args.task} if getattr(args, "task", None) else {}),
     }
 
 
@@ -54,7 +89,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tools.data_tools import propose_plan
     from tools.run_tools import evaluate_run, launch_plan
     from trainer.config import resolve_config
+    from trainer.openai_ft.plan import is_openai_model
 
+    if getattr(args, "backend", None) == "openai" or (args.backend is None and is_openai_model(args.model)):
+        return cmd_train_openai(args)
     ctx = _context()
     if args.config:
         config_layers = [json.loads(Path(args.config).read_text(encoding="utf-8"))]
@@ -79,10 +117,122 @@ def cmd_train(args: argparse.Namespace) -> int:
     if final["status"] != "succeeded":
         raise UserError(f"Run {run_id} {final['status']}: {final.get('error') or 'see train.log in its folder'}")
     evaluation = evaluate_run(ctx, run_id)
+    if evaluation.get("task") in ("sft", "dpo"):
+        evaluation["run_id"] = run_id
+        _emit(args, {"status": final["status"], **evaluation}, _render_llm_result)
+        return 0
     result = {"run_id": run_id, "status": final["status"], **evaluation}
     result["run_id"] = run_id
     _emit(args, result, lambda r: f"Run {run_id} succeeded.\n\n" + render_evaluation(r))
     return 0
+
+
+def _render_llm_result(result: dict[str, Any]) -> str:
+    lines = [f"Run {result['run_id']} succeeded ({result.get('task')}, {result.get('method')})."]
+    first, final = result.get("first_loss"), result.get("final_loss")
+    lines.append(f"Training loss {first} -> {final} in {result.get('steps')} steps.")
+    if result.get("eval_loss") is not None:
+        lines.append(f"Validation loss {result['eval_loss']:.4f}, perplexity {result.get('perplexity')}.")
+    samples = result.get("samples") or {}
+    for prompt, before, after in zip(
+        samples.get("prompts", []), samples.get("before", []), samples.get("after", []), strict=False
+    ):
+        lines.append(f"- {prompt[-1].get('content') if prompt else ''!r}: before {before!r} / after {after!r}")
+    return "\n".join(lines)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from trainer.llm.launch import resume_run
+
+    ctx = _context()
+    resume_run(ctx.workspace, ctx.registry, args.run)
+    print(f"Run {args.run} resumed from its newest complete checkpoint.", file=sys.stderr)
+    final = _follow_with_progress_bar(ctx, args.run, quiet=args.json)
+    if final["status"] != "succeeded":
+        raise UserError(f"Run {args.run} {final['status']}: {final.get('error') or 'see train.log in its folder'}")
+    _emit(args, {"run_id": args.run, **final}, lambda r: f"Run {args.run} succeeded after resuming.")
+    return 0
+
+
+def cmd_train_openai(args: argparse.Namespace) -> int:
+    """Plan an OpenAI job, ask (or take --yes), upload and create it, then follow it to the end."""
+    from agent.render import render_evaluation, render_openai_plan
+    from tools.run_tools import confirm_openai_job, evaluate_run, plan_openai_job
+
+    if not args.data:
+        raise UserError("Name the data to fine-tune on with --data FILE.")
+    ctx = _context()
+    path = ctx.workspace.import_file(Path(args.data))
+    plan = plan_openai_job(
+        ctx,
+        path.name,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate_multiplier=args.lr_multiplier,
+        suffix=args.suffix,
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    print(render_openai_plan(plan), file=sys.stderr)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError(
+                "Nothing was uploaded: the OpenAI job costs money and this input cannot confirm it; "
+                "run the command again with --yes to accept the plan above."
+            )
+        answer = input("Upload the files and start this OpenAI job? [y/N] ").strip().lower()
+        if answer not in ("y", "yes", "go"):
+            print("Nothing was uploaded.", file=sys.stderr)
+            return 1
+    started = confirm_openai_job(ctx, plan["plan_id"])
+    run_id = started["run_id"]
+    print(
+        f"Run {run_id}: OpenAI job {started['job_id']} created; following it (Ctrl-C cancels the job).", file=sys.stderr
+    )
+    final = _follow_openai(ctx, run_id, quiet=args.json)
+    if final["status"] != "succeeded":
+        raise UserError(f"Run {run_id} {final['status']}: {final.get('error') or 'see follow.log in its folder'}")
+    result: dict[str, Any] = {
+        "run_id": run_id,
+        "status": "succeeded",
+        "fine_tuned_model": final.get("fine_tuned_model"),
+    }
+    if plan["task"] == "text-classification":
+        result.update(evaluate_run(ctx, run_id))
+        result["run_id"] = run_id
+    _emit(
+        args,
+        result,
+        lambda r: (
+            f"Run {run_id} succeeded: {r['fine_tuned_model']}."
+            + ("\n\n" + render_evaluation(r) if "accuracy" in r else "")
+        ),
+    )
+    return 0
+
+
+def _follow_openai(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
+    import os
+    import time
+
+    from trainer import runner
+
+    shown = 0
+    try:
+        while True:
+            status = runner.run_status(ctx.workspace, ctx.registry, run_id)
+            events = status.get("events") or []
+            if not quiet:
+                for event in events[shown:]:
+                    print(f"  [{status['status']}] {event.get('message')}", file=sys.stderr)
+            shown = len(events)
+            if status["status"] in ("succeeded", "failed", "cancelled"):
+                return status
+            time.sleep(min(2.0, float(os.environ.get("TUNECHAT_OPENAI_POLL_S") or 2.0)))
+    except KeyboardInterrupt:
+        print(f"\nCancelling the OpenAI job of run {run_id}…", file=sys.stderr)
+        return runner.stop_run(ctx.workspace, ctx.registry, run_id)
 
 
 def _follow_with_progress_bar(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
@@ -162,12 +312,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     run = ctx.registry.get_run(args.run)
     if run["status"] != "succeeded":
         raise UserError(f"Run {args.run} is {run['status']}; only a run that succeeded can be served.")
+    if (run.get("config") or {}).get("task") in ("sft", "dpo"):
+        from trainer.llm.serving_openai import serve_forever as serve_chat
+
+        serve_chat(ctx.workspace.run_dir(args.run), args.host, args.port)
+        return 0
     serve_forever(ctx.workspace.run_dir(args.run), args.host, args.port)
     return 0
 
 
+def _reattach_openai_followers() -> None:
+    """Follow again every OpenAI job still running when tunechat was last closed."""
+    from trainer.openai_ft.follow import reattach_all
+
+    ctx = _context()
+    reattach_all(ctx.workspace, ctx.registry)
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from ui.terminal import chat
+
+    _reattach_openai_followers()
 
     return chat(args.message, session_id=args.session, files=args.file or [])
 
@@ -175,6 +340,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from ui.web import launch
 
+    _reattach_openai_followers()
     launch(host=args.host, port=args.port)
     return 0
 
@@ -200,8 +366,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--text-column")
     p.add_argument("--label-column")
+    p.add_argument("--task", help="what the data is for, when not what tunechat detects (e.g. regression)")
+    p.add_argument("--model", help="count tokens with this model's tokenizer (local folder; default MiniLM)")
+    p.add_argument("--max-length", type=int, help="report examples longer than this many tokens")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("prepare", help="repair, convert and split a data file into a new dataset in the workspace")
+    p.add_argument("file")
+    p.add_argument("--task", help="what the data is for, when not what tunechat detects (e.g. regression, sft)")
+    p.add_argument("--text-column")
+    p.add_argument("--label-column")
+    p.add_argument("--dedupe", action="store_true", help="drop exact duplicates (the first copy is kept)")
+    p.add_argument("--split", help="train,validation,test fractions, e.g. 0.8,0.1,0.1 (stratified for labels)")
+    p.add_argument("--to", choices=["chat-jsonl", "jsonl"], help="output format; chat-jsonl turns labels into chats")
+    p.add_argument("--json", action="store_true", help="print the manifest as one JSON object")
+    p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("train", help="fine-tune in the foreground with a progress bar")
     p.add_argument("--data", help="CSV, TSV or JSONL file of labelled texts")
@@ -214,8 +394,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze-layers", type=int, help="keep the encoder's lowest N layers frozen")
     p.add_argument("--text-column")
     p.add_argument("--label-column")
+    p.add_argument("--task", choices=["text-classification", "sft", "dpo"], help="what to train (default: classify)")
+    p.add_argument("--method", choices=["full", "freeze", "lora", "qlora"], help="how much of the model trains")
     p.add_argument("--json", action="store_true", help="print one JSON object with run_id and test metrics")
+    p.add_argument("--backend", choices=("local", "openai"), help="local (default) or openai: fine-tune via the API")
+    p.add_argument("--yes", action="store_true", help="openai: accept the plan without asking (it costs money)")
+    p.add_argument("--suffix", help="openai: text added to the fine-tuned model's name")
+    p.add_argument("--lr-multiplier", type=float, help="openai: learning-rate multiplier (default auto)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("resume", help="continue a killed or stopped sft/dpo run from its newest checkpoint")
+    p.add_argument("run", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("runs", help="list runs")
     p.add_argument("--json", action="store_true")

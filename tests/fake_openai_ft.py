@@ -1,0 +1,411 @@
+"""A loopback OpenAI fine-tuning server for tests and for trying tunechat by hand: real HTTP on 127.0.0.1.
+
+Endpoints: POST /v1/files, GET /v1/files/{id}; POST /v1/fine_tuning/jobs, GET /v1/fine_tuning/jobs
+(metadata filter), GET .../{id}, GET .../{id}/events, GET .../{id}/checkpoints, POST .../{id}/cancel;
+POST /v1/chat/completions answering as a fine-tuned model (a word-vote classifier learnt from the job's
+training file).
+
+A job moves one status per retrieve: validating_files -> queued -> running (one metrics event per
+retrieve, `steps` of them) -> succeeded or failed (`outcome`). `hold = True` keeps it running.
+Failures are injected per route with `fail(method, path_prefix, *answers)`: 429, 500, 400, 401, or
+"timeout" (the request is carried out, then the answer comes after `slow_s`, so a client with a short
+timeout retries it). Create honours the Idempotency-Key header, as a real API should.
+
+    python tests/fake_openai_ft.py --port 8765 --key sk-test   # by hand; then OPENAI_BASE_URL=http://127.0.0.1:8765/v1
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.parser
+import email.policy
+import itertools
+import json
+import re
+import threading
+import time
+from collections import Counter, defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+_ids = itertools.count(1)
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{next(_ids):06d}"
+
+
+class FakeFineTuning:
+    def __init__(self, key: str | None = None, steps: int = 4, outcome: str = "succeeded", slow_s: float = 1.5):
+        self.key = key  # when set, any other bearer token gets 401
+        self.steps, self.outcome, self.slow_s = steps, outcome, slow_s
+        self.hold = False
+        self.files: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.idempotency: dict[str, str] = {}
+        self.create_calls = 0
+        self.requests: list[tuple[str, str]] = []
+        self.authorizations: set[str] = set()
+        self.failures: list[tuple[str, str, Any]] = []
+        self.lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- control ------------------------------------------------------------------------
+
+    def fail(self, method: str, path_prefix: str, *answers: Any) -> None:
+        with self.lock:
+            self.failures += [(method.upper(), path_prefix, answer) for answer in answers]
+
+    def count(self, method: str, path_prefix: str) -> int:
+        return sum(1 for m, p in self.requests if m == method and p.startswith(path_prefix))
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self, port: int = 0) -> FakeFineTuning:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ft", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> FakeFineTuning:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ---- behaviour ----------------------------------------------------------------------
+
+    def _take_failure(self, method: str, path: str) -> Any:
+        with self.lock:
+            for index, (m, prefix, answer) in enumerate(self.failures):
+                if m == method and path.startswith(prefix):
+                    del self.failures[index]
+                    return answer
+        return None
+
+    def upload(self, filename: str, purpose: str, content: bytes) -> tuple[int, dict[str, Any]]:
+        lines = [line for line in content.decode("utf-8", errors="replace").splitlines() if line.strip()]
+        for number, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                return 400, _error(f"Invalid file format: line {number} is not valid JSON.", "invalid_file_format")
+            if not isinstance(record, dict) or not ("messages" in record or "input" in record):
+                return 400, _error(f"Invalid file format: line {number} has no 'messages'.", "invalid_file_format")
+        file_id = _id("file")
+        entry = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+        }
+        self.files[file_id] = {**entry, "content": content}
+        return 200, entry
+
+    def create_job(self, body: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.create_calls += 1
+            if key and key in self.idempotency:
+                return 200, self.public(self.jobs[self.idempotency[key]])
+            if body.get("training_file") not in self.files:
+                return 400, _error(f"invalid training_file: {body.get('training_file')}", "invalid_training_file")
+            if body.get("validation_file") and body["validation_file"] not in self.files:
+                return 400, _error(f"invalid validation_file: {body.get('validation_file')}", "invalid_validation_file")
+            method = body.get("method") or {"type": "supervised"}
+            hyper = dict((method.get(method["type"]) or {}).get("hyperparameters") or {})
+            job = {
+                "id": _id("ftjob"),
+                "object": "fine_tuning.job",
+                "created_at": int(time.time()),
+                "model": body["model"],
+                "organization_id": "org-fake",
+                "status": "validating_files",
+                "training_file": body["training_file"],
+                "validation_file": body.get("validation_file"),
+                "hyperparameters": {
+                    "n_epochs": hyper.get("n_epochs", "auto"),
+                    "batch_size": hyper.get("batch_size", "auto"),
+                    "learning_rate_multiplier": hyper.get("learning_rate_multiplier", "auto"),
+                },
+                "method": method,
+                "metadata": body.get("metadata"),
+                "suffix": body.get("suffix"),
+                "seed": 42,
+                "result_files": [],
+                "fine_tuned_model": None,
+                "finished_at": None,
+                "trained_tokens": None,
+                "error": None,
+                "_step": 0,
+                "_events": [],
+                "_checkpoints": [],
+            }
+            self._event(job, "info", f"Created fine-tuning job: {job['id']}")
+            self.jobs[job["id"]] = job
+            if key:
+                self.idempotency[key] = job["id"]
+            return 200, self.public(job)
+
+    def _event(self, job: dict[str, Any], level: str, message: str, data: Any = None, kind: str = "message") -> None:
+        job["_events"].append(
+            {
+                "id": _id("ftevent"),
+                "object": "fine_tuning.job.event",
+                "created_at": int(time.time()),
+                "level": level,
+                "message": message,
+                "data": data,
+                "type": kind,
+            }
+        )
+
+    def advance(self, job: dict[str, Any]) -> None:
+        """One status step per retrieve, so tests are deterministic and fast."""
+        with self.lock:
+            status = job["status"]
+            if status == "validating_files":
+                job["status"] = "queued"
+                self._event(job, "info", "Validating training file: done")
+            elif status == "queued":
+                job["status"] = "running"
+                self._event(job, "info", "Fine-tuning job started")
+            elif status == "running" and job["_step"] < self.steps:
+                job["_step"] += 1
+                step = job["_step"]
+                data = {
+                    "step": step,
+                    "total_steps": self.steps,
+                    "train_loss": round(2.0 / step, 4),
+                    "train_mean_token_accuracy": round(1 - 0.5 / (step + 1), 3),
+                    "valid_loss": round(2.2 / step, 4),
+                    "valid_mean_token_accuracy": round(0.95 - 0.5 / (step + 1), 3),
+                }
+                self._event(
+                    job, "info", f"Step {step}/{self.steps}: training loss={data['train_loss']}", data, "metrics"
+                )
+                if step % 2 == 0 or step == self.steps:
+                    job["_checkpoints"].append(
+                        {
+                            "id": _id("ftckpt"),
+                            "object": "fine_tuning.job.checkpoint",
+                            "created_at": int(time.time()),
+                            "fine_tuned_model_checkpoint": f"ft:{job['model']}:fake::{job['id']}:ckpt-step-{step}",
+                            "fine_tuning_job_id": job["id"],
+                            "metrics": {k: data[k] for k in ("step", "train_loss", "valid_loss")},
+                            "step_number": step,
+                        }
+                    )
+            elif status == "running" and not self.hold:
+                job["finished_at"] = int(time.time())
+                if self.outcome == "failed":
+                    job["status"] = "failed"
+                    job["error"] = {
+                        "code": "invalid_training_file",
+                        "message": "Too many examples are invalid.",
+                        "param": "training_file",
+                    }
+                    self._event(job, "error", "Job failed: Too many examples are invalid.")
+                else:
+                    job["status"] = "succeeded"
+                    job["fine_tuned_model"] = f"ft:{job['model']}:fake:{job.get('suffix') or ''}:{job['id']}"
+                    job["trained_tokens"] = 1000 * self.steps
+                    self._event(job, "info", "The job has successfully completed")
+
+    def public(self, job: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in job.items() if not k.startswith("_")}
+
+    def predict(self, model: str, messages: list[dict[str, Any]]) -> str:
+        """A word-vote classifier learnt from the training file of the job that produced `model`."""
+        job = next((j for j in self.jobs.values() if j.get("fine_tuned_model") == model), None)
+        if job is None:
+            raise KeyError(model)
+        votes: dict[str, Counter[str]] = defaultdict(Counter)
+        labels: Counter[str] = Counter()
+        for line in self.files[job["training_file"]]["content"].decode().splitlines():
+            example = json.loads(line)
+            chat = example.get("messages") or []
+            user = " ".join(m["content"] for m in chat if m.get("role") == "user")
+            answer = next((m["content"] for m in reversed(chat) if m.get("role") == "assistant"), "")
+            labels[answer] += 1
+            for word in re.findall(r"\w+", user.lower()):
+                votes[word][answer] += 1
+        text = " ".join(str(m.get("content")) for m in messages if m.get("role") == "user")
+        score: Counter[str] = Counter()
+        for word in re.findall(r"\w+", text.lower()):
+            total = sum(votes[word].values())
+            for label, count in votes[word].items():
+                score[label] += count / total if total else 0
+        return (score or labels).most_common(1)[0][0] if (score or labels) else ""
+
+
+def _error(message: str, code: str, kind: str = "invalid_request_error") -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "code": code, "param": None}}
+
+
+def _page(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"object": "list", "data": items, "has_more": False}
+
+
+def _handler(server: FakeFineTuning) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._route("GET")
+
+        def do_POST(self) -> None:
+            self._route("POST")
+
+        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout test)
+
+        def _route(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            path, query = parts.path.rstrip("/"), parse_qsl(parts.query)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            server.requests.append((method, path))
+            server.authorizations.add(self.headers.get("Authorization", ""))
+            injected = server._take_failure(method, path)
+            if injected in (429, 500, 503):
+                retry = {"retry-after-ms": "20"} if injected == 429 else {}
+                kind = "rate_limit_exceeded" if injected == 429 else "server_error"
+                self._send(injected, _error(f"injected {injected}", kind, kind), retry)
+                return
+            if injected == 401 or (server.key and self.headers.get("Authorization") != f"Bearer {server.key}"):
+                self._send(401, _error("Incorrect API key provided.", "invalid_api_key"))
+                return
+            if injected == 400:
+                self._send(400, _error("The file could not be parsed as JSONL (injected).", "invalid_file_format"))
+                return
+            status, payload = self._answer(method, path, query, raw)
+            if injected == "timeout":
+                time.sleep(server.slow_s)  # the work is done; only the answer is late
+            self._send(status, payload)
+
+        def _answer(
+            self, method: str, path: str, query: list[tuple[str, str]], raw: bytes
+        ) -> tuple[int, dict[str, Any]]:
+            if method == "POST" and path == "/v1/files":
+                return self._upload(raw)
+            if method == "GET" and path.startswith("/v1/files/"):
+                entry = server.files.get(path.rsplit("/", 1)[-1])
+                return (
+                    (200, {k: v for k, v in entry.items() if k != "content"})
+                    if entry
+                    else (404, _error("no file", "not_found"))
+                )
+            if method == "POST" and path == "/v1/fine_tuning/jobs":
+                return server.create_job(json.loads(raw or b"{}"), self.headers.get("Idempotency-Key"))
+            if method == "GET" and path == "/v1/fine_tuning/jobs":
+                wanted = {k[len("metadata[") : -1]: v for k, v in query if k.startswith("metadata[")}
+                jobs = [
+                    server.public(j)
+                    for j in reversed(list(server.jobs.values()))
+                    if all((j.get("metadata") or {}).get(k) == v for k, v in wanted.items())
+                ]
+                return 200, _page(jobs)
+            match = re.fullmatch(r"/v1/fine_tuning/jobs/([\w-]+)(/events|/checkpoints|/cancel)?", path)
+            if match:
+                job = server.jobs.get(match.group(1))
+                if job is None:
+                    return 404, _error(f"No fine-tuning job {match.group(1)}", "not_found")
+                what = match.group(2)
+                if what is None and method == "GET":
+                    server.advance(job)
+                    return 200, server.public(job)
+                if what == "/events":
+                    return 200, _page(list(reversed(job["_events"])))
+                if what == "/checkpoints":
+                    return 200, _page(list(reversed(job["_checkpoints"])))
+                if what == "/cancel" and method == "POST":
+                    with server.lock:
+                        if job["status"] in ("validating_files", "queued", "running"):
+                            job["status"] = "cancelled"
+                            server._event(job, "info", "Fine-tuning job cancelled")
+                    return 200, server.public(job)
+            if method == "POST" and path == "/v1/chat/completions":
+                body = json.loads(raw or b"{}")
+                try:
+                    content = server.predict(body.get("model", ""), body.get("messages", []))
+                except KeyError:
+                    return 404, _error(f"The model {body.get('model')} does not exist", "model_not_found")
+                return 200, {
+                    "id": _id("chatcmpl"),
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+                }
+            return 404, _error(f"no route {method} {path}", "not_found")
+
+        def _upload(self, raw: bytes) -> tuple[int, dict[str, Any]]:
+            header = f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode()
+            message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
+            fields: dict[str, Any] = {}
+            filename = "upload.jsonl"
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if part.get_filename():
+                    filename = part.get_filename()
+                fields[str(name)] = part.get_payload(decode=True)
+            if "file" not in fields:
+                return 400, _error("no file part", "invalid_request")
+            return server.upload(filename, (fields.get("purpose") or b"").decode(), fields["file"])
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Fake OpenAI fine-tuning API on 127.0.0.1, for trying tunechat")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--key", default=None, help="accept only this API key (others get 401)")
+    parser.add_argument("--steps", type=int, default=6)
+    args = parser.parse_args()
+    fake = FakeFineTuning(key=args.key, steps=args.steps).start(args.port)
+    print(f"fake fine-tuning API at {fake.base_url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

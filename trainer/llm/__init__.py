@@ -1,0 +1,1 @@
+"""Fine-tuning causal language models locally with TRL + PEFT: SFT and DPO; full, freeze, LoRA and QLoRA."""

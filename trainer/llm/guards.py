@@ -1,0 +1,81 @@
+"""Stop a run that cannot learn (NaN loss, or a loss of exactly 0 because every label was masked), and turn
+an out-of-memory error into concrete suggestions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from transformers import TrainerCallback
+
+from trainer.config import RunConfig
+from trainer.errors import UserError
+
+# Consecutive logged losses of exactly 0 before the run is stopped (one can be a fluke of rounding).
+ZERO_LOSS_LOGS = 2
+
+
+class LossGuard(TrainerCallback):
+    """Raises UserError from the training loop as soon as a logged loss is NaN/inf or stays exactly 0."""
+
+    def __init__(self) -> None:
+        self.zero_logs = 0
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        logs = logs or {}
+        loss = logs.get("loss")
+        grad_norm = logs.get("grad_norm")
+        for name, value in (("loss", loss), ("gradient norm", grad_norm)):
+            if value is not None and not math.isfinite(float(value)):
+                raise UserError(
+                    f"The training {name} became {value} at step {state.global_step}, so the run was stopped; "
+                    "lower the learning rate (e.g. by 10x), or check the model's weights for NaN values."
+                )
+        if loss is not None and float(loss) == 0.0:
+            self.zero_logs += 1
+            if self.zero_logs >= ZERO_LOSS_LOGS:
+                raise UserError(
+                    f"The training loss stayed exactly 0 up to step {state.global_step}, which means every label "
+                    "was masked (no assistant or completion tokens were trained); check that the chats have "
+                    "assistant replies and that max_length does not cut them off."
+                )
+        elif loss is not None:
+            self.zero_logs = 0
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, (RuntimeError, MemoryError)) and (
+        isinstance(error, MemoryError) or "out of memory" in str(error).lower()
+    )
+
+
+def oom_suggestions(config: RunConfig, device: str) -> list[str]:
+    """What to change after running out of memory, most effective first."""
+    tips = []
+    if config.batch_size > 1:
+        half = max(1, config.batch_size // 2)
+        accumulation = config.gradient_accumulation_steps * (config.batch_size // half)
+        tips.append(
+            f"batch_size {half} with gradient_accumulation_steps {accumulation} (same effective batch, half the memory)"
+        )
+    if config.max_length > 256:
+        tips.append(f"max_length {config.max_length // 2}")
+    if config.gradient_checkpointing != "on":
+        tips.append("gradient_checkpointing on")
+    if config.method in ("full", "freeze"):
+        tips.append("method lora" + (" or qlora" if device == "cuda" else ""))
+    elif config.method == "lora" and device == "cuda":
+        tips.append("method qlora (4-bit base model)")
+    return tips
+
+
+def oom_message(config: RunConfig, device: str) -> str:
+    tips = oom_suggestions(config, device)
+    where = "GPU" if device == "cuda" else "memory"
+    advice = "; ".join(tips) if tips else "a smaller model"
+    return f"Training ran out of {where} memory; try {advice}."
