@@ -98,7 +98,7 @@ def test_cli_full_fine_tuning_lowers_the_loss(tiny_llm, chat_jsonl, capsys):  # 
 
 
 def _check_deploy_serves_chat_completions(run_id: int) -> None:
-    """"deploy run N" for a causal-LM run starts the OpenAI-compatible server in its own process."""
+    """ "deploy run N" for a causal-LM run starts the OpenAI-compatible server in its own process."""
     import openai
 
     from tools.context import ToolContext
