@@ -29,7 +29,8 @@ from trainer.errors import UserError
 log = logging.getLogger(__name__)
 
 EXAMPLE_PROMPTS = ("inspect my data", "train", "status", "list runs", "help")
-UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".txt"]
+# What trainer.data.load_table reads (zip archives of these too, read in memory and never extracted).
+UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".txt", ".parquet", ".zip"]
 RUN_HEADERS = ["run", "status", "model", "data", "acc.", "F1"]
 RUNS_LABEL = "Runs (acc. and macro-F1 on the test split)"
 ACTIVE_STATUSES = ("validating_files", "queued", "running")
@@ -299,7 +300,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     placeholder="Drop a CSV, TSV or JSONL file of labelled texts below, then say **inspect my data**.",
                 )
                 box = gr.MultimodalTextbox(
-                    placeholder="Type a message or drop a data file (.csv .tsv .jsonl .json .txt)",
+                    placeholder="Type a message or drop a data file (.csv .tsv .jsonl .json .txt .parquet .zip)",
                     file_types=UPLOAD_TYPES,
                     file_count="multiple",
                     show_label=False,
