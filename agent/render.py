@@ -188,7 +188,14 @@ def render_evaluation(evaluation: dict[str, Any]) -> str:
         return render_llm_evaluation(evaluation)
     baseline = evaluation.get("baseline") or {}
     lines = [
-        f"**Run {evaluation.get('run_id', '')} on its test split** ({evaluation.get('test_size', '?')} examples):",
+        f"**Run {evaluation.get('run_id', '')} on its test split** ({evaluation.get('test_size', '?')} examples"
+        + (
+            f"; {evaluation['duplicates_dropped']} exact repeats were dropped before splitting, "
+            "so none is both trained on and tested"
+            if evaluation.get("duplicates_dropped")
+            else ""
+        )
+        + "):",
         "",
         table(
             ["", "accuracy", "macro-F1"],
