@@ -47,3 +47,20 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return rows
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file, or {} when it is missing or caught mid-rename on an odd filesystem."""
+    if not path.is_file():
+        return {}
+    try:
+        return dict(read_json(path))
+    except (OSError, ValueError):
+        return {}
+
+
+def update_json(path: Path, **changes: Any) -> dict[str, Any]:
+    """Merge `changes` into a JSON object file (such as a run's progress.json) and write it atomically."""
+    merged = {**read_json_object(path), **changes}
+    atomic_write_json(path, merged)
+    return merged

@@ -18,7 +18,7 @@ from typing import Any
 
 from trainer.config import RunConfig
 from trainer.errors import UserError
-from trainer.fileio import atomic_write_json, read_json
+from trainer.fileio import read_json, read_json_object, update_json
 from trainer.registry import FINISHED, Registry
 from trainer.workspace import Workspace
 
@@ -165,15 +165,7 @@ def _log_tail(run_dir: Path, lines: int = 4, limit: int = 500) -> str:
 
 
 def _write_phase(run_dir: Path, phase: str, **extra: Any) -> None:
-    path = run_dir / "progress.json"
-    progress: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            progress = dict(read_json(path))
-        except (OSError, ValueError):
-            progress = {}
-    progress.update(phase=phase, eta_s=None, updated_at=time.time(), **extra)
-    atomic_write_json(path, progress)
+    update_json(run_dir / "progress.json", phase=phase, eta_s=None, updated_at=time.time(), **extra)
 
 
 def run_status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
@@ -196,13 +188,7 @@ def run_status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]
             registry.update_run(run_id, status="failed", error=reason)
             _write_phase(run_dir, "failed", error=reason)
             run = registry.get_run(run_id)
-    progress: dict[str, Any] = {}
-    path = run_dir / "progress.json"
-    if path.is_file():
-        try:
-            progress = dict(read_json(path))
-        except (OSError, ValueError):
-            progress = {}  # mid-rename on an odd filesystem: the next poll reads it
+    progress = read_json_object(run_dir / "progress.json")
     status = dict(run)
     status["run_dir"] = str(run_dir)
     for key in ("phase", "step", "total_steps", "epoch", "loss", "eta_s", "elapsed_s"):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.errors import UserError
-from trainer.fileio import atomic_write_json, read_json, read_jsonl
+from trainer.fileio import atomic_write_json, read_json, read_jsonl, update_json
 from trainer.openai_ft.client import has_api_key, make_client, redact
 from trainer.openai_ft.errors import explained
 from trainer.openai_ft.job import read_record, run_dir_of, write_record
@@ -52,16 +52,7 @@ def log(run_dir: Path, message: str) -> None:
 
 
 def write_progress(run_dir: Path, **changes: Any) -> dict[str, Any]:
-    path = run_dir / "progress.json"
-    progress: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            progress = dict(read_json(path))
-        except (OSError, ValueError):
-            progress = {}
-    progress.update(changes, updated_at=time.time())
-    atomic_write_json(path, progress)
-    return progress
+    return update_json(run_dir / "progress.json", **changes, updated_at=time.time())
 
 
 # ---- one poll -------------------------------------------------------------------------------
