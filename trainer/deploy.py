@@ -21,6 +21,7 @@ from typing import Any
 
 from trainer.errors import UserError
 from trainer.predictor import has_model
+from trainer.processes import child_env
 from trainer.registry import Registry
 from trainer.serving import curl_example, format_host, port_in_use_message
 from trainer.workspace import Workspace
@@ -70,10 +71,7 @@ def deploy_run(
 
     log_path = run_dir / "serve.log"
     log_start = log_path.stat().st_size if log_path.exists() else 0
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    # The server imports `trainer` from this same checkout even when started from another folder.
-    project_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
+    env = child_env()
     chat_model = run["task"] in CHAT_TASKS
     module = CHAT_SERVER if chat_model else CLASSIFIER_SERVER
     command = [sys.executable, "-m", module, "--run-dir", str(run_dir), "--host", host, "--port", str(port)]

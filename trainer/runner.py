@@ -19,6 +19,7 @@ from typing import Any
 from trainer.config import RunConfig
 from trainer.errors import UserError
 from trainer.fileio import read_json, read_json_object, update_json
+from trainer.processes import child_env
 from trainer.registry import FINISHED, Registry
 from trainer.workspace import Workspace
 
@@ -59,11 +60,7 @@ def _run_dir(ws: Workspace, run: dict[str, Any]) -> Path:
 
 
 def _worker_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in SECRET_ENV}
-    # The worker imports `trainer` from this same source tree, installed or not.
-    source_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH", "")) if p)
-    env["PYTHONUNBUFFERED"] = "1"  # train.log fills as training goes, not at exit
+    env = child_env(drop=SECRET_ENV)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     return env
 

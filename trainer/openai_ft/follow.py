@@ -25,6 +25,7 @@ from trainer.fileio import atomic_write_json, read_json, read_jsonl, update_json
 from trainer.openai_ft.client import has_api_key, make_client, redact
 from trainer.openai_ft.errors import explained
 from trainer.openai_ft.job import read_record, run_dir_of, write_record
+from trainer.processes import child_env
 from trainer.registry import FINISHED, Registry
 from trainer.workspace import Workspace
 
@@ -308,11 +309,7 @@ def follow_forever(run_dir: Path, db_path: Path, run_id: int) -> int:
 
 
 def _follower_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in DROPPED_ENV}
-    source_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH", "")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return child_env(drop=DROPPED_ENV)
 
 
 def follower_alive(pid: int | None) -> bool:
