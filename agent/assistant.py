@@ -12,21 +12,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.types import Reply
+from agent.backends import BackendChoice
+from agent.confirmations import answer_pending, pending_notice
+from agent.suggestions import suggest_next
+from agent.types import EventSink, Reply, ignore_events
 from tools.context import ToolContext
+from tools.pending import pending_action
 from trainer.errors import UserError
 from trainer.registry import Registry
 from trainer.workspace import Workspace
 
 
 class Assistant:
-    def __init__(self, workspace: Workspace | None = None, chat_model: Any | None = None):
-        """`chat_model` is a LangChain chat model; None reads the environment (see agent.llm)."""
-        from agent.llm import chat_model_from_env
+    def __init__(
+        self,
+        workspace: Workspace | None = None,
+        chat_model: Any | None = None,
+        backend: BackendChoice | None = None,
+    ):
+        """`chat_model` is a LangChain chat model; without one, `backend` (default: flags aside, the environment
+        and then the settings file, see agent.backends) says which LLM to use, or guided mode."""
+        from agent.backends import chat_model_for, resolve_backend
 
         self.workspace = workspace or Workspace.from_env()
         self.registry = Registry(self.workspace.db_path)
-        self.chat_model = chat_model if chat_model is not None else chat_model_from_env()
+        self.backend: BackendChoice | None = None
+        self.chat_model = chat_model
+        if chat_model is None:
+            self.backend = backend or resolve_backend()
+            self.chat_model = chat_model_for(self.backend)
 
     @property
     def mode(self) -> str:
@@ -34,8 +48,9 @@ class Assistant:
 
     @property
     def backend_description(self) -> str:
+        """The UI's one line on who answers: the LLM and where it came from, or why guided mode."""
         if self.chat_model is None:
-            return "guided mode (no LLM configured)"
+            return self.backend.describe() if self.backend is not None else "guided mode (no LLM configured)"
         from agent.llm import describe_chat_model
 
         return describe_chat_model(self.chat_model)
@@ -51,15 +66,25 @@ class Assistant:
     def history(self, session_id: str) -> list[dict[str, Any]]:
         return self.registry.messages(session_id)
 
-    def reply(self, session_id: str, message: str, files: Sequence[str | Path] = ()) -> Reply:
-        """Answer one user message (with any files dropped alongside it) and record both in the session."""
+    def reply(
+        self,
+        session_id: str,
+        message: str,
+        files: Sequence[str | Path] = (),
+        on_event: EventSink = ignore_events,
+    ) -> Reply:
+        """Answer one user message (with any files dropped alongside it) and record both in the session.
+
+        `on_event` hears the turn as it happens (tool steps starting and finishing, streamed text), for a UI
+        that shows progress; the returned Reply holds the same steps and the final text.
+        """
         self.registry.ensure_session(session_id)
         state = self.registry.session_state(session_id)
         uploaded: list[str] = []
         notes: list[str] = []
         for file in files:
             try:
-                path = self.workspace.import_file(Path(file))
+                path = self.workspace.import_file(Path(file), session_id=session_id)
             except UserError as error:
                 notes.append(str(error))
                 continue
@@ -74,17 +99,27 @@ class Assistant:
         self.registry.set_session_title(session_id, (message.strip() or " ".join(uploaded))[:60])
 
         context = self.context(session_id)
-        if self.chat_model is None or _answers_openai_plan(context, message):
+        before = pending_action(context)
+        # The user's own yes/no to a waiting action is answered here, in code: no model can produce it.
+        reply = answer_pending(context, message)
+        if reply is not None:
+            pass
+        elif self.chat_model is None or _answers_openai_plan(context, message):
             from agent.guided import guided_reply
 
-            reply = guided_reply(context, state, message, uploaded)
+            reply = guided_reply(context, state, message, uploaded, on_event)
         else:
             from agent.llm import llm_reply
 
             history = self.registry.messages(session_id)[:-1]
-            reply = llm_reply(self.chat_model, context, state, history, user_text)
+            reply = llm_reply(self.chat_model, context, state, history, user_text, on_event)
+        after = pending_action(context)
+        if after is not None and (before is None or before["id"] != after["id"]):
+            # A new plan waits: show it in code's words, whatever the model said about it.
+            reply.text += "\n\n" + pending_notice(after)
         if notes:
             reply.text = "\n".join(notes) + "\n\n" + reply.text
+        reply.options = suggest_next(context, state)
         self.registry.save_session_state(session_id, state)
         self.registry.add_message(session_id, "assistant", reply.text, reply.images)
         return reply

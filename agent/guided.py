@@ -10,7 +10,7 @@ from typing import Any
 
 from agent import render
 from agent.intents import Intent, classify
-from agent.types import Reply, ToolStep
+from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS_BY_NAME
 from tools.run_tools import launch_plan
@@ -18,8 +18,10 @@ from trainer.errors import UserError
 
 LLM_NOTICE = (
     "_Guided mode: I understand short requests (say **help** for the list). For free-form chat, set "
-    "`OPENAI_API_KEY` (and optionally `OPENAI_BASE_URL` for vLLM, Ollama or llama.cpp, and "
-    "`TUNECHAT_MODEL`) and restart tunechat._"
+    "`OPENAI_API_KEY` (optionally `TUNECHAT_MODEL`), or point tunechat at an OpenAI-compatible server "
+    "(`--llm-base-url http://127.0.0.1:11434/v1 --llm-model qwen2.5:7b`) or a local model folder "
+    "(`--llm local --llm-path FOLDER`), or save the choice with `tunechat settings --set llm.base_url=...`; "
+    "then restart tunechat._"
 )
 
 HELP = """I fine-tune text classifiers on your data. Things to say:
@@ -30,7 +32,9 @@ HELP = """I fine-tune text classifiers on your data. Things to say:
 - fix the data: **clean it up**, **remove duplicates**, **convert it to chat format**, **split it 80/10/10**, \
 **treat it as regression**
 - **go** to start training, **status**, **stop**
-- **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **deploy run 2**
+- **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **deploy run 2**, \
+**delete run 2**, **delete dataset reviews.tsv** (these wait for your **yes**)
+- earlier runs: **resume the run that crashed**, **deploy the best run**, **same as last time but 3 epochs**
 - through the OpenAI API (needs `OPENAI_API_KEY`): **fine-tune gpt-4.1-mini on this** shows the plan and cost, \
 **go** uploads and starts the job, **status** shows its events and metrics, **stop** cancels it"""
 
@@ -41,11 +45,39 @@ PREPARE_HINT = (
 )
 
 
-def guided_reply(ctx: ToolContext, state: dict[str, Any], message: str, uploaded: list[str]) -> Reply:
+def render_best(found: dict[str, Any]) -> str:
+    """ "The best run is run 3 (macro-F1 0.93; run 1: 0.71)" from find_runs(which="best")."""
+    metric = found["metric"]
+    name = {"macro_f1": "test macro-F1", "eval_loss": "eval loss"}.get(metric, metric)
+    runs = found["runs"]
+    others = "; ".join(f"run {run['id']}: {run[metric]:.3g}" for run in runs[1:4])
+    best = runs[0]
+    how = "highest" if metric == "macro_f1" else "lowest"
+    return (
+        f"The best run is **run {best['id']}** ({how} {name}: {best[metric]:.3g}"
+        + (f"; {others}" if others else "")
+        + ")."
+    )
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value)
+    return text.rstrip("/").rsplit("/", 1)[-1] if "/" in text else text
+
+
+def guided_reply(
+    ctx: ToolContext,
+    state: dict[str, Any],
+    message: str,
+    uploaded: list[str],
+    on_event: EventSink = ignore_events,
+) -> Reply:
     intent = classify(message)
     if intent.name == "unknown" and uploaded:
         intent = Intent("inspect")
-    session = GuidedTurn(ctx, state)
+    session = GuidedTurn(ctx, state, on_event)
     try:
         text = session.handle(intent)
     except UserError as error:
@@ -59,21 +91,29 @@ def guided_reply(ctx: ToolContext, state: dict[str, Any], message: str, uploaded
 class GuidedTurn:
     """One message's worth of work: calls tools, remembers the steps and images for the reply."""
 
-    def __init__(self, ctx: ToolContext, state: dict[str, Any]):
+    def __init__(self, ctx: ToolContext, state: dict[str, Any], on_event: EventSink = ignore_events):
         self.ctx, self.state = ctx, state
+        self.on_event = on_event
         self.steps: list[ToolStep] = []
         self.images: list[str] = []
 
     def call(self, name: str, **arguments: Any) -> dict[str, Any]:
+        step_id = f"step-{len(self.steps)}"
+        self.on_event(TurnEvent("step_started", step_id=step_id, name=name, arguments=arguments))
         started = time.perf_counter()
         try:
             result = TOOLS_BY_NAME[name](self.ctx, **arguments)
         except UserError as error:
-            self.steps.append(ToolStep(name, arguments, False, str(error), time.perf_counter() - started))
+            self.record(step_id, ToolStep(name, arguments, False, str(error), time.perf_counter() - started))
             raise
-        self.steps.append(ToolStep(name, arguments, True, "done", time.perf_counter() - started, result))
+        self.record(step_id, ToolStep(name, arguments, True, "done", time.perf_counter() - started, result))
         self.images += [str(result[key]) for key in IMAGE_KEYS if result.get(key)]
         return result
+
+    def record(self, step_id: str, step: ToolStep) -> None:
+        """Keep a finished step for the reply and tell the UI it is done."""
+        self.steps.append(step)
+        self.on_event(TurnEvent("step_finished", step_id=step_id, name=step.name, step=step))
 
     def handle(self, intent: Intent) -> str:
         handler = getattr(self, f"on_{intent.name}")
@@ -124,9 +164,10 @@ class GuidedTurn:
         return text
 
     def on_train(self, intent: Intent) -> str:
+        from tools.session_files import resolve_file
         from trainer.llm.planning import sniff_task
 
-        if sniff_task(self.ctx.workspace.resolve(self.active_file())):
+        if sniff_task(resolve_file(self.ctx, self.active_file())):
             return self.on_settings(intent)  # chats or preference pairs: a causal-LM plan, no column inspection
         report = self.call("inspect_data", file=self.active_file(), **self.columns())
         return render.render_inspection(report) + "\n\n" + self.on_settings(intent)
@@ -160,8 +201,9 @@ class GuidedTurn:
             )
         started = time.perf_counter()
         result = launch_plan(self.ctx, plan["config"], plan.get("estimate_seconds"))
-        self.steps.append(
-            ToolStep("start_training", plan["config"], True, "started", time.perf_counter() - started, result)
+        self.record(
+            f"step-{len(self.steps)}",
+            ToolStep("start_training", plan["config"], True, "started", time.perf_counter() - started, result),
         )
         self.state["plan"] = None
         self.state.setdefault("runs", []).append(result["run_id"])
@@ -209,10 +251,73 @@ class GuidedTurn:
 
     def on_deploy(self, intent: Intent) -> str:
         deployment = self.call("deploy_run", run_id=intent.run_ids[0] if intent.run_ids else None)
-        return render.render_deployment(deployment)
+        if not deployment.get("needs_confirmation"):
+            return render.render_deployment(deployment)  # already served: shown as it is
+        return self.guarded_plan(f"Run {deployment['arguments']['run_id']} can be deployed; nothing runs yet.")
+
+    def on_delete(self, intent: Intent) -> str:
+        """ "delete run 2", "delete dataset reviews.tsv", "delete this file": a plan that waits for the yes."""
+        if intent.run_ids:
+            self.call("delete_run", run_id=intent.run_ids[0])
+            return self.guarded_plan(f"Run {intent.run_ids[0]} can be deleted; nothing is deleted yet.")
+        if "dataset" not in intent.settings:
+            raise UserError("Say which run or data to delete, e.g. 'delete run 2' or 'delete dataset reviews.tsv'.")
+        name = intent.settings.get("dataset") or self.active_file()
+        self.call("delete_dataset", dataset=name)
+        return self.guarded_plan(f"`{name}` can be deleted; nothing is deleted yet.")
+
+    def guarded_plan(self, text: str) -> str:
+        """A deploy or delete plan now waits for the user's yes (tunechat appends it in its own words), so an
+        earlier training plan no longer answers to "go"; saying "go" again re-shows it."""
+        self.state["plan"] = None
+        return text
 
     def on_list_runs(self, intent: Intent) -> str:
         return render.render_runs(self.call("list_runs")["runs"])
+
+    # ---- a failed run (issue 6): "why did it fail?", then "fix it" (a plan that starts on the user's yes) ----
+
+    def on_diagnose(self, intent: Intent) -> str:
+        diagnosis = self.call("diagnose_run", run_id=intent.run_ids[0] if intent.run_ids else None)
+        return render.render_diagnosis(diagnosis)
+
+    def on_relaunch(self, intent: Intent) -> str:
+        run_id = intent.run_ids[0] if intent.run_ids else self.call("diagnose_run")["run_id"]
+        changes = {key: value for key, value in intent.settings.items() if key != "backend"}
+        plan = self.call("relaunch_run", run_id=run_id, changes=changes or None)
+        if not plan.get("needs_confirmation"):  # an OpenAI run: a new job plan, started by "go"
+            return render.render_openai_plan(plan) + "\n\nSay **go** to upload the files and start the new job."
+        return self.guarded_plan(render.render_relaunch_plan(plan))
+
+    # ---- earlier runs (issue 6): "resume the run that crashed", "deploy the best run", "same as last time" ----
+
+    def on_resume(self, intent: Intent) -> str:
+        if intent.settings:  # "retry with lr 1e-4": a changed copy, not a resume
+            return self.on_rerun_like(intent)
+        result = self.call("resume_run", run_id=intent.run_ids[0] if intent.run_ids else None)
+        if result.get("needs_confirmation"):
+            return self.guarded_plan(str(result["message"]))
+        return str(result["message"]).replace(f"run {result['run_id']}", f"**run {result['run_id']}**", 1)
+
+    def on_best_run(self, intent: Intent) -> str:
+        found = self.call("find_runs", which="best")
+        return render_best(found)
+
+    def on_deploy_best(self, intent: Intent) -> str:
+        found = self.call("find_runs", which="best")
+        return render_best(found) + "\n\n" + self.on_deploy(Intent("deploy", run_ids=[found["run_id"]]))
+
+    def on_rerun_like(self, intent: Intent) -> str:
+        changes = {key: value for key, value in intent.settings.items() if key != "backend"}
+        plan = self.call("plan_like_run", run_id=intent.run_ids[0] if intent.run_ids else None, changes=changes)
+        changed = ", ".join(
+            f"{key.replace('_', ' ')} {_short(value['from'])} → {_short(value['to'])}"
+            for key, value in plan["changes"].items()
+        )
+        text = f"A new run like **run {plan['like_run']}**" + (f", changing {changed}." if changed else ", unchanged.")
+        if plan.get("estimate_seconds"):
+            text += f" Estimated {render.fmt_seconds(plan['estimate_seconds'])} (run {plan['like_run']}'s time)."
+        return self.guarded_plan(text)
 
     # ---- the OpenAI backend (issue 5) -----------------------------------------------------------
 
@@ -249,8 +354,9 @@ class GuidedTurn:
 
         started = time.perf_counter()
         result = confirm_openai_job(self.ctx)
-        self.steps.append(
-            ToolStep("confirm_openai_job", {}, True, "job created", time.perf_counter() - started, result)
+        self.record(
+            f"step-{len(self.steps)}",
+            ToolStep("confirm_openai_job", {}, True, "job created", time.perf_counter() - started, result),
         )
         self.state.setdefault("runs", []).append(result["run_id"])
         if result.get("repeated"):

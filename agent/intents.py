@@ -13,9 +13,30 @@ from typing import Any
 # Tried top to bottom; the first intent with a matching pattern wins.
 INTENT_PATTERNS: list[tuple[str, list[str]]] = [
     ("help", [r"^\s*(help|\?|what can you do|how does this work|commands)\b"]),
+    # A failed run (issue 6): "why did it fail?" explains it, "fix it" / "relaunch" / "try again" plans a fixed run.
+    (
+        "diagnose",
+        [r"\bwhy\b.*\b(fail\w*|crash\w*|broke|break|die|died|stop\w*)\b", r"\bwhat went wrong\b", r"\bdiagnos\w*"],
+    ),
+    (
+        "relaunch",
+        [r"\bfix (it|this|that|the run|runs?\s*#?\s*\d+)\b", r"\brelaunch\w*\b", r"^\s*try (it |that )?again\b"],
+    ),
+    # Run-history references (issue 6): "resume the run that crashed", "retry the failed run".
+    ("resume", [r"\b(resume|retry)\b", r"\bcontinue\b.*\b(run|training)\b"]),
     ("stop", [r"\b(stop|cancel|abort|kill|halt)\b"]),
+    # "delete run 2", "remove dataset reviews.tsv" (not "remove duplicate rows", which prepares the data).
+    (
+        "delete",
+        [
+            r"^(?!.*\b(duplicates?|dupes|rows|lines|records)\b).*"
+            r"\b(delete|remove|erase)\s+(the\s+|this\s+|my\s+)?(runs?|dataset|data ?set|file|upload)\b"
+        ],
+    ),
     ("compare", [r"\bcompare\b", r"\bdiff(erence)?s?\b.*\bruns?\b", r"\bruns?\b.*\bvs\.?\b"]),
+    ("deploy_best", [r"\b(deploy|serve|publish)\b.*\bbest\b"]),
     ("deploy", [r"\b(deploy|serve|publish|endpoint|host)\b"]),
+    ("best_run", [r"\bbest (run|model|one)\b", r"\bwhich (run|model|one)\b.*\bbest\b"]),
     ("list_runs", [r"\b(list|show|all|my|previous|earlier)\b.*\bruns\b", r"^\s*runs\s*$", r"\brun history\b"]),
     ("status", [r"\b(status|progress|how('s| is)? (it|the run|training) going|is it done|eta|still running)\b"]),
     (
@@ -34,6 +55,16 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
             r"\bsplit\b.*\b(it|this|data|file|train|test|\d)",
             r"^\s*split\s*$",
             r"\b(repair|prepare)\b.*\b(it|this|data|file)\b",
+        ],
+    ),
+    # "same as last time but 3 epochs", "again but with lr 1e-4", "like run 2 with 5 epochs": a plan from a run.
+    (
+        "rerun_like",
+        [
+            r"\bsame as\b.*\b(last|before|previous|earlier|run\s*#?\s*\d+)",
+            r"\b(like|as) (last time|before|the (last|previous) (one|run)|run\s*#?\s*\d+)\b",
+            r"\bagain\b",
+            r"\b(repeat|redo|rerun|re-run)\b",
         ],
     ),
     ("go", [r"^\s*(go|go ahead|yes|yep|yeah|y|ok|okay|start|start it|do it|launch|proceed|run it|sounds good)\b"]),
@@ -69,6 +100,11 @@ WORD_SETTINGS: list[tuple[str, str]] = [
 COLUMN_PATTERN = re.compile(
     r"\b(text|label)\s+column\s*(?:is|=|:|to|should be)?\s*[`'\"]?([^`'\"\n]+?)[`'\"]?\s*[.!]?\s*$", re.IGNORECASE
 )
+# The name after "dataset"/"file": it must look like a file or folder name (a dot, dash, slash, underscore or digit).
+DELETE_TARGET_PATTERN = re.compile(r"\b(?:dataset|data ?set|file|upload)\s+[`'\"]?([\w./-]*[./_\d-][\w./-]*\w)", re.I)
+# Intents about earlier runs take a run id only after the word "run" ("like run 2 but 3 epochs": run 2, not 3).
+NAMED_RUN_INTENTS = ("resume", "deploy_best", "best_run", "rerun_like")
+NAMED_RUN_PATTERN = re.compile(r"\bruns?\s*#?\s*(\d+)\b", re.IGNORECASE)
 RUN_ID_PATTERN = re.compile(r"\b(?:runs?\s*#?\s*)?(\d+)\b")
 # "treat it as regression": what the data is for, overriding what inspection detected (issue 3).
 TREAT_AS_PATTERN = re.compile(
@@ -130,6 +166,14 @@ def parse_settings(message: str) -> dict[str, Any]:
     return settings
 
 
+def parse_delete(message: str) -> Intent:
+    """ "delete run 2" -> run ids [2]; "delete dataset reviews.tsv" / "delete this file" -> {"dataset": name|None}."""
+    if re.search(r"\b(delete|remove|erase)\s+(?:the\s+|this\s+|my\s+)?runs?\b", message, re.I):
+        return Intent("delete", {}, parse_run_ids(message))
+    target = DELETE_TARGET_PATTERN.search(message)
+    return Intent("delete", {"dataset": target.group(1).rstrip(".") if target else None})
+
+
 def parse_run_ids(message: str) -> list[int]:
     return [int(number) for number in RUN_ID_PATTERN.findall(message)]
 
@@ -148,6 +192,10 @@ def classify(message: str) -> Intent:
                 return Intent("settings", settings)
             if name == "prepare":
                 return Intent(name, {**settings, **parse_prepare(message)})
+            if name == "delete":
+                return parse_delete(message)
+            if name in NAMED_RUN_INTENTS:
+                return Intent(name, settings, [int(n) for n in NAMED_RUN_PATTERN.findall(message)])
             return Intent(name, settings, parse_run_ids(message))
     if settings:
         return Intent("settings", settings)

@@ -1,7 +1,7 @@
 """LLM mode: the registered tools handed to a LangChain tool-calling agent.
 
-The chat model comes from the environment (OPENAI_API_KEY, optional OPENAI_BASE_URL for any
-OpenAI-compatible server, TUNECHAT_MODEL). Each tool is bound to the chat's ToolContext here, so the
+The chat model comes from flags, the environment or the settings file (agent/backends.py: OpenAI, any
+OpenAI-compatible server, or a local Transformers model). Each tool is bound to the chat's ToolContext here, so the
 model only sees and sets the documented arguments, never the workspace, registry or session.
 """
 
@@ -16,16 +16,16 @@ import time
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from agent.prompts import system_prompt
-from agent.types import Reply, ToolStep
+from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS
 from trainer.errors import UserError
@@ -51,23 +51,15 @@ SECTION_HEADERS = ("Args:", "Arguments:", "Returns:", "Raises:", "Examples:", "E
 
 
 def chat_model_from_env() -> BaseChatModel | None:
-    """The configured chat model, or None (guided mode) when OPENAI_API_KEY is not set."""
-    if not os.environ.get("OPENAI_API_KEY"):
-        return None
-    if os.environ.get("TUNECHAT_LLM", "").strip().lower() in ("off", "guided", "none", "0"):
-        return None  # guided mode on purpose, e.g. the key is set only to fine-tune through the OpenAI API
-    from langchain_openai import ChatOpenAI
+    """The configured chat model, or None (guided mode): environment, then the settings file (agent.backends).
 
-    # ChatOpenAI reads OPENAI_API_BASE itself and the openai client falls back to OPENAI_BASE_URL;
-    # passing it explicitly makes the URL visible to describe_chat_model either way.
-    base_url = os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE") or None
-    return ChatOpenAI(
-        model=os.environ.get("TUNECHAT_MODEL") or DEFAULT_MODEL,
-        base_url=base_url,
-        temperature=0,
-        timeout=_env_float("TUNECHAT_LLM_TIMEOUT", DEFAULT_TIMEOUT_S),
-        max_retries=DEFAULT_MAX_RETRIES,
-    )
+    As before: OPENAI_API_KEY alone turns the LLM on (OPENAI_BASE_URL, TUNECHAT_MODEL pick the server and
+    model) and TUNECHAT_LLM=off keeps guided mode; TUNECHAT_LLM=local with TUNECHAT_LLM_PATH loads a local
+    Transformers model, and settings.json may name any backend.
+    """
+    from agent.backends import chat_model_for, resolve_backend
+
+    return chat_model_for(resolve_backend())
 
 
 def _env_float(name: str, default: float) -> float:
@@ -79,10 +71,17 @@ def _env_float(name: str, default: float) -> float:
 
 
 def describe_chat_model(model: Any) -> str:
-    """One line for the UI naming the model and endpoint; never the API key."""
+    """One line for the UI naming the model, endpoint and where the choice came from; never the API key."""
+    from agent.backends import short_origin
+
+    origin = str((getattr(model, "metadata", None) or {}).get("tunechat_origin") or "")
+    # The environment was the only source before the settings file and flags existed; it goes unsaid.
+    suffix = f" (from {short_origin(origin)})" if origin and not origin.startswith("env ") else ""
+    if getattr(model, "_llm_type", "") == "local-transformers":
+        return f"LLM: local Transformers model {model.model_path} on {model.resolved_device}{suffix}"
     name = getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
     base_url = chat_model_base_url(model)
-    return f"LLM: {name}" + (f" at {base_url}" if base_url else "")
+    return f"LLM: {name}" + (f" at {base_url}" if base_url else "") + suffix
 
 
 def chat_model_base_url(model: Any) -> str | None:
@@ -204,9 +203,18 @@ def _shrink(value: Any) -> Any:
 
 
 def llm_reply(
-    chat_model: BaseChatModel, ctx: ToolContext, state: dict[str, Any], history: list[dict[str, Any]], user_text: str
+    chat_model: BaseChatModel,
+    ctx: ToolContext,
+    state: dict[str, Any],
+    history: list[dict[str, Any]],
+    user_text: str,
+    on_event: EventSink = ignore_events,
 ) -> Reply:
-    """Answer one user message with the tool-calling agent: the final text, the tool steps, the images."""
+    """Answer one user message with the tool-calling agent: the final text, the tool steps, the images.
+
+    While the turn runs, `on_event` hears each tool call start and finish and each piece of text the model
+    writes, so the chat can show a spinner per step and the answer as it streams in.
+    """
     from langchain.agents import create_agent
     from langgraph.errors import GraphRecursionError
 
@@ -223,12 +231,19 @@ def llm_reply(
 
     final: list[BaseMessage] = messages
     try:
-        # stream_mode="values" yields the whole message list after each step, so whatever happened
-        # before an error or the step limit is still reported.
+        # "values" yields the whole message list after each step, so whatever happened before an error or
+        # the step limit is still reported; "updates" tells which tool calls start and end; "messages"
+        # carries the model's text token by token (when the model streams).
         config = RunnableConfig(recursion_limit=RECURSION_LIMIT)
         agent_input: Any = {"messages": messages}  # the graph's TypedDict wants list[AnyMessage]
-        for chunk in agent.stream(agent_input, config, stream_mode="values"):
-            final = chunk["messages"]
+        events = TurnEvents(on_event)
+        for mode, chunk in agent.stream(agent_input, config, stream_mode=["values", "updates", "messages"]):
+            if mode == "values":
+                final = cast(dict[str, Any], chunk)["messages"]
+            elif mode == "updates":
+                events.on_update(chunk)
+            elif mode == "messages":
+                events.on_token(chunk)
     except GraphRecursionError:
         steps, images = collect_steps(final)
         text = (
@@ -247,6 +262,45 @@ def llm_reply(
     if not text:
         text = "Done." if steps else "I have no answer to that; could you rephrase?"
     return Reply(text=text, images=images, steps=steps)
+
+
+class TurnEvents:
+    """Turns the agent's stream into TurnEvents: a step starts when the model asks for a tool, finishes when
+    the tool's message comes back; text pieces come from the model node only (not from tool output)."""
+
+    def __init__(self, on_event: EventSink):
+        self.on_event = on_event
+        self.calls: dict[str, dict[str, Any]] = {}
+
+    def on_update(self, update: Any) -> None:
+        for node_update in (update or {}).values():
+            for item in node_update if isinstance(node_update, list) else [node_update]:
+                for message in (item or {}).get("messages", []) if isinstance(item, dict) else []:
+                    self._on_message(message)
+
+    def _on_message(self, message: Any) -> None:
+        if isinstance(message, AIMessage):
+            for call in message.tool_calls:
+                call_id = call.get("id") or f"call-{len(self.calls)}"
+                self.calls[call_id] = dict(call)
+                self.on_event(
+                    TurnEvent(
+                        "step_started", step_id=call_id, name=call["name"], arguments=dict(call.get("args") or {})
+                    )
+                )
+        elif isinstance(message, ToolMessage):
+            known = self.calls.get(message.tool_call_id)
+            paired: list[BaseMessage] = [AIMessage("", tool_calls=[known])] if known else []
+            steps, _ = collect_steps([*paired, message])
+            for step in steps:
+                self.on_event(TurnEvent("step_finished", step_id=message.tool_call_id, name=step.name, step=step))
+
+    def on_token(self, chunk: Any) -> None:
+        message, metadata = chunk
+        if isinstance(message, AIMessageChunk | AIMessage) and (metadata or {}).get("langgraph_node") == "model":
+            text = message.text
+            if text:
+                self.on_event(TurnEvent("text", text=text))
 
 
 def history_messages(history: list[dict[str, Any]]) -> list[BaseMessage]:
@@ -335,7 +389,7 @@ def llm_error_message(chat_model: Any, error: Exception) -> str:
     import openai
 
     where = chat_model_base_url(chat_model) or "the configured endpoint"
-    hint = "check OPENAI_BASE_URL and OPENAI_API_KEY, or unset OPENAI_API_KEY to use guided mode."
+    hint = "check the backend with `tunechat settings` (OPENAI_BASE_URL, OPENAI_API_KEY), or use `--llm guided`."
     if isinstance(error, openai.AuthenticationError):
         return f"The LLM at {where} refused the API key (401); {hint}"
     if isinstance(error, openai.APITimeoutError):

@@ -422,3 +422,33 @@ def render_prepared(manifest: dict[str, Any]) -> str:
             shown = json.dumps(rows[0], ensure_ascii=False)
             parts.append(f"- {label}: `{shown[:300] + ('…' if len(shown) > 300 else '')}`")
     return "\n".join(parts)
+
+
+def render_diagnosis(diagnosis: dict[str, Any]) -> str:
+    """Why a run failed, the line that shows it, and the proposed changes with their reasons."""
+    cause = str(diagnosis["cause"]).replace("_", " ")
+    lines = [f"**Run {diagnosis['run_id']} {diagnosis['status']}: {cause}.** {diagnosis['explanation']}"]
+    if diagnosis.get("evidence"):
+        lines.append(f"\nFrom its record:\n```\n{str(diagnosis['evidence'])[:500]}\n```")
+    changes = diagnosis.get("changes") or {}
+    if changes:
+        old = diagnosis.get("config_before") or {}
+        rows = [
+            [key, fmt_number(old.get(key, "")), fmt_number(value), diagnosis.get("reasons", {}).get(key, "")]
+            for key, value in changes.items()
+        ]
+        lines.append("\nProposed changes:\n\n" + table(["setting", "was", "new", "why"], rows))
+    if diagnosis.get("pip_command"):
+        lines.append(f"\nInstall it with `{diagnosis['pip_command']}`, then start the run again.")
+    if diagnosis.get("can_relaunch"):
+        lines.append("\nSay **fix it** to get the plan for a new run with these changes (it starts on your yes).")
+    return "\n".join(lines)
+
+
+def render_relaunch_plan(plan: dict[str, Any]) -> str:
+    """The relaunch waiting for a yes: each change with its reason."""
+    rows = [
+        [key, fmt_number(value), plan.get("reasons", {}).get(key, "")] for key, value in plan.get("changes", {}).items()
+    ]
+    text = f"A new run to replace **run {plan['arguments']['from_run']}**"
+    return text + (":\n\n" + table(["setting", "new", "why"], rows) if rows else " with the same settings.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,3 +26,28 @@ class Reply:
     text: str
     images: list[str] = field(default_factory=list)
     steps: list[ToolStep] = field(default_factory=list)
+    # Suggested next messages, shown as clickable options under the answer (agent/suggestions.py).
+    options: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TurnEvent:
+    """Something that happened during a turn, sent while the turn is still running so the UI can show it.
+
+    kind "step_started" (step_id, name, arguments): a tool call began; "step_finished" (step_id, step): it
+    ended; "text" (text): the next piece of the answer as the model writes it.
+    """
+
+    kind: str
+    step_id: str = ""
+    name: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    step: ToolStep | None = None
+    text: str = ""
+
+
+EventSink = Callable[[TurnEvent], None]
+
+
+def ignore_events(event: TurnEvent) -> None:
+    """The EventSink for callers that only want the finished Reply."""

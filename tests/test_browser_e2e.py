@@ -66,7 +66,11 @@ def test_upload_plan_confirm_progress_metrics_in_a_real_browser(reviews_tsv: Pat
             assert page.get_by_text("120 rows", exact=False).count() >= 1
             send("use model tiny", "Updated the plan (model")
             send("use 6 epochs and learning rate 1e-2", "Updated the plan (epochs")
-            send("go", "Started run 1")
+            # The header names the assistant's backend.
+            assert page.get_by_text("guided mode (no LLM configured)", exact=False).count() >= 1
+            # Suggested next steps are clickable: "go" starts the plan without typing.
+            page.get_by_role("button", name="go", exact=True).last.click()
+            page.get_by_text("Started run 1", exact=False).last.wait_for(timeout=60_000)
 
             # The side panel follows the run from the timer, without another message.
             page.get_by_text("Run 1", exact=False).first.wait_for(timeout=30_000)
@@ -75,6 +79,14 @@ def test_upload_plan_confirm_progress_metrics_in_a_real_browser(reviews_tsv: Pat
             send("results", "majority-class baseline")
             page.locator("img[src*='confusion_matrix']").last.wait_for(timeout=30_000)
             assert page.get_by_text("macro-F1", exact=False).count() >= 1
+
+            # Every tool step is a collapsed accordion: its arguments show only after a click on its title.
+            step_title = page.get_by_text("🔧 evaluate_run", exact=False).last
+            step_title.wait_for(timeout=30_000)
+            arguments = page.get_by_text('"run_id": null', exact=False).last
+            assert not arguments.is_visible()
+            step_title.click()
+            arguments.wait_for(state="visible", timeout=10_000)
 
             SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
             shot = SCREENSHOT_DIR / "e2e-results.png"

@@ -69,7 +69,10 @@ def test_whole_loop_in_guided_mode(assistant_with_tiny_model, reviews_tsv: Path)
     assert "**epochs** ≠" in comparison.text
     assert comparison.images and Path(comparison.images[0]).read_bytes().startswith(b"\x89PNG")
 
-    deployed = assistant.reply(session, "deploy run 1")
+    planned = assistant.reply(session, "deploy run 1")
+    assert "**Waiting for your yes:** Deploy run 1" in planned.text
+    assert list_deployments(assistant.workspace, assistant.registry) == []  # only a plan until the user's yes
+    deployed = assistant.reply(session, "yes")
     try:
         url = next(d for d in list_deployments(assistant.workspace, assistant.registry) if d["run_id"] == 1)["url"]
         assert url in deployed.text and "curl" in deployed.text

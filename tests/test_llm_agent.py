@@ -323,7 +323,7 @@ def test_mode_comes_from_the_environment_and_the_key_is_never_shown(monkeypatch:
 
         refused = assistant.reply(session, "hi again").text
         assert refused.startswith(f"The LLM at {server.base_url} refused the API key (401)")
-        assert "unset OPENAI_API_KEY to use guided mode" in refused and key not in refused
+        assert "tunechat settings" in refused and key not in refused
         closed_url = server.base_url
     # The server is gone now: one sentence naming the endpoint, no traceback, no key.
     model = ChatOpenAI(model="m", base_url=closed_url, api_key=key, max_retries=0)

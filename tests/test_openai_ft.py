@@ -91,7 +91,7 @@ def test_plan_then_confirm_upload_create_follow_evaluate_and_compare(
     fake: FakeFineTuning, tmp_path: Path, tiny_bert: Path
 ) -> None:
     ctx = _ctx()
-    name = ctx.workspace.import_file(_reviews(tmp_path)).name
+    name = ctx.workspace.import_file(_reviews(tmp_path), session_id=ctx.session_id).name
 
     plan = start_training(ctx, name, model="gpt-4.1-mini")
     assert plan["confirmation_required"] and plan["method"] == "supervised" and plan["task"] == "text-classification"
@@ -164,7 +164,7 @@ def test_preference_pairs_make_a_dpo_job(fake: FakeFineTuning, tmp_path: Path) -
     ]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     ctx = _ctx()
-    name = ctx.workspace.import_file(path).name
+    name = ctx.workspace.import_file(path, session_id=ctx.session_id).name
     plan = start_training(ctx, name, backend="openai", model="gpt-4.1-mini", epochs=2)
     assert plan["method"] == "dpo" and plan["hyperparameters"]["n_epochs"] == 2 and fake.requests == []
     result = ft_job.confirm_plan(ctx.workspace, ctx.registry, plan["plan_id"], follow=False)
@@ -182,14 +182,14 @@ def test_format_problems_are_found_before_anything_is_sent(fake: FakeFineTuning,
     path.write_text("".join(json.dumps(r) + "\n" for r in [good] * 20 + [bad]), encoding="utf-8")
     ctx = _ctx()
     with pytest.raises(UserError) as caught:
-        start_training(ctx, ctx.workspace.import_file(path).name, model="gpt-4.1-mini")
+        start_training(ctx, ctx.workspace.import_file(path, session_id=ctx.session_id).name, model="gpt-4.1-mini")
     assert "no assistant message" in str(caught.value) and fake.requests == []
     _one_sentence(str(caught.value))
 
 
 def test_401_and_400_are_explained_in_one_sentence(fake: FakeFineTuning, tmp_path: Path) -> None:
     ctx = _ctx()
-    name = ctx.workspace.import_file(_reviews(tmp_path)).name
+    name = ctx.workspace.import_file(_reviews(tmp_path), session_id=ctx.session_id).name
     plan = start_training(ctx, name, model="gpt-4.1-mini")
 
     fake.fail("POST", "/v1/files", 401)
@@ -217,7 +217,7 @@ def test_401_and_400_are_explained_in_one_sentence(fake: FakeFineTuning, tmp_pat
 def test_restart_reattaches_and_never_creates_a_second_job(fake: FakeFineTuning, tmp_path: Path) -> None:
     fake.hold = True  # the job keeps running until released
     ctx = _ctx()
-    name = ctx.workspace.import_file(_reviews(tmp_path)).name
+    name = ctx.workspace.import_file(_reviews(tmp_path), session_id=ctx.session_id).name
     plan = start_training(ctx, name, model="gpt-4.1-mini")
     started = confirm_openai_job(ctx)
     run_id = started["run_id"]

@@ -105,6 +105,7 @@ def test_model_cannot_pass_ctx_or_unknown_arguments() -> None:
         tools["inspect_data"].invoke({"file": "reviews.tsv", "ctx": "/etc"})
     with pytest.raises(ValidationError, match="colour"):
         tools["run_status"].invoke({"colour": "red"})
-    # A tool without arguments ignores whatever it is sent and uses the bound ctx: this workspace's uploads.
-    (ctx.workspace.uploads / "mine.csv").write_text("text,label\n")
+    # A tool without arguments ignores whatever it is sent and uses the bound ctx: this chat's uploads.
+    ctx.workspace.uploads_for(ctx.session_id).mkdir(parents=True)
+    (ctx.workspace.uploads_for(ctx.session_id) / "mine.csv").write_text("text,label\n")
     assert json.loads(tools["list_files"].invoke({"ctx": "/etc"})) == {"files": [{"name": "mine.csv", "bytes": 11}]}

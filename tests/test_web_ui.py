@@ -134,7 +134,7 @@ def test_session_choices_skip_untitled_sessions() -> None:
 def test_header_tells_how_to_configure_an_llm_in_guided_mode() -> None:
     guided = web.header_markdown("guided", "guided mode (no LLM configured)")
     assert "guided mode (no LLM configured)" in guided
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TUNECHAT_MODEL"):
+    for name in ("OPENAI_API_KEY", "--llm-base-url", "--llm-path", "tunechat settings"):
         assert name in guided
     assert "OPENAI_API_KEY" not in web.header_markdown("llm", "gpt-x at http://127.0.0.1:8000/v1")
 
@@ -205,8 +205,9 @@ def test_dropped_file_is_inspected_over_http(app: App, tmp_path: Path) -> None:
     steps = [message["metadata"]["title"] for message in chatbot if message.get("metadata")]
     assert "🔧 inspect_data" in steps
     assert chatbot[0]["role"] == "user" and chatbot[-1]["role"] == "assistant"
-    # The Assistant copied the upload into the workspace and the chat is stored under this tab's session.
-    assert [p.name for p in app.assistant.workspace.uploads.iterdir()] == ["my_reviews.tsv"]
+    # The Assistant copied the upload into this tab's own uploads folder and stored the chat under its session.
+    uploads = app.assistant.workspace.uploads_for(dropdown["value"])
+    assert [p.name for p in uploads.iterdir()] == ["my_reviews.tsv"]
     sessions = app.assistant.registry.list_sessions()
     assert [s["id"] for s in sessions] == [dropdown["value"]]
     assert sessions[0]["title"] == "inspect my data"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.context import ToolContext
+from tools.session_files import chat_datasets, chat_uploads, record_dataset, resolve_file
 from tools.validation import check_model_reference
 from trainer import planning
 from trainer.errors import UserError
@@ -13,16 +14,13 @@ from trainer.inspection import inspect_file
 
 
 def list_files(ctx: ToolContext) -> dict[str, Any]:
-    """List the data files uploaded to the workspace, newest first.
+    """List the data files uploaded to this chat (newest first) and the datasets prepared from them.
 
     Use it when the user refers to "my file" or "the data" without naming one.
     """
-    files = sorted(ctx.workspace.uploads.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-    return {
-        "files": [
-            {"name": p.name, "bytes": p.stat().st_size} for p in files if p.is_file() and not p.name.startswith(".")
-        ]
-    }
+    files = [{"name": p.name, "bytes": p.stat().st_size} for p in chat_uploads(ctx)]
+    datasets = chat_datasets(ctx)
+    return {"files": files, **({"datasets": datasets} if datasets else {})}
 
 
 def inspect_data(
@@ -41,7 +39,7 @@ def inspect_data(
         label_column: Column holding the label, only when the user named it.
         task: Only when the user says what the data is for, e.g. "regression" or "text-classification".
     """
-    path = ctx.workspace.resolve(file)
+    path = resolve_file(ctx, file)
     report = inspect_file(path, text_column=text_column, label_column=label_column, task=task)
     report["file"] = path.name
     return report
@@ -78,9 +76,12 @@ def propose_plan(
         task: text-classification, sft (chats/instructions) or dpo (preference pairs); default from the data.
         method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
     """
+    from tools.pending import drop_pending
     from trainer.llm.planning import propose_llm, sniff_task
 
-    path = ctx.workspace.resolve(file)
+    # A training plan is now the plan on the table: a deploy or delete proposed earlier must not run on its "yes".
+    drop_pending(ctx)
+    path = resolve_file(ctx, file)
     llm_task = task if task in ("sft", "dpo") else (sniff_task(path) if task is None else None)
     if llm_task:
         settings: dict[str, object] = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size}
@@ -104,7 +105,7 @@ def propose_plan(
         "freeze_layers": freeze_layers,
         **({"method": method} if method else {}),
     }
-    report["path"] = str(ctx.workspace.resolve(file))
+    report["path"] = str(resolve_file(ctx, file))
     plan = planning.propose(report, user, gflops=planning.machine_gflops(ctx.workspace.root))
     plan["file"] = report["file"]
     return plan
@@ -136,7 +137,7 @@ def prepare_data(
     """
     from trainer.prepare import prepare_dataset
 
-    path = ctx.workspace.resolve(file)
+    path = resolve_file(ctx, file)
     manifest = prepare_dataset(
         path,
         ctx.workspace,
@@ -147,6 +148,7 @@ def prepare_data(
         split=split,
         to=to,
     )
+    record_dataset(ctx, Path(manifest["path"]))  # the prepared copy belongs to this chat, like its upload
     folder = Path(manifest["path"]).relative_to(ctx.workspace.root).as_posix()
     manifest["folder"] = folder
     main = "train" if "train" in manifest["files"] else next(iter(manifest["files"]))

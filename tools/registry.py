@@ -10,6 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.data_tools import inspect_data, list_files, prepare_data, propose_plan
+from tools.diagnose_tools import diagnose_run, relaunch_run
+from tools.history_tools import find_runs, plan_like_run, resume_run
+from tools.manage_tools import delete_dataset, delete_run
 from tools.run_tools import (
     compare_runs,
     deploy_run,
@@ -34,6 +37,13 @@ TOOLS: list[Tool] = [
     compare_runs,
     deploy_run,
     list_runs,
+    find_runs,
+    plan_like_run,
+    resume_run,
+    delete_run,
+    delete_dataset,
+    diagnose_run,
+    relaunch_run,
 ]
 
 TOOLS_BY_NAME: dict[str, Tool] = {tool.__name__: tool for tool in TOOLS}

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tools.context import ToolContext
 from tools.data_tools import propose_plan
+from tools.pending import drop_pending, executor, propose_action
 from trainer import runner
 from trainer.compare import compare_runs as compare_run_records
+from trainer.deploy import check_deployable
 from trainer.deploy import deploy_run as deploy_run_process
 from trainer.errors import UserError
 from trainer.evaluation import load_evaluation
 
 RUN_SUMMARY_FIELDS = ("id", "status", "task", "model", "data", "created_at", "error")
+# Chat deployments listen on loopback only; exposing a model to the network is the CLI's `serve --host`.
+DEPLOY_HOST = "127.0.0.1"
 
 
 def start_training(
@@ -108,10 +113,11 @@ def plan_openai_job(
     The plan becomes this chat's pending plan: only `confirm_openai_job`, called by code that saw the
     user's own "go" (guided mode, the CLI prompt or --yes), uploads and creates the job.
     """
+    from tools.session_files import resolve_file
     from trainer.openai_ft.job import set_pending
     from trainer.openai_ft.plan import make_plan
 
-    path = ctx.workspace.resolve(file)
+    path = resolve_file(ctx, file)
     settings = {
         "n_epochs": epochs,
         "batch_size": batch_size,
@@ -121,6 +127,7 @@ def plan_openai_job(
         "label_column": label_column,
     }
     plan = make_plan(ctx.workspace, path, model, settings)
+    drop_pending(ctx)  # one plan waits at a time: "go" must mean this plan, not an earlier deploy or delete
     set_pending(ctx.workspace, ctx.session_id, plan["plan_id"])
     plan["next_step"] = (
         "Nothing has been uploaded. Show this plan and its cost to the user; the job starts only when the user "
@@ -189,7 +196,9 @@ def compare_runs(ctx: ToolContext, run_ids: list[int]) -> dict[str, Any]:
 
 
 def deploy_run(ctx: ToolContext, run_id: int | None = None, port: int | None = None) -> dict[str, Any]:
-    """Serve a finished run's model on a local HTTP endpoint (POST /predict) and return how to call it.
+    """Propose serving a finished run's model on a local HTTP endpoint. This only checks the run and returns the
+    plan: nothing is started until the user replies "yes" to it, and tunechat itself handles that reply (you
+    cannot). Show the plan and ask for the yes. A run that is already served is reported as it is.
 
     Args:
         run_id: The run to deploy; default the newest successful run.
@@ -200,7 +209,25 @@ def deploy_run(ctx: ToolContext, run_id: int | None = None, port: int | None = N
         if not succeeded:
             raise UserError("No run has finished successfully yet; train one first, then deploy it.")
         run_id = succeeded[-1]["id"]
-    return deploy_run_process(ctx.workspace, ctx.registry, run_id, port=port)
+    check = check_deployable(ctx.workspace, ctx.registry, run_id, host=DEPLOY_HOST, port=port)
+    if check["existing"] is not None:  # already serving: nothing to change, so nothing to confirm
+        return {**check["existing"], "already_running": True}
+    run = check["run"]
+    model = Path(str(run["config"].get("model") or run["model"])).name
+    summary = f"Deploy run {run_id} ({run['task']}, {model}) on http://{DEPLOY_HOST}:{check['port']}"
+    if port is None:
+        summary += " (or the next free port)"
+    # The port the user asked for is kept; without one the executor picks the first free port when it runs.
+    return propose_action(ctx, "deploy", {"run_id": run_id, "port": port}, summary)
+
+
+@executor("deploy")
+def _deploy(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Start the server the user confirmed (trainer.deploy checks the run and the port again)."""
+    port = arguments.get("port")
+    return deploy_run_process(
+        ctx.workspace, ctx.registry, int(arguments["run_id"]), port=int(port) if port is not None else None
+    )
 
 
 def list_runs(ctx: ToolContext) -> dict[str, Any]:

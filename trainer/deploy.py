@@ -52,22 +52,10 @@ def deploy_run(
 
     Returns the running deployment instead when the run is already served (on `port`, if one is given).
     """
-    run = registry.get_run(run_id)
-    if run["status"] != "succeeded":
-        raise UserError(_not_deployable_message(run_id, run["status"]))
-    run_dir = Path(run["run_dir"]) if run["run_dir"] else ws.run_dir(run_id)
-    if not has_model(run_dir):
-        raise UserError(f"Run {run_id} has no trained model in {run_dir / 'model'}; train it again to deploy it.")
-
-    for deployment in list_deployments(ws, registry):
-        same_place = port is None or (deployment["port"] == port and deployment["host"] == host)
-        if deployment["run_id"] == run_id and same_place and deployment["healthy"]:
-            return {**deployment, "already_running": True}
-
-    if port is None:
-        port = _first_free_port(host, FIRST_PORT)
-    elif not _port_is_free(host, port):
-        raise UserError(port_in_use_message(host, port))
+    check = check_deployable(ws, registry, run_id, host=host, port=port)
+    if check["existing"] is not None:
+        return {**check["existing"], "already_running": True}
+    run, run_dir, port = check["run"], check["run_dir"], check["port"]
 
     log_path = run_dir / "serve.log"
     log_start = log_path.stat().st_size if log_path.exists() else 0
@@ -98,6 +86,36 @@ def deploy_run(
 
     registry.add_deployment(run_id, host, port, process.pid)
     return {**info, "healthy": True, "already_running": False, "log": str(log_path)}
+
+
+def check_deployable(
+    ws: Workspace, registry: Registry, run_id: int, host: str = "127.0.0.1", port: int | None = None
+) -> dict[str, Any]:
+    """Everything deploy_run checks before it starts a server, without starting one.
+
+    Returns {"run", "run_dir", "port" (the given port, or the first free one now), "existing" (the healthy
+    deployment of this run at that place, or None)}; raises UserError when the run cannot be deployed.
+    A chat plan shows this port; deploy_run checks again when the user confirms.
+    """
+    run = registry.get_run(run_id)
+    if run["status"] != "succeeded":
+        raise UserError(_not_deployable_message(run_id, run["status"]))
+    run_dir = Path(run["run_dir"]) if run["run_dir"] else ws.run_dir(run_id)
+    if not has_model(run_dir):
+        raise UserError(f"Run {run_id} has no trained model in {run_dir / 'model'}; train it again to deploy it.")
+    if port is not None and not 1 <= port <= 65535:
+        raise UserError(f"Port {port} is not a valid port; pick one between 1024 and 65535, e.g. 8000.")
+
+    for deployment in list_deployments(ws, registry):
+        same_place = port is None or (deployment["port"] == port and deployment["host"] == host)
+        if deployment["run_id"] == run_id and same_place and deployment["healthy"]:
+            return {"run": run, "run_dir": run_dir, "port": deployment["port"], "existing": deployment}
+
+    if port is None:
+        port = _first_free_port(host, FIRST_PORT)
+    elif not _port_is_free(host, port):
+        raise UserError(port_in_use_message(host, port))
+    return {"run": run, "run_dir": run_dir, "port": port, "existing": None}
 
 
 def stop_deployment(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:

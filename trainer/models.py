@@ -77,9 +77,12 @@ def load_classifier(config: RunConfig, labels: list[str]) -> PreTrainedModel:
     path = resolve_model_path(config.model)
     id2label = dict(enumerate(labels))
     label2id = {label: index for index, label in enumerate(labels)}
+    # config.attention picks the kernel (e.g. eager); empty lets transformers choose.
+    extra = {"attn_implementation": config.attention} if config.attention else {}
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             path,
+            **extra,
             num_labels=len(labels),
             id2label=id2label,
             label2id=label2id,

@@ -59,6 +59,22 @@ CREATE TABLE IF NOT EXISTS deployments (
     pid INTEGER NOT NULL,
     PRIMARY KEY (host, port)
 );
+-- Files a chat made besides its uploads (prepared datasets, by workspace-relative folder): only that chat sees them.
+CREATE TABLE IF NOT EXISTS session_files (
+    session_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (session_id, path)
+);
+-- At most one action per chat waits for the user's own yes (tools/pending.py); a new one replaces it.
+CREATE TABLE IF NOT EXISTS pending_actions (
+    session_id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -124,6 +140,12 @@ class Registry:
         with self._connect() as db:
             return [_run_row(row) for row in db.execute(query, params).fetchall()]
 
+    def delete_run(self, run_id: int) -> None:
+        """Forget a run and its deployment rows (AUTOINCREMENT: its id is never given to a new run)."""
+        with self._connect() as db:
+            db.execute("DELETE FROM deployments WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
     # ---- sessions ---------------------------------------------------------------------------
 
     def ensure_session(self, session_id: str, title: str = "") -> None:
@@ -174,6 +196,22 @@ class Registry:
             ).fetchall()
         return [{**dict(row), "images": json.loads(row["images"])} for row in rows]
 
+    def add_session_file(self, session_id: str, path: str) -> None:
+        """Record that the chat made `path` (workspace-relative), e.g. a prepared dataset folder."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO session_files (session_id, path, created_at) VALUES (?, ?, ?)",
+                (session_id, path, time.time()),
+            )
+
+    def session_files(self, session_id: str) -> list[str]:
+        """The workspace-relative paths the chat made, oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT path FROM session_files WHERE session_id = ? ORDER BY created_at, path", (session_id,)
+            ).fetchall()
+        return [str(row["path"]) for row in rows]
+
     # ---- deployments ------------------------------------------------------------------------
 
     def add_deployment(self, run_id: int, host: str, port: int, pid: int) -> None:
@@ -186,6 +224,40 @@ class Registry:
     def remove_deployment(self, host: str, port: int) -> None:
         with self._connect() as db:
             db.execute("DELETE FROM deployments WHERE host = ? AND port = ?", (host, port))
+
+    # ---- actions waiting for the user's confirmation ------------------------------------------
+
+    def set_pending_action(self, session_id: str, action: dict[str, Any]) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO pending_actions (session_id, id, kind, arguments, summary, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    session_id,
+                    action["id"],
+                    action["kind"],
+                    json.dumps(action["arguments"]),
+                    action["summary"],
+                    action.get("created_at", time.time()),
+                ),
+            )
+
+    def pending_action(self, session_id: str) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM pending_actions WHERE session_id = ?", (session_id,)).fetchone()
+        if row is None:
+            return None
+        action = dict(row)
+        action["arguments"] = json.loads(action["arguments"])
+        return action
+
+    def clear_pending_action(self, session_id: str, action_id: str | None = None) -> None:
+        """Remove the chat's pending action (only if it is still `action_id`, when given)."""
+        query, params = "DELETE FROM pending_actions WHERE session_id = ?", [session_id]
+        if action_id is not None:
+            query, params = query + " AND id = ?", [session_id, action_id]
+        with self._connect() as db:
+            db.execute(query, params)
 
     def list_deployments(self) -> list[dict[str, Any]]:
         with self._connect() as db:

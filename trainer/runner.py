@@ -19,7 +19,7 @@ from typing import Any
 from trainer.config import RunConfig
 from trainer.errors import UserError
 from trainer.fileio import read_json, read_json_object, update_json
-from trainer.processes import child_env
+from trainer.processes import child_env, process_alive
 from trainer.registry import FINISHED, Registry
 from trainer.workspace import Workspace
 
@@ -113,42 +113,11 @@ def launch(ws: Workspace, registry: Registry, run_id: int, resume: bool = False)
     return process.pid
 
 
-def _proc_field(pid: int, name: str) -> str | None:
-    try:
-        return (Path("/proc") / str(pid) / name).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-
-
 def pid_alive(pid: int) -> bool:
     """True while `pid` is a live training worker (not exited, not a zombie, not a recycled pid)."""
     if pid == os.getpid():
         return True  # train_run called in this very process
-    child = _children.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        _children.pop(pid, None)
-        return False
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False  # our child (started before this module tracked it) and now reaped
-    except ChildProcessError:
-        pass  # not our child: only the signal probe and /proc can tell
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists under another user
-    stat = _proc_field(pid, "stat")
-    if stat is not None and stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]:
-        return False  # a zombie another process has not reaped yet
-    cmdline = _proc_field(pid, "cmdline")
-    if cmdline is not None and not any(module in cmdline for module in ("trainer.worker", *WORKER_MODULES.values())):
-        return False  # the pid was recycled by an unrelated program
-    return True
+    return process_alive(pid, ("trainer.worker", *WORKER_MODULES.values()), _children)
 
 
 def _log_tail(run_dir: Path, lines: int = 4, limit: int = 500) -> str:

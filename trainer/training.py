@@ -82,6 +82,32 @@ def error_sentence(error: BaseException) -> str:
     return f"Training failed with {type(error).__name__}" + (f": {text}" if text else "") + "."
 
 
+def error_details(error: BaseException) -> dict[str, str]:
+    """The exception's type and first line, as recorded in progress.json next to the one-sentence error."""
+    first = (str(error).strip().splitlines() or [""])[0][:600]
+    return {"error_type": type(error).__name__, "error_detail": first}
+
+
+def failure_message(error: BaseException, run_dir: Path) -> str:
+    """The one sentence for the registry; an out-of-memory error says so and names the allocation that failed."""
+    from trainer.llm.guards import is_out_of_memory, oom_message
+
+    if not is_out_of_memory(error):
+        return error_sentence(error)
+    try:
+        config = RunConfig.load(run_dir / "config.json")
+    except (OSError, ValueError, UserError):
+        return error_sentence(error)
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    from trainer.diagnosis import fmt_bytes, parse_size
+
+    size = parse_size(str(error))
+    tried = f" (one allocation of {fmt_bytes(size)} failed)" if size else ""
+    return oom_message(config, device).replace("memory;", f"memory{tried};", 1)
+
+
 def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
     """Train, evaluate and record run `run_id`; return its result (status and metrics).
 
@@ -112,10 +138,11 @@ def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
         progress.write(phase="cancelled", eta_s=None)
         return {"status": "cancelled", "run_id": run_id, "interrupted": isinstance(stop, KeyboardInterrupt)}
     except BaseException as error:
-        message = error_sentence(error)
+        message = failure_message(error, run_dir)
         _log(f"run {run_id} failed: {message}")
         registry.update_run(run_id, status="failed", error=message)
-        progress.write(phase="failed", eta_s=None, error=message)
+        # The raw exception line too: the diagnosis (trainer/diagnosis.py) reads e.g. "tried to allocate N bytes".
+        progress.write(phase="failed", eta_s=None, error=message, **error_details(error))
         raise
     finally:
         if previous is not None:
@@ -195,14 +222,20 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
 
     train_set, validation_set = encode(splits["train"]), encode(splits["validation"])
 
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.gradient_accumulation_steps))
     total_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
     has_validation = len(validation_set) > 0
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=max(64, config.batch_size),
+        # Micro-batches summed per optimizer step: a smaller batch_size with the same effective batch saves memory.
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        gradient_checkpointing=config.gradient_checkpointing == "on",
+        # A run whose batch was cut for memory (it accumulates) evaluates at that micro-batch too, not at 64.
+        per_device_eval_batch_size=config.batch_size
+        if config.gradient_accumulation_steps > 1
+        else max(64, config.batch_size),
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         # A float below 1 is read as a share of all steps.
@@ -216,6 +249,8 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
         logging_strategy="steps",
         logging_steps=max(1, total_steps // LOG_POINTS),
         logging_first_step=True,
+        # The NaN guard must see a NaN loss; the Trainer would otherwise hide it behind the running mean.
+        logging_nan_inf_filter=False,
         report_to="none",
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
@@ -226,6 +261,8 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
         dataloader_pin_memory=torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
+    from trainer.llm.guards import LossGuard
+
     callback = _RunCallback(run_dir, registry, run_id, flag, progress)
     trainer = Trainer(
         model=model,
@@ -235,8 +272,12 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=_eval_metrics(len(label_names)),
-        callbacks=[callback],
+        # The guard comes after the callback, so metrics.jsonl keeps the non-finite loss it stops on.
+        callbacks=[callback, LossGuard(zero_loss_check=False)],
     )
+    # The classifier's loss is a batch mean that ignores `num_items_in_batch`; the Trainer must then divide it by
+    # the accumulation steps itself, or gradients (and logged losses) come out gradient_accumulation_steps too big.
+    trainer.model_accepts_loss_kwargs = False
     progress.write(phase="training", total_steps=total_steps)
     started = time.monotonic()
     flag.in_training_loop = True
@@ -251,7 +292,10 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
     progress.write(phase="evaluating", eta_s=None)
     model = trainer.model  # type: ignore[assignment]
     _save_model(model, tokenizer, run_dir)
-    evaluation = _evaluate(run_dir, run_id, model, tokenizer, max_length, texts, labels, splits, label_names)
+    evaluation = _evaluate(
+        run_dir, run_id, model, tokenizer, max_length, texts, labels, splits, label_names,
+        batch_size=args.per_device_eval_batch_size,
+    )  # fmt: skip
     evaluation.update(train_seconds=round(train_seconds, 1), train_size=len(splits["train"]))
     evaluation["validation_size"] = len(splits["validation"])
     evaluation["duplicates_dropped"] = duplicates_dropped
@@ -312,13 +356,14 @@ def _evaluate(
     labels: list[str],
     splits: dict[str, list[int]],
     label_names: list[str],
+    batch_size: int = 64,
 ) -> dict[str, Any]:
     from trainer.models import predict_labels
     from trainer.plots import plot_confusion_matrix, plot_loss_curves
 
     test_texts = [texts[i] for i in splits["test"]]
     y_true = [labels[i] for i in splits["test"]]
-    y_pred = predict_labels(model, tokenizer, test_texts, max_length)
+    y_pred = predict_labels(model, tokenizer, test_texts, max_length, batch_size=batch_size)
     evaluation = classification_metrics(y_true, y_pred, label_names)
     evaluation["baseline"] = majority_baseline([labels[i] for i in splits["train"]], y_true, label_names)
     evaluation["test_size"] = len(y_true)

@@ -7,6 +7,7 @@ here, so nothing the chat or the data names can point outside it.
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import os
 import re
 import shutil
@@ -58,11 +59,19 @@ class Workspace:
     def run_dir(self, run_id: int) -> Path:
         return self.runs / f"run-{run_id}"
 
-    def resolve(self, name: str) -> Path:
+    def uploads_for(self, session_id: str | None = None) -> Path:
+        """Where a chat's uploads go: uploads/<session>/, so chats (browser tabs) never see each other's
+        files; without a session (the command line) uploads/ itself."""
+        if not session_id:
+            return self.uploads
+        return self.uploads / session_folder(session_id)
+
+    def resolve(self, name: str, session_id: str | None = None) -> Path:
         """Resolve a file name the chat gave to a path inside the workspace.
 
-        A bare name is looked up in uploads/; a relative path is taken from the workspace root.
-        Anything that escapes the workspace (``..``, absolute paths, links) is refused.
+        A bare name is looked up in the session's uploads (uploads/ without a session); a relative path
+        is taken from the workspace root. Anything that escapes the workspace (``..``, absolute paths,
+        links) is refused.
         """
         if not name or not name.strip():
             raise UserError("No file was named; upload a CSV, TSV or JSONL file first.")
@@ -70,7 +79,7 @@ class Workspace:
         if candidate.is_absolute():
             path = candidate
         elif len(candidate.parts) == 1:
-            path = self.uploads / candidate
+            path = self.uploads_for(session_id) / candidate
         else:
             path = self.root / candidate
         resolved = path.resolve()
@@ -83,8 +92,9 @@ class Workspace:
             raise UserError(f"There is no file '{name}' in the workspace; upload it first.")
         return resolved
 
-    def import_file(self, source: Path, name: str | None = None) -> Path:
-        """Copy a user's file into uploads/ under a safe, unique name and return the new path."""
+    def import_file(self, source: Path, name: str | None = None, session_id: str | None = None) -> Path:
+        """Copy a user's file into the session's uploads (uploads/ without one) under a safe, unique name
+        and return the new path."""
         source = Path(source)
         if not source.is_file():
             raise UserError(f"There is no file at '{source}'; check the path and try again.")
@@ -96,14 +106,23 @@ class Workspace:
                 "use a smaller file or raise TUNECHAT_MAX_UPLOAD_MB."
             )
         clean = safe_file_name(name or source.name)
-        same = self.uploads / clean
+        folder = self.uploads_for(session_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        same = folder / clean
         if same.is_file() and (source.resolve() == same.resolve() or filecmp.cmp(source, same, shallow=False)):
             return same  # the same file again: no second copy
-        target = self.uploads / unique_name(self.uploads, clean)
+        target = folder / unique_name(folder, clean)
         tmp = target.with_name(f".{target.name}.part")
         shutil.copyfile(source, tmp)
         tmp.replace(target)
         return target
+
+
+def session_folder(session_id: str) -> str:
+    """A session id as a folder name: itself when harmless (the web UI's ids are hex), else a digest."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", session_id):
+        return session_id
+    return "s-" + hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:16]
 
 
 def safe_file_name(name: str) -> str:

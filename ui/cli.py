@@ -329,20 +329,72 @@ def _reattach_openai_followers() -> None:
     reattach_all(ctx.workspace, ctx.registry)
 
 
+def _llm_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name, None) for name in ("llm", "llm_model", "llm_base_url", "llm_path")}
+
+
+def _assistant(args: argparse.Namespace) -> Any:
+    """The assistant with the backend the --llm flags choose (over the environment and the settings file)."""
+    from agent.assistant import Assistant
+    from agent.backends import resolve_backend
+
+    return Assistant(backend=resolve_backend(_llm_flags(args)))
+
+
+def _add_llm_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--llm",
+        choices=("openai", "openai-compatible", "local", "guided"),
+        help="chat backend (default: environment, then ~/.tunechat/settings.json, else guided)",
+    )
+    p.add_argument("--llm-model", help="model name for openai / openai-compatible (e.g. gpt-4.1-mini, qwen2.5:7b)")
+    p.add_argument("--llm-base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1 (no key needed)")
+    p.add_argument("--llm-path", help="local Transformers chat model folder (safetensors) for --llm local")
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from ui.terminal import chat
 
+    assistant = _assistant(args)
     _reattach_openai_followers()
 
-    return chat(args.message, session_id=args.session, files=args.file or [])
+    return chat(args.message, session_id=args.session, files=args.file or [], assistant=assistant)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from ui.web import launch
 
+    assistant = _assistant(args)
     _reattach_openai_followers()
-    launch(host=args.host, port=args.port)
+    launch(host=args.host, port=args.port, assistant=assistant)
     return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Show the chat backend, where each value came from; --set section.key=value edits settings.json."""
+    from agent.backends import resolve_backend, settings_path, write_setting
+
+    path = settings_path()
+    for assignment in args.set or []:
+        key, sep, value = assignment.partition("=")
+        if not sep:
+            raise UserError(f"Write --set as key=value, e.g. --set llm.model=qwen2.5:7b (got {assignment!r}).")
+        write_setting(key.strip(), value.strip(), path)
+        print(f"{path}: {key.strip()} = {value.strip() or '(removed)'}", file=sys.stderr)
+    choice = resolve_backend(_llm_flags(args))
+    result = {"settings_file": str(path), **choice.to_dict(), "description": choice.describe()}
+    _emit(args, result, _render_backend)
+    return 0
+
+
+def _render_backend(result: dict[str, Any]) -> str:
+    lines = [result["description"], f"settings file: {result['settings_file']}"]
+    sources = result.get("sources") or {}
+    for name in ("kind", "model", "base_url", "path", "api_key_env", "max_new_tokens"):
+        value = result.get(name)
+        if name in sources and value is not None:
+            lines.append(f"  {name}: {value}  ({sources[name]})")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -354,13 +406,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help="start the chat in the browser")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
+    _add_llm_flags(p)
     p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("chat", help="the same assistant in the terminal")
     p.add_argument("message", nargs="?", help="one message; without it, an interactive chat")
     p.add_argument("--session", default=None, help="session id to continue (default: the terminal session)")
     p.add_argument("--file", action="append", help="a data file to drop into the chat (repeatable)")
+    _add_llm_flags(p)
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("settings", help="show the chat backend and where it came from; --set edits settings.json")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="e.g. llm.model=qwen2.5:7b (empty removes)")
+    _add_llm_flags(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("inspect", help="profile a data file")
     p.add_argument("file")

@@ -20,8 +20,10 @@ def print_reply(reply: Reply) -> None:
         print(f"(image: {image})")
 
 
-def chat(message: str | None, session_id: str | None = None, files: Sequence[str] = ()) -> int:
-    assistant = Assistant()
+def chat(
+    message: str | None, session_id: str | None = None, files: Sequence[str] = (), assistant: Assistant | None = None
+) -> int:
+    assistant = assistant or Assistant()
     session = session_id or DEFAULT_SESSION
     if message is not None or files:
         print_reply(assistant.reply(session, message or "", files=list(files)))

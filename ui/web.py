@@ -12,8 +12,10 @@ import hashlib
 import html
 import json
 import logging
+import queue
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 import gradio as gr
 
 from agent.assistant import Assistant
-from agent.types import Reply, ToolStep
+from agent.types import Reply, ToolStep, TurnEvent
 from tools.run_tools import list_runs, run_status
 from trainer.errors import UserError
 
@@ -35,9 +37,12 @@ RUN_HEADERS = ["run", "status", "model", "data", "acc.", "F1"]
 RUNS_LABEL = "Runs (acc. and macro-F1 on the test split)"
 ACTIVE_STATUSES = ("validating_files", "queued", "running")
 POLL_SECONDS = 2.0
+# How often a running turn's queue is checked for new steps and text.
+STREAM_POLL_SECONDS = 0.1
 LLM_HINT = (
-    "To chat with an LLM instead, set `OPENAI_API_KEY` (plus `OPENAI_BASE_URL` for a local OpenAI-compatible "
-    "server and `TUNECHAT_MODEL` for the model name) and restart `tunechat ui`."
+    "To chat with an LLM instead, set `OPENAI_API_KEY`, or start `tunechat ui` with `--llm-base-url URL "
+    "--llm-model NAME` (vLLM, Ollama, llama.cpp, LM Studio, `tunechat serve`) or `--llm local --llm-path FOLDER`; "
+    "`tunechat settings` shows and saves the choice."
 )
 
 # Maps an image path from a reply to something the Chatbot may serve, or None to leave it out.
@@ -72,8 +77,45 @@ def assistant_message(text: str, images: Sequence[str], image_ref: ImageRef = ex
 
 
 def reply_to_messages(reply: Reply, image_ref: ImageRef = existing_image) -> list[Message]:
-    """A Reply as chat messages: one collapsible message per tool step, then the answer."""
-    return [step_message(step) for step in reply.steps] + [assistant_message(reply.text, reply.images, image_ref)]
+    """A Reply as chat messages: one collapsible message per tool step, then the answer with its suggested
+    next messages as clickable options."""
+    answer = assistant_message(reply.text, reply.images, image_ref)
+    if reply.options:
+        answer["options"] = [{"value": option, "label": option} for option in reply.options]
+    return [step_message(step) for step in reply.steps] + [answer]
+
+
+def running_step_message(name: str, arguments: dict[str, Any]) -> Message:
+    """A tool call still running: its step with a spinner (Gradio shows one for status "pending")."""
+    shown = json.dumps(arguments, ensure_ascii=False, default=str)
+    return {
+        "role": "assistant",
+        "content": f"**Arguments:** `{shown}`\n\nRunning…",
+        "metadata": {"title": f"🔧 {name}", "status": "pending"},
+    }
+
+
+class LiveTurn:
+    """What the chat shows while a turn runs: its tool steps (spinning until done) and the text so far."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, Message] = {}  # by step id, in the order they started
+        self.text = ""
+
+    def apply(self, event: TurnEvent) -> None:
+        if event.kind == "step_started":
+            self.steps[event.step_id] = running_step_message(event.name, event.arguments)
+            self.text = ""  # words before a tool call were the model thinking aloud; the answer comes after
+        elif event.kind == "step_finished" and event.step is not None:
+            self.steps[event.step_id or f"done-{len(self.steps)}"] = step_message(event.step)
+        elif event.kind == "text":
+            self.text += event.text
+
+    def messages(self) -> list[Message]:
+        shown = list(self.steps.values())
+        if self.text:
+            shown.append({"role": "assistant", "content": self.text})
+        return shown
 
 
 def user_message(text: str, files: Sequence[str] = ()) -> Message:
@@ -236,14 +278,35 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         shown = [*(shown or []), user_message(text, files)]
         # Lock the box until the answer is in: two replies racing on one session would interleave its state.
         yield shown, gr.MultimodalTextbox(value=None, interactive=False), session_id, shown, gr.skip()
-        try:
-            answer = reply_to_messages(assistant.reply(session_id, text, files=files), image_ref)
-        except UserError as error:
-            answer = [assistant_message(str(error), [])]
-        except Exception as error:  # keep the chat alive and say what broke; the details go to the console
-            log.exception("reply failed in session %s", session_id)
-            answer = [assistant_message(f"Something went wrong: {type(error).__name__}: {error}", [])]
-        shown = [*shown, *answer]
+        # The turn runs in a thread and reports its steps and text through a queue, so the chat shows each
+        # tool call with a spinner while it runs and the answer as it streams in.
+        events: queue.Queue[TurnEvent] = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def run_turn() -> None:
+            try:
+                outcome["answer"] = reply_to_messages(
+                    assistant.reply(session_id, text, files=files, on_event=events.put), image_ref
+                )
+            except UserError as error:
+                outcome["answer"] = [assistant_message(str(error), [])]
+            except Exception as error:  # keep the chat alive and say what broke; the details go to the console
+                log.exception("reply failed in session %s", session_id)
+                outcome["answer"] = [assistant_message(f"Something went wrong: {type(error).__name__}: {error}", [])]
+
+        worker = threading.Thread(target=run_turn, name=f"turn-{session_id}", daemon=True)
+        worker.start()
+        live = LiveTurn()
+        while worker.is_alive() or not events.empty():
+            try:
+                live.apply(events.get(timeout=STREAM_POLL_SECONDS))
+            except queue.Empty:
+                continue
+            while not events.empty():  # coalesce a burst of tokens into one screen update
+                live.apply(events.get_nowait())
+            yield [*shown, *live.messages()], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        worker.join()
+        shown = [*shown, *outcome["answer"]]
         yield shown, gr.MultimodalTextbox(value=None, interactive=True), session_id, shown, sessions_update(session_id)
 
     def send_example(prompt: str) -> Callable[..., Iterator]:
@@ -251,6 +314,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             yield from chat({"text": prompt, "files": []}, session_id, shown)
 
         return send
+
+    def choose_option(session_id: str | None, shown: list[Message] | None, selected: gr.SelectData) -> Iterator:
+        """A click on a suggested next step sends it as the user's message."""
+        value = selected.value.get("value") if isinstance(selected.value, dict) else selected.value
+        yield from chat({"text": str(value or ""), "files": []}, session_id, shown)
 
     def open_session(session_id: str | None) -> tuple[Any, Any, Any]:
         """Reopen an earlier chat: its messages (with images) and its session become this tab's."""
@@ -345,6 +413,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 api_visibility="private",
                 concurrency_limit=4,
             )
+        chatbot.option_select(
+            choose_option, [session, shown_state], chat_outputs, api_visibility="private", concurrency_limit=4
+        )
         sessions.input(open_session, [sessions], [chatbot, session, shown_state], api_name="open_session")
         new_button.click(new_chat, None, [chatbot, session, shown_state, sessions], api_name="new_chat")
         timer.tick(

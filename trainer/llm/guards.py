@@ -19,8 +19,10 @@ ZERO_LOSS_LOGS = 2
 class LossGuard(TrainerCallback):
     """Raises UserError from the training loop as soon as a logged loss is NaN/inf or stays exactly 0."""
 
-    def __init__(self) -> None:
+    def __init__(self, zero_loss_check: bool = True) -> None:
         self.zero_logs = 0
+        # A classifier's loss can honestly reach 0; only a causal LM's exactly-0 loss means "all labels masked".
+        self.zero_loss_check = zero_loss_check
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         logs = logs or {}
@@ -32,7 +34,7 @@ class LossGuard(TrainerCallback):
                     f"The training {name} became {value} at step {state.global_step}, so the run was stopped; "
                     "lower the learning rate (e.g. by 10x), or check the model's weights for NaN values."
                 )
-        if loss is not None and float(loss) == 0.0:
+        if loss is not None and float(loss) == 0.0 and self.zero_loss_check:
             self.zero_logs += 1
             if self.zero_logs >= ZERO_LOSS_LOGS:
                 raise UserError(
@@ -49,8 +51,10 @@ def is_out_of_memory(error: BaseException) -> bool:
 
     if isinstance(error, torch.OutOfMemoryError):
         return True
+    # CPU tensors fail with "DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes".
+    text = str(error).lower()
     return isinstance(error, (RuntimeError, MemoryError)) and (
-        isinstance(error, MemoryError) or "out of memory" in str(error).lower()
+        isinstance(error, MemoryError) or any(s in text for s in ("out of memory", "can't allocate memory"))
     )
 
 
@@ -67,7 +71,9 @@ def oom_suggestions(config: RunConfig, device: str) -> list[str]:
         tips.append(f"max_length {config.max_length // 2}")
     if config.gradient_checkpointing != "on":
         tips.append("gradient_checkpointing on")
-    if config.method in ("full", "freeze"):
+    if config.task not in ("sft", "dpo"):
+        pass  # the classifier trains all its (small) weights; LoRA is for causal LMs here
+    elif config.method in ("full", "freeze"):
         tips.append("method lora" + (" or qlora" if device == "cuda" else ""))
     elif config.method == "lora" and device == "cuda":
         tips.append("method qlora (4-bit base model)")
@@ -76,6 +82,6 @@ def oom_suggestions(config: RunConfig, device: str) -> list[str]:
 
 def oom_message(config: RunConfig, device: str) -> str:
     tips = oom_suggestions(config, device)
-    where = "GPU" if device == "cuda" else "memory"
+    where = "GPU " if device == "cuda" else ""
     advice = "; ".join(tips) if tips else "a smaller model"
-    return f"Training ran out of {where} memory; try {advice}."
+    return f"Training ran out of {where}memory; try {advice}."

@@ -29,7 +29,7 @@ from trainer.llm.data import load_chats, load_pairs, prompt_of, split, to_prompt
 from trainer.llm.guards import LossGuard, is_out_of_memory, oom_message
 from trainer.registry import Registry
 from trainer.runner import resolve_data_path
-from trainer.training import ProgressWriter, error_sentence
+from trainer.training import ProgressWriter, error_details, error_sentence
 
 LOG_POINTS = 25
 SAMPLE_PROMPTS = 3
@@ -86,7 +86,8 @@ def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool =
         _log(f"run {run_id} failed: {message}")
         if _is_main():
             registry.update_run(run_id, status="failed", error=message)
-            progress.write(phase="failed", eta_s=None, error=message)
+            # The raw exception line too: the diagnosis reads e.g. "tried to allocate N bytes" from it.
+            progress.write(phase="failed", eta_s=None, error=message, **error_details(error))
         raise
     finally:
         if previous is not None:

@@ -25,7 +25,7 @@ from trainer.fileio import atomic_write_json, read_json, read_jsonl, update_json
 from trainer.openai_ft.client import has_api_key, make_client, redact
 from trainer.openai_ft.errors import explained
 from trainer.openai_ft.job import read_record, run_dir_of, write_record
-from trainer.processes import child_env
+from trainer.processes import child_env, process_alive
 from trainer.registry import FINISHED, Registry
 from trainer.workspace import Workspace
 
@@ -313,21 +313,7 @@ def _follower_env() -> dict[str, str]:
 
 
 def follower_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    child = _children.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        _children.pop(pid, None)
-        return False
-    try:
-        os.kill(pid, 0)
-        cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes().decode(errors="replace")
-        stat = (Path("/proc") / str(pid) / "stat").read_text(errors="replace")
-    except (OSError, ProcessLookupError):
-        return False
-    return FOLLOWER_MODULE in cmdline and stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+    return bool(pid) and process_alive(int(pid or 0), (FOLLOWER_MODULE,), _children)
 
 
 def ensure_follower(ws: Workspace, registry: Registry, run_id: int) -> int | None:

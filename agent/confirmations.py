@@ -1,0 +1,89 @@
+"""The user's own yes or no to the chat's pending action, handled in code before any LLM sees the message.
+
+tools/pending.py keeps the one action waiting in each chat. Here a message that is a plain yes carries it
+out and a plain no drops it; anything else goes on to the assistant as usual (the plan keeps waiting).
+The plan the user says yes to is always shown by this code (`pending_notice`), never only in the model's
+words, so what "yes" confirms cannot be misrepresented.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from agent import render
+from agent.types import Reply, ToolStep
+from tools.context import ToolContext
+from tools.pending import confirm_pending, drop_pending, pending_action
+from trainer.errors import UserError
+
+YES = re.compile(
+    r"^\s*(yes|y|yep|yeah|yes please|ok|okay|sure|go|go ahead|do it|confirm(ed)?|proceed|approved?)\s*[.!]*\s*$", re.I
+)
+# "stop run 3" / "cancel the training" are about a run, not a no to the plan: they go on to the assistant.
+NO = re.compile(
+    r"^(?!.*\b(runs?|training|job)\b)\s*(no|n|nope|don'?t|do not|cancel|stop|never ?mind|drop it|abort)\b[\s\w,.!']*$",
+    re.I,
+)
+
+
+def is_yes(message: str) -> bool:
+    return bool(YES.match(message or ""))
+
+
+def is_no(message: str) -> bool:
+    return bool(NO.match(message or ""))
+
+
+def pending_notice(action: dict[str, Any]) -> str:
+    """The waiting plan in the words the user confirms."""
+    return f"**Waiting for your yes:** {action['summary']}. Reply **yes** to carry it out, or **no** to drop it."
+
+
+def answer_pending(ctx: ToolContext, message: str) -> Reply | None:
+    """Carry out or drop the pending action when `message` is the user's yes or no to it; else None."""
+    action = pending_action(ctx)
+    if action is None or not (is_yes(message) or is_no(message)):
+        return None
+    started = time.perf_counter()
+    if is_no(message):
+        drop_pending(ctx)
+        step = ToolStep("drop_pending_action", {"plan": action["summary"]}, True, "dropped", 0.0)
+        return Reply(text=f"Dropped the plan ({action['summary']}); nothing was done.", steps=[step])
+    name, arguments = f"confirm_{action['kind']}", dict(action["arguments"])
+    try:
+        result = confirm_pending(ctx, action["id"])
+    except UserError as error:
+        # Things changed since the plan (the port was taken, the run was deployed): say so; the plan is gone.
+        step = ToolStep(name, arguments, False, str(error), time.perf_counter() - started)
+        return Reply(text=f"{error} Nothing was done.", steps=[step])
+    step = ToolStep(name, arguments, True, "done", time.perf_counter() - started, result)
+    return Reply(text=render_action_result(action["kind"], result), steps=[step], images=[])
+
+
+def render_action_result(kind: str, result: dict[str, Any]) -> str:
+    """What a confirmed action did, in the chat's words."""
+    if kind == "deploy":
+        return render.render_deployment(result)
+    if kind == "relaunch":
+        changed = ", ".join(f"{key} {value}" for key, value in (result.get("changes") or {}).items())
+        return (
+            f"Started **run {result['run_id']}**, replacing run {result['replaces']}"
+            + (f" (with {changed})" if changed else "")
+            + ". Say **status** to see its progress."
+        )
+    if kind == "delete_run":
+        folder = f" (its folder `{result['deleted_folder']}` and its record)" if result.get("deleted_folder") else ""
+        return f"Deleted **run {result['run_id']}**{folder}. Say **list runs** to see the others."
+    if kind == "delete_dataset":
+        text = f"Deleted `{result['deleted']}` from the workspace."
+        used = result.get("used_by_runs") or []
+        if used:
+            runs = ", ".join(str(run_id) for run_id in used)
+            many = len(used) > 1
+            text += f" Run{'s' if many else ''} {runs} trained on it and keep{'' if many else 's'} "
+            text += f"{'their' if many else 'its'} own data splits, model and evaluation."
+        return text
+    summary = result.get("message") or result.get("plan") or kind
+    return f"Done: {summary}."

@@ -1,0 +1,44 @@
+"""Suggested next messages after a turn, shown as clickable options under the answer.
+
+They are read from where the chat stands (a plan waiting for a yes, a run training, a finished run, a
+file without a plan), not from the answer's wording, so both modes get the same, always-valid shortcuts.
+Each option is a message guided mode understands, so a click works with or without an LLM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.context import ToolContext
+from tools.pending import pending_action
+
+ACTIVE_STATUSES = ("validating_files", "queued", "running")
+MAX_OPTIONS = 4
+
+
+def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
+    """Up to four next messages for this chat, most likely first."""
+    from trainer.openai_ft.job import pending_plan
+
+    if pending_action(ctx) is not None:
+        return ["yes", "no"]
+    if pending_plan(ctx.workspace, ctx.session_id):
+        return ["go", "stop"]
+    runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
+    latest = runs[-1] if runs else None
+    if latest and latest["status"] in ACTIVE_STATUSES:
+        return ["status", "stop"]
+    if state.get("plan"):
+        return ["go", "use 5 epochs", "help"]
+    options: list[str] = []
+    if latest and latest["status"] == "succeeded":
+        options += [f"evaluate run {latest['id']}", f"deploy run {latest['id']}"]
+        if len(runs) >= 2:
+            options.append(f"compare run {runs[-2]['id']} and run {latest['id']}")
+    elif latest and latest["status"] == "failed":
+        options += [f"why did run {latest['id']} fail?"]
+    if state.get("active_file"):
+        options += ["fine-tune a classifier on this"] if not runs else ["list runs"]
+    elif not options:
+        options = ["help"]
+    return options[:MAX_OPTIONS]

@@ -1,0 +1,118 @@
+"""Tools that explain why a run failed and relaunch it with a fixed config, after the user's yes.
+
+`relaunch_run` never starts anything: it stores the relaunch as the chat's pending action (tools/pending.py),
+and the executor below runs it only when code saw the user's own confirmation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tools.context import ToolContext
+from tools.pending import executor, propose_action
+from trainer.config import resolve_config
+from trainer.diagnosis import diagnose_run as diagnose_run_record
+from trainer.errors import UserError
+from trainer.fileio import atomic_write_json
+
+RELAUNCH_RECORD = "relaunch.json"
+
+
+def _newest_failed(ctx: ToolContext) -> int:
+    """This chat's newest failed (or stopped) run, else the newest one anywhere."""
+    for runs in (ctx.registry.list_runs(ctx.session_id), ctx.registry.list_runs()):
+        ended = [run["id"] for run in runs if run["status"] in ("failed", "cancelled")]
+        if ended:
+            return int(ended[-1])
+    raise UserError("No run has failed or been stopped; there is nothing to diagnose.")
+
+
+def diagnose_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
+    """Explain why a run failed (out of memory, NaN loss, a data-format error, a missing package, a cancelled or
+    failed OpenAI job, an interruption) from its record, quote the log or error line it is based on, and propose
+    a changed config with a reason per change. Starts nothing.
+
+    Args:
+        run_id: The failed run; default this chat's newest failed run.
+    """
+    return diagnose_run_record(ctx.workspace, ctx.registry, run_id if run_id is not None else _newest_failed(ctx))
+
+
+def relaunch_run(ctx: ToolContext, run_id: int, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Propose a new run that replaces a failed one, with the diagnosis's fixes (and any changes the user asked
+    for). Nothing starts until the user replies yes to the plan; tunechat handles that reply itself.
+
+    Args:
+        run_id: The failed run to relaunch.
+        changes: Extra settings the user asked for, e.g. {"epochs": 2}; they override the proposed fixes.
+    """
+    owner = ctx.registry.get_run(run_id).get("session_id")
+    if ctx.session_id and owner and owner != ctx.session_id:
+        # A chat relaunches only its own runs: another chat's run trains on that chat's files.
+        raise UserError(f"Run {run_id} belongs to another chat; relaunch it from there, or start a new run here.")
+    diagnosis = diagnose_run_record(ctx.workspace, ctx.registry, run_id)
+    if not diagnosis["can_relaunch"] and not changes:
+        raise UserError(f"{diagnosis['explanation']} So run {run_id} is not relaunched as it is.")
+    if diagnosis["backend"] == "openai":
+        return _openai_replan(ctx, run_id, diagnosis)
+    old = ctx.registry.get_run(run_id)["config"]
+    new_config = resolve_config(old, diagnosis["changes"], changes or {}).to_dict()
+    changed = {key: value for key, value in new_config.items() if old.get(key) != value}
+    described = ", ".join(f"{key} {old.get(key)} → {value}" for key, value in changed.items()) or "the same settings"
+    summary = f"Relaunch run {run_id} ({diagnosis['cause'].replace('_', ' ')}) as a new run with {described}"
+    plan = propose_action(
+        ctx,
+        "relaunch",
+        {"from_run": run_id, "config": new_config, "cause": diagnosis["cause"], "changes": changed},
+        summary,
+    )
+    plan["changes"] = changed
+    plan["reasons"] = {key: diagnosis["reasons"].get(key, "you asked for it") for key in changed}
+    return plan
+
+
+def _openai_replan(ctx: ToolContext, run_id: int, diagnosis: dict[str, Any]) -> dict[str, Any]:
+    """A cancelled OpenAI job is relaunched as a new plan (with its cost); "go" to that plan starts the job."""
+    from tools.pending import drop_pending
+    from tools.run_tools import plan_openai_job
+
+    drop_pending(ctx)  # one plan waits at a time: the user's yes must mean this new job plan
+    config = ctx.registry.get_run(run_id)["config"]
+    data = Path(str(config.get("data", "")))
+    if data.is_absolute():
+        try:
+            data = data.relative_to(ctx.workspace.root)
+        except ValueError:
+            raise UserError(f"Run {run_id}'s data file is outside the workspace; upload it again.") from None
+    plan = plan_openai_job(
+        ctx,
+        str(data),
+        model=config.get("model"),
+        suffix=config.get("suffix") or None,
+        text_column=config.get("text_column") or None,
+        label_column=config.get("label_column") or None,
+    )
+    plan["relaunch_of"] = run_id
+    plan["cause"] = diagnosis["cause"]
+    return plan
+
+
+@executor("relaunch")
+def execute_relaunch(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The user said yes: create and start the new run, and record in its folder which run it replaces."""
+    from tools.run_tools import launch_plan
+
+    result = launch_plan(ctx, arguments["config"])
+    record = {
+        "replaces": arguments["from_run"],
+        "cause": arguments.get("cause"),
+        "changes": arguments.get("changes", {}),
+    }
+    atomic_write_json(ctx.workspace.run_dir(result["run_id"]) / RELAUNCH_RECORD, record)
+    return {
+        **result,
+        "replaces": arguments["from_run"],
+        "changes": record["changes"],
+        "message": f"Started run {result['run_id']}, replacing run {arguments['from_run']}",
+    }
