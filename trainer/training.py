@@ -231,7 +231,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
         per_device_train_batch_size=config.batch_size,
         # Micro-batches summed per optimizer step: a smaller batch_size with the same effective batch saves memory.
         gradient_accumulation_steps=config.gradient_accumulation_steps,
-        gradient_checkpointing=config.gradient_checkpointing == "on",
+        activation_checkpointing=config.gradient_checkpointing == "on",  # transformers 5 name
         # A run whose batch was cut for memory (it accumulates) evaluates at that micro-batch too, not at 64.
         per_device_eval_batch_size=config.batch_size
         if config.gradient_accumulation_steps > 1

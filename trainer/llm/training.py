@@ -342,7 +342,7 @@ def _trainer_args(
         "use_cpu": not torch.cuda.is_available(),
         "bf16": choice["dtype"] == "bfloat16",
         "fp16": choice["dtype"] == "float16",
-        "gradient_checkpointing": bool(choice["gradient_checkpointing"]),
+        "activation_checkpointing": bool(choice["gradient_checkpointing"]),  # transformers 5 name
         "include_num_input_tokens_seen": "non_padding",
         # Liger's fused kernels (CUDA only, when installed); `use_kernels` would fetch kernels from the Hub instead.
         "use_liger_kernel": bool(choice.get("liger")),
