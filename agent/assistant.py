@@ -119,7 +119,7 @@ class Assistant:
             reply.text += "\n\n" + pending_notice(after)
         if notes:
             reply.text = "\n".join(notes) + "\n\n" + reply.text
-        reply.options = suggest_next(context, state)
+        reply.options = suggest_next(context, state, reply.steps)
         self.registry.save_session_state(session_id, state)
         self.registry.add_message(session_id, "assistant", reply.text, reply.images)
         return reply

@@ -7,8 +7,10 @@ Each option is a message guided mode understands, so a click works with or witho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from agent.types import ToolStep
 from tools.context import ToolContext
 from tools.pending import pending_action
 
@@ -16,8 +18,9 @@ ACTIVE_STATUSES = ("validating_files", "queued", "running")
 MAX_OPTIONS = 4
 
 
-def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
-    """Up to four next messages for this chat, most likely first."""
+def suggest_next(ctx: ToolContext, state: dict[str, Any], steps: Sequence[ToolStep] = ()) -> list[str]:
+    """Up to four next messages for this chat, most likely first. `steps` are the turn's tool calls: in LLM
+    mode a plan lives only in the conversation, so a turn that proposed one is how we know it waits for a go."""
     from trainer.openai_ft.job import pending_plan
 
     if pending_action(ctx) is not None:
@@ -28,7 +31,7 @@ def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
     latest = runs[-1] if runs else None
     if latest and latest["status"] in ACTIVE_STATUSES:
         return ["status", "stop"]
-    if state.get("plan"):
+    if state.get("plan") or any(step.name == "propose_plan" and step.ok for step in steps):
         return ["go", "use 5 epochs", "help"]
     options: list[str] = []
     if latest and latest["status"] == "succeeded":

@@ -7,6 +7,7 @@ same events.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from langchain_openai import ChatOpenAI
@@ -74,3 +75,24 @@ def test_reply_options_become_clickable_chat_options() -> None:
 
     [message] = web.reply_to_messages(Reply(text="Plan ready.", options=["go", "use 5 epochs"]))
     assert message["options"] == [{"value": "go", "label": "go"}, {"value": "use 5 epochs", "label": "use 5 epochs"}]
+
+
+def test_llm_plan_offers_go_and_a_waiting_action_offers_yes_and_no(reviews_tsv: Path, tiny_bert: Path) -> None:
+    from scripted_model import ScriptedChatModel, say, tool_call
+
+    model = ScriptedChatModel(
+        script=[
+            tool_call("propose_plan", file="reviews.tsv", model="tiny"),
+            say("Here is the plan; say go to start."),
+            tool_call("delete_dataset", dataset="reviews.tsv"),
+            say("I can delete it once you agree."),
+        ]
+    )
+    assistant = Assistant(chat_model=model)
+    shutil.copytree(tiny_bert, assistant.workspace.models / "tiny")
+    session = assistant.new_session()
+    planned = assistant.reply(session, "plan a run on this", files=[reviews_tsv])
+    assert [(step.name, step.ok) for step in planned.steps] == [("propose_plan", True)]
+    assert planned.options[0] == "go"
+    waiting = assistant.reply(session, "delete that file")
+    assert waiting.options == ["yes", "no"] and "Waiting for your yes" in waiting.text

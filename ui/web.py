@@ -226,7 +226,7 @@ def header_markdown(mode: str, backend_description: str) -> str:
     line = f"Assistant: **{backend_description}**."
     if mode == "guided":
         line += " " + LLM_HINT
-    intro = "Fine-tune a text classifier by chatting: drop a data file, inspect it, train, evaluate."
+    intro = "Fine-tune models by chatting: drop a data file, inspect it, train, evaluate, compare, deploy."
     return f"# tunechat\n{intro}\n\n{line}"
 
 
