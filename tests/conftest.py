@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,13 +50,15 @@ def reviews_tsv(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer BERT with a word-level tokenizer made here, saved as safetensors: trains in seconds."""
+def save_word_bert(folder: Path, max_length: int, **config: Any) -> Path:
+    """A BERT classifier with a word-level tokenizer over the review words, saved as safetensors in `folder`.
+
+    `config` sets BertConfig fields (hidden_size, num_hidden_layers, ...); max_length is both the tokenizer's
+    limit and the model's number of positions.
+    """
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
     vocab_words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *FILLER]
     vocab = {word: index for index, word in enumerate(vocab_words)}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
@@ -70,16 +74,41 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cls_token="[CLS]",
         sep_token="[SEP]",
         mask_token="[MASK]",
-        model_max_length=64,
+        model_max_length=max_length,
     )
     tokenizer.save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=len(vocab),
+    bert = BertConfig(vocab_size=len(vocab), max_position_embeddings=max_length, **config)
+    BertForSequenceClassification(bert).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT with a word-level tokenizer made here, saved as safetensors: trains in seconds."""
+    return save_word_bert(
+        tmp_path_factory.mktemp("tiny-bert"),
+        max_length=64,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=64,
     )
-    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
-    return folder
+
+
+FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+def wait_for_status(workspace: Any, registry: Any, run_id: int, timeout_s: float = 120) -> dict[str, Any]:
+    """Poll a run until it has finished (succeeded, failed or cancelled); fail with its log's tail if it does not."""
+    from trainer import runner
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = runner.run_status(workspace, registry, run_id)
+        if status["status"] in FINISHED_STATUSES:
+            return status
+        if time.monotonic() > deadline:
+            log = Path(status.get("run_dir") or workspace.run_dir(run_id)) / "train.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise AssertionError(f"run {run_id} did not finish in {timeout_s} s: {tail}")
+        time.sleep(0.3)

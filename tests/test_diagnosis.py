@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FILLER, NEGATIVE, POSITIVE, make_reviews
+from conftest import FILLER, NEGATIVE, POSITIVE, make_reviews, save_word_bert, wait_for_status
 from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
 
 from agent.assistant import Assistant
@@ -23,7 +22,6 @@ from trainer.diagnosis import diagnose_run, parse_size, plan_oom
 from trainer.errors import UserError
 from trainer.fileio import atomic_write_json, read_json, read_jsonl
 
-FINISHED = ("succeeded", "failed", "cancelled")
 LONG_WORDS = 8190  # with [CLS] and [SEP]: exactly the 8192 positions of the wide model
 
 
@@ -34,38 +32,15 @@ def wide_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Its attention scores for one 8192-token text are 256 x 8192 x 8192 floats (64 GiB), so a batch of 8 long
     texts asks for 512 GiB in one allocation: more than this machine has, refused at once (no swap).
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("wide-bert")
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *FILLER]
-    vocab = {word: index for index, word in enumerate(words)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=8192,
-    )
-    tokenizer.save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=len(vocab),
+    return save_word_bert(
+        tmp_path_factory.mktemp("wide-bert"),
+        max_length=8192,
         hidden_size=256,
         num_hidden_layers=1,
         num_attention_heads=256,
         intermediate_size=64,
-        max_position_embeddings=8192,
         attention_probs_dropout_prob=0.0,
     )
-    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
-    return folder
 
 
 def long_reviews_tsv(folder: Path) -> Path:
@@ -90,13 +65,7 @@ def start_run(assistant: Assistant, session: str, config: dict[str, Any]) -> int
 
 
 def wait(assistant: Assistant, run_id: int, timeout_s: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status = runner.run_status(assistant.workspace, assistant.registry, run_id)
-        if status["status"] in FINISHED:
-            return status
-        assert time.monotonic() < deadline, f"run {run_id} did not finish in {timeout_s} s"
-        time.sleep(0.5)
+    return wait_for_status(assistant.workspace, assistant.registry, run_id, timeout_s)
 
 
 def result_of(messages: list[Any]) -> dict[str, Any]:
@@ -193,8 +162,11 @@ def test_nan_run_is_diagnosed_and_relaunched_with_a_lower_learning_rate(tiny_ber
     failed = wait(assistant, run_id)
     assert failed["status"] == "failed" and "became nan" in failed["error"].lower(), failed["error"]
     rows = read_jsonl(assistant.workspace.run_dir(run_id) / "metrics.jsonl")
-    assert any(math.isfinite(r["loss"]) for r in rows if "loss" in r)  # finite first: a divergence
-    assert not math.isfinite([r["loss"] for r in rows if "loss" in r][-1])
+    losses = [r["loss"] for r in rows if "loss" in r]
+    # Finite first, then blown up: a divergence. Whether the loss or the gradient norm turns NaN first depends on
+    # the step the overflow lands on, so the last logged loss is NaN or already huge.
+    assert math.isfinite(losses[0])
+    assert not math.isfinite(losses[-1]) or losses[-1] > 1000 * losses[0], losses
 
     diagnosis, plan, new_id = converse_diagnose_and_relaunch(assistant, model, session, run_id)
     assert diagnosis["cause"] == "nan_loss" and diagnosis["can_relaunch"]

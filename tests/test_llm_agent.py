@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from drivers import ScriptedDriver, ServerDriver
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_openai import ChatOpenAI
 from openai_server import FakeOpenAI, error, text, tool
@@ -27,51 +28,6 @@ from trainer.errors import UserError
 
 TOOL_NAMES = [t.__name__ for t in TOOLS]
 FINISHED = ("succeeded", "failed", "cancelled")
-
-
-def _parse(content: str) -> Any:
-    """A tool result as the model saw it: JSON for a result, the raw text for an "Error: ..."."""
-    try:
-        return json.loads(content)
-    except json.JSONDecodeError:
-        return content
-
-
-class ScriptedDriver:
-    """Scripts the in-process fake model."""
-
-    def __init__(self) -> None:
-        self.model = ScriptedChatModel()
-
-    def call(self, name: str, **args: Any) -> None:
-        self.model.add(tool_call(name, **args))
-
-    def answer(self, make_text: Callable[[Any], str]) -> None:
-        self.model.add(lambda messages: say(make_text(_parse(last_tool_result(messages).content))))
-
-    def pending(self) -> int:
-        return len(self.model.script)
-
-
-class ServerDriver:
-    """Scripts the loopback OpenAI server behind a real ChatOpenAI."""
-
-    def __init__(self, server: FakeOpenAI) -> None:
-        self.server = server
-        self.model = ChatOpenAI(model="test-model", base_url=server.base_url, api_key="sk-test-dummy", max_retries=0)
-
-    def call(self, name: str, **args: Any) -> None:
-        self.server.add(tool(name, **args))
-
-    def answer(self, make_text: Callable[[Any], str]) -> None:
-        def respond(body: dict[str, Any]) -> dict[str, Any]:
-            last = [m for m in body["messages"] if m["role"] == "tool"][-1]
-            return text(make_text(_parse(last["content"])))
-
-        self.server.add(respond)
-
-    def pending(self) -> int:
-        return len(self.server.script)
 
 
 def assistant_with_tiny_model(tiny_bert: Path, chat_model: Any) -> Assistant:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews
+from conftest import make_reviews, wait_for_status
 from llm_fixtures import chat_jsonl, tiny_llm  # noqa: F401
 from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
 
@@ -26,8 +26,6 @@ from tools.history_tools import find_runs
 from trainer import runner
 from trainer.config import resolve_config
 from trainer.fileio import read_json, read_jsonl
-
-FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def result_of(messages: list) -> Any:
@@ -39,13 +37,7 @@ def result_of(messages: list) -> Any:
 
 
 def wait_finished(assistant: Assistant, run_id: int, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = runner.run_status(assistant.workspace, assistant.registry, run_id)
-        if status["status"] in FINISHED:
-            return status
-        assert time.monotonic() < deadline, (Path(status["run_dir"]) / "train.log").read_text()[-2000:]
-        time.sleep(0.3)
+    return wait_for_status(assistant.workspace, assistant.registry, run_id, timeout)
 
 
 def with_tiny_model(assistant: Assistant, tiny_bert: Path) -> Assistant:
