@@ -73,6 +73,8 @@ def render_action_result(kind: str, result: dict[str, Any]) -> str:
             + (f" (with {changed})" if changed else "")
             + ". Say **status** to see its progress."
         )
+    if kind == "stop_serving":
+        return f"{result['message']}. Say **deploy run {result['run_id']}** to serve it again."
     if kind == "delete_run":
         folder = f" (its folder `{result['deleted_folder']}` and its record)" if result.get("deleted_folder") else ""
         return f"Deleted **run {result['run_id']}**{folder}. Say **list runs** to see the others."

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from agent import render
+from agent.confirmations import is_no
 from agent.intents import Intent, classify
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
@@ -24,17 +25,20 @@ LLM_NOTICE = (
     "then restart tunechat._"
 )
 
-HELP = """I fine-tune text classifiers on your data. Things to say:
+HELP = """I fine-tune models on your data: text classifiers, and language models on chats or preference pairs. \
+Things to say:
 
-- drop a CSV, TSV or JSONL file, then **inspect** or **fine-tune a classifier on this**
+- drop a data file (CSV, TSV, JSON, JSONL, Parquet, ...), then **inspect** or **fine-tune a classifier on this** \
+(for chats: **fine-tune with lora on this**)
 - change the plan: **use 5 epochs**, **learning rate 3e-5**, **batch size 16**, **max length 64**, \
 **freeze 2 layers**, **model org/name**, **the label column is Score**
 - fix the data: **clean it up**, **remove duplicates**, **convert it to chat format**, **split it 80/10/10**, \
 **treat it as regression**
 - **go** to start training, **status**, **stop**
 - **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **deploy run 2**, \
-**delete run 2**, **delete dataset reviews.tsv** (these wait for your **yes**)
+**stop serving run 2**, **delete run 2**, **delete dataset reviews.tsv** (these wait for your **yes**)
 - earlier runs: **resume the run that crashed**, **deploy the best run**, **same as last time but 3 epochs**
+- a failed run: **why did run 3 fail?**, then **fix it** (a changed config that waits for your **yes**)
 - through the OpenAI API (needs `OPENAI_API_KEY`): **fine-tune gpt-4.1-mini on this** shows the plan and cost, \
 **go** uploads and starts the job, **status** shows its events and metrics, **stop** cancels it"""
 
@@ -77,6 +81,8 @@ def guided_reply(
     intent = classify(message)
     if intent.name == "unknown" and uploaded:
         intent = Intent("inspect")
+    if intent.name == "unknown" and is_no(message):
+        return Reply(text="OK. Nothing is waiting for your answer right now; say **help** for what I can do.")
     session = GuidedTurn(ctx, state, on_event)
     try:
         text = session.handle(intent)
@@ -254,6 +260,19 @@ class GuidedTurn:
         if not deployment.get("needs_confirmation"):
             return render.render_deployment(deployment)  # already served: shown as it is
         return self.guarded_plan(f"Run {deployment['arguments']['run_id']} can be deployed; nothing runs yet.")
+
+    def on_undeploy(self, intent: Intent) -> str:
+        """ "stop serving run 2": a plan that waits for the yes (the newest deployed run when none is named)."""
+        run_id = intent.run_ids[0] if intent.run_ids else None
+        if run_id is None:
+            from trainer.deploy import list_deployments
+
+            served = list_deployments(self.ctx.workspace, self.ctx.registry)
+            if not served:
+                raise UserError("No model is being served right now; say 'deploy run N' to serve one.")
+            run_id = int(served[-1]["run_id"])
+        self.call("stop_serving", run_id=run_id)
+        return self.guarded_plan(f"Run {run_id}'s server can be stopped; it keeps answering until you say yes.")
 
     def on_delete(self, intent: Intent) -> str:
         """ "delete run 2", "delete dataset reviews.tsv", "delete this file": a plan that waits for the yes."""

@@ -24,6 +24,14 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
     ),
     # Run-history references (issue 6): "resume the run that crashed", "retry the failed run".
     ("resume", [r"\b(resume|retry)\b", r"\bcontinue\b.*\b(run|training)\b"]),
+    # Before "stop" and "deploy": "stop serving run 2" takes an endpoint down, it does not stop a training run.
+    (
+        "undeploy",
+        [
+            r"\b(undeploy|stop serving|take (it|run \d+|the (model|server|endpoint)) (down|offline))\b",
+            r"\bshut ?down (the )?(server|endpoint)\b",
+        ],
+    ),
     ("stop", [r"\b(stop|cancel|abort|kill|halt)\b"]),
     # "delete run 2", "remove dataset reviews.tsv" (not "remove duplicate rows", which prepares the data).
     (

@@ -30,10 +30,10 @@ WORKFLOW = """Workflow:
    majority-class baseline, and which classes get confused. Images returned by tools are shown to the
    user automatically; just refer to them.
 6. To compare runs, call `compare_runs`; to see all runs, call `list_runs`.
-7. When the user wants to use a model, call `deploy_run`. To delete a run or a data file, call `delete_run` or
-   `delete_dataset`. These three only check and return a plan; nothing happens until the user replies "yes" to
-   it, and tunechat itself handles that reply (you cannot, and you must never say it is done). Show the plan and
-   ask for the yes; after the deployment tunechat shows how to call the endpoint.
+7. When the user wants to use a model, call `deploy_run`; to take it offline, `stop_serving`. To delete a run or a
+   data file, call `delete_run` or `delete_dataset`. These four only check and return a plan; nothing happens until
+   the user replies "yes" to it, and tunechat itself handles that reply (you cannot, and you must never say it is
+   done). Show the plan and ask for the yes; after the deployment tunechat shows how to call the endpoint.
 8. To fine-tune through the OpenAI API (the user names an OpenAI model such as gpt-4.1-mini, or asks for OpenAI),
    call `start_training` with backend "openai" right away: it only returns the plan with its estimated cost and
    uploads nothing. Show the plan and the cost and ask the user to reply "go"; tunechat itself starts the job on

@@ -378,3 +378,29 @@ def test_an_injected_row_reaches_the_model_only_as_data_and_cannot_act(
         result = json.loads(carriers[0]["content"])
         assert driver.server.requests[-1]["messages"][-1]["content"].startswith("Error: confirm_pending is not a valid")
     assert INJECTED_COLUMN in result["columns"] and INJECTION in json.dumps(result["samples"])
+
+
+def test_guided_stop_serving_waits_for_yes_then_takes_the_endpoint_down(quick_model: Path) -> None:
+    assistant = Assistant()
+    run_id = make_run(assistant, quick_model)
+    session = assistant.new_session()
+    try:
+        assert "Waiting for your yes:** Deploy run" in assistant.reply(session, f"deploy run {run_id}").text
+        deployed = assistant.reply(session, "yes")
+        [deployment] = list_deployments(assistant.workspace, assistant.registry)
+        assert deployment["url"] in deployed.text and health(deployment["url"])["status"] == "ok"
+
+        reply = assistant.reply(session, f"stop serving run {run_id}")
+        assert [step.name for step in reply.steps] == ["stop_serving"]
+        assert f"**Waiting for your yes:** Stop serving run {run_id} at {deployment['url']}" in reply.text
+        assert health(deployment["url"])["status"] == "ok"  # still answering: nothing stops before the yes
+
+        reply = assistant.reply(session, "yes")
+        assert reply.text.startswith(f"Stopped serving run {run_id}")
+        assert list_deployments(assistant.workspace, assistant.registry) == []
+        assert server_processes(assistant.workspace.run_dir(run_id)) == []
+        # With the server gone the run can be deleted (before, the refusal said how to stop it).
+        assert "Waiting for your yes:** Delete run" in assistant.reply(session, f"delete run {run_id}").text
+    finally:
+        for left in list_deployments(assistant.workspace, assistant.registry):
+            stop_deployment(assistant.workspace, assistant.registry, left["run_id"])

@@ -1,5 +1,6 @@
-"""Tools that delete a run or a dataset. They only propose: tools/pending.py runs the deletion after the
-user's own yes, so neither a model nor an instruction hidden in a data file can delete anything.
+"""Tools that delete a run or a dataset, or take a deployed model offline. They only propose: tools/pending.py
+carries the action out after the user's own yes, so neither a model nor an instruction hidden in a data file can
+delete anything or take an endpoint down.
 
 Each executor checks again when it runs, because a run may have started training or been deployed
 between the plan and the yes.
@@ -15,7 +16,7 @@ from typing import Any
 from tools.context import ToolContext
 from tools.pending import executor, propose_action
 from tools.session_files import owns_path, resolve_file
-from trainer.deploy import list_deployments
+from trainer.deploy import list_deployments, stop_deployment
 from trainer.errors import UserError
 from trainer.registry import FINISHED
 
@@ -57,6 +58,29 @@ def delete_dataset(ctx: ToolContext, dataset: str) -> dict[str, Any]:
     return propose_action(ctx, "delete_dataset", {"path": _shown(ctx, target)}, summary)
 
 
+def stop_serving(ctx: ToolContext, run_id: int) -> dict[str, Any]:
+    """Propose stopping the HTTP server(s) of a deployed run, taking its endpoint offline. This only checks and returns
+    the plan; nothing stops until the user replies "yes", which tunechat itself handles (you cannot).
+
+    Args:
+        run_id: The deployed run whose server should stop.
+    """
+    ctx.registry.get_run(run_id)  # a clear error for an unknown id
+    served = [d for d in list_deployments(ctx.workspace, ctx.registry) if d["run_id"] == run_id]
+    if not served:
+        raise UserError(f"Run {run_id} is not being served; say 'deploy run {run_id}' to start a server for it.")
+    urls = ", ".join(str(d["url"]) for d in served)
+    return propose_action(ctx, "stop_serving", {"run_id": run_id}, f"Stop serving run {run_id} at {urls}")
+
+
+@executor("stop_serving")
+def _stop_serving(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    run_id = int(arguments["run_id"])
+    stopped = stop_deployment(ctx.workspace, ctx.registry, run_id)
+    urls = ", ".join(str(d["url"]) for d in stopped["stopped"])
+    return {**stopped, "message": f"Stopped serving run {run_id} ({urls})"}
+
+
 @executor("delete_run")
 def _delete_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     run_id = int(arguments["run_id"])
@@ -93,7 +117,7 @@ def _deletable_run(ctx: ToolContext, run_id: int) -> dict[str, Any]:
     if served:
         raise UserError(
             f"Run {run_id} is being served at {served[0]['url']}; stop that server first "
-            f"(process {served[0]['pid']}), then delete the run."
+            f"(say 'stop serving run {run_id}'), then delete the run."
         )
     return run
 

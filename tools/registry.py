@@ -12,7 +12,7 @@ from typing import Any
 from tools.data_tools import inspect_data, list_files, prepare_data, propose_plan
 from tools.diagnose_tools import diagnose_run, relaunch_run
 from tools.history_tools import find_runs, plan_like_run, resume_run
-from tools.manage_tools import delete_dataset, delete_run
+from tools.manage_tools import delete_dataset, delete_run, stop_serving
 from tools.run_tools import (
     compare_runs,
     deploy_run,
@@ -36,6 +36,7 @@ TOOLS: list[Tool] = [
     evaluate_run,
     compare_runs,
     deploy_run,
+    stop_serving,
     list_runs,
     find_runs,
     plan_like_run,
