@@ -45,6 +45,11 @@ class ScriptedDriver:
     def bound_tools(self) -> list[str]:
         return self.model.bound_tools
 
+    def sent(self, index: int) -> list[tuple[str, str]]:
+        """(role, text) of every message in the model's `index`-th request."""
+        roles = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
+        return [(roles.get(m.type, m.type), str(m.content)) for m in self.model.received[index]]
+
 
 class ServerDriver:
     """Scripts the loopback OpenAI server behind a real ChatOpenAI."""
@@ -76,6 +81,10 @@ class ServerDriver:
 
     def bound_tools(self) -> list[str]:
         return [t["function"]["name"] for t in self.server.requests[0]["tools"]]
+
+    def sent(self, index: int) -> list[tuple[str, str]]:
+        """(role, text) of every message in the server's `index`-th request."""
+        return [(m["role"], str(m.get("content") or "")) for m in self.server.requests[index]["messages"]]
 
 
 Driver = ScriptedDriver | ServerDriver

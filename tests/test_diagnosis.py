@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from conftest import FILLER, NEGATIVE, POSITIVE, make_reviews, save_word_bert, wait_for_status
-from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
+from drivers import Driver, ScriptedDriver, ServerDriver
+from openai_server import FakeOpenAI
 
 from agent.assistant import Assistant
 from trainer import runner
@@ -68,32 +69,28 @@ def wait(assistant: Assistant, run_id: int, timeout_s: float = 120) -> dict[str,
     return wait_for_status(assistant.workspace, assistant.registry, run_id, timeout_s)
 
 
-def result_of(messages: list[Any]) -> dict[str, Any]:
-    return json.loads(last_tool_result(messages).content)
-
-
-def converse_diagnose_and_relaunch(assistant: Assistant, model: ScriptedChatModel, session: str, run_id: int) -> Any:
+def converse_diagnose_and_relaunch(assistant: Assistant, driver: Driver, session: str, run_id: int) -> Any:
     """why did it fail -> diagnose_run; fix it -> relaunch_run (nothing starts); yes -> the new run starts."""
-    model.add(
-        tool_call("diagnose_run", run_id=run_id),
-        lambda m: say(f"Cause: {result_of(m)['cause']}. Evidence: {result_of(m)['evidence']}"),
-    )
+    driver.call("diagnose_run", run_id=run_id)
+    driver.answer(lambda result: f"Cause: {result['cause']}. Evidence: {result['evidence']}")
     reply = assistant.reply(session, f"why did run {run_id} fail?")
     diagnosis = reply.steps[0].result
     assert reply.steps[0].name == "diagnose_run" and reply.steps[0].ok
     assert reply.text.startswith(f"Cause: {diagnosis['cause']}. Evidence: ")
 
-    model.add(tool_call("relaunch_run", run_id=run_id), lambda m: say(f"Plan: {result_of(m)['plan']}. Say yes."))
+    driver.call("relaunch_run", run_id=run_id)
+    driver.answer(lambda result: f"Plan: {result['plan']}. Say yes.")
     reply = assistant.reply(session, "fix it")
     plan = reply.steps[0].result
     assert plan["needs_confirmation"] and plan["arguments"]["from_run"] == run_id
     assert "Waiting for your yes" in reply.text  # code states the plan, whatever the model says
     assert [r["id"] for r in assistant.registry.list_runs()] == [run_id]  # nothing started yet
 
+    asked = driver.requests()
     reply = assistant.reply(session, "yes")  # handled by code (agent/confirmations.py), not by the model
     started = reply.steps[0].result
     assert reply.steps[0].name == "confirm_relaunch" and started["replaces"] == run_id
-    assert not model.script  # the model was not asked about the yes
+    assert driver.pending() == 0 and driver.requests() == asked  # the model was not asked about the yes
     new_id = int(started["run_id"])
     assert new_id != run_id and f"run {new_id}" in reply.text.lower()
     record = read_json(assistant.workspace.run_dir(new_id) / "relaunch.json")
@@ -102,8 +99,13 @@ def converse_diagnose_and_relaunch(assistant: Assistant, model: ScriptedChatMode
 
 
 def test_out_of_memory_run_is_diagnosed_and_relaunched_on_yes(wide_bert: Path, tmp_path: Path) -> None:
-    model = ScriptedChatModel()
-    assistant = Assistant(chat_model=model)
+    # This conversation goes over HTTP: the real ChatOpenAI against the loopback chat-completions server.
+    with FakeOpenAI() as server:
+        check_out_of_memory_run(ServerDriver(server), wide_bert, tmp_path)
+
+
+def check_out_of_memory_run(driver: Driver, wide_bert: Path, tmp_path: Path) -> None:
+    assistant = Assistant(chat_model=driver.model)
     session = assistant.new_session()
     data = assistant.workspace.import_file(long_reviews_tsv(tmp_path))
     config = {
@@ -120,7 +122,7 @@ def test_out_of_memory_run_is_diagnosed_and_relaunched_on_yes(wide_bert: Path, t
     assert failed["status"] == "failed"
     assert "ran out of memory" in failed["error"] and "GiB" in failed["error"]
 
-    diagnosis, plan, new_id = converse_diagnose_and_relaunch(assistant, model, session, run_id)
+    diagnosis, plan, new_id = converse_diagnose_and_relaunch(assistant, driver, session, run_id)
     assert diagnosis["cause"] == "out_of_memory"
     tried = parse_size(diagnosis["evidence"])
     memory = diagnosis["memory"]
@@ -144,8 +146,8 @@ def test_out_of_memory_run_is_diagnosed_and_relaunched_on_yes(wide_bert: Path, t
 
 
 def test_nan_run_is_diagnosed_and_relaunched_with_a_lower_learning_rate(tiny_bert: Path, reviews_tsv: Path) -> None:
-    model = ScriptedChatModel()
-    assistant = Assistant(chat_model=model)
+    driver = ScriptedDriver()  # the in-process scripted chat model (the OOM test goes over HTTP)
+    assistant = Assistant(chat_model=driver.model)
     session = assistant.new_session()
     data = assistant.workspace.import_file(reviews_tsv)
     # lr 0.9 with weight_decay 10: AdamW's decay factor 1 - lr x 10 stays below -1 while the (linearly decaying)
@@ -168,7 +170,7 @@ def test_nan_run_is_diagnosed_and_relaunched_with_a_lower_learning_rate(tiny_ber
     assert math.isfinite(losses[0])
     assert not math.isfinite(losses[-1]) or losses[-1] > 1000 * losses[0], losses
 
-    diagnosis, plan, new_id = converse_diagnose_and_relaunch(assistant, model, session, run_id)
+    diagnosis, plan, new_id = converse_diagnose_and_relaunch(assistant, driver, session, run_id)
     assert diagnosis["cause"] == "nan_loss" and diagnosis["can_relaunch"]
     assert diagnosis["changes"]["learning_rate"] == pytest.approx(0.09)
     assert diagnosis["changes"]["weight_decay"] == 0.01  # 0.09 x 10 would still shrink weights 90% a step

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 from conftest import make_reviews, wait_for_status
+from drivers import Driver, ScriptedDriver, ServerDriver
 from llm_fixtures import chat_jsonl, tiny_llm  # noqa: F401
+from openai_server import FakeOpenAI
 from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
 
 from agent.assistant import Assistant
@@ -191,41 +193,48 @@ def test_guided_chat_continues_after_a_restart(reviews_tsv: Path, tiny_bert: Pat
     assert second.registry.get_run(run_id)["status"] == "cancelled"
 
 
-def test_llm_chat_continues_after_a_restart(reviews_tsv: Path, tiny_bert: Path) -> None:
-    model = ScriptedChatModel().add(
-        tool_call("inspect_data", file="reviews.tsv"),
-        lambda m: say(f"{result_of(m)['rows']} rows."),
-        tool_call("propose_plan", file="reviews.tsv", model="tiny", epochs=1),
-        lambda m: say(f"Plan: {result_of(m)['config']['epochs']:g} epoch. Shall I start?"),
-    )
-    first = with_tiny_model(Assistant(chat_model=model), tiny_bert)
-    chat = first.new_session()
-    assert first.reply(chat, "here is my data", files=[reviews_tsv]).text == "120 rows."
-    assert first.reply(chat, "plan a run").text == "Plan: 1 epoch. Shall I start?"
+@pytest.mark.parametrize("path", ["scripted", "http"])
+def test_llm_chat_continues_after_a_restart(path: str, reviews_tsv: Path, tiny_bert: Path) -> None:
+    with FakeOpenAI() as server:
+        # Each phase gets a new chat-model object and a new Assistant: a restart of the app, same workspace.
+        def new_driver() -> Driver:
+            return ScriptedDriver() if path == "scripted" else ServerDriver(server)
 
-    # Restart: new model object, new Assistant. The model gets the file, the conversation and can start.
-    model = ScriptedChatModel().add(
-        tool_call("start_training", file="reviews.tsv", model="tiny", epochs=1),
-        lambda m: say(f"Started run {result_of(m)['run_id']}."),
-    )
-    second = Assistant(chat_model=model)
-    reply = second.reply(chat, "yes, start it")
-    run_id = reply.steps[0].result["run_id"]
-    assert reply.text == f"Started run {run_id}." and second.registry.get_run(run_id)["session_id"] == chat
-    prompt, *history = model.received[0]
-    assert "Files uploaded in this chat: reviews.tsv" in prompt.content
-    assert [m.content for m in history] == [
-        "here is my data\n[uploaded reviews.tsv]",
-        "120 rows.",
-        "plan a run",
-        "Plan: 1 epoch. Shall I start?",
-        "yes, start it",
-    ]
-    runner.stop_run(second.workspace, second.registry, run_id, grace_s=5)
+        driver = new_driver()
+        driver.call("inspect_data", file="reviews.tsv")
+        driver.answer(lambda result: f"{result['rows']} rows.")
+        driver.call("propose_plan", file="reviews.tsv", model="tiny", epochs=1)
+        driver.answer(lambda result: f"Plan: {result['config']['epochs']:g} epoch. Shall I start?")
+        first = with_tiny_model(Assistant(chat_model=driver.model), tiny_bert)
+        chat = first.new_session()
+        assert first.reply(chat, "here is my data", files=[reviews_tsv]).text == "120 rows."
+        assert first.reply(chat, "plan a run").text == "Plan: 1 epoch. Shall I start?"
 
-    model = ScriptedChatModel().add(say("ok"))
-    Assistant(chat_model=model).reply(chat, "what runs do I have?")
-    assert f"run {run_id} (cancelled)" in model.received[0][0].content
+        # Restart: the model gets the file, the conversation and can start.
+        driver = new_driver()
+        asked = driver.requests()
+        driver.call("start_training", file="reviews.tsv", model="tiny", epochs=1)
+        driver.answer(lambda result: f"Started run {result['run_id']}.")
+        second = Assistant(chat_model=driver.model)
+        reply = second.reply(chat, "yes, start it")
+        run_id = reply.steps[0].result["run_id"]
+        assert reply.text == f"Started run {run_id}." and second.registry.get_run(run_id)["session_id"] == chat
+        (role, prompt), *history = driver.sent(asked)
+        assert role == "system" and "Files uploaded in this chat: reviews.tsv" in prompt
+        assert history == [
+            ("user", "here is my data\n[uploaded reviews.tsv]"),
+            ("assistant", "120 rows."),
+            ("user", "plan a run"),
+            ("assistant", "Plan: 1 epoch. Shall I start?"),
+            ("user", "yes, start it"),
+        ]
+        runner.stop_run(second.workspace, second.registry, run_id, grace_s=5)
+
+        driver = new_driver()
+        asked = driver.requests()
+        driver.say("ok")
+        Assistant(chat_model=driver.model).reply(chat, "what runs do I have?")
+        assert f"run {run_id} (cancelled)" in driver.sent(asked)[0][1]
 
 
 # ---- run-history references ---------------------------------------------------------------------------------
