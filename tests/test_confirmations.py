@@ -316,7 +316,7 @@ def test_guided_mode_deletes_a_prepared_dataset_only_after_yes(reviews_tsv: Path
     assert assistant.reply(session, "no").text.startswith("Dropped the plan (Delete the prepared dataset folder")
     assert folder.is_dir()
     # Without a waiting plan, "no" is harmless and "yes" means what it meant before (start the training plan).
-    assert "I did not catch that" in assistant.reply(session, "no").text
+    assert "Nothing is waiting for your answer" in assistant.reply(session, "no").text
     assert folder.is_dir()
 
     assistant.reply(session, f"delete dataset {prepared['folder']}")

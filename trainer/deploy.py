@@ -21,7 +21,7 @@ from typing import Any
 
 from trainer.errors import UserError
 from trainer.predictor import has_model
-from trainer.processes import child_env
+from trainer.processes import child_env, process_alive
 from trainer.registry import Registry
 from trainer.serving import curl_example, format_host, port_in_use_message
 from trainer.workspace import Workspace
@@ -247,24 +247,7 @@ def _first_free_port(host: str, start: int) -> int:
 
 def _is_our_server(pid: int) -> bool:
     """True while `pid` is a live tunechat server (a recycled pid of another program does not count)."""
-    child = _children.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False  # someone else's process now has this pid
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():
-        try:
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError):
-            return False
-        return state != "Z" and any(module in command for module in (CLASSIFIER_SERVER, CHAT_SERVER))
-    return True
+    return process_alive(pid, (CLASSIFIER_SERVER, CHAT_SERVER), _children)
 
 
 def _terminate(pid: int) -> None:
