@@ -354,3 +354,22 @@ def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl:
     steps = [row["step"] for row in read_jsonl(run_dir / "metrics.jsonl") if "loss" in row]
     assert steps == sorted(steps) and steps[-1] == 8 and len(set(steps)) == len(steps)
     assert read_json(run_dir / "progress.json")["phase"] == "done"
+
+
+def test_over_http_a_chat_cannot_reach_another_chats_upload(reviews_tsv: Path) -> None:
+    guided = Assistant()
+    chat_a = guided.new_session()
+    guided.reply(chat_a, "inspect this", files=[reviews_tsv])
+    a_upload = guided.workspace.uploads_for(chat_a) / "reviews.tsv"
+    with FakeOpenAI() as server:
+        driver = ServerDriver(server)
+        driver.call("inspect_data", file="reviews.tsv")
+        driver.call("inspect_data", file=str(a_upload))
+        driver.answer(lambda result: f"Tool said: {result}")
+        chat_b = Assistant(chat_model=driver.model)
+        reply = chat_b.reply(chat_b.new_session(), "inspect reviews.tsv")
+        tool_results = [content for role, content in driver.sent(2) if role == "tool"]
+    assert [step.ok for step in reply.steps] == [False, False]
+    for result in tool_results:
+        assert result.startswith("Error: There is no file") and "in this chat" in result
+    assert "120" not in reply.text and a_upload.is_file()
