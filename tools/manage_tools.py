@@ -124,7 +124,7 @@ def _deletable_run(ctx: ToolContext, run_id: int) -> dict[str, Any]:
 
 def _run_folder(ctx: ToolContext, run: dict[str, Any]) -> Path:
     """The run's folder, refused unless it lies in the workspace's runs/ (the registry row says where)."""
-    folder = (Path(run["run_dir"]) if run["run_dir"] else ctx.workspace.run_dir(run["id"])).resolve()
+    folder = ctx.workspace.run_dir_of(run).resolve()
     runs = ctx.workspace.runs.resolve()
     if folder == runs or not folder.is_relative_to(runs):
         raise UserError(f"Run {run['id']}'s folder {folder} is outside the workspace's runs/, so tunechat leaves it.")

@@ -35,7 +35,7 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
     curves: dict[str, list[tuple[int, float]]] = {}
     notes: list[str] = []
     for run in runs:
-        run_dir = Path(run["run_dir"]) if run["run_dir"] else ws.run_dir(run["id"])
+        run_dir = ws.run_dir_of(run)
         config_path = run_dir / "config.json"
         configs.append(_backend_fields(read_json(config_path) if config_path.is_file() else dict(run["config"] or {})))
         log = read_jsonl(run_dir / "metrics.jsonl")

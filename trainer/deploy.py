@@ -100,7 +100,7 @@ def check_deployable(
     run = registry.get_run(run_id)
     if run["status"] != "succeeded":
         raise UserError(_not_deployable_message(run_id, run["status"]))
-    run_dir = Path(run["run_dir"]) if run["run_dir"] else ws.run_dir(run_id)
+    run_dir = ws.run_dir_of(run)
     if not has_model(run_dir):
         raise UserError(f"Run {run_id} has no trained model in {run_dir / 'model'}; train it again to deploy it.")
     if port is not None and not 1 <= port <= 65535:

@@ -235,10 +235,6 @@ def plan_nan(
     return changes, reasons, explanation, True
 
 
-def _run_dir(workspace: Workspace, run: dict[str, Any]) -> Path:
-    return Path(run["run_dir"]) if run.get("run_dir") else workspace.run_dir(int(run["id"]))
-
-
 def _log_lines(run_dir: Path) -> list[str]:
     try:
         text = (run_dir / "train.log").read_text(encoding="utf-8", errors="replace")
@@ -267,7 +263,7 @@ def diagnose_run(workspace: Workspace, registry: Registry, run_id: int) -> dict[
     if status not in ("failed", "cancelled"):
         state = "is still " + status if status in ("validating_files", "queued", "running") else status
         raise UserError(f"Run {run_id} has not failed (it {state}); there is nothing to diagnose.")
-    run_dir = _run_dir(workspace, run)
+    run_dir = workspace.run_dir_of(run)
     progress = read_json_object(run_dir / "progress.json")
     hardware = read_json_object(run_dir / "hardware.json")
     try:

@@ -55,10 +55,6 @@ def create_run(ws: Workspace, registry: Registry, config: RunConfig, session_id:
     return run_id
 
 
-def _run_dir(ws: Workspace, run: dict[str, Any]) -> Path:
-    return Path(run["run_dir"]) if run.get("run_dir") else ws.run_dir(int(run["id"]))
-
-
 def _worker_env() -> dict[str, str]:
     env = child_env(drop=SECRET_ENV)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -78,7 +74,7 @@ def launch(ws: Workspace, registry: Registry, run_id: int, resume: bool = False)
     run = registry.get_run(run_id)
     if run["status"] != "queued":
         raise UserError(f"Run {run_id} is already {run['status']}, so it cannot be started again; start a new run.")
-    run_dir = _run_dir(ws, run)
+    run_dir = ws.run_dir_of(run)
     if not (run_dir / "config.json").is_file():
         raise UserError(f"Run {run_id} has no config.json in {run_dir}; create the run again.")
     command = [
@@ -141,7 +137,7 @@ def run_status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]
         from trainer.openai_ft.follow import status as openai_status
 
         return openai_status(ws, registry, run_id)  # also re-attaches a follower to a job still running
-    run_dir = _run_dir(ws, run)
+    run_dir = ws.run_dir_of(run)
     if run["status"] in ACTIVE and run.get("pid") and not pid_alive(int(run["pid"])):
         # Re-read: a worker records its final status before it exits, so only a silent death remains.
         run = registry.get_run(run_id)
@@ -203,7 +199,7 @@ def stop_run(ws: Workspace, registry: Registry, run_id: int, grace_s: float = ST
     if run["status"] not in FINISHED:
         # Killed, or never launched: the worker could not record the stop itself.
         registry.update_run(run_id, status="cancelled", error="Stopped on request before it finished.")
-        _write_phase(_run_dir(ws, run), "cancelled")
+        _write_phase(ws.run_dir_of(run), "cancelled")
     return run_status(ws, registry, run_id)
 
 

@@ -13,6 +13,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trainer.errors import UserError
 
@@ -58,6 +59,10 @@ class Workspace:
 
     def run_dir(self, run_id: int) -> Path:
         return self.runs / f"run-{run_id}"
+
+    def run_dir_of(self, run: dict[str, Any]) -> Path:
+        """A registry row's run folder: the one it records, else the default place for its id."""
+        return Path(run["run_dir"]) if run.get("run_dir") else self.run_dir(int(run["id"]))
 
     def uploads_for(self, session_id: str | None = None) -> Path:
         """Where a chat's uploads go: uploads/<session>/, so chats (browser tabs) never see each other's

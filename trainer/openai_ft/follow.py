@@ -24,7 +24,7 @@ from trainer.errors import UserError
 from trainer.fileio import atomic_write_json, read_json, read_jsonl, update_json
 from trainer.openai_ft.client import has_api_key, make_client, redact
 from trainer.openai_ft.errors import explained
-from trainer.openai_ft.job import read_record, run_dir_of, write_record
+from trainer.openai_ft.job import read_record, write_record
 from trainer.processes import child_env, process_alive
 from trainer.registry import FINISHED, Registry
 from trainer.workspace import Workspace
@@ -79,7 +79,7 @@ def _metrics_row(data: dict[str, Any], created_at: int, started: int | None) -> 
 def sync_once(ws: Workspace, registry: Registry, run_id: int, client: Any) -> dict[str, Any]:
     """Read the job, its new events, metrics and checkpoints once; record them; return progress."""
     run = registry.get_run(run_id)
-    run_dir = run_dir_of(ws, run)
+    run_dir = ws.run_dir_of(run)
     record = read_record(run_dir)
     job_id = record.get("job_id")
     if not job_id:
@@ -321,7 +321,7 @@ def ensure_follower(ws: Workspace, registry: Registry, run_id: int) -> int | Non
     run = registry.get_run(run_id)
     if run.get("backend") != "openai" or run["status"] in FINISHED:
         return None
-    run_dir = run_dir_of(ws, run)
+    run_dir = ws.run_dir_of(run)
     if not read_record(run_dir).get("job_id"):
         return None
     if follower_alive(run.get("pid")):
@@ -373,7 +373,7 @@ def status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
     """An OpenAI run's registry row merged with progress.json, the latest events and the job record."""
     ensure_follower(ws, registry, run_id)
     run = registry.get_run(run_id)
-    run_dir = run_dir_of(ws, run)
+    run_dir = ws.run_dir_of(run)
     progress: dict[str, Any] = {}
     if (run_dir / "progress.json").is_file():
         try:

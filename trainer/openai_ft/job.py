@@ -41,10 +41,6 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
     atomic_write_json(record_path(run_dir), record)
 
 
-def run_dir_of(ws: Workspace, run: dict[str, Any]) -> Path:
-    return Path(run["run_dir"]) if run.get("run_dir") else ws.run_dir(int(run["id"]))
-
-
 def create_openai_run(ws: Workspace, registry: Registry, plan: dict[str, Any], session_id: str | None) -> int:
     """Register the run and fill its folder from the plan; nothing is sent anywhere yet."""
     config = dict(plan["config"])
@@ -101,7 +97,7 @@ def find_existing_job(client: Any, record: dict[str, Any]) -> Any | None:
 def submit(ws: Workspace, registry: Registry, run_id: int, client: Any | None = None) -> dict[str, Any]:
     """Upload the run's files and create its job, each at most once; return the updated record."""
     run = registry.get_run(run_id)
-    run_dir = run_dir_of(ws, run)
+    run_dir = ws.run_dir_of(run)
     record = read_record(run_dir)
     if not record:
         raise UserError(f"Run {run_id} is not an OpenAI run (it has no {RECORD}); start it with the local backend.")
@@ -171,7 +167,7 @@ def confirm_plan(
     run_id = plan.get("run_id")
     if run_id is not None:
         run = registry.get_run(int(run_id))
-        record = read_record(run_dir_of(ws, run))
+        record = read_record(ws.run_dir_of(run))
         if record.get("job_id") or run["status"] == "cancelled":
             return {"run_id": int(run_id), "job_id": record.get("job_id"), "status": run["status"], "repeated": True}
     else:
@@ -197,14 +193,14 @@ def confirm_plan(
         "method": record["method"],
         "training_file_id": record["training_file_id"],
         "validation_file_id": record.get("validation_file_id"),
-        "run_dir": str(run_dir_of(ws, run)),
+        "run_dir": str(ws.run_dir_of(run)),
     }
 
 
 def cancel(ws: Workspace, registry: Registry, run_id: int, client: Any | None = None) -> dict[str, Any]:
     """Cancel the run's job (or the run itself when no job was created yet); the status ends cancelled."""
     run = registry.get_run(run_id)
-    run_dir = run_dir_of(ws, run)
+    run_dir = ws.run_dir_of(run)
     record = read_record(run_dir)
     if run["status"] in FINISHED:
         return run
