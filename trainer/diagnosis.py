@@ -18,6 +18,7 @@ from trainer.config import RunConfig, resolve_config
 from trainer.errors import UserError
 from trainer.fileio import read_json_object, read_jsonl
 from trainer.registry import Registry
+from trainer.runner import PROCESS_DIED, log_lines
 from trainer.workspace import Workspace
 
 CAUSES = (
@@ -53,7 +54,6 @@ DATA_PATTERN = re.compile(
     r"encoding|archive|data file|classes)\b|JSONDecodeError|UnicodeDecodeError|ParserError",
     re.IGNORECASE,
 )
-KILLED_PREFIX = "The training process ended without recording a result"
 # Import names whose pip package is called differently.
 PIP_NAMES = {
     "sklearn": "scikit-learn",
@@ -93,7 +93,7 @@ def cpu_available_bytes() -> int | None:
 
 
 def cuda_available_bytes(text: str, hardware: dict[str, Any]) -> int | None:
-    """The GPU's memory: from the CUDA error ("total capacity of 15.77 GiB"), hardware.json, or torch."""
+    """The GPU's memory: from the CUDA error ("total capacity of 15.77 GiB") or the run's hardware.json."""
     match = re.search(r"total capacity of ([\d.]+) GiB|([\d.]+) GiB total capacity", text)
     if match:
         return int(float(match.group(1) or match.group(2)) * 2**30)
@@ -101,13 +101,8 @@ def cuda_available_bytes(text: str, hardware: dict[str, Any]) -> int | None:
     sizes = [float(gpu["memory_gb"]) for gpu in gpus if gpu.get("memory_gb")]
     if sizes:
         return int(min(sizes) * 2**30)
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return int(torch.cuda.mem_get_info()[1])
-    except Exception:  # no usable GPU here: the caller falls back to fixed halvings
-        pass
+    # Not torch.cuda here: this runs in the chat's process, where starting CUDA would take GPU memory from the
+    # runs and servers using it; without a figure the caller halves each lever instead.
     return None
 
 
@@ -235,14 +230,6 @@ def plan_nan(
     return changes, reasons, explanation, True
 
 
-def _log_lines(run_dir: Path) -> list[str]:
-    try:
-        text = (run_dir / "train.log").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return [line.strip() for line in text.splitlines() if line.strip()][-LOG_TAIL_LINES:]
-
-
 def _first(pattern: re.Pattern[str], lines: list[str]) -> str | None:
     return next((line for line in lines if pattern.search(line)), None)
 
@@ -273,7 +260,7 @@ def diagnose_run(workspace: Workspace, registry: Registry, run_id: int) -> dict[
     config = resolve_config(run["config"])
     error = str(run.get("error") or "")
     detail = str(progress.get("error_detail") or "")
-    log = _log_lines(run_dir)
+    log = log_lines(run_dir, LOG_TAIL_LINES)
     # Most specific first: the raw exception line, then the recorded sentence, then the log from its end.
     lines = [line for line in (detail, error, *reversed(log)) if line]
 
@@ -342,9 +329,9 @@ def diagnose_run(workspace: Workspace, registry: Registry, run_id: int) -> dict[
             + (f"Install it with `pip install {package}` and start the run again; " if package else "")
             + "a relaunch without it would fail the same way."
         )
-    elif status == "cancelled" or error.startswith(KILLED_PREFIX):
+    elif status == "cancelled" or error.startswith(PROCESS_DIED):
         cause = "interrupted"
-        killed = error.startswith(KILLED_PREFIX)
+        killed = error.startswith(PROCESS_DIED)
         result["can_relaunch"] = True
         resumable = config.task in ("sft", "dpo") and any((run_dir / "checkpoints").glob("checkpoint-*"))
         result["explanation"] = (

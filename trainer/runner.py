@@ -109,6 +109,10 @@ def launch(ws: Workspace, registry: Registry, run_id: int, resume: bool = False)
     return process.pid
 
 
+# How a run whose worker died silently is recorded; trainer/diagnosis.py recognises it by this opening.
+PROCESS_DIED = "The training process ended without recording a result"
+
+
 def pid_alive(pid: int) -> bool:
     """True while `pid` is a live training worker (not exited, not a zombie, not a recycled pid)."""
     if pid == os.getpid():
@@ -116,13 +120,17 @@ def pid_alive(pid: int) -> bool:
     return process_alive(pid, ("trainer.worker", *WORKER_MODULES.values()), _children)
 
 
-def _log_tail(run_dir: Path, lines: int = 4, limit: int = 500) -> str:
+def log_lines(run_dir: Path, count: int) -> list[str]:
+    """The last `count` non-blank lines of the run's train.log, stripped (none when there is no log)."""
     try:
         text = (run_dir / "train.log").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return ""
-    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
-    tail = " / ".join(kept)
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()][-count:]
+
+
+def _log_tail(run_dir: Path, lines: int = 4, limit: int = 500) -> str:
+    tail = " / ".join(log_lines(run_dir, lines))
     return tail if len(tail) <= limit else "..." + tail[-limit:]
 
 
@@ -144,8 +152,7 @@ def run_status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]
         if run["status"] in ACTIVE:
             tail = _log_tail(run_dir)
             reason = (
-                f"The training process ended without recording a result (its log ends: {tail or 'nothing'}); "
-                f"see {run_dir / 'train.log'} and start a new run."
+                f"{PROCESS_DIED} (its log ends: {tail or 'nothing'}); see {run_dir / 'train.log'} and start a new run."
             )
             registry.update_run(run_id, status="failed", error=reason)
             _write_phase(run_dir, "failed", error=reason)
