@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.context import ToolContext
+from tools.history_tools import find_runs
 from tools.pending import executor, propose_action
 from trainer.config import resolve_config
 from trainer.diagnosis import diagnose_run as diagnose_run_record
@@ -20,12 +21,11 @@ RELAUNCH_RECORD = "relaunch.json"
 
 
 def _newest_failed(ctx: ToolContext) -> int:
-    """This chat's newest failed (or stopped) run, else the newest one anywhere."""
-    for runs in (ctx.registry.list_runs(ctx.session_id), ctx.registry.list_runs()):
-        ended = [run["id"] for run in runs if run["status"] in ("failed", "cancelled")]
-        if ended:
-            return int(ended[-1])
-    raise UserError("No run has failed or been stopped; there is nothing to diagnose.")
+    """This chat's newest failed (or stopped) run, else the newest one anywhere (as find_runs picks it)."""
+    try:
+        return int(find_runs(ctx, "interrupted")["run_id"])
+    except UserError:
+        raise UserError("No run has failed or been stopped; there is nothing to diagnose.") from None
 
 
 def diagnose_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
