@@ -18,6 +18,7 @@ together); a server named by a flag or the settings file gets the key of `api_ke
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,10 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from trainer.errors import UserError
+from trainer.workspace import workspace_root
+
+log = logging.getLogger(__name__)
 
 KINDS = ("openai", "openai-compatible", "local", "guided")
 DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_MAX_NEW_TOKENS = 512
+# Seconds per LLM request (TUNECHAT_LLM_TIMEOUT) and retries on transient errors: a turn must not hang the chat.
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_RETRIES = 2
 OPENAI_URL = "https://api.openai.com/v1"
 # Sent to keyless OpenAI-compatible servers, which ignore it; the openai client refuses an empty key.
 PLACEHOLDER_KEY = "not-needed"
@@ -94,8 +101,7 @@ def short_origin(source: str) -> str:
 
 def settings_path(environ: Mapping[str, str] | None = None) -> Path:
     """`<workspace>/settings.json`, without creating the workspace."""
-    env = os.environ if environ is None else environ
-    return Path(env.get("TUNECHAT_HOME") or Path.home() / ".tunechat").expanduser() / SETTINGS_NAME
+    return workspace_root(environ) / SETTINGS_NAME
 
 
 def _display(path: Path) -> str:
@@ -166,14 +172,14 @@ def _key_refusal(path: Path | str, key: str) -> str:
 def resolve_backend(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
-    settings_path: Path | None = None,
+    settings_file: Path | None = None,
 ) -> BackendChoice:
     """Decide the chat backend. Each value is taken from the first layer that sets it: command-line flags
     (keys llm, llm_model, llm_base_url, llm_path), then the environment, then the settings file, then the
     default. The backend itself, when no layer names it, follows from what is set: a path means local, a
     base URL (from a flag or the settings file) openai-compatible, OPENAI_API_KEY openai; else guided."""
     env = os.environ if environ is None else environ
-    path = settings_path or _settings_path_from(env)
+    path = settings_file or settings_path(env)
     settings = read_settings(path)
     layers = [
         _flag_layer(flags or {}),
@@ -218,10 +224,6 @@ def resolve_backend(
     if not choice.model:
         choice.model, choice.sources["model"] = DEFAULT_MODEL, "default"
     return choice
-
-
-def _settings_path_from(env: Mapping[str, str]) -> Path:
-    return settings_path(env)
 
 
 def _flag_layer(flags: Mapping[str, Any]) -> dict[str, tuple[Any, str]]:
@@ -322,6 +324,14 @@ def api_key_for(choice: BackendChoice, environ: Mapping[str, str] | None = None)
     return PLACEHOLDER_KEY
 
 
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        return float(env.get(name) or default)
+    except ValueError:
+        log.warning("%s is not a number; using %s", name, default)
+        return default
+
+
 def chat_model_for(choice: BackendChoice, environ: Mapping[str, str] | None = None) -> Any | None:
     """The LangChain chat model for a choice (None for guided mode). Nothing is loaded or contacted yet."""
     env = os.environ if environ is None else environ
@@ -338,14 +348,12 @@ def chat_model_for(choice: BackendChoice, environ: Mapping[str, str] | None = No
         )
     from langchain_openai import ChatOpenAI
 
-    from agent.llm import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, _env_float
-
     return ChatOpenAI(
         model=choice.model or DEFAULT_MODEL,
         base_url=choice.base_url,
         api_key=api_key_for(choice, env),  # type: ignore[arg-type]  # a str works; pydantic wraps it
         temperature=0,
-        timeout=_env_float("TUNECHAT_LLM_TIMEOUT", DEFAULT_TIMEOUT_S),
+        timeout=_env_float(env, "TUNECHAT_LLM_TIMEOUT", DEFAULT_TIMEOUT_S),
         max_retries=DEFAULT_MAX_RETRIES,
         # Read back by agent.llm.describe_chat_model for the UI header.
         metadata={"tunechat_origin": choice.origin, "tunechat_kind": choice.kind},
@@ -358,7 +366,7 @@ def local_model_folder(path: str, environ: Mapping[str, str] | None = None) -> P
     env = os.environ if environ is None else environ
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        in_workspace = settings_path(env).parent / "models" / path
+        in_workspace = workspace_root(env) / "models" / path
         if path and in_workspace.is_dir():
             folder = in_workspace
         else:
@@ -380,7 +388,7 @@ def write_setting(dotted: str, value: str, path: Path | None = None) -> dict[str
     section, _, key = dotted.partition(".")
     if not key:
         raise UserError(f"Name the setting as section.key, e.g. llm.model=qwen2.5:7b (got {dotted!r}).")
-    updated = json.loads(json.dumps(data))
+    updated = data  # just read from the file: ours to change
     block = updated.setdefault(section, {})
     if not isinstance(block, dict):
         raise UserError(f"{target}: {section!r} is not a section; fix or delete the file.")

@@ -32,10 +32,6 @@ from trainer.errors import UserError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "gpt-4.1-mini"
-# Seconds per LLM request and retries on transient errors; a turn must not hang the chat for minutes.
-DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_MAX_RETRIES = 2
 # LangGraph counts both model and tool nodes, so 25 is about a dozen tool calls per turn.
 RECURSION_LIMIT = 25
 # Only the latest messages go back to the model: enough context, bounded cost.
@@ -48,26 +44,6 @@ SECTION_HEADERS = ("Args:", "Arguments:", "Returns:", "Raises:", "Examples:", "E
 
 
 # ---- the chat model -------------------------------------------------------------------------
-
-
-def chat_model_from_env() -> BaseChatModel | None:
-    """The configured chat model, or None (guided mode): environment, then the settings file (agent.backends).
-
-    As before: OPENAI_API_KEY alone turns the LLM on (OPENAI_BASE_URL, TUNECHAT_MODEL pick the server and
-    model) and TUNECHAT_LLM=off keeps guided mode; TUNECHAT_LLM=local with TUNECHAT_LLM_PATH loads a local
-    Transformers model, and settings.json may name any backend.
-    """
-    from agent.backends import chat_model_for, resolve_backend
-
-    return chat_model_for(resolve_backend())
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        log.warning("%s is not a number; using %s", name, default)
-        return default
 
 
 def describe_chat_model(model: Any) -> str:

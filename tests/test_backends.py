@@ -26,7 +26,7 @@ from agent.backends import (
     settings_path,
     write_setting,
 )
-from agent.llm import chat_model_from_env, describe_chat_model
+from agent.llm import describe_chat_model
 from agent.local_chat import LocalChatModel, parse_tool_calls
 from trainer.errors import UserError
 from ui.cli import main as cli_main
@@ -158,7 +158,7 @@ def test_base_url_without_a_key_chats_through_the_assistant(monkeypatch: pytest.
         # A key for that server comes from the variable the settings file names.
         _write_settings({"llm": {"base_url": server.base_url, "model": "m", "api_key_env": "GROQ_API_KEY"}})
         with pytest.raises(UserError, match="GROQ_API_KEY, but it is not set"):
-            chat_model_from_env()
+            chat_model_for(resolve_backend())
         monkeypatch.setenv("GROQ_API_KEY", "gsk-groq-test")
         assert Assistant().reply(session, "again").text == "Second answer."
         assert server.headers[1]["authorization"] == "Bearer gsk-groq-test"

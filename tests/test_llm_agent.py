@@ -21,7 +21,8 @@ from openai_server import FakeOpenAI, error, text, tool
 from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
 
 from agent.assistant import Assistant
-from agent.llm import HISTORY_LIMIT, RECURSION_LIMIT, call_tool, chat_model_from_env, describe_chat_model
+from agent.backends import chat_model_for, resolve_backend
+from agent.llm import HISTORY_LIMIT, RECURSION_LIMIT, call_tool, describe_chat_model
 from tools.context import ToolContext
 from tools.registry import TOOLS
 from trainer.errors import UserError
@@ -258,7 +259,7 @@ def test_a_model_that_never_stops_calling_tools_is_cut_off() -> None:
 
 def test_mode_comes_from_the_environment_and_the_key_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Assistant().mode == "guided"
-    assert chat_model_from_env() is None
+    assert chat_model_for(resolve_backend()) is None
 
     key = "sk-test-very-secret-key-123"
     with FakeOpenAI(

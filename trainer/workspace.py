@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,19 @@ from trainer.errors import UserError
 DEFAULT_MAX_UPLOAD_MB = 512
 
 
+def workspace_root(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the workspace lives: TUNECHAT_HOME, default ~/.tunechat (not created here)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("TUNECHAT_HOME") or Path.home() / ".tunechat").expanduser()
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
 
     @classmethod
     def from_env(cls) -> Workspace:
-        root = Path(os.environ.get("TUNECHAT_HOME") or Path.home() / ".tunechat").expanduser()
-        workspace = cls(root.resolve())
+        workspace = cls(workspace_root().resolve())
         workspace.create()
         return workspace
 

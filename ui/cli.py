@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.backends import FLAGS, KINDS
 from trainer.errors import UserError
 
 
@@ -330,7 +331,7 @@ def _reattach_openai_followers() -> None:
 
 
 def _llm_flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(args, name, None) for name in ("llm", "llm_model", "llm_base_url", "llm_path")}
+    return {name: getattr(args, name, None) for name in FLAGS}
 
 
 def _assistant(args: argparse.Namespace) -> Any:
@@ -344,7 +345,7 @@ def _assistant(args: argparse.Namespace) -> Any:
 def _add_llm_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--llm",
-        choices=("openai", "openai-compatible", "local", "guided"),
+        choices=KINDS,
         help="chat backend (default: environment, then ~/.tunechat/settings.json, else guided)",
     )
     p.add_argument("--llm-model", help="model name for openai / openai-compatible (e.g. gpt-4.1-mini, qwen2.5:7b)")
