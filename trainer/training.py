@@ -88,24 +88,22 @@ def error_details(error: BaseException) -> dict[str, str]:
     return {"error_type": type(error).__name__, "error_detail": first}
 
 
-def failure_message(error: BaseException, run_dir: Path) -> str:
-    """The one sentence for the registry; an out-of-memory error says so and names the allocation that failed."""
+def failure_message(error: BaseException, config: RunConfig | None, device: str) -> str:
+    """The one sentence for the registry; an out-of-memory error says so, names the allocation that failed and
+    what to change in `config` (both workers record failures through this)."""
     from trainer.llm.guards import is_out_of_memory, oom_message
+    from trainer.memory import parse_size
 
-    if not is_out_of_memory(error):
+    if config is None or not is_out_of_memory(error):
         return error_sentence(error)
+    return oom_message(config, device, parse_size(str(error)))
+
+
+def _saved_config(run_dir: Path) -> RunConfig | None:
     try:
-        config = RunConfig.load(run_dir / "config.json")
+        return RunConfig.load(run_dir / "config.json")
     except (OSError, ValueError, UserError):
-        return error_sentence(error)
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    from trainer.diagnosis import fmt_bytes, parse_size
-
-    size = parse_size(str(error))
-    tried = f" (one allocation of {fmt_bytes(size)} failed)" if size else ""
-    return oom_message(config, device).replace("memory;", f"memory{tried};", 1)
+        return None
 
 
 def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
@@ -138,7 +136,9 @@ def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
         progress.write(phase="cancelled", eta_s=None)
         return {"status": "cancelled", "run_id": run_id, "interrupted": isinstance(stop, KeyboardInterrupt)}
     except BaseException as error:
-        message = failure_message(error, run_dir)
+        import torch
+
+        message = failure_message(error, _saved_config(run_dir), "cuda" if torch.cuda.is_available() else "cpu")
         _log(f"run {run_id} failed: {message}")
         registry.update_run(run_id, status="failed", error=message)
         # The raw exception line too: the diagnosis (trainer/diagnosis.py) reads e.g. "tried to allocate N bytes".

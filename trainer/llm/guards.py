@@ -11,6 +11,7 @@ from transformers import TrainerCallback
 
 from trainer.config import RunConfig
 from trainer.errors import UserError
+from trainer.memory import fmt_bytes
 
 # Consecutive logged losses of exactly 0 before the run is stopped (one can be a fluke of rounding).
 ZERO_LOSS_LOGS = 2
@@ -80,8 +81,10 @@ def oom_suggestions(config: RunConfig, device: str) -> list[str]:
     return tips
 
 
-def oom_message(config: RunConfig, device: str) -> str:
+def oom_message(config: RunConfig, device: str, tried: int | None = None) -> str:
+    """The run's one-sentence error for an out-of-memory failure; `tried` is the allocation that failed, if known."""
     tips = oom_suggestions(config, device)
     where = "GPU " if device == "cuda" else ""
+    failed = f" (one allocation of {fmt_bytes(tried)} failed)" if tried else ""
     advice = "; ".join(tips) if tips else "a smaller model"
-    return f"Training ran out of {where}memory; try {advice}."
+    return f"Training ran out of {where}memory{failed}; try {advice}."

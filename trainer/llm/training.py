@@ -26,10 +26,10 @@ from trainer.errors import UserError
 from trainer.fileio import atomic_write_json, atomic_write_text, read_json, read_jsonl
 from trainer.llm import checkpoints as ckpt
 from trainer.llm.data import load_chats, load_pairs, prompt_of, split, to_prompt_completion
-from trainer.llm.guards import LossGuard, is_out_of_memory, oom_message
+from trainer.llm.guards import LossGuard
 from trainer.registry import Registry
 from trainer.runner import resolve_data_path
-from trainer.training import ProgressWriter, error_details, error_sentence
+from trainer.training import ProgressWriter, error_details, failure_message
 
 LOG_POINTS = 25
 SAMPLE_PROMPTS = 3
@@ -82,7 +82,7 @@ def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool =
     except BaseException as error:
         from trainer.llm.hardware import detect_hardware
 
-        message = oom_message(config, detect_hardware().device) if is_out_of_memory(error) else error_sentence(error)
+        message = failure_message(error, config, detect_hardware().device)
         _log(f"run {run_id} failed: {message}")
         if _is_main():
             registry.update_run(run_id, status="failed", error=message)
