@@ -16,6 +16,7 @@ from tools.context import ToolContext
 from tools.registry import TOOLS_BY_NAME
 from tools.run_tools import launch_plan
 from trainer.errors import UserError
+from trainer.registry import ACTIVE
 
 LLM_NOTICE = (
     "_Guided mode: I understand short requests (say **help** for the list). For free-form chat, set "
@@ -341,7 +342,7 @@ class GuidedTurn:
     # ---- the OpenAI backend (issue 5) -----------------------------------------------------------
 
     def _active_run(self) -> bool:
-        return any(r["status"] in ("validating_files", "queued", "running") for r in self.ctx.registry.list_runs())
+        return any(r["status"] in ACTIVE for r in self.ctx.registry.list_runs())
 
     def pending_openai_plan(self) -> str | None:
         from trainer.openai_ft.job import pending_plan

@@ -13,8 +13,8 @@ from typing import Any
 from agent.types import ToolStep
 from tools.context import ToolContext
 from tools.pending import pending_action
+from trainer.registry import ACTIVE as ACTIVE_STATUSES
 
-ACTIVE_STATUSES = ("validating_files", "queued", "running")
 MAX_OPTIONS = 4
 
 

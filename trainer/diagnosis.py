@@ -17,7 +17,7 @@ from trainer.config import RunConfig, resolve_config
 from trainer.errors import UserError
 from trainer.fileio import read_json_object, read_jsonl
 from trainer.memory import cpu_available_bytes, fmt_bytes, parse_size
-from trainer.registry import Registry
+from trainer.registry import ACTIVE, Registry
 from trainer.runner import PROCESS_DIED, log_lines
 from trainer.workspace import Workspace
 
@@ -221,7 +221,7 @@ def diagnose_run(workspace: Workspace, registry: Registry, run_id: int) -> dict[
     run = registry.get_run(run_id)
     status = run["status"]
     if status not in ("failed", "cancelled"):
-        state = "is still " + status if status in ("validating_files", "queued", "running") else status
+        state = "is still " + status if status in ACTIVE else status
         raise UserError(f"Run {run_id} has not failed (it {state}); there is nothing to diagnose.")
     run_dir = workspace.run_dir_of(run)
     progress = read_json_object(run_dir / "progress.json")

@@ -18,6 +18,8 @@ from trainer.errors import UserError
 
 STATUSES = ("validating_files", "queued", "running", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
+# A run in one of these still has (or is about to have) a worker process.
+ACTIVE = ("validating_files", "queued", "running")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

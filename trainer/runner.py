@@ -20,10 +20,9 @@ from trainer.config import RunConfig
 from trainer.errors import UserError
 from trainer.fileio import read_json, read_json_object, update_json
 from trainer.processes import child_env, process_alive
-from trainer.registry import FINISHED, Registry
+from trainer.registry import ACTIVE, FINISHED, Registry
 from trainer.workspace import Workspace
 
-ACTIVE = ("validating_files", "queued", "running")
 # How long a stopped run gets to finish its current step and exit before it is killed.
 STOP_GRACE_S = 20.0
 # Environment variables a training process must not inherit (it never talks to the LLM).

@@ -27,6 +27,7 @@ from agent.assistant import Assistant
 from agent.types import Reply, ToolStep, TurnEvent
 from tools.run_tools import list_runs, run_status
 from trainer.errors import UserError
+from trainer.registry import ACTIVE as ACTIVE_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ EXAMPLE_PROMPTS = ("inspect my data", "train", "status", "list runs", "help")
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".txt", ".parquet", ".zip"]
 RUN_HEADERS = ["run", "status", "model", "data", "acc.", "F1"]
 RUNS_LABEL = "Runs (acc. and macro-F1 on the test split)"
-ACTIVE_STATUSES = ("validating_files", "queued", "running")
 POLL_SECONDS = 2.0
 # How often a running turn's queue is checked for new steps and text.
 STREAM_POLL_SECONDS = 0.1
