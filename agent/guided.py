@@ -264,15 +264,8 @@ class GuidedTurn:
 
     def on_undeploy(self, intent: Intent) -> str:
         """ "stop serving run 2": a plan that waits for the yes (the newest deployed run when none is named)."""
-        run_id = intent.run_ids[0] if intent.run_ids else None
-        if run_id is None:
-            from trainer.deploy import list_deployments
-
-            served = list_deployments(self.ctx.workspace, self.ctx.registry)
-            if not served:
-                raise UserError("No model is being served right now; say 'deploy run N' to serve one.")
-            run_id = int(served[-1]["run_id"])
-        self.call("stop_serving", run_id=run_id)
+        plan = self.call("stop_serving", run_id=intent.run_ids[0] if intent.run_ids else None)
+        run_id = plan["arguments"]["run_id"]
         return self.guarded_plan(f"Run {run_id}'s server can be stopped; it keeps answering until you say yes.")
 
     def on_delete(self, intent: Intent) -> str:

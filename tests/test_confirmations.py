@@ -390,6 +390,9 @@ def test_guided_stop_serving_waits_for_yes_then_takes_the_endpoint_down(quick_mo
         [deployment] = list_deployments(assistant.workspace, assistant.registry)
         assert deployment["url"] in deployed.text and health(deployment["url"])["status"] == "ok"
 
+        # Without a run id the newest deployment is meant.
+        unnamed = assistant.reply(session, "take it offline")
+        assert f"**Waiting for your yes:** Stop serving run {run_id} at {deployment['url']}" in unnamed.text
         reply = assistant.reply(session, f"stop serving run {run_id}")
         assert [step.name for step in reply.steps] == ["stop_serving"]
         assert f"**Waiting for your yes:** Stop serving run {run_id} at {deployment['url']}" in reply.text

@@ -58,18 +58,22 @@ def delete_dataset(ctx: ToolContext, dataset: str) -> dict[str, Any]:
     return propose_action(ctx, "delete_dataset", {"path": _shown(ctx, target)}, summary)
 
 
-def stop_serving(ctx: ToolContext, run_id: int) -> dict[str, Any]:
+def stop_serving(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
     """Propose stopping the HTTP server(s) of a deployed run, taking its endpoint offline. This only checks and returns
     the plan; nothing stops until the user replies "yes", which tunechat itself handles (you cannot).
 
     Args:
-        run_id: The deployed run whose server should stop.
+        run_id: The deployed run whose server should stop; default the most recently deployed one.
     """
-    ctx.registry.get_run(run_id)  # a clear error for an unknown id
-    served = [d for d in list_deployments(ctx.workspace, ctx.registry) if d["run_id"] == run_id]
+    if run_id is not None:
+        ctx.registry.get_run(run_id)  # a clear error for an unknown id
+    served = list_deployments(ctx.workspace, ctx.registry, run_id, check_health=False)
     if not served:
+        if run_id is None:
+            raise UserError("No model is being served right now; say 'deploy run N' to serve one.")
         raise UserError(f"Run {run_id} is not being served; say 'deploy run {run_id}' to start a server for it.")
-    urls = ", ".join(str(d["url"]) for d in served)
+    run_id = int(served[-1]["run_id"])
+    urls = ", ".join(str(d["url"]) for d in served if d["run_id"] == run_id)
     return propose_action(ctx, "stop_serving", {"run_id": run_id}, f"Stop serving run {run_id} at {urls}")
 
 
@@ -113,7 +117,7 @@ def _deletable_run(ctx: ToolContext, run_id: int) -> dict[str, Any]:
     run = ctx.registry.get_run(run_id)  # a clear error for an unknown id
     if run["status"] not in FINISHED:
         raise UserError(f"Run {run_id} is {run['status']}; stop it first (say 'stop run {run_id}'), then delete it.")
-    served = [d for d in list_deployments(ctx.workspace, ctx.registry) if d["run_id"] == run_id]
+    served = list_deployments(ctx.workspace, ctx.registry, run_id, check_health=False)
     if served:
         raise UserError(
             f"Run {run_id} is being served at {served[0]['url']}; stop that server first "

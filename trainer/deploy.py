@@ -134,17 +134,24 @@ def stop_deployment(ws: Workspace, registry: Registry, run_id: int) -> dict[str,
     return {"run_id": run_id, "stopped": stopped}
 
 
-def list_deployments(ws: Workspace, registry: Registry) -> list[dict[str, Any]]:
-    """Live deployments with their URLs; rows whose process has died are removed from the registry."""
+def list_deployments(
+    ws: Workspace, registry: Registry, run_id: int | None = None, check_health: bool = True
+) -> list[dict[str, Any]]:
+    """Live deployments (of `run_id`, or all) with their URLs; rows whose process has died are removed from the
+    registry. `check_health` asks each server's /health (up to 2 s each); callers that only need to know what is
+    served leave it off."""
     alive = []
     for row in registry.list_deployments():
+        if run_id is not None and row["run_id"] != run_id:
+            continue
         if not _is_our_server(row["pid"]):
             registry.remove_deployment(row["host"], row["port"])
             continue
         chat_model = registry.get_run(row["run_id"])["task"] in CHAT_TASKS
         info = _deployment_info(row["run_id"], row["host"], row["port"], row["pid"], chat_model)
         info["created_at"] = row["created_at"]
-        info["healthy"] = _health(info["health_url"], row["run_id"], timeout=2.0)
+        if check_health:
+            info["healthy"] = _health(info["health_url"], row["run_id"], timeout=2.0)
         alive.append(info)
     return alive
 
