@@ -295,9 +295,8 @@ class GuidedTurn:
         return render.render_diagnosis(diagnosis)
 
     def on_relaunch(self, intent: Intent) -> str:
-        run_id = intent.run_ids[0] if intent.run_ids else self.call("diagnose_run")["run_id"]
         changes = {key: value for key, value in intent.settings.items() if key != "backend"}
-        plan = self.call("relaunch_run", run_id=run_id, changes=changes or None)
+        plan = self.call("relaunch_run", run_id=intent.run_ids[0] if intent.run_ids else None, changes=changes or None)
         if not plan.get("needs_confirmation"):  # an OpenAI run: a new job plan, started by "go"
             return render.render_openai_plan(plan) + "\n\nSay **go** to upload the files and start the new job."
         return self.guarded_plan(render.render_relaunch_plan(plan))

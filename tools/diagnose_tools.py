@@ -39,15 +39,17 @@ def diagnose_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
     return diagnose_run_record(ctx.workspace, ctx.registry, run_id if run_id is not None else _newest_failed(ctx))
 
 
-def relaunch_run(ctx: ToolContext, run_id: int, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+def relaunch_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str, Any] | None = None) -> dict[str, Any]:
     """Propose a new run that replaces a failed one, with the diagnosis's fixes (and any changes the user asked
     for). Nothing starts until the user replies yes to the plan; tunechat handles that reply itself.
 
     Args:
-        run_id: The failed run to relaunch.
+        run_id: The failed run to relaunch; default this chat's newest failed run.
         changes: Extra settings the user asked for, e.g. {"epochs": 2}; they override the proposed fixes.
     """
-    owner = ctx.registry.get_run(run_id).get("session_id")
+    run_id = run_id if run_id is not None else _newest_failed(ctx)
+    run = ctx.registry.get_run(run_id)
+    owner = run.get("session_id")
     if ctx.session_id and owner and owner != ctx.session_id:
         # A chat relaunches only its own runs: another chat's run trains on that chat's files.
         raise UserError(f"Run {run_id} belongs to another chat; relaunch it from there, or start a new run here.")
@@ -55,8 +57,8 @@ def relaunch_run(ctx: ToolContext, run_id: int, changes: dict[str, Any] | None =
     if not diagnosis["can_relaunch"] and not changes:
         raise UserError(f"{diagnosis['explanation']} So run {run_id} is not relaunched as it is.")
     if diagnosis["backend"] == "openai":
-        return _openai_replan(ctx, run_id, diagnosis)
-    old = ctx.registry.get_run(run_id)["config"]
+        return _openai_replan(ctx, run_id, run["config"], diagnosis)
+    old = run["config"]
     new_config = resolve_config(old, diagnosis["changes"], changes or {}).to_dict()
     changed = {key: value for key, value in new_config.items() if old.get(key) != value}
     described = ", ".join(f"{key} {old.get(key)} → {value}" for key, value in changed.items()) or "the same settings"
@@ -72,13 +74,11 @@ def relaunch_run(ctx: ToolContext, run_id: int, changes: dict[str, Any] | None =
     return plan
 
 
-def _openai_replan(ctx: ToolContext, run_id: int, diagnosis: dict[str, Any]) -> dict[str, Any]:
-    """A cancelled OpenAI job is relaunched as a new plan (with its cost); "go" to that plan starts the job."""
-    from tools.pending import drop_pending
+def _openai_replan(ctx: ToolContext, run_id: int, config: dict[str, Any], diagnosis: dict[str, Any]) -> dict[str, Any]:
+    """A cancelled OpenAI job is relaunched as a new plan (with its cost); "go" to that plan starts the job.
+    plan_openai_job drops any other waiting plan, so the user's yes means this one."""
     from tools.run_tools import plan_openai_job
 
-    drop_pending(ctx)  # one plan waits at a time: the user's yes must mean this new job plan
-    config = ctx.registry.get_run(run_id)["config"]
     data = Path(str(config.get("data", "")))
     if data.is_absolute():
         try:

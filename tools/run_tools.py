@@ -126,8 +126,10 @@ def plan_openai_job(
         "text_column": text_column,
         "label_column": label_column,
     }
+    # One plan waits at a time: "go" must mean this plan, not an earlier deploy or delete (dropped even when this
+    # plan fails, as propose_plan does).
+    drop_pending(ctx)
     plan = make_plan(ctx.workspace, path, model, settings)
-    drop_pending(ctx)  # one plan waits at a time: "go" must mean this plan, not an earlier deploy or delete
     set_pending(ctx.workspace, ctx.session_id, plan["plan_id"])
     plan["next_step"] = (
         "Nothing has been uploaded. Show this plan and its cost to the user; the job starts only when the user "
