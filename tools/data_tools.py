@@ -105,7 +105,7 @@ def propose_plan(
         "freeze_layers": freeze_layers,
         **({"method": method} if method else {}),
     }
-    report["path"] = str(resolve_file(ctx, file))
+    report["path"] = str(path)  # resolved above (inspect_data resolves the same name to the same file)
     plan = planning.propose(report, user, gflops=planning.machine_gflops(ctx.workspace.root))
     plan["file"] = report["file"]
     return plan

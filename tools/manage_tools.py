@@ -47,8 +47,7 @@ def delete_dataset(ctx: ToolContext, dataset: str) -> dict[str, Any]:
             (e.g. "datasets/reviews-0123abcd4567").
     """
     target = _dataset_target(ctx, dataset)
-    _refuse_active_users(ctx, target)
-    used = _runs_using(ctx, target)
+    used = _finished_runs_using(ctx, target)
     kind = "prepared dataset folder" if target.is_dir() else "uploaded file"
     summary = f"Delete the {kind} {_shown(ctx, target)}"
     if used:
@@ -100,8 +99,7 @@ def _delete_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
 @executor("delete_dataset")
 def _delete_dataset(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     target = _dataset_target(ctx, str(arguments["path"]))
-    _refuse_active_users(ctx, target)
-    used = _runs_using(ctx, target)
+    used = _finished_runs_using(ctx, target)
     shown = _shown(ctx, target)
     if target.is_dir():
         shutil.rmtree(target)
@@ -159,8 +157,8 @@ def _dataset_target(ctx: ToolContext, name: str) -> Path:
     return path
 
 
-def _runs_using(ctx: ToolContext, target: Path) -> list[int]:
-    """Runs whose data file is `target` or lies inside it."""
+def _finished_runs_using(ctx: ToolContext, target: Path) -> list[int]:
+    """Ids of the runs whose data file is `target` or lies inside it; refused while one of them still trains."""
     used = []
     for run in ctx.registry.list_runs():
         data = run["config"].get("data") or run.get("data")
@@ -171,17 +169,14 @@ def _runs_using(ctx: ToolContext, target: Path) -> list[int]:
             path = ctx.workspace.root / path
         path = path.resolve()
         if path == target or path.is_relative_to(target):
-            used.append(int(run["id"]))
-    return used
-
-
-def _refuse_active_users(ctx: ToolContext, target: Path) -> None:
-    active = [rid for rid in _runs_using(ctx, target) if ctx.registry.get_run(rid)["status"] not in FINISHED]
+            used.append(run)
+    active = [run["id"] for run in used if run["status"] not in FINISHED]
     if active:
         raise UserError(
             f"Run {active[0]} is still training on {_shown(ctx, target)}; stop it first "
             f"(say 'stop run {active[0]}'), then delete the data."
         )
+    return [int(run["id"]) for run in used]
 
 
 def _shown(ctx: ToolContext, path: Path) -> str:
