@@ -18,9 +18,9 @@ from agent.suggestions import suggest_next
 from agent.types import EventSink, Reply, ignore_events
 from tools.context import ToolContext
 from tools.pending import pending_action
-from trainer.errors import UserError
-from trainer.registry import Registry
-from trainer.workspace import Workspace
+from trainer.core.errors import UserError
+from trainer.core.workspace import Workspace
+from trainer.store.registry import Registry
 
 
 class Assistant:
@@ -129,6 +129,6 @@ def _answers_openai_plan(context: ToolContext, message: str) -> bool:
     """True when the user's own message says go (or stop) to a pending OpenAI plan: code handles it, never the
     LLM, so a model cannot confirm a paid job on the user's behalf."""
     from agent.intents import classify
-    from trainer.openai_ft.job import pending_plan
+    from trainer.backends.openai.job import pending_plan
 
     return classify(message).name in ("go", "stop") and pending_plan(context.workspace, context.session_id) is not None

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.errors import UserError
-from trainer.workspace import workspace_root
+from trainer.core.errors import UserError
+from trainer.core.workspace import workspace_root
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +381,7 @@ def local_model_folder(path: str, environ: Mapping[str, str] | None = None) -> P
 def write_setting(dotted: str, value: str, path: Path | None = None) -> dict[str, Any]:
     """Set one value (e.g. "llm.model", "qwen2.5:7b") in the settings file, atomically; returns the file's data.
     An empty value removes the key. The result is checked like a file read back, so no key is ever written."""
-    from trainer.fileio import atomic_write_json
+    from trainer.core.fileio import atomic_write_json
 
     target = path or settings_path()
     data = read_settings(target)

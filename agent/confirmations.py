@@ -12,11 +12,11 @@ import re
 import time
 from typing import Any
 
-from agent import render
 from agent.types import Reply, ToolStep
 from tools.context import ToolContext
 from tools.pending import confirm_pending, drop_pending, pending_action
-from trainer.errors import UserError
+from trainer.core.errors import UserError
+from ui import render
 
 YES = re.compile(
     r"^\s*(yes|y|yep|yeah|yes please|ok|okay|sure|go|go ahead|do it|confirm(ed)?|proceed|approved?)\s*[.!]*\s*$", re.I

@@ -8,15 +8,15 @@ import os
 import time
 from typing import Any
 
-from agent import render
 from agent.confirmations import is_no
 from agent.intents import Intent, classify
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS_BY_NAME
 from tools.run_tools import launch_plan
-from trainer.errors import UserError
-from trainer.registry import ACTIVE
+from trainer.core.errors import UserError
+from trainer.store.registry import ACTIVE
+from ui import render
 
 LLM_NOTICE = (
     "_Guided mode: I understand short requests (say **help** for the list). For free-form chat, set "
@@ -172,7 +172,7 @@ class GuidedTurn:
 
     def on_train(self, intent: Intent) -> str:
         from tools.session_files import resolve_file
-        from trainer.llm.planning import sniff_task
+        from trainer.tasks.causal_lm.plan import sniff_task
 
         if sniff_task(resolve_file(self.ctx, self.active_file())):
             return self.on_settings(intent)  # chats or preference pairs: a causal-LM plan, no column inspection
@@ -337,12 +337,12 @@ class GuidedTurn:
         return any(r["status"] in ACTIVE for r in self.ctx.registry.list_runs())
 
     def pending_openai_plan(self) -> str | None:
-        from trainer.openai_ft.job import pending_plan
+        from trainer.backends.openai.job import pending_plan
 
         return pending_plan(self.ctx.workspace, self.ctx.session_id)
 
     def clear_openai_plan(self) -> None:
-        from trainer.openai_ft.job import clear_pending
+        from trainer.backends.openai.job import clear_pending
 
         clear_pending(self.ctx.workspace, self.ctx.session_id)
 

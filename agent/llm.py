@@ -28,7 +28,7 @@ from agent.prompts import system_prompt
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS
-from trainer.errors import UserError
+from trainer.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

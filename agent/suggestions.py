@@ -13,7 +13,7 @@ from typing import Any
 from agent.types import ToolStep
 from tools.context import ToolContext
 from tools.pending import pending_action
-from trainer.registry import ACTIVE as ACTIVE_STATUSES
+from trainer.store.registry import ACTIVE as ACTIVE_STATUSES
 
 MAX_OPTIONS = 4
 
@@ -21,7 +21,7 @@ MAX_OPTIONS = 4
 def suggest_next(ctx: ToolContext, state: dict[str, Any], steps: Sequence[ToolStep] = ()) -> list[str]:
     """Up to four next messages for this chat, most likely first. `steps` are the turn's tool calls: in LLM
     mode a plan lives only in the conversation, so a turn that proposed one is how we know it waits for a go."""
-    from trainer.openai_ft.job import pending_plan
+    from trainer.backends.openai.job import pending_plan
 
     if pending_action(ctx) is not None:
         return ["yes", "no"]

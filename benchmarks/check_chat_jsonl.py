@@ -2,7 +2,7 @@
 
 Generates a chat JSONL file (default 1,000,000 rows, about 300 MB) in a temporary folder with a
 known number of planted errors of every OpenAI format class, then times
-  - tunechat: trainer.stream_check.check_chat_jsonl (all cores, exact duplicates and profile too), and
+  - tunechat: trainer.inspection.stream.check_chat_jsonl (all cores, exact duplicates and profile too), and
   - baseline: a plain `for line in file: json.loads(line)` loop with the same rules, written here,
 each in a fresh subprocess, asserts that both find exactly the planted error counts, and prints
 both times, the ratio and the peak memory of each.
@@ -160,7 +160,7 @@ print(json.dumps({"errors": errors, "seconds": elapsed, "peak_bytes": rss}))
 
 TUNECHAT = r"""
 import json, sys, time, resource
-from trainer.stream_check import check_chat_jsonl
+from trainer.inspection.stream import check_chat_jsonl
 workers = int(sys.argv[2]) or None
 start = time.perf_counter()
 report = check_chat_jsonl(sys.argv[1], workers=workers)

@@ -2,7 +2,7 @@
 
 Same tiny Llama (built here), same length-skewed chat data (most replies short, a few long), same
 learning rate, batch size, epochs, seed and max_length; full fine-tuning in both. What differs is
-what tunechat chooses for this hardware (trainer/llm/hardware.py): on a CPU fp32 instead of TRL's
+what tunechat chooses for this hardware (trainer/plan/hardware.py): on a CPU fp32 instead of TRL's
 default bf16 autocast, no gradient checkpointing (memory is not tight), and padding-free batches
 instead of padding every batch to its longest example.
 
@@ -59,7 +59,7 @@ def build_model(folder: Path, hidden: int, layers: int) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from trainer.llm.templates import DEFAULT_CHAT_TEMPLATE
+    from trainer.tasks.causal_lm.templates import DEFAULT_CHAT_TEMPLATE
 
     specials = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
     backend = Tokenizer(models.BPE())
@@ -130,9 +130,9 @@ def run_trl_defaults(model_dir: Path, rows: list, out: Path, common: dict[str, A
 def run_tunechat(model_dir: Path, rows: list, out: Path, common: dict[str, Any]) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from trainer.config import resolve_config
-    from trainer.llm.methods import load_causal_lm, parameter_counts
-    from trainer.llm.training import _make_trainer, _trainer_args, plan_choices, pretokenize
+    from trainer.core.config import resolve_config
+    from trainer.tasks.causal_lm.methods import load_causal_lm, parameter_counts
+    from trainer.tasks.causal_lm.train import _make_trainer, _trainer_args, plan_choices, pretokenize
 
     config = resolve_config(
         {

@@ -100,7 +100,7 @@ FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
 
 def wait_for_status(workspace: Any, registry: Any, run_id: int, timeout_s: float = 120) -> dict[str, Any]:
     """Poll a run until it has finished (succeeded, failed or cancelled); fail with its log's tail if it does not."""
-    from trainer import runner
+    from trainer.backends import local as runner
 
     deadline = time.monotonic() + timeout_s
     while True:

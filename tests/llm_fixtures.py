@@ -64,7 +64,7 @@ def build_tiny_llm(folder: Path, *, nan_weights: bool = False) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from trainer.llm.templates import DEFAULT_CHAT_TEMPLATE
+    from trainer.tasks.causal_lm.templates import DEFAULT_CHAT_TEMPLATE
 
     specials = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
     backend = Tokenizer(models.BPE())

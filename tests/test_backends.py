@@ -28,7 +28,7 @@ from agent.backends import (
 )
 from agent.llm import describe_chat_model
 from agent.local_chat import LocalChatModel, parse_tool_calls
-from trainer.errors import UserError
+from trainer.core.errors import UserError
 from ui.cli import main as cli_main
 
 # ---- precedence ---------------------------------------------------------------------------------

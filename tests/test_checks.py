@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from trainer import stream_check
-from trainer.checks import CHAT_CODES, chat_example_errors, find_pii, luhn_ok
-from trainer.errors import UserError
-from trainer.inspection import inspect_file
-from trainer.stream_check import check_chat_jsonl
+from trainer.core.errors import UserError
+from trainer.inspection import stream as stream_check
+from trainer.inspection.report import inspect_file
+from trainer.inspection.rules import CHAT_CODES, chat_example_errors, find_pii, luhn_ok
+from trainer.inspection.stream import check_chat_jsonl
 
 GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
 # One line per error class, each carrying exactly the codes listed with it.

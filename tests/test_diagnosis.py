@@ -17,11 +17,11 @@ from drivers import Driver, ScriptedDriver, ServerDriver
 from openai_server import FakeOpenAI
 
 from agent.assistant import Assistant
-from trainer import runner
-from trainer.config import resolve_config
-from trainer.diagnosis import diagnose_run, parse_size, plan_oom
-from trainer.errors import UserError
-from trainer.fileio import atomic_write_json, read_json, read_jsonl
+from trainer.backends import local as runner
+from trainer.core.config import resolve_config
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json, read_json, read_jsonl
+from trainer.evaluate.diagnosis import diagnose_run, parse_size, plan_oom
 
 LONG_WORDS = 8190  # with [CLS] and [SEP]: exactly the 8192 positions of the wide model
 
@@ -228,7 +228,7 @@ def test_missing_dependency_names_the_package_and_the_pip_command(reviews_tsv: P
 
 def test_cancelled_openai_job_relaunches_as_a_new_plan(reviews_tsv: Path) -> None:
     from tools.diagnose_tools import relaunch_run
-    from trainer.openai_ft.job import pending_plan
+    from trainer.backends.openai.job import pending_plan
 
     assistant = Assistant()
     session = assistant.new_session()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from trainer.data import load_table
-from trainer.errors import UserError
-from trainer.shapes import detect_shape
-from trainer.workspace import Workspace
+from trainer.core.errors import UserError
+from trainer.core.workspace import Workspace
+from trainer.data.read import load_table
+from trainer.data.shapes import detect_shape
 
 ROWS = [{"text": f"a fairly long review number {i}", "label": "pos" if i % 2 else "neg"} for i in range(12)]
 

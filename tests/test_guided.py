@@ -13,7 +13,7 @@ import pytest
 
 from agent.assistant import Assistant
 from agent.guided import LLM_NOTICE
-from trainer.deploy import list_deployments, stop_deployment
+from trainer.serve.deploy import list_deployments, stop_deployment
 
 
 def wait_for_run(assistant: Assistant, session: str, timeout: float = 240) -> str:

@@ -25,7 +25,7 @@ from agent.backends import chat_model_for, resolve_backend
 from agent.llm import HISTORY_LIMIT, RECURSION_LIMIT, call_tool, describe_chat_model
 from tools.context import ToolContext
 from tools.registry import TOOLS
-from trainer.errors import UserError
+from trainer.core.errors import UserError
 
 TOOL_NAMES = [t.__name__ for t in TOOLS]
 FINISHED = ("succeeded", "failed", "cancelled")

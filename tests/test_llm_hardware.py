@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trainer.errors import UserError
-from trainer.llm.hardware import Hardware, check_supported, choose_settings
-from trainer.llm.launch import accelerate_config, distributed_plan, record_command, worker_command
+from trainer.core.errors import UserError
+from trainer.plan.hardware import Hardware, check_supported, choose_settings
+from trainer.plan.launch import accelerate_config, distributed_plan, record_command, worker_command
 
 
 def gpus(count: int, memory_gb: float = 80.0, bf16: bool = True) -> Hardware:
@@ -68,7 +68,15 @@ def test_several_gpus_launch_with_accelerate_ddp(count, kind, tmp_path: Path):
     command = worker_command(tmp_path, tmp_path / "db.sqlite", 7, plan=launch, resume=True)
     assert command[1:3] == ["-m", "accelerate.commands.launch"]
     assert command[command.index("--num_processes") + 1] == str(count)
-    tail = ["trainer.llm.worker", str(tmp_path), "--db", str(tmp_path / "db.sqlite"), "--run-id", "7", "--resume"]
+    tail = [
+        "trainer.tasks.causal_lm.worker",
+        str(tmp_path),
+        "--db",
+        str(tmp_path / "db.sqlite"),
+        "--run-id",
+        "7",
+        "--resume",
+    ]
     assert command[-7:] == tail
     script = record_command(tmp_path, command, launch, mixed_precision="bf16")
     assert shlex.split(script.read_text().splitlines()[-1]) == command
@@ -92,4 +100,4 @@ def test_one_gpu_or_cpu_runs_the_worker_directly(tmp_path: Path):
     for count in (0, 1):
         launch = distributed_plan(count, need_gb=1.0, gpu_memory_gb=80)
         command = worker_command(tmp_path, tmp_path / "db", 3, plan=launch)
-        assert command[1:3] == ["-m", "trainer.llm.worker"] and "--resume" not in command
+        assert command[1:3] == ["-m", "trainer.tasks.causal_lm.worker"] and "--resume" not in command

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from llm_fixtures import build_tiny_llm, chat_jsonl, pairs_jsonl, tiny_llm  # noqa: F401
 
-from trainer.fileio import read_json, read_jsonl
+from trainer.core.fileio import read_json, read_jsonl
 from ui.cli import main
 
 FAST = ["--batch-size", "8", "--max-length", "64", "--json"]
@@ -57,7 +57,7 @@ def test_cli_lora_sft_learns_and_every_adapter_weight_changes(tiny_llm, chat_jso
     assert any("perplexity" in r for r in rows)
     samples = read_json(run_dir / "samples.json")
     assert len(samples["before"]) == len(samples["after"]) == len(samples["prompts"]) > 0
-    assert (run_dir / "command.sh").read_text().count("trainer.llm.worker") == 1
+    assert (run_dir / "command.sh").read_text().count("trainer.tasks.causal_lm.worker") == 1
     hardware = read_json(run_dir / "hardware.json")
     assert hardware["choice"]["dtype"] == "float32" and hardware["choice"]["attention"] == "sdpa"
     assert read_json(run_dir / "progress.json")["phase"] == "done"
@@ -68,7 +68,7 @@ def _check_openai_server(run_dir: Path, model_id: str) -> None:
     """`tunechat serve` for the adapter run, called with the official openai client."""
     import openai
 
-    from trainer.llm.serving_openai import make_server
+    from trainer.serve.chat import make_server
 
     server = make_server(run_dir, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -102,7 +102,7 @@ def _check_deploy_serves_chat_completions(run_id: int) -> None:
     import openai
 
     from tools.context import ToolContext
-    from trainer.deploy import deploy_run, list_deployments, stop_deployment
+    from trainer.serve.deploy import deploy_run, list_deployments, stop_deployment
 
     ctx = ToolContext.from_env()
     deployment = deploy_run(ctx.workspace, ctx.registry, run_id)
@@ -124,9 +124,9 @@ def test_freeze_keeps_the_embeddings_and_lower_layers_and_trains_the_rest(tiny_l
     from safetensors.torch import load_file
 
     from tools.context import ToolContext
-    from trainer import runner
-    from trainer.config import resolve_config
-    from trainer.llm.training import train_llm_run
+    from trainer.backends import local as runner
+    from trainer.core.config import resolve_config
+    from trainer.tasks.causal_lm.train import train_llm_run
 
     ctx = ToolContext.from_env()
     settings = {"data": str(chat_jsonl), "task": "sft", "method": "freeze", "model": str(tiny_llm)}
@@ -175,10 +175,10 @@ def test_qlora_is_refused_on_cpu_with_the_alternative(tiny_llm, chat_jsonl, caps
 
 def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):  # noqa: F811
     from tools.context import ToolContext
-    from trainer import runner
-    from trainer.config import resolve_config
-    from trainer.errors import UserError
-    from trainer.llm.training import train_llm_run
+    from trainer.backends import local as runner
+    from trainer.core.config import resolve_config
+    from trainer.core.errors import UserError
+    from trainer.tasks.causal_lm.train import train_llm_run
 
     broken = build_tiny_llm(tmp_path / "nan-llm", nan_weights=True)
     ctx = ToolContext.from_env()
@@ -193,8 +193,8 @@ def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):  # no
 def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, capsys):  # noqa: F811
     from tools.context import ToolContext
     from tools.run_tools import launch_plan
-    from trainer.config import resolve_config
-    from trainer.llm.checkpoints import MARKER, latest_complete
+    from trainer.core.config import resolve_config
+    from trainer.tasks.causal_lm.checkpoints import MARKER, latest_complete
 
     ctx = ToolContext.from_env()
     config = resolve_config(
@@ -228,10 +228,10 @@ def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, caps
 
 def test_sigterm_saves_a_checkpoint_and_marks_the_run_interrupted(tiny_llm, chat_jsonl):  # noqa: F811
     from tools.context import ToolContext
-    from trainer import runner
-    from trainer.config import resolve_config
-    from trainer.llm.checkpoints import latest_complete
-    from trainer.llm.training import train_llm_run
+    from trainer.backends import local as runner
+    from trainer.core.config import resolve_config
+    from trainer.tasks.causal_lm.checkpoints import latest_complete
+    from trainer.tasks.causal_lm.train import train_llm_run
 
     ctx = ToolContext.from_env()
     config = resolve_config(

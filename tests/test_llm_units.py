@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from llm_fixtures import tiny_llm  # noqa: F401
 
-from trainer.config import resolve_config
-from trainer.llm.checkpoints import MARKER, latest_complete, remove_incomplete
-from trainer.llm.guards import is_out_of_memory, oom_message
-from trainer.llm.training import pretokenize
+from trainer.core.config import resolve_config
+from trainer.tasks.causal_lm.checkpoints import MARKER, latest_complete, remove_incomplete
+from trainer.tasks.causal_lm.guards import is_out_of_memory, oom_message
+from trainer.tasks.causal_lm.train import pretokenize
 
 CHATS = [
     {"messages": [{"role": "user", "content": "what color is the sky"}, {"role": "assistant", "content": "blue"}]},

@@ -24,11 +24,11 @@ from agent.assistant import Assistant
 from tools.context import ToolContext
 from tools.registry import TOOLS_BY_NAME
 from tools.run_tools import compare_runs, confirm_openai_job, launch_plan, start_training
-from trainer import runner
-from trainer.errors import UserError
-from trainer.fileio import read_json, read_jsonl
-from trainer.openai_ft import job as ft_job
-from trainer.openai_ft.follow import follower_alive
+from trainer.backends import local as runner
+from trainer.backends.openai import job as ft_job
+from trainer.backends.openai.follow import follower_alive
+from trainer.core.errors import UserError
+from trainer.core.fileio import read_json, read_jsonl
 
 CANARY = "sk-canary-7f3e9b1c5d2a4e6f8091"
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, offline_workspace: Path, capfd: pytest
 
 def _stop_followers(home: Path) -> None:
     """End the follower processes these tests started (by pid, from the registry)."""
-    from trainer.registry import Registry
+    from trainer.store.registry import Registry
 
     if not (home / "tunechat.db").is_file():
         return
@@ -224,7 +224,7 @@ def test_restart_reattaches_and_never_creates_a_second_job(fake: FakeFineTuning,
     _wait(ctx, run_id, ("running",))
     pid = int(ctx.registry.get_run(run_id)["pid"])
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
-    assert "trainer.openai_ft.follow" in cmdline and CANARY not in cmdline  # the key goes by environment only
+    assert "trainer.backends.openai.follow" in cmdline and CANARY not in cmdline  # the key goes by environment only
 
     # tunechat (and its follower) die; the record claims a create was under way without a job id.
     os.kill(pid, signal.SIGKILL)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from agent.assistant import Assistant
-from trainer.errors import UserError
-from trainer.prepare import parse_split, prepare_dataset
-from trainer.workspace import Workspace
+from trainer.core.errors import UserError
+from trainer.core.workspace import Workspace
+from trainer.data.prepare import parse_split, prepare_dataset
 from ui.cli import main
 
 

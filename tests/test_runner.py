@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from trainer import runner
-from trainer.config import resolve_config
-from trainer.errors import UserError
-from trainer.fileio import read_json
-from trainer.registry import Registry
-from trainer.workspace import Workspace
+from trainer.backends import local as runner
+from trainer.core.config import resolve_config
+from trainer.core.errors import UserError
+from trainer.core.fileio import read_json
+from trainer.core.workspace import Workspace
+from trainer.store.registry import Registry
 
 # Far more epochs than a test waits for, so the run is still training when the test acts on it.
 LONG: dict[str, Any] = {"epochs": 500, "learning_rate": 1e-3, "batch_size": 8}
@@ -133,4 +133,4 @@ def test_worker_environment_has_no_api_key(monkeypatch: pytest.MonkeyPatch) -> N
     env = runner._worker_env()
     assert "OPENAI_API_KEY" not in env
     assert env["PYTHONUNBUFFERED"] == "1"
-    assert str(Path(runner.__file__).resolve().parent.parent) in env["PYTHONPATH"].split(os.pathsep)
+    assert str(Path(runner.__file__).resolve().parents[2]) in env["PYTHONPATH"].split(os.pathsep)

@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 from conftest import make_reviews
 
-from trainer.config import RunConfig
-from trainer.deploy import deploy_run, list_deployments, stop_deployment
-from trainer.errors import UserError
-from trainer.fileio import atomic_write_json
-from trainer.predictor import Predictor
-from trainer.registry import Registry
-from trainer.serving import MAX_BODY_BYTES, MAX_INPUTS, make_server
-from trainer.workspace import Workspace
+from trainer.core.config import RunConfig
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json
+from trainer.core.workspace import Workspace
+from trainer.serve.classifier import MAX_BODY_BYTES, MAX_INPUTS, make_server
+from trainer.serve.deploy import deploy_run, list_deployments, stop_deployment
+from trainer.store.registry import Registry
+from trainer.tasks.text_classification.predict import Predictor
 
 LABELS = ["neg", "pos"]
 CLEAR = {
@@ -234,7 +234,7 @@ def test_server_process_exits_with_the_port_sentence(tmp_path: Path) -> None:
     holder, port = busy_port()
     with holder:
         done = subprocess.run(
-            [sys.executable, "-m", "trainer.serving", "--run-dir", str(tmp_path), "--port", str(port)],
+            [sys.executable, "-m", "trainer.serve.classifier", "--run-dir", str(tmp_path), "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=60,

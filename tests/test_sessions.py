@@ -25,9 +25,9 @@ from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
 from agent.assistant import Assistant
 from tools.context import ToolContext
 from tools.history_tools import find_runs
-from trainer import runner
-from trainer.config import resolve_config
-from trainer.fileio import read_json, read_jsonl
+from trainer.backends import local as runner
+from trainer.core.config import resolve_config
+from trainer.core.fileio import read_json, read_jsonl
 
 
 def result_of(messages: list) -> Any:
@@ -126,7 +126,7 @@ def test_two_chats_do_not_see_each_others_files(reviews_tsv: Path, tmp_path: Pat
 
 def test_a_chat_cannot_escape_the_workspace_or_read_other_folders(reviews_tsv: Path) -> None:
     from tools.data_tools import inspect_data
-    from trainer.errors import UserError
+    from trainer.core.errors import UserError
 
     assistant = Assistant()
     chat = assistant.new_session()
@@ -145,7 +145,7 @@ def test_a_chat_cannot_escape_the_workspace_or_read_other_folders(reviews_tsv: P
 def test_a_chat_from_before_per_chat_uploads_keeps_its_files(reviews_tsv: Path) -> None:
     """Chats saved before uploads were kept per chat name files in uploads/ itself: they still work there."""
     from tools.data_tools import inspect_data, list_files
-    from trainer.errors import UserError
+    from trainer.core.errors import UserError
 
     assistant = Assistant()
     shutil.copyfile(reviews_tsv, assistant.workspace.uploads / "old.tsv")
@@ -315,7 +315,7 @@ def test_same_as_last_time_best_run_and_restart_in_guided_mode(tmp_path: Path, t
 
 
 def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl: Path) -> None:  # noqa: F811
-    from trainer.llm.checkpoints import latest_complete
+    from trainer.tasks.causal_lm.checkpoints import latest_complete
 
     model = ScriptedChatModel()
     assistant = Assistant(chat_model=model)

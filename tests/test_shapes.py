@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from trainer.data import load_table
-from trainer.errors import UserError
-from trainer.shapes import detect_shape, load_chat_examples, load_kto_examples, load_preference_pairs
+from trainer.core.errors import UserError
+from trainer.data.read import load_table
+from trainer.data.shapes import detect_shape, load_chat_examples, load_kto_examples, load_preference_pairs
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:

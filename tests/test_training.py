@@ -12,15 +12,15 @@ import pytest
 from conftest import make_reviews
 from safetensors.torch import load_file
 
-from trainer import runner
-from trainer.config import BUNDLED_MODEL, resolve_config
-from trainer.errors import UserError
-from trainer.evaluation import classification_metrics, load_evaluation, majority_baseline
-from trainer.fileio import read_json, read_jsonl
-from trainer.models import freeze_lower_layers, load_classifier, resolve_model_path
-from trainer.registry import Registry
-from trainer.training import train_run
-from trainer.workspace import Workspace
+from trainer.backends import local as runner
+from trainer.core.config import BUNDLED_MODEL, resolve_config
+from trainer.core.errors import UserError
+from trainer.core.fileio import read_json, read_jsonl
+from trainer.core.workspace import Workspace
+from trainer.evaluate.metrics import classification_metrics, load_evaluation, majority_baseline
+from trainer.store.registry import Registry
+from trainer.tasks.text_classification.model import freeze_lower_layers, load_classifier, resolve_model_path
+from trainer.tasks.text_classification.train import train_run
 
 # Settings under which the tiny BERT learns the toy reviews in a few seconds.
 TINY: dict[str, Any] = {"epochs": 8, "learning_rate": 3e-3, "batch_size": 8}
@@ -154,7 +154,7 @@ def test_single_class_data_fails_with_the_reason(
     data.write_text("label\ttext\n" + "".join(f"pos\t{text}\n" for text, _ in make_reviews(30)), encoding="utf-8")
     run_id = _create(ws, registry, data, tiny_bert, label_column="label", text_column="text")
     # The worker's own command line, as `launch` runs it, to see its exit code.
-    command = [sys.executable, "-m", "trainer.worker", str(ws.run_dir(run_id)), "--db", str(ws.db_path)]
+    command = [sys.executable, "-m", "trainer.backends.worker", str(ws.run_dir(run_id)), "--db", str(ws.db_path)]
     worker = subprocess.run([*command, "--run-id", str(run_id)], capture_output=True, text=True, timeout=120)
     assert worker.returncode == 1
     assert "UserError" in worker.stderr  # the traceback is kept for train.log
@@ -213,7 +213,7 @@ def test_bundled_minilm_fine_tunes_on_a_small_set(ws: Workspace, registry: Regis
 
 
 def test_exact_repeats_are_dropped_before_the_split_so_none_is_both_trained_and_tested() -> None:
-    from trainer.training import drop_repeated_examples
+    from trainer.tasks.text_classification.train import drop_repeated_examples
 
     texts = ["win a prize now", "see you at lunch", "win a prize now", "win a prize now", "call me"]
     labels = ["spam", "ham", "spam", "ham", "ham"]

@@ -15,10 +15,10 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from agent.types import Reply, ToolStep  # noqa: E402
-from trainer import runner  # noqa: E402
-from trainer.errors import UserError  # noqa: E402
-from trainer.registry import Registry  # noqa: E402
-from trainer.workspace import Workspace  # noqa: E402
+from trainer.backends import local as runner  # noqa: E402
+from trainer.core.errors import UserError  # noqa: E402
+from trainer.core.workspace import Workspace  # noqa: E402
+from trainer.store.registry import Registry  # noqa: E402
 from ui import web  # noqa: E402
 
 # ---- pure conversions ------------------------------------------------------------------------------
@@ -346,7 +346,7 @@ def check_panel_follows_run_and_stop(client: Any) -> None:
 
 
 def test_evaluation_images_are_shown_in_the_chat_and_served(app: App) -> None:
-    from trainer.plots import plot_confusion_matrix
+    from trainer.evaluate.plots import plot_confusion_matrix
 
     registry, workspace = app.assistant.registry, app.assistant.workspace
     run_id = registry.create_run({"task": "text-classification", "model": "tiny", "data": "reviews.tsv"})

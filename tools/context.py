@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainer.registry import Registry
-from trainer.workspace import Workspace
+from trainer.core.workspace import Workspace
+from trainer.store.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from typing import Any
 from tools.context import ToolContext
 from tools.session_files import chat_datasets, chat_uploads, record_dataset, resolve_file
 from tools.validation import check_model_reference
-from trainer import planning
-from trainer.errors import UserError
-from trainer.inspection import inspect_file
+from trainer.core.errors import UserError
+from trainer.inspection.report import inspect_file
+from trainer.tasks.text_classification import plan as planning
 
 
 def list_files(ctx: ToolContext) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def propose_plan(
         method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
     """
     from tools.pending import drop_pending
-    from trainer.llm.planning import propose_llm, sniff_task
+    from trainer.tasks.causal_lm.plan import propose_llm, sniff_task
 
     # A training plan is now the plan on the table: a deploy or delete proposed earlier must not run on its "yes".
     drop_pending(ctx)
@@ -135,7 +135,7 @@ def prepare_data(
         text_column: Column holding the text, only when the user named it.
         label_column: Column holding the label, only when the user named it.
     """
-    from trainer.prepare import prepare_dataset
+    from trainer.data.prepare import prepare_dataset
 
     path = resolve_file(ctx, file)
     manifest = prepare_dataset(

@@ -12,10 +12,10 @@ from typing import Any
 from tools.context import ToolContext
 from tools.history_tools import find_runs
 from tools.pending import executor, propose_action
-from trainer.config import resolve_config
-from trainer.diagnosis import diagnose_run as diagnose_run_record
-from trainer.errors import UserError
-from trainer.fileio import atomic_write_json
+from trainer.core.config import resolve_config
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json
+from trainer.evaluate.diagnosis import diagnose_run as diagnose_run_record
 
 RELAUNCH_RECORD = "relaunch.json"
 

@@ -14,8 +14,8 @@ from typing import Any
 from tools.context import ToolContext
 from tools.pending import executor, propose_action
 from tools.session_files import owns_path
-from trainer import runner
-from trainer.errors import UserError
+from trainer.backends import local as runner
+from trainer.core.errors import UserError
 
 WHICH = ("latest", "best", "failed", "crashed", "interrupted", "running", "succeeded")
 CLASSIFICATION = ("text-classification", "text-pair-classification")
@@ -61,7 +61,7 @@ def plan_like_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str
         changes: Settings to change, e.g. {"epochs": 3, "learning_rate": 0.0001}; keys as in start_training.
     """
     from tools.validation import check_model_reference
-    from trainer.config import resolve_config
+    from trainer.core.config import resolve_config
 
     run = ctx.registry.get_run(run_id) if run_id is not None else _latest(ctx)
     if run.get("backend") == "openai":
@@ -105,8 +105,8 @@ def resume_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
     Args:
         run_id: The run to continue; default this chat's newest interrupted run (else the newest of any chat).
     """
-    from trainer.llm import launch
-    from trainer.llm.checkpoints import latest_complete
+    from trainer.plan import launch
+    from trainer.tasks.causal_lm.checkpoints import latest_complete
 
     if run_id is None:
         run_id = find_runs(ctx, "interrupted")["run_id"]

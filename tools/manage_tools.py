@@ -16,9 +16,9 @@ from typing import Any
 from tools.context import ToolContext
 from tools.pending import executor, propose_action
 from tools.session_files import owns_path, resolve_file
-from trainer.deploy import list_deployments, stop_deployment
-from trainer.errors import UserError
-from trainer.registry import FINISHED
+from trainer.core.errors import UserError
+from trainer.serve.deploy import list_deployments, stop_deployment
+from trainer.store.registry import FINISHED
 
 
 def delete_run(ctx: ToolContext, run_id: int) -> dict[str, Any]:

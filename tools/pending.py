@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.context import ToolContext
-from trainer.errors import UserError
+from trainer.core.errors import UserError
 
 Executor = Callable[[ToolContext, dict[str, Any]], dict[str, Any]]
 EXECUTORS: dict[str, Executor] = {}
@@ -99,6 +99,6 @@ def drop_pending(ctx: ToolContext) -> dict[str, Any] | None:
 
 
 def _drop_openai_plan(ctx: ToolContext) -> None:
-    from trainer.openai_ft.job import clear_pending
+    from trainer.backends.openai.job import clear_pending
 
     clear_pending(ctx.workspace, ctx.session_id)

@@ -8,12 +8,12 @@ from typing import Any
 from tools.context import ToolContext
 from tools.data_tools import propose_plan
 from tools.pending import drop_pending, executor, propose_action
-from trainer import runner
-from trainer.compare import compare_runs as compare_run_records
-from trainer.deploy import check_deployable
-from trainer.deploy import deploy_run as deploy_run_process
-from trainer.errors import UserError
-from trainer.evaluation import load_evaluation
+from trainer.backends import local as runner
+from trainer.core.errors import UserError
+from trainer.evaluate.compare import compare_runs as compare_run_records
+from trainer.evaluate.metrics import load_evaluation
+from trainer.serve.deploy import check_deployable
+from trainer.serve.deploy import deploy_run as deploy_run_process
 
 RUN_SUMMARY_FIELDS = ("id", "status", "task", "model", "data", "created_at", "error")
 # Chat deployments listen on loopback only; exposing a model to the network is the CLI's `serve --host`.
@@ -57,7 +57,7 @@ def start_training(
         task: text-classification, sft or dpo; default from the data.
         method: full, freeze, lora or qlora; for sft/dpo the default is lora.
     """
-    from trainer.openai_ft.plan import is_openai_model
+    from trainer.backends.openai.plan import is_openai_model
 
     if backend == "openai" or (backend is None and is_openai_model(model)):
         return plan_openai_job(
@@ -83,7 +83,7 @@ def start_training(
 
 def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: float | None = None) -> dict[str, Any]:
     """Create and launch a run from a resolved config (the guided mode's "go" lands here too)."""
-    from trainer.config import resolve_config
+    from trainer.core.config import resolve_config
 
     run_config = resolve_config(config)
     run_id = runner.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
@@ -114,8 +114,8 @@ def plan_openai_job(
     user's own "go" (guided mode, the CLI prompt or --yes), uploads and creates the job.
     """
     from tools.session_files import resolve_file
-    from trainer.openai_ft.job import set_pending
-    from trainer.openai_ft.plan import make_plan
+    from trainer.backends.openai.job import set_pending
+    from trainer.backends.openai.plan import make_plan
 
     path = resolve_file(ctx, file)
     settings = {
@@ -143,7 +143,7 @@ def confirm_openai_job(ctx: ToolContext, plan_id: str | None = None) -> dict[str
 
     Not an LLM tool on purpose: call it only from code handling the user's own confirmation.
     """
-    from trainer.openai_ft.job import clear_pending, confirm_plan, pending_plan
+    from trainer.backends.openai.job import clear_pending, confirm_plan, pending_plan
 
     plan_id = plan_id or pending_plan(ctx.workspace, ctx.session_id)
     if not plan_id:
@@ -225,7 +225,7 @@ def deploy_run(ctx: ToolContext, run_id: int | None = None, port: int | None = N
 
 @executor("deploy")
 def _deploy(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Start the server the user confirmed (trainer.deploy checks the run and the port again)."""
+    """Start the server the user confirmed (trainer.serve.deploy checks the run and the port again)."""
     port = arguments.get("port")
     return deploy_run_process(
         ctx.workspace, ctx.registry, int(arguments["run_id"]), port=int(port) if port is not None else None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.context import ToolContext
-from trainer.errors import UserError
+from trainer.core.errors import UserError
 
 
 def resolve_file(ctx: ToolContext, name: str) -> Path:
@@ -67,7 +67,7 @@ def chat_uploads(ctx: ToolContext) -> list[Path]:
 
 def chat_datasets(ctx: ToolContext) -> list[dict[str, Any]]:
     """The prepared datasets this chat made: {"folder", "data_file", "files"} with workspace-relative paths."""
-    from trainer.fileio import read_json_object
+    from trainer.core.fileio import read_json_object
 
     folders = _own_datasets(ctx) if ctx.session_id else _all_datasets(ctx)
     found = []

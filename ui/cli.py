@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.backends import FLAGS, KINDS
-from trainer.errors import UserError
+from trainer.core.errors import UserError
 
 
 def _context(session_id: str | None = None) -> Any:
@@ -27,15 +27,15 @@ def _emit(args: argparse.Namespace, result: dict[str, Any], render: Callable[[di
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from agent.render import render_inspection
     from tools.data_tools import inspect_data
+    from ui.render import render_inspection
 
     ctx = _context()
     columns = {"text_column": args.text_column, "label_column": args.label_column, "task": args.task}
     if Path(args.file).is_dir() or args.model or args.max_length:
         # A folder (Hugging Face save_to_disk, one folder per class) is read in place; a named model's
         # tokenizer gives the token lengths.
-        from trainer.inspection import inspect_file
+        from trainer.inspection.report import inspect_file
 
         source = Path(args.file) if Path(args.file).is_dir() else ctx.workspace.import_file(Path(args.file))
         report = inspect_file(source, model=args.model, max_length=args.max_length, **columns)
@@ -47,8 +47,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from agent.render import render_prepared
     from tools.data_tools import prepare_data
+    from ui.render import render_prepared
 
     ctx = _context()
     options = {
@@ -60,7 +60,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         "label_column": args.label_column,
     }
     if Path(args.file).is_dir():
-        from trainer.prepare import prepare_dataset
+        from trainer.data.prepare import prepare_dataset
 
         manifest = prepare_dataset(Path(args.file), ctx.workspace, **options)
     else:
@@ -86,11 +86,11 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from agent.render import render_evaluation, render_plan
     from tools.data_tools import propose_plan
     from tools.run_tools import evaluate_run, launch_plan
-    from trainer.config import resolve_config
-    from trainer.openai_ft.plan import is_openai_model
+    from trainer.backends.openai.plan import is_openai_model
+    from trainer.core.config import resolve_config
+    from ui.render import render_evaluation, render_plan
 
     if getattr(args, "backend", None) == "openai" or (args.backend is None and is_openai_model(args.model)):
         return cmd_train_openai(args)
@@ -143,7 +143,7 @@ def _render_llm_result(result: dict[str, Any]) -> str:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from trainer.llm.launch import resume_run
+    from trainer.plan.launch import resume_run
 
     ctx = _context()
     resume_run(ctx.workspace, ctx.registry, args.run)
@@ -157,8 +157,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_train_openai(args: argparse.Namespace) -> int:
     """Plan an OpenAI job, ask (or take --yes), upload and create it, then follow it to the end."""
-    from agent.render import render_evaluation, render_openai_plan
     from tools.run_tools import confirm_openai_job, evaluate_run, plan_openai_job
+    from ui.render import render_evaluation, render_openai_plan
 
     if not args.data:
         raise UserError("Name the data to fine-tune on with --data FILE.")
@@ -217,7 +217,7 @@ def _follow_openai(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
     import os
     import time
 
-    from trainer import runner
+    from trainer.backends import local as runner
 
     shown = 0
     try:
@@ -239,7 +239,7 @@ def _follow_openai(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
 def _follow_with_progress_bar(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from trainer import runner
+    from trainer.backends import local as runner
 
     bar = tqdm(total=None, unit="step", disable=quiet, file=sys.stderr, desc=f"run {run_id}")
 
@@ -265,16 +265,16 @@ def _follow_with_progress_bar(ctx: Any, run_id: int, quiet: bool) -> dict[str, A
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from agent.render import render_runs
     from tools.run_tools import list_runs
+    from ui.render import render_runs
 
     _emit(args, list_runs(_context()), lambda r: render_runs(r["runs"]))
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from agent.render import render_evaluation
     from tools.run_tools import evaluate_run
+    from ui.render import render_evaluation
 
     result = evaluate_run(_context(), args.run)
     _emit(args, result, lambda r: render_evaluation(r) + f"\n\nConfusion matrix: {r.get('confusion_matrix_png')}")
@@ -282,24 +282,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from agent.render import render_status
     from tools.run_tools import run_status
+    from ui.render import render_status
 
     _emit(args, run_status(_context(), args.run), render_status)
     return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from agent.render import render_status
     from tools.run_tools import stop_run
+    from ui.render import render_status
 
     _emit(args, stop_run(_context(), args.run), render_status)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from agent.render import render_comparison
     from tools.run_tools import compare_runs
+    from ui.render import render_comparison
 
     result = compare_runs(_context(), args.runs)
     _emit(args, result, lambda r: render_comparison(r) + f"\n\nLoss curves: {r.get('plot')}")
@@ -307,14 +307,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from trainer.serving import serve_forever
+    from trainer.serve.classifier import serve_forever
 
     ctx = _context()
     run = ctx.registry.get_run(args.run)
     if run["status"] != "succeeded":
         raise UserError(f"Run {args.run} is {run['status']}; only a run that succeeded can be served.")
     if (run.get("config") or {}).get("task") in ("sft", "dpo"):
-        from trainer.llm.serving_openai import serve_forever as serve_chat
+        from trainer.serve.chat import serve_forever as serve_chat
 
         serve_chat(ctx.workspace.run_dir(args.run), args.host, args.port)
         return 0
@@ -324,7 +324,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _reattach_openai_followers() -> None:
     """Follow again every OpenAI job still running when tunechat was last closed."""
-    from trainer.openai_ft.follow import reattach_all
+    from trainer.backends.openai.follow import reattach_all
 
     ctx = _context()
     reattach_all(ctx.workspace, ctx.registry)

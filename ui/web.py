@@ -26,13 +26,13 @@ import gradio as gr
 from agent.assistant import Assistant
 from agent.types import Reply, ToolStep, TurnEvent
 from tools.run_tools import list_runs, run_status
-from trainer.errors import UserError
-from trainer.registry import ACTIVE as ACTIVE_STATUSES
+from trainer.core.errors import UserError
+from trainer.store.registry import ACTIVE as ACTIVE_STATUSES
 
 log = logging.getLogger(__name__)
 
 EXAMPLE_PROMPTS = ("inspect my data", "train", "status", "list runs", "help")
-# What trainer.data.load_table reads (zip archives of these too, read in memory and never extracted).
+# What trainer.data.read.load_table reads (zip archives of these too, read in memory and never extracted).
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".txt", ".parquet", ".zip"]
 RUN_HEADERS = ["run", "status", "model", "data", "acc.", "F1"]
 RUNS_LABEL = "Runs (acc. and macro-F1 on the test split)"

@@ -1,0 +1,1 @@
+"""Where a run executes: local processes, or a hosted fine-tuning API."""

@@ -1,0 +1,1 @@
+"""Fine-tuning through the OpenAI API: plan, confirm, upload + create, follow, evaluate."""

@@ -1,0 +1,407 @@
+"""Follow an OpenAI fine-tuning job into the run folder and the registry, like a local worker would.
+
+A follower is its own process (`python -m trainer.backends.openai.follow RUN_DIR --db DB --run-id N`) in a
+new session, so it outlives the chat that started it; a lock file keeps it to one per run. Each poll
+writes events.jsonl, metrics.jsonl (train/valid loss, token accuracy), progress.json, checkpoints.json
+and the registry status; on success it stores the fine-tuned model id and evaluates it on the
+held-out test split. When tunechat starts again, or anyone asks for the status, `ensure_follower`
+re-attaches a follower to every job still active whose follower is gone. The API key reaches the
+follower through its environment only, never its command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from trainer.backends.openai.client import has_api_key, make_client, redact
+from trainer.backends.openai.errors import explained
+from trainer.backends.openai.job import read_record, write_record
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json, read_json, read_jsonl, update_json
+from trainer.core.processes import child_env, process_alive
+from trainer.core.workspace import Workspace
+from trainer.store.registry import FINISHED, Registry
+
+ACTIVE = ("validating_files", "queued", "running")
+DEFAULT_POLL_S = 15.0
+PHASES = {"validating_files": "loading", "queued": "loading", "running": "training", "succeeded": "done"}
+FOLLOWER_MODULE = "trainer.backends.openai.follow"
+# Environment a follower must not inherit: debug logging of the client could print request details.
+DROPPED_ENV = ("OPENAI_LOG",)
+EVAL_MAX_DEFAULT = 500
+
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def poll_seconds() -> float:
+    try:
+        return float(os.environ.get("TUNECHAT_OPENAI_POLL_S") or DEFAULT_POLL_S)
+    except ValueError:
+        return DEFAULT_POLL_S
+
+
+def log(run_dir: Path, message: str) -> None:
+    with (run_dir / "follow.log").open("a", encoding="utf-8") as handle:
+        handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {redact(message)}\n")
+
+
+def write_progress(run_dir: Path, **changes: Any) -> dict[str, Any]:
+    return update_json(run_dir / "progress.json", **changes, updated_at=time.time())
+
+
+# ---- one poll -------------------------------------------------------------------------------
+
+
+def _metrics_row(data: dict[str, Any], created_at: int, started: int | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"step": int(data.get("step") or 0), "total_steps": data.get("total_steps")}
+    if data.get("train_loss") is not None:
+        row["loss"] = float(data["train_loss"])
+    if data.get("train_mean_token_accuracy") is not None:
+        row["train_mean_token_accuracy"] = float(data["train_mean_token_accuracy"])
+    for source, target in (("valid_loss", "eval_loss"), ("full_valid_loss", "eval_loss")):
+        if data.get(source) is not None:
+            row[target] = float(data[source])
+    for source in ("valid_mean_token_accuracy", "full_valid_mean_token_accuracy"):
+        if data.get(source) is not None:
+            row["valid_mean_token_accuracy"] = float(data[source])
+    if started:
+        row["elapsed_s"] = max(0, created_at - started)
+    return row
+
+
+def sync_once(ws: Workspace, registry: Registry, run_id: int, client: Any) -> dict[str, Any]:
+    """Read the job, its new events, metrics and checkpoints once; record them; return progress."""
+    run = registry.get_run(run_id)
+    run_dir = ws.run_dir_of(run)
+    record = read_record(run_dir)
+    job_id = record.get("job_id")
+    if not job_id:
+        return write_progress(run_dir, phase="loading", job_status=record.get("state", "new"))
+    with explained(f"reading job {job_id}"):
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        events = client.fine_tuning.jobs.list_events(job_id, limit=100).data
+
+    seen = {row.get("id") for row in read_jsonl(run_dir / "events.jsonl")}
+    new_events = [event for event in reversed(events) if event.id not in seen]  # the API lists newest first
+    started = record.get("started_at") or job.created_at
+    if new_events:
+        with (run_dir / "events.jsonl").open("a", encoding="utf-8") as handle:
+            for event in new_events:
+                entry = {
+                    "id": event.id,
+                    "created_at": event.created_at,
+                    "level": event.level,
+                    "type": event.type,
+                    "message": redact(event.message),
+                }
+                handle.write(_json(entry) + "\n")
+        metrics = [
+            _metrics_row(dict(event.data or {}), event.created_at, started)
+            for event in new_events
+            if event.type == "metrics" and isinstance(event.data, dict)
+        ]
+        if metrics:
+            with (run_dir / "metrics.jsonl").open("a", encoding="utf-8") as handle:
+                handle.writelines(_json(row) + "\n" for row in metrics)
+
+    checkpoints: list[dict[str, Any]] = []
+    if job.status in ("running", "succeeded"):
+        with explained(f"listing the checkpoints of job {job_id}"):
+            page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=50)
+        checkpoints = [
+            {
+                "id": c.id,
+                "step_number": c.step_number,
+                "fine_tuned_model_checkpoint": c.fine_tuned_model_checkpoint,
+                "metrics": c.metrics.model_dump(exclude_none=True),
+            }
+            for c in page.data
+        ]
+        atomic_write_json(run_dir / "checkpoints.json", checkpoints)
+
+    log_rows = read_jsonl(run_dir / "metrics.jsonl")
+    last = log_rows[-1] if log_rows else {}
+    last_valid: dict[str, Any] = next((row for row in reversed(log_rows) if "eval_loss" in row), {})
+    progress = write_progress(
+        run_dir,
+        phase=PHASES.get(job.status, "failed" if job.status == "failed" else job.status),
+        job_status=job.status,
+        job_id=job_id,
+        step=last.get("step"),
+        total_steps=last.get("total_steps"),
+        loss=last.get("loss"),
+        train_mean_token_accuracy=last.get("train_mean_token_accuracy"),
+        valid_loss=last_valid.get("eval_loss"),
+        valid_mean_token_accuracy=last_valid.get("valid_mean_token_accuracy"),
+        elapsed_s=max(0, int(time.time()) - job.created_at),
+        eta_s=max(0, job.estimated_finish - int(time.time())) if job.estimated_finish else None,
+        checkpoints=len(checkpoints),
+        fine_tuned_model=job.fine_tuned_model,
+        trained_tokens=job.trained_tokens,
+    )
+
+    if job.status == "succeeded":
+        _finish_success(ws, registry, run_id, run_dir, record, job, client, log_rows, progress)
+    elif job.status == "failed":
+        code = job.error.code if job.error else "unknown"
+        said = redact(job.error.message) if job.error else "no reason given"
+        reason = (
+            f"The OpenAI job {job_id} failed ({code}: {said.rstrip('.')}); "
+            "fix the data or settings it names and start a new plan."
+        )
+        write_progress(run_dir, phase="failed", error=reason)
+        registry.update_run(run_id, status="failed", error=reason)
+    elif job.status == "cancelled":
+        write_progress(run_dir, phase="cancelled")
+        registry.update_run(run_id, status="cancelled", error="Cancelled on request.")
+    elif run["status"] != job.status:
+        registry.update_run(run_id, status=job.status)
+    progress["new_events"] = [e.message for e in new_events]
+    return progress
+
+
+def _json(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def _finish_success(
+    ws: Workspace,
+    registry: Registry,
+    run_id: int,
+    run_dir: Path,
+    record: dict[str, Any],
+    job: Any,
+    client: Any,
+    log_rows: list[dict[str, Any]],
+    progress: dict[str, Any],
+) -> None:
+    record.update(fine_tuned_model=job.fine_tuned_model, state="succeeded", trained_tokens=job.trained_tokens)
+    write_record(run_dir, record)
+    losses = [row["loss"] for row in log_rows if "loss" in row]
+    metrics: dict[str, Any] = {
+        "fine_tuned_model": job.fine_tuned_model,
+        "job_id": job.id,
+        "trained_tokens": job.trained_tokens,
+        "final_loss": losses[-1] if losses else None,
+        "valid_loss": progress.get("valid_loss"),
+        "valid_mean_token_accuracy": progress.get("valid_mean_token_accuracy"),
+        "train_mean_token_accuracy": progress.get("train_mean_token_accuracy"),
+        "train_seconds": (job.finished_at - job.created_at) if job.finished_at else None,
+    }
+    if record.get("task") == "text-classification":
+        write_progress(run_dir, phase="evaluating")
+        try:
+            evaluation = evaluate_classifier(run_dir, record, client)
+            metrics.update(
+                accuracy=evaluation["accuracy"],
+                macro_f1=evaluation["macro_f1"],
+                baseline_accuracy=evaluation["baseline"]["accuracy"],
+                test_size=evaluation["test_size"],
+            )
+        except UserError as error:
+            metrics["evaluation_error"] = str(error)
+            log(run_dir, f"evaluation failed: {error}")
+    write_progress(run_dir, phase="done")
+    registry.update_run(run_id, status="succeeded", metrics=metrics, error=None)
+
+
+# ---- evaluation on the held-out split -------------------------------------------------------
+
+
+def _match_label(answer: str, labels: list[str]) -> str:
+    """The label an answer names: exact (ignoring case and punctuation at the ends), else the first named."""
+    cleaned = answer.strip().strip(".!\"'`").strip().lower()
+    for label in labels:
+        if cleaned == label.lower():
+            return label
+    for label in sorted(labels, key=len, reverse=True):
+        if label.lower() in cleaned:
+            return label
+    return answer.strip()[:40] or "(empty)"
+
+
+def evaluate_classifier(run_dir: Path, record: dict[str, Any], client: Any) -> dict[str, Any]:
+    """Ask the fine-tuned model for every test example and score it like a local classifier run."""
+    from trainer.evaluate.metrics import classification_metrics, majority_baseline
+    from trainer.evaluate.plots import plot_confusion_matrix, plot_loss_curves
+
+    labels = list(record.get("labels") or [])
+    test = read_jsonl(Path(record["files"]["test"]))
+    train = read_jsonl(Path(record["files"]["train"]))
+    limit = int(os.environ.get("TUNECHAT_OPENAI_EVAL_MAX") or EVAL_MAX_DEFAULT)
+    test = test[:limit]
+    y_true, y_pred = [], []
+    for example in test:
+        messages = example["messages"]
+        prompt = [m for m in messages if m["role"] != "assistant"]
+        with explained(f"asking {record['fine_tuned_model']} for a test prediction"):
+            answer = client.chat.completions.create(
+                model=record["fine_tuned_model"], messages=prompt, temperature=0, max_completion_tokens=16
+            )
+        y_true.append(messages[-1]["content"])
+        y_pred.append(_match_label(answer.choices[0].message.content or "", labels))
+    evaluation = classification_metrics(y_true, y_pred, labels)
+    train_labels = [e["messages"][-1]["content"] for e in train]
+    evaluation["baseline"] = majority_baseline(train_labels, y_true, labels)
+    evaluation["test_size"] = len(y_true)
+    evaluation["fine_tuned_model"] = record["fine_tuned_model"]
+    evaluation["unparsed_answers"] = sum(1 for p in y_pred if p not in labels)
+    evaluation["confusion_matrix_png"] = str(
+        plot_confusion_matrix(evaluation["confusion_matrix"], labels, run_dir / "confusion_matrix.png")
+    )
+    curve = [(int(r["step"]), float(r["loss"])) for r in read_jsonl(run_dir / "metrics.jsonl") if "loss" in r]
+    valid = [(int(r["step"]), float(r["eval_loss"])) for r in read_jsonl(run_dir / "metrics.jsonl") if "eval_loss" in r]
+    evaluation["loss_png"] = str(
+        plot_loss_curves({"train": curve, "validation (eval)": valid}, run_dir / "loss.png", "Loss (OpenAI job)")
+    )
+    atomic_write_json(run_dir / "evaluation.json", evaluation)
+    return evaluation
+
+
+# ---- the follower process -------------------------------------------------------------------
+
+
+def follow_forever(run_dir: Path, db_path: Path, run_id: int) -> int:
+    """The follower's main loop: poll until the job has finished; one follower per run (a file lock)."""
+    registry = Registry(db_path)
+    ws = Workspace(run_dir.resolve().parent.parent)
+    lock = (run_dir / "follow.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another follower has this run
+    registry.update_run(run_id, pid=os.getpid())
+    log(run_dir, f"follower {os.getpid()} attached to run {run_id}")
+    try:
+        client = make_client()
+    except UserError as error:
+        log(run_dir, str(error))
+        return 2
+    delay = poll_seconds()
+    failures = 0
+    while True:
+        try:
+            progress = sync_once(ws, registry, run_id, client)
+            failures = 0
+            for message in progress.get("new_events", []):
+                log(run_dir, f"event: {message}")
+        except UserError as error:
+            # The client already retried; keep following at a slower pace (the job runs on regardless).
+            failures += 1
+            log(run_dir, f"poll failed ({failures}): {error}")
+            write_progress(run_dir, last_error=str(error))
+        except Exception as error:  # noqa: BLE001 - a follower must not die on one odd answer
+            failures += 1
+            log(run_dir, f"poll failed ({failures}): {type(error).__name__}: {redact(str(error))[:300]}")
+        if registry.get_run(run_id)["status"] in FINISHED:
+            log(run_dir, f"run {run_id} is {registry.get_run(run_id)['status']}; follower exits")
+            return 0
+        time.sleep(delay * min(8, 2**failures) if failures else delay)
+
+
+def _follower_env() -> dict[str, str]:
+    return child_env(drop=DROPPED_ENV)
+
+
+def follower_alive(pid: int | None) -> bool:
+    return bool(pid) and process_alive(int(pid or 0), (FOLLOWER_MODULE,), _children)
+
+
+def ensure_follower(ws: Workspace, registry: Registry, run_id: int) -> int | None:
+    """Start a follower for an active OpenAI run that has none; return its pid (None when not needed)."""
+    run = registry.get_run(run_id)
+    if run.get("backend") != "openai" or run["status"] in FINISHED:
+        return None
+    run_dir = ws.run_dir_of(run)
+    if not read_record(run_dir).get("job_id"):
+        return None
+    if follower_alive(run.get("pid")):
+        return int(run["pid"])
+    if not has_api_key():
+        write_progress(
+            run_dir, last_error="OPENAI_API_KEY is not set, so this job is not followed; set it and ask again."
+        )
+        return None
+    command = [
+        sys.executable,
+        "-m",
+        FOLLOWER_MODULE,
+        str(run_dir),
+        "--db",
+        str(registry.db_path),
+        "--run-id",
+        str(run_id),
+    ]
+    with (run_dir / "follow.log").open("ab") as output:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=run_dir,
+            env=_follower_env(),  # the key travels here, never in argv
+            start_new_session=True,
+        )
+    _children[process.pid] = process
+    registry.update_run(run_id, pid=process.pid)
+    return process.pid
+
+
+def reattach_all(ws: Workspace, registry: Registry) -> list[int]:
+    """Re-attach followers to every OpenAI job still active (tunechat was restarted); return the run ids."""
+    attached = []
+    for run in registry.list_runs():
+        if run.get("backend") == "openai" and run["status"] in ACTIVE:
+            try:
+                if ensure_follower(ws, registry, int(run["id"])):
+                    attached.append(int(run["id"]))
+            except (OSError, UserError):
+                continue
+    return attached
+
+
+def status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+    """An OpenAI run's registry row merged with progress.json, the latest events and the job record."""
+    ensure_follower(ws, registry, run_id)
+    run = registry.get_run(run_id)
+    run_dir = ws.run_dir_of(run)
+    progress: dict[str, Any] = {}
+    if (run_dir / "progress.json").is_file():
+        try:
+            progress = dict(read_json(run_dir / "progress.json"))
+        except (OSError, ValueError):
+            progress = {}
+    record = read_record(run_dir)
+    result = dict(run)
+    result["run_dir"] = str(run_dir)
+    for key in ("phase", "step", "total_steps", "epoch", "loss", "eta_s", "elapsed_s"):
+        result[key] = progress.get(key)
+    for key in ("valid_loss", "train_mean_token_accuracy", "valid_mean_token_accuracy", "checkpoints"):
+        result[key] = progress.get(key)
+    result["progress"] = progress
+    result["job_id"] = record.get("job_id")
+    result["fine_tuned_model"] = record.get("fine_tuned_model") or progress.get("fine_tuned_model")
+    result["events"] = read_jsonl(run_dir / "events.jsonl")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.backends.openai.follow")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--run-id", type=int, required=True)
+    args = parser.parse_args(argv)
+    return follow_forever(args.run_dir, args.db, args.run_id)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

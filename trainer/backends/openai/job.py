@@ -1,0 +1,244 @@
+"""Confirm a plan: create the run, upload its files, create the OpenAI job exactly once, cancel it.
+
+Exactly once: the run's record (runs/run-<id>/openai_job.json) is written before every step that
+costs money and is read first on every attempt. Before the create call it says state "creating"
+with a stable idempotency key; the create request carries that key (Idempotency-Key header, the
+same on the client's own retries) and the key as job metadata. A later attempt that finds
+"creating" without a job id first looks the job up by that metadata, so a crash, a timeout or a
+second "yes" never makes a second job for the same run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from trainer.backends.openai.client import endpoint, make_client
+from trainer.backends.openai.errors import explained
+from trainer.backends.openai.plan import copy_plan_files, load_plan, save_plan
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json, read_json
+from trainer.core.workspace import Workspace
+from trainer.store.registry import FINISHED, Registry
+
+RECORD = "openai_job.json"
+METADATA_KEY = "tunechat_run"
+
+
+def record_path(run_dir: Path) -> Path:
+    return run_dir / RECORD
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    path = record_path(run_dir)
+    return dict(read_json(path)) if path.is_file() else {}
+
+
+def write_record(run_dir: Path, record: dict[str, Any]) -> None:
+    record["updated_at"] = time.time()
+    atomic_write_json(record_path(run_dir), record)
+
+
+def create_openai_run(ws: Workspace, registry: Registry, plan: dict[str, Any], session_id: str | None) -> int:
+    """Register the run and fill its folder from the plan; nothing is sent anywhere yet."""
+    config = dict(plan["config"])
+    run_id = registry.create_run(config, session_id=session_id, backend="openai")
+    run_dir = ws.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "config.json", config)
+    files = copy_plan_files(plan, run_dir / "openai")
+    splits = Path(plan["files"]["train"]).parent / "splits"
+    if splits.is_dir():  # text/label splits, as a local classifier run writes them
+        copy_plan_files({"files": {p.stem: str(p) for p in splits.glob("*.jsonl")}}, run_dir / "splits")
+    write_record(
+        run_dir,
+        {
+            "run_id": run_id,
+            "plan_id": plan["plan_id"],
+            "state": "new",
+            "idempotency_key": f"tunechat-{uuid.uuid4().hex}",
+            "endpoint": endpoint(),
+            "method": plan["method"],
+            "model": plan["model"],
+            "hyperparameters": plan["hyperparameters"],
+            "suffix": plan["suffix"],
+            "files": files,
+            "task": plan["task"],
+            "labels": plan.get("labels"),
+            "training_file_id": None,
+            "validation_file_id": None,
+            "job_id": None,
+            "fine_tuned_model": None,
+        },
+    )
+    atomic_write_json(run_dir / "progress.json", {"phase": "loading", "job_status": "new", "updated_at": time.time()})
+    registry.update_run(run_id, run_dir=str(run_dir))
+    return run_id
+
+
+def _method(record: dict[str, Any]) -> dict[str, Any]:
+    hyper = {k: v for k, v in record["hyperparameters"].items() if v is not None}
+    kind = record["method"]
+    return {"type": kind, kind: {"hyperparameters": hyper}}
+
+
+def find_existing_job(client: Any, record: dict[str, Any]) -> Any | None:
+    """The job an earlier attempt created for this run, found by its metadata, or None."""
+    with explained("looking up an earlier fine-tuning job"):
+        page = client.fine_tuning.jobs.list(metadata={METADATA_KEY: record["idempotency_key"]}, limit=10)
+    for job in page.data:
+        if (job.metadata or {}).get(METADATA_KEY) == record["idempotency_key"]:
+            return job
+    return None
+
+
+def submit(ws: Workspace, registry: Registry, run_id: int, client: Any | None = None) -> dict[str, Any]:
+    """Upload the run's files and create its job, each at most once; return the updated record."""
+    run = registry.get_run(run_id)
+    run_dir = ws.run_dir_of(run)
+    record = read_record(run_dir)
+    if not record:
+        raise UserError(f"Run {run_id} is not an OpenAI run (it has no {RECORD}); start it with the local backend.")
+    if record.get("job_id"):
+        return record  # checked first: the job exists, never create another
+    if run["status"] == "cancelled" or record.get("state") == "cancelled":
+        raise UserError(f"Run {run_id} was cancelled before its job was created; ask for a new plan to start again.")
+    client = client or make_client()
+    registry.update_run(run_id, status="validating_files", error=None)
+
+    for name, key in (("train", "training_file_id"), ("validation", "validation_file_id")):
+        path = Path(record["files"][name])
+        if record.get(key) or (name == "validation" and path.stat().st_size == 0):
+            continue
+        record["state"] = f"uploading {name}"
+        write_record(run_dir, record)
+        with explained(f"the upload of {path.name}"), path.open("rb") as handle:
+            uploaded = client.files.create(file=(f"run-{run_id}-{name}.jsonl", handle), purpose="fine-tune")
+        record[key] = uploaded.id
+        write_record(run_dir, record)
+
+    if record.get("state") == "creating":
+        # An earlier attempt may have created the job and died before writing its id down.
+        existing = find_existing_job(client, record)
+        if existing is not None:
+            return _created(registry, run_id, run_dir, record, existing)
+    record["state"] = "creating"
+    write_record(run_dir, record)  # written before the create call, on purpose
+    arguments: dict[str, Any] = {
+        "model": record["model"],
+        "training_file": record["training_file_id"],
+        "method": _method(record),
+        "suffix": record["suffix"] or None,
+        "metadata": {METADATA_KEY: record["idempotency_key"], "tunechat_run_id": str(run_id)},
+        # The same key on the client's own retries of this request.
+        "extra_headers": {"Idempotency-Key": record["idempotency_key"]},
+    }
+    if record.get("validation_file_id"):
+        arguments["validation_file"] = record["validation_file_id"]
+    with explained(f"creating the fine-tuning job for run {run_id}"):
+        job = client.fine_tuning.jobs.create(**arguments)
+    return _created(registry, run_id, run_dir, record, job)
+
+
+def _created(registry: Registry, run_id: int, run_dir: Path, record: dict[str, Any], job: Any) -> dict[str, Any]:
+    record.update(state="created", job_id=job.id, created_at=job.created_at)
+    write_record(run_dir, record)
+    registry.update_run(run_id, status=job.status)
+    return record
+
+
+def confirm_plan(
+    ws: Workspace,
+    registry: Registry,
+    plan_id: str,
+    session_id: str | None = None,
+    client: Any | None = None,
+    follow: bool = True,
+) -> dict[str, Any]:
+    """The user said yes: create the run (once per plan), upload, create the job, start following it.
+
+    Called from code that saw the user's own confirmation (guided mode, the CLI prompt, --yes); it is
+    not an LLM tool, so a model cannot confirm on the user's behalf.
+    """
+    plan = load_plan(ws, plan_id)
+    client = client or make_client()  # fail on a missing key before a run is created
+    run_id = plan.get("run_id")
+    if run_id is not None:
+        run = registry.get_run(int(run_id))
+        record = read_record(ws.run_dir_of(run))
+        if record.get("job_id") or run["status"] == "cancelled":
+            return {"run_id": int(run_id), "job_id": record.get("job_id"), "status": run["status"], "repeated": True}
+    else:
+        run_id = create_openai_run(ws, registry, plan, session_id)
+        plan["run_id"] = run_id
+        save_plan(ws, plan)
+    run_id = int(run_id)
+    try:
+        record = submit(ws, registry, run_id, client)
+    except UserError as error:
+        registry.update_run(run_id, status="failed", error=str(error))
+        raise
+    if follow:
+        from trainer.backends.openai.follow import ensure_follower
+
+        ensure_follower(ws, registry, run_id)
+    run = registry.get_run(run_id)
+    return {
+        "run_id": run_id,
+        "job_id": record["job_id"],
+        "status": run["status"],
+        "model": record["model"],
+        "method": record["method"],
+        "training_file_id": record["training_file_id"],
+        "validation_file_id": record.get("validation_file_id"),
+        "run_dir": str(ws.run_dir_of(run)),
+    }
+
+
+def cancel(ws: Workspace, registry: Registry, run_id: int, client: Any | None = None) -> dict[str, Any]:
+    """Cancel the run's job (or the run itself when no job was created yet); the status ends cancelled."""
+    run = registry.get_run(run_id)
+    run_dir = ws.run_dir_of(run)
+    record = read_record(run_dir)
+    if run["status"] in FINISHED:
+        return run
+    if not record.get("job_id"):
+        record["state"] = "cancelled"
+        write_record(run_dir, record)
+        registry.update_run(run_id, status="cancelled", error="Cancelled before the OpenAI job was created.")
+        return registry.get_run(run_id)
+    client = client or make_client()
+    with explained(f"cancelling job {record['job_id']}"):
+        job = client.fine_tuning.jobs.cancel(record["job_id"])
+    registry.update_run(run_id, status=job.status if job.status in FINISHED else "cancelled")
+    from trainer.backends.openai.follow import write_progress
+
+    write_progress(run_dir, job_status="cancelled", phase="cancelled")
+    return registry.get_run(run_id)
+
+
+# ---- the plan waiting for the user's yes, per chat session ----------------------------------
+# Kept in a file, not in the chat state: a tool call (LLM mode) records it, and only code that saw
+# the user's own "go" confirms it.
+
+
+def _pending_path(ws: Workspace, session_id: str | None) -> Path:
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", session_id or "default")[:64]
+    return ws.datasets / "openai-plans" / f"pending-{name}.json"
+
+
+def set_pending(ws: Workspace, session_id: str | None, plan_id: str) -> None:
+    atomic_write_json(_pending_path(ws, session_id), {"plan_id": plan_id, "at": time.time()})
+
+
+def pending_plan(ws: Workspace, session_id: str | None) -> str | None:
+    path = _pending_path(ws, session_id)
+    return str(read_json(path)["plan_id"]) if path.is_file() else None
+
+
+def clear_pending(ws: Workspace, session_id: str | None) -> None:
+    _pending_path(ws, session_id).unlink(missing_ok=True)

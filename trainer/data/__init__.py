@@ -1,0 +1,1 @@
+"""Reading every container and encoding, shapes of records, splits, and prepare/repair."""

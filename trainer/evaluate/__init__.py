@@ -1,0 +1,1 @@
+"""Metrics, comparison of runs, plots and the diagnosis of failed runs."""

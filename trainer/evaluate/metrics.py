@@ -1,0 +1,71 @@
+"""Test-split metrics for a classifier, the majority-class baseline they are judged against, and reading
+a finished run's evaluation back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from trainer.core.errors import UserError
+from trainer.core.fileio import read_json
+from trainer.core.workspace import Workspace
+from trainer.store.registry import Registry
+
+
+def classification_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows = true)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    if not y_true:
+        raise ValueError("cannot compute metrics on an empty split")
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    per_class = {
+        label: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
+    }
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        # Macro over all known labels, so a class the model never predicts counts as F1 0.
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "labels": list(labels),
+        "per_class": per_class,
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def majority_baseline(train_labels: list[str], y_true: list[str], labels: list[str]) -> dict[str, Any]:
+    """Scores of always predicting the most common training label (ties: the alphabetically first)."""
+    counts = Counter(train_labels)
+    top = max(sorted(counts), key=lambda label: counts[label])
+    metrics = classification_metrics(y_true, [top] * len(y_true), labels)
+    return {"label": top, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+
+
+def load_evaluation(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+    """The evaluation.json of a succeeded run, with its run id; a clear UserError for any other run."""
+    run = registry.get_run(run_id)
+    status = run["status"]
+    if status in ("queued", "running", "validating_files"):
+        raise UserError(
+            f"Run {run_id} is still {status}, so it has no evaluation yet; wait until it has finished "
+            "(ask for its status to follow it)."
+        )
+    if status == "failed":
+        raise UserError(
+            f"Run {run_id} failed ({run.get('error') or 'no reason recorded'}), so it has no evaluation; "
+            "fix the problem and start a new run."
+        )
+    if status == "cancelled":
+        raise UserError(f"Run {run_id} was cancelled before it finished, so it has no evaluation; start a new run.")
+    path = Path(run["run_dir"] or ws.run_dir(run_id)) / "evaluation.json"
+    if not path.is_file():
+        raise UserError(f"Run {run_id} is {status} but its evaluation file is missing ({path}); train the model again.")
+    evaluation = dict(read_json(path))
+    evaluation["run_id"] = run_id
+    return evaluation

@@ -1,0 +1,1 @@
+"""The inspection report, profiles per kind of data, the format rules, the streaming checker."""

@@ -1,1 +1,0 @@
-"""Fine-tuning causal language models locally with TRL + PEFT: SFT and DPO; full, freeze, LoRA and QLoRA."""

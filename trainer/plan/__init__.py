@@ -1,0 +1,1 @@
+"""Hardware detection, distributed launch and run-time estimates."""

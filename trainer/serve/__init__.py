@@ -1,0 +1,1 @@
+"""One HTTP layer: the classifier and chat APIs, and deployments."""

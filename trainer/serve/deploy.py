@@ -1,0 +1,288 @@
+"""Deploy a finished run as a local HTTP server in its own process, list deployments, stop them.
+
+The server outlives the chat (its own session, so Ctrl+C in the chat does not reach it); the
+registry remembers host, port and pid so another tunechat process can list or stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from trainer.core.errors import UserError
+from trainer.core.processes import child_env, process_alive
+from trainer.core.workspace import Workspace
+from trainer.serve.classifier import curl_example, format_host, port_in_use_message
+from trainer.store.registry import Registry
+from trainer.tasks.text_classification.predict import has_model
+
+FIRST_PORT = 8000
+PORT_SEARCH = 100
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+# Servers this process started, so they can be reaped (a killed child stays a zombie until waited).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+# Classifiers answer POST /predict; causal-LM runs (sft, dpo) an OpenAI-compatible /v1/chat/completions.
+CLASSIFIER_SERVER = "trainer.serve.classifier"
+CHAT_SERVER = "trainer.serve.chat"
+CHAT_TASKS = ("sft", "dpo")
+
+
+def deploy_run(
+    ws: Workspace,
+    registry: Registry,
+    run_id: int,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout: float = READY_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Serve a succeeded run's model over HTTP and return how to call it.
+
+    Returns the running deployment instead when the run is already served (on `port`, if one is given).
+    """
+    check = check_deployable(ws, registry, run_id, host=host, port=port)
+    if check["existing"] is not None:
+        return {**check["existing"], "already_running": True}
+    run, run_dir, port = check["run"], check["run_dir"], check["port"]
+
+    log_path = run_dir / "serve.log"
+    log_start = log_path.stat().st_size if log_path.exists() else 0
+    env = child_env()
+    chat_model = run["task"] in CHAT_TASKS
+    module = CHAT_SERVER if chat_model else CLASSIFIER_SERVER
+    command = [sys.executable, "-m", module, "--run-dir", str(run_dir), "--host", host, "--port", str(port)]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    _children[process.pid] = process
+
+    info = _deployment_info(run_id, host, port, process.pid, chat_model)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            _children.pop(process.pid, None)
+            raise UserError(_start_failure_message(run_id, log_path, log_start))
+        if _health(info["health_url"], run_id, timeout=2.0):
+            break
+        if time.monotonic() > deadline:
+            _terminate(process.pid)
+            raise UserError(
+                f"The server for run {run_id} did not answer within {timeout:.0f} s; see {log_path} for its output."
+            )
+        time.sleep(0.25)
+
+    registry.add_deployment(run_id, host, port, process.pid)
+    return {**info, "healthy": True, "already_running": False, "log": str(log_path)}
+
+
+def check_deployable(
+    ws: Workspace, registry: Registry, run_id: int, host: str = "127.0.0.1", port: int | None = None
+) -> dict[str, Any]:
+    """Everything deploy_run checks before it starts a server, without starting one.
+
+    Returns {"run", "run_dir", "port" (the given port, or the first free one now), "existing" (the healthy
+    deployment of this run at that place, or None)}; raises UserError when the run cannot be deployed.
+    A chat plan shows this port; deploy_run checks again when the user confirms.
+    """
+    run = registry.get_run(run_id)
+    if run["status"] != "succeeded":
+        raise UserError(_not_deployable_message(run_id, run["status"]))
+    run_dir = ws.run_dir_of(run)
+    if not has_model(run_dir):
+        raise UserError(f"Run {run_id} has no trained model in {run_dir / 'model'}; train it again to deploy it.")
+    if port is not None and not 1 <= port <= 65535:
+        raise UserError(f"Port {port} is not a valid port; pick one between 1024 and 65535, e.g. 8000.")
+
+    for deployment in list_deployments(ws, registry):
+        same_place = port is None or (deployment["port"] == port and deployment["host"] == host)
+        if deployment["run_id"] == run_id and same_place and deployment["healthy"]:
+            return {"run": run, "run_dir": run_dir, "port": deployment["port"], "existing": deployment}
+
+    if port is None:
+        port = _first_free_port(host, FIRST_PORT)
+    elif not _port_is_free(host, port):
+        raise UserError(port_in_use_message(host, port))
+    return {"run": run, "run_dir": run_dir, "port": port, "existing": None}
+
+
+def stop_deployment(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+    """Stop every server of this run and forget them; raises UserError when the run is not deployed."""
+    registry.get_run(run_id)
+    mine = [row for row in registry.list_deployments() if row["run_id"] == run_id]
+    if not mine:
+        raise UserError(f"Run {run_id} is not deployed; say 'deploy run {run_id}' to start a server for it.")
+    stopped = []
+    for row in mine:
+        was_running = _is_our_server(row["pid"])
+        if was_running:
+            _terminate(row["pid"])
+        registry.remove_deployment(row["host"], row["port"])
+        stopped.append({**_deployment_info(run_id, row["host"], row["port"], row["pid"]), "was_running": was_running})
+    return {"run_id": run_id, "stopped": stopped}
+
+
+def list_deployments(
+    ws: Workspace, registry: Registry, run_id: int | None = None, check_health: bool = True
+) -> list[dict[str, Any]]:
+    """Live deployments (of `run_id`, or all) with their URLs; rows whose process has died are removed from the
+    registry. `check_health` asks each server's /health (up to 2 s each); callers that only need to know what is
+    served leave it off."""
+    alive = []
+    for row in registry.list_deployments():
+        if run_id is not None and row["run_id"] != run_id:
+            continue
+        if not _is_our_server(row["pid"]):
+            registry.remove_deployment(row["host"], row["port"])
+            continue
+        chat_model = registry.get_run(row["run_id"])["task"] in CHAT_TASKS
+        info = _deployment_info(row["run_id"], row["host"], row["port"], row["pid"], chat_model)
+        info["created_at"] = row["created_at"]
+        if check_health:
+            info["healthy"] = _health(info["health_url"], row["run_id"], timeout=2.0)
+        alive.append(info)
+    return alive
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def _not_deployable_message(run_id: int, status: str) -> str:
+    if status in ("failed", "cancelled"):
+        return f"Run {run_id} {status}, so it has no model to deploy; deploy a run that succeeded or start a new one."
+    return f"Run {run_id} is {status}, not succeeded; wait until it finishes training, then deploy it."
+
+
+def _client_host(host: str) -> str:
+    """Where a client on this machine reaches a server listening on `host`."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def _deployment_info(run_id: int, host: str, port: int, pid: int, chat_model: bool = False) -> dict[str, Any]:
+    url = f"http://{format_host(_client_host(host))}:{port}"
+    if chat_model:
+        return _chat_deployment_info(run_id, host, port, pid, url)
+    python = (
+        "import json, urllib.request\n"
+        f'request = urllib.request.Request("{url}/predict", '
+        'data=json.dumps({"inputs": ["The food was great"]}).encode(), '
+        'headers={"Content-Type": "application/json"})\n'
+        "print(json.load(urllib.request.urlopen(request)))"
+    )
+    return {
+        "run_id": run_id,
+        "host": host,
+        "port": port,
+        "pid": pid,
+        "url": url,
+        "health_url": f"{url}/health",
+        "predict_url": f"{url}/predict",
+        "curl": curl_example(url),
+        "python": python,
+    }
+
+
+def _chat_deployment_info(run_id: int, host: str, port: int, pid: int, url: str) -> dict[str, Any]:
+    """How to call a causal-LM run: the official openai client pointed at the server's /v1."""
+    model = f"tunechat-run-{run_id}"
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
+    python = (
+        "from openai import OpenAI\n"
+        f'client = OpenAI(base_url="{url}/v1", api_key="unused")\n'
+        f'reply = client.chat.completions.create(model="{model}", messages=[{{"role": "user", "content": "Hello!"}}])\n'
+        "print(reply.choices[0].message.content)"
+    )
+    return {
+        "run_id": run_id,
+        "host": host,
+        "port": port,
+        "pid": pid,
+        "url": url,
+        "health_url": f"{url}/health",
+        "chat_url": f"{url}/v1/chat/completions",
+        "curl": f"curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'",
+        "python": python,
+    }
+
+
+def _health(health_url: str, run_id: int, timeout: float) -> bool:
+    """True when the server at `health_url` is up and serves this run (not some other program on the port)."""
+    try:
+        with urllib.request.urlopen(health_url, timeout=timeout) as response:
+            payload = json.loads(response.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(payload, dict) and payload.get("status") == "ok" and payload.get("run_id") == run_id
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Same option the HTTP server sets, so a port in TIME_WAIT counts as free for both.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _first_free_port(host: str, start: int) -> int:
+    for port in range(start, start + PORT_SEARCH):
+        if _port_is_free(host, port):
+            return port
+    raise UserError(
+        f"Ports {start} to {start + PORT_SEARCH - 1} on {host} are all in use; pick a free port with --port."
+    )
+
+
+def _is_our_server(pid: int) -> bool:
+    """True while `pid` is a live tunechat server (a recycled pid of another program does not count)."""
+    return process_alive(pid, (CLASSIFIER_SERVER, CHAT_SERVER), _children)
+
+
+def _terminate(pid: int) -> None:
+    """SIGTERM the server's process group, then SIGKILL if it has not exited in time; reap our own child."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _is_our_server(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _is_our_server(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    child = _children.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=STOP_TIMEOUT_S)
+
+
+def _start_failure_message(run_id: int, log_path: Path, log_start: int) -> str:
+    """The server's own one-sentence error from its log, or its last line."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(log_start)
+            lines = [line.strip() for line in log.read().decode("utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    last = lines[-1] if lines else "it printed nothing"
+    return f"The server for run {run_id} stopped before it was ready ({last}); see {log_path} for details."

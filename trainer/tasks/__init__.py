@@ -1,0 +1,1 @@
+"""The Task registry and one package per task."""

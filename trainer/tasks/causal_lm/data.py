@@ -1,0 +1,63 @@
+"""Chat examples and preference pairs for the causal-LM trainers, split into train and validation.
+
+The formats users bring (OpenAI messages, prompt/completion, Alpaca, ShareGPT) are converted by
+trainer.data.shapes; this module only checks, splits and reshapes them for TRL.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from trainer.core.errors import UserError
+
+
+def load_chats(path: Path) -> list[dict[str, Any]]:
+    from trainer.data.shapes import load_chat_examples
+
+    examples = load_chat_examples(path)
+    usable = [e for e in examples if any(m.get("role") == "assistant" for m in e["messages"])]
+    if not usable:
+        raise UserError(
+            f"'{path.name}' has no chats with an assistant reply; give JSONL rows with 'messages' "
+            "(user and assistant turns) or 'prompt'/'completion' fields."
+        )
+    return usable
+
+
+def load_pairs(path: Path) -> list[dict[str, Any]]:
+    from trainer.data.shapes import load_preference_pairs
+
+    pairs = load_preference_pairs(path)
+    if not pairs:
+        raise UserError(
+            f"'{path.name}' has no preference pairs; DPO needs JSONL rows with 'prompt', 'chosen' and 'rejected'."
+        )
+    return pairs
+
+
+def split(examples: list[dict[str, Any]], val_fraction: float, seed: int) -> tuple[list, list]:
+    """Shuffle with the seed and hold out a validation share (none below 10 examples)."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    held = 0 if len(examples) < 10 else max(1, round(len(examples) * val_fraction))
+    return [examples[i] for i in order[held:]], [examples[i] for i in order[:held]]
+
+
+def prompt_of(example: dict[str, Any]) -> list[dict[str, Any]]:
+    """The conversation up to (not including) the last assistant reply: what a sample generation answers."""
+    if "prompt" in example:
+        return list(example["prompt"])
+    messages = example["messages"]
+    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+    return list(messages[:last])
+
+
+def to_prompt_completion(example: dict[str, Any]) -> dict[str, Any]:
+    """For a chat template without generation markers: train on the last assistant reply only."""
+    prompt = prompt_of(example)
+    row: dict[str, Any] = {"prompt": prompt, "completion": [example["messages"][len(prompt)]]}
+    if "tools" in example:
+        row["tools"] = example["tools"]
+    return row

@@ -1,0 +1,500 @@
+"""One local causal-LM run (SFT or DPO with TRL), start to finish, in the current process.
+
+Writes into the run folder: hardware.json (what was detected and chosen, with reasons), metrics.jsonl and
+progress.json while training (loss, learning rate, grad norm, tokens/s, ETA; eval loss and perplexity),
+checkpoints/checkpoint-N (each marked complete after it is saved), samples.json (generations on held-out
+prompts before and after), model/ (the LoRA adapter or the full weights, with the tokenizer),
+evaluation.json and loss.png. SIGTERM saves a checkpoint and marks the run interrupted (resumable).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from trainer.backends.local import resolve_data_path
+from trainer.core.config import RunConfig
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from trainer.store.registry import Registry
+from trainer.tasks.causal_lm import checkpoints as ckpt
+from trainer.tasks.causal_lm.data import load_chats, load_pairs, prompt_of, split, to_prompt_completion
+from trainer.tasks.causal_lm.guards import LossGuard
+from trainer.tasks.text_classification.train import ProgressWriter, error_details, failure_message
+
+LOG_POINTS = 25
+SAMPLE_PROMPTS = 3
+SAMPLE_TOKENS = 24
+INTERRUPTED = "Interrupted by a stop request after saving a checkpoint; `tunechat resume {run_id}` continues it."
+
+
+def _log(message: str) -> None:
+    print(f"[tunechat] {message}", flush=True)
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class _Stop:
+    def __init__(self) -> None:
+        self.requested = False
+
+
+def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool = False) -> dict[str, Any]:
+    """Train run `run_id` (task sft or dpo); return {"status", "run_id", "metrics"}.
+
+    Failures are recorded (one sentence) and re-raised; a SIGTERM saves a checkpoint, marks the run
+    cancelled with an "interrupted" note and returns {"status": "cancelled", "interrupted": True}.
+    """
+    run_dir = Path(run_dir)
+    stop = _Stop()
+    progress = ProgressWriter(run_dir)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            stop.requested = True  # honoured at the next step boundary, after a checkpoint is saved
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    config = RunConfig.load(run_dir / "config.json")
+    try:
+        if _is_main():
+            progress.write(phase="loading")
+            registry.update_run(run_id, status="running", pid=os.getpid(), error=None)
+        result = _train(run_dir, registry, run_id, config, stop, progress, resume)
+        if result["status"] == "cancelled":
+            message = INTERRUPTED.format(run_id=run_id)
+            _log(message)
+            if _is_main():
+                registry.update_run(run_id, status="cancelled", error=message)
+                progress.write(phase="interrupted", eta_s=None)
+        return result
+    except BaseException as error:
+        from trainer.plan.hardware import detect_hardware
+
+        message = failure_message(error, config, detect_hardware().device)
+        _log(f"run {run_id} failed: {message}")
+        if _is_main():
+            registry.update_run(run_id, status="failed", error=message)
+            # The raw exception line too: the diagnosis reads e.g. "tried to allocate N bytes" from it.
+            progress.write(phase="failed", eta_s=None, error=message, **error_details(error))
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def plan_choices(config: RunConfig, parameters: int) -> dict[str, Any]:
+    """Hardware detection plus the choices for this config (raises UserError for GPU-only choices on CPU)."""
+    from trainer.plan.hardware import choose_settings, detect_hardware
+
+    return choose_settings(
+        detect_hardware(),
+        method=config.method,
+        parameters=parameters,
+        max_length=config.max_length,
+        batch_size=config.batch_size,
+        gradient_checkpointing=config.gradient_checkpointing,
+        attention=config.attention or None,
+    )
+
+
+def _train(
+    run_dir: Path,
+    registry: Registry,
+    run_id: int,
+    config: RunConfig,
+    stop: _Stop,
+    progress: ProgressWriter,
+    resume: bool,
+) -> dict[str, Any]:
+    import torch
+    from transformers import AutoTokenizer, set_seed
+    from transformers.utils import logging as hf_logging
+
+    from trainer.tasks.causal_lm.methods import freeze_lower, load_causal_lm, parameter_counts
+    from trainer.tasks.causal_lm.templates import ensure_chat_template, has_generation_markers
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    hf_logging.disable_progress_bar()
+    set_seed(config.seed)
+    if config.task not in ("sft", "dpo"):
+        raise UserError(f"Task '{config.task}' is not a causal-LM task; use sft or dpo.")
+
+    # Refuse GPU-only choices before loading anything (the model size is not needed for that check).
+    choices = plan_choices(config, parameters=0)
+    path = resolve_data_path(config.data, run_dir.resolve().parent.parent)
+    examples = load_chats(path) if config.task == "sft" else load_pairs(path)
+    train_rows, val_rows = split(examples, config.val_fraction, config.seed)
+    _log(
+        f"{len(examples)} {config.task} examples in '{path.name}': {len(train_rows)} train, {len(val_rows)} validation"
+    )
+
+    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    model = load_causal_lm(config, choices["choice"])
+    template_note = ensure_chat_template(tokenizer, model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    choices = plan_choices(config, parameters=parameter_counts(model)["total"])
+    choice = choices["choice"]
+    choices["template"] = template_note
+    if config.method == "freeze":
+        counts = freeze_lower(model, config.freeze_layers)
+    else:
+        counts = parameter_counts(model)
+    atomic_write_json(run_dir / "hardware.json", choices)
+    _log("choices: " + "; ".join(f"{k}={v} ({choices['reasons'].get(k, '')})" for k, v in choice.items()))
+
+    samples_path = run_dir / "samples.json"
+    held_out = [prompt_of(e) for e in (val_rows or train_rows)[:SAMPLE_PROMPTS]]
+    samples: dict[str, Any] = read_json(samples_path) if resume and samples_path.is_file() else {}
+    if _is_main() and "before" not in samples:
+        samples = {"prompts": held_out, "before": generate(model, tokenizer, held_out)}
+        atomic_write_json(samples_path, samples)
+
+    output_dir = run_dir / "checkpoints"
+    resume_from = None
+    if resume:
+        removed = ckpt.remove_incomplete(output_dir)
+        if removed:
+            _log(f"deleted incomplete checkpoints (killed while saving): {', '.join(removed)}")
+        latest = ckpt.latest_complete(output_dir)
+        if latest:
+            resume_from = str(latest[1])
+            _truncate_metrics(run_dir / "metrics.jsonl", latest[0])
+            _log(f"resuming from step {latest[0]} ({latest[1].name})")
+        else:
+            _log("no complete checkpoint yet: starting again from step 0")
+            _truncate_metrics(run_dir / "metrics.jsonl", 0)
+
+    assistant_only = config.task == "sft" and has_generation_markers(tokenizer.chat_template)
+    if config.task == "sft" and not assistant_only:
+        # No {% generation %} markers: train on the last assistant reply of each chat (prompt/completion).
+        train_rows = [to_prompt_completion(e) for e in train_rows]
+        val_rows = [to_prompt_completion(e) for e in val_rows]
+    if config.task == "sft" and choice.get("padding_free"):
+        train_rows = pretokenize(train_rows, tokenizer, config.max_length)
+        val_rows = pretokenize(val_rows, tokenizer, config.max_length)
+    args = _trainer_args(config, choice, output_dir, len(train_rows), bool(val_rows), assistant_only)
+    callbacks = [
+        LossGuard(),
+        ckpt.CompleteMarker(output_dir),
+        _RunCallback(run_dir, registry, run_id, stop, progress),
+    ]
+    trainer = _make_trainer(config, model, tokenizer, args, train_rows, val_rows, callbacks)
+    if config.method in ("lora", "qlora"):
+        counts = parameter_counts(trainer.model)
+    _log(f"model '{config.model}' ({config.method}): {counts['trainable']:,} of {counts['total']:,} parameters train")
+
+    lora_start = _lora_tensors(trainer.model)
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = time.monotonic() - started
+    if stop.requested and trainer.state.global_step < trainer.state.max_steps:
+        return {"status": "cancelled", "run_id": run_id, "interrupted": True, "step": trainer.state.global_step}
+    if not _is_main():
+        return {"status": "succeeded", "run_id": run_id, "metrics": {}}
+
+    progress.write(phase="evaluating", eta_s=None)
+    evaluation: dict[str, Any] = {"task": config.task, "method": config.method}
+    if val_rows:
+        metrics = trainer.evaluate()
+        evaluation["eval_loss"] = float(metrics["eval_loss"])
+        evaluation["perplexity"] = _perplexity(metrics["eval_loss"]) if config.task == "sft" else None
+    model = trainer.model
+    if lora_start and not resume_from:
+        after = _lora_tensors(model)
+        unchanged = [name for name, value in lora_start.items() if bool((after[name] == value).all())]
+        # An adapter tensor that never moved means it got no gradient: worth seeing, not only in a test.
+        evaluation["lora_tensors"] = {"count": len(lora_start), "unchanged": unchanged}
+    samples["after"] = generate(model, tokenizer, samples["prompts"])
+    atomic_write_json(samples_path, samples)
+    _save_model(model, tokenizer, run_dir, config)
+
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    losses = [row["loss"] for row in rows if "loss" in row]
+    speeds = [row["tokens_per_s"] for row in rows if row.get("tokens_per_s")]
+    from trainer.evaluate.plots import plot_loss_curves
+
+    curves = {
+        "training loss": [(int(r["step"]), float(r["loss"])) for r in rows if "loss" in r],
+        "validation loss": [(int(r["step"]), float(r["eval_loss"])) for r in rows if "eval_loss" in r],
+    }
+    evaluation.update(
+        first_loss=losses[0] if losses else None,
+        final_loss=losses[-1] if losses else None,
+        steps=trainer.state.global_step,
+        train_seconds=round(train_seconds, 1),
+        tokens_per_s=round(sum(speeds) / len(speeds), 1) if speeds else None,
+        trainable_parameters=counts["trainable"],
+        samples=samples,
+        choices=choice,
+        loss_png=str(plot_loss_curves(curves, run_dir / "loss.png", f"Run {run_id}: loss")),
+        train_size=len(train_rows),
+        validation_size=len(val_rows),
+    )
+    atomic_write_json(run_dir / "evaluation.json", evaluation)
+    summary = {
+        key: evaluation.get(key)
+        for key in ("final_loss", "first_loss", "eval_loss", "perplexity", "steps", "tokens_per_s", "train_seconds")
+    }
+    registry.update_run(run_id, status="succeeded", metrics=summary, error=None)
+    progress.write(phase="done", step=trainer.state.global_step, eta_s=0)
+    _log(f"run {run_id} succeeded: {json.dumps(summary)}")
+    return {"status": "succeeded", "run_id": run_id, "metrics": summary}
+
+
+def pretokenize(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
+    """Token ids and a loss mask per example, truncated to max_length, for padding-free batches.
+
+    Chats are masked with the template's {% generation %} spans (every assistant reply trains);
+    prompt/completion rows train on the completion only. Rows left with nothing to learn are dropped.
+    """
+    out = []
+    for row in rows:
+        tools = row.get("tools")
+        if "messages" in row:
+            encoded = tokenizer.apply_chat_template(
+                row["messages"], tools=tools, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+            )
+            ids, mask = list(encoded["input_ids"]), list(encoded["assistant_masks"])
+        else:
+            prompt = tokenizer.apply_chat_template(
+                row["prompt"], tools=tools, tokenize=True, return_dict=True, add_generation_prompt=True
+            )["input_ids"]
+            ids = list(
+                tokenizer.apply_chat_template(
+                    row["prompt"] + row["completion"], tools=tools, tokenize=True, return_dict=True
+                )["input_ids"]
+            )
+            mask = [0] * len(prompt) + [1] * (len(ids) - len(prompt))
+        ids, mask = ids[:max_length], mask[:max_length]
+        if any(mask):
+            out.append({"input_ids": ids, "assistant_masks": mask})
+    return out
+
+
+def _lora_tensors(model: Any) -> dict[str, Any]:
+    """A copy of the LoRA A/B matrices (empty for full and freeze), to report which ones training changed."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if "lora_" in name and p.requires_grad}
+
+
+def _perplexity(loss: float) -> float | None:
+    return round(math.exp(loss), 3) if loss < 50 else None
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines logged after the checkpoint we resume from; they will be logged again."""
+    if not path.is_file():
+        return
+    kept = [row for row in read_jsonl(path) if int(row.get("step", 0)) <= step]
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in kept))
+
+
+def _trainer_args(
+    config: RunConfig,
+    choice: dict[str, Any],
+    output_dir: Path,
+    train_size: int,
+    has_validation: bool,
+    assistant_only: bool,
+) -> Any:
+    import torch
+    from trl import DPOConfig, SFTConfig
+
+    per_device = int(choice.get("per_device_batch_size", config.batch_size))
+    steps_per_epoch = max(1, math.ceil(train_size / (per_device * config.gradient_accumulation_steps)))
+    total = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
+    save_steps = config.save_steps or max(1, total // 5)
+    common: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps or -1,
+        "per_device_train_batch_size": per_device,
+        "per_device_eval_batch_size": per_device,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate,
+        "weight_decay": config.weight_decay,
+        "warmup_steps": min(config.warmup_ratio, 0.99),
+        "lr_scheduler_type": "linear",
+        "logging_strategy": "steps",
+        "logging_steps": max(1, total // LOG_POINTS),
+        "logging_first_step": True,
+        # The NaN guard must see a NaN loss; the Trainer would otherwise hide it behind the running mean.
+        "logging_nan_inf_filter": False,
+        "save_strategy": "steps",
+        "save_steps": save_steps,
+        "save_total_limit": 2,
+        "eval_strategy": "steps" if has_validation else "no",
+        "eval_steps": save_steps,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "use_cpu": not torch.cuda.is_available(),
+        "bf16": choice["dtype"] == "bfloat16",
+        "fp16": choice["dtype"] == "float16",
+        "activation_checkpointing": bool(choice["gradient_checkpointing"]),  # transformers 5 name
+        "include_num_input_tokens_seen": "non_padding",
+        # Liger's fused kernels (CUDA only, when installed); `use_kernels` would fetch kernels from the Hub instead.
+        "use_liger_kernel": bool(choice.get("liger")),
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "dataloader_num_workers": 0,
+        "dataloader_pin_memory": torch.cuda.is_available(),
+        "max_length": config.max_length,
+    }
+    if config.task == "dpo":
+        return DPOConfig(**common, beta=config.dpo_beta)
+    padding_free = bool(choice.get("padding_free"))
+    if padding_free:
+        common["max_length"] = None  # rows are tokenized and truncated by `pretokenize`
+    return SFTConfig(
+        **common,
+        padding_free=padding_free,
+        assistant_only_loss=assistant_only and not padding_free,
+        train_sampling_strategy="group_by_length" if choice.get("group_by_length") else "random",
+    )
+
+
+def _make_trainer(
+    config: RunConfig,
+    model: Any,
+    tokenizer: Any,
+    args: Any,
+    train_rows: list[dict[str, Any]],
+    val_rows: list[dict[str, Any]],
+    callbacks: list[Any],
+) -> Any:
+    from datasets import Dataset
+    from trl import DPOTrainer, SFTTrainer
+
+    from trainer.tasks.causal_lm.methods import lora_config
+
+    train_set = Dataset.from_list(train_rows)
+    val_set = Dataset.from_list(val_rows) if val_rows else None
+    kind = DPOTrainer if config.task == "dpo" else SFTTrainer
+    return kind(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        processing_class=tokenizer,
+        peft_config=lora_config(config),
+        callbacks=callbacks,
+    )
+
+
+def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]]) -> list[str]:
+    """Greedy replies to chat prompts (a few tokens each), for the before/after comparison."""
+    import torch
+
+    replies = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for messages in prompts:
+            inputs = tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            ).to(model.device)
+            output = model.generate(
+                **inputs,
+                max_new_tokens=SAMPLE_TOKENS,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            replies.append(tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+    if was_training:
+        model.train()
+    return replies
+
+
+def _save_model(model: Any, tokenizer: Any, run_dir: Path, config: RunConfig) -> None:
+    """model/ holds the adapter (lora/qlora) or full weights plus the tokenizer, written under a temp name first."""
+    partial = run_dir / ".model.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial, safe_serialization=True)
+    tokenizer.save_pretrained(partial)
+    kind = "adapter" if config.method in ("lora", "qlora") else "full"
+    atomic_write_json(partial / "tunechat.json", {"kind": kind, "base_model": config.model, "task": config.task})
+    final = run_dir / "model"
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+
+
+class _RunCallback(TrainerCallback):
+    """Streams metrics.jsonl, progress.json and the registry row; turns SIGTERM into save-and-stop."""
+
+    def __init__(self, run_dir: Path, registry: Registry, run_id: int, stop: _Stop, progress: ProgressWriter):
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.registry, self.run_id, self.stop, self.progress = registry, run_id, stop, progress
+        self.started = time.monotonic()
+        self.first_step = 0
+        self.last_tokens: tuple[float, int] | None = None
+
+    def _eta(self, state: Any) -> float | None:
+        done = state.global_step - self.first_step
+        if done <= 0:
+            return None
+        per_step = (time.monotonic() - self.started) / done
+        return round(per_step * max(0, state.max_steps - state.global_step), 1)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.started = time.monotonic()
+        self.first_step = state.global_step
+        self.last_tokens = (time.monotonic(), state.num_input_tokens_seen)
+        if state.is_world_process_zero:
+            self.progress.write(phase="training", step=state.global_step, total_steps=state.max_steps)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.stop.requested:
+            control.should_save = True
+            control.should_training_stop = True
+            control.should_evaluate = False
+        elif state.is_world_process_zero and time.monotonic() - self.progress.last_write >= 1.0:
+            self.progress.write(step=state.global_step, total_steps=state.max_steps, eta_s=self._eta(state))
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        logs = logs or {}
+        epoch = round(float(state.epoch or 0.0), 4)
+        record: dict[str, Any] = {"step": state.global_step, "total_steps": state.max_steps, "epoch": epoch}
+        if "loss" in logs:
+            now, tokens = time.monotonic(), int(state.num_input_tokens_seen)
+            speed = None
+            if self.last_tokens and now > self.last_tokens[0] and tokens > self.last_tokens[1]:
+                speed = round((tokens - self.last_tokens[1]) / (now - self.last_tokens[0]), 1)
+            self.last_tokens = (now, tokens)
+            grad_norm = logs.get("grad_norm")
+            record.update(
+                loss=float(logs["loss"]),
+                learning_rate=float(logs.get("learning_rate", 0.0)),
+                grad_norm=float(grad_norm) if grad_norm is not None else None,
+                tokens_per_s=speed,
+                tokens_seen=tokens,
+                elapsed_s=round(time.monotonic() - self.started, 1),
+                eta_s=self._eta(state),
+            )
+            for key in ("rewards/accuracies", "rewards/margins"):
+                if key in logs:
+                    record[key.replace("/", "_")] = float(logs[key])
+            self.progress.write(step=state.global_step, total_steps=state.max_steps, epoch=epoch, loss=record["loss"])
+            self.progress.write(eta_s=record["eta_s"])
+            self.registry.update_run(self.run_id, metrics={k: v for k, v in record.items() if k != "total_steps"})
+        elif "eval_loss" in logs:
+            loss = float(logs["eval_loss"])
+            record.update(eval_loss=loss, perplexity=_perplexity(loss))
+        else:
+            return
+        with self.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")

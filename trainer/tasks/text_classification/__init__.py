@@ -1,0 +1,1 @@
+"""Text classification with a pretrained encoder and a new classification head."""
