@@ -17,7 +17,7 @@ from agent.confirmations import answer_pending, pending_notice
 from agent.suggestions import suggest_next
 from agent.types import EventSink, Reply, ignore_events
 from tools.context import ToolContext
-from tools.pending import pending_action
+from tools.pending import kind_of, pending_action
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.store.registry import Registry
@@ -104,7 +104,7 @@ class Assistant:
         reply = answer_pending(context, message)
         if reply is not None:
             pass
-        elif self.chat_model is None or _answers_openai_plan(context, message):
+        elif self.chat_model is None:
             from agent.guided import guided_reply
 
             reply = guided_reply(context, state, message, uploaded, on_event)
@@ -114,21 +114,12 @@ class Assistant:
             history = self.registry.messages(session_id)[:-1]
             reply = llm_reply(self.chat_model, context, state, history, user_text, on_event)
         after = pending_action(context)
-        if after is not None and (before is None or before["id"] != after["id"]):
+        if after is not None and (before is None or before["id"] != after["id"]) and kind_of(after).notice:
             # A new plan waits: show it in code's words, whatever the model said about it.
             reply.text += "\n\n" + pending_notice(after)
         if notes:
             reply.text = "\n".join(notes) + "\n\n" + reply.text
-        reply.options = suggest_next(context, state, reply.steps)
+        reply.options = suggest_next(context, state)
         self.registry.save_session_state(session_id, state)
         self.registry.add_message(session_id, "assistant", reply.text, reply.images)
         return reply
-
-
-def _answers_openai_plan(context: ToolContext, message: str) -> bool:
-    """True when the user's own message says go (or stop) to a pending OpenAI plan: code handles it, never the
-    LLM, so a model cannot confirm a paid job on the user's behalf."""
-    from agent.intents import classify
-    from trainer.backends.openai.job import pending_plan
-
-    return classify(message).name in ("go", "stop") and pending_plan(context.workspace, context.session_id) is not None

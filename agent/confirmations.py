@@ -14,7 +14,8 @@ from typing import Any
 
 from agent.types import Reply, ToolStep
 from tools.context import ToolContext
-from tools.pending import confirm_pending, drop_pending, pending_action
+from tools.pending import confirm_pending, drop_pending, kind_of, pending_action
+from trainer.backends import runs
 from trainer.core.errors import UserError
 from ui import render
 
@@ -26,6 +27,10 @@ NO = re.compile(
     r"^(?!.*\b(runs?|training|job)\b)\s*(no|n|nope|don'?t|do not|cancel|stop|never ?mind|drop it|abort)\b[\s\w,.!']*$",
     re.I,
 )
+
+
+# The words of NO that can also mean "stop the training".
+STOP = re.compile(r"^\s*(stop|cancel|abort)\b", re.I)
 
 
 def is_yes(message: str) -> bool:
@@ -42,12 +47,19 @@ def pending_notice(action: dict[str, Any]) -> str:
 
 
 def answer_pending(ctx: ToolContext, message: str) -> Reply | None:
-    """Carry out or drop the pending action when `message` is the user's yes or no to it; else None."""
+    """Carry out or drop the pending action when `message` is the user's yes or no to it; else None.
+
+    Only kinds confirmed by the user's own reply are answered here (a training plan starts on guided mode's
+    "go" or the LLM's start_training instead). A bare "stop" while one of this chat's runs trains is about the
+    run, not the plan, so it goes on to the assistant.
+    """
     action = pending_action(ctx)
-    if action is None or not (is_yes(message) or is_no(message)):
+    if action is None or not kind_of(action).by_user_reply or not (is_yes(message) or is_no(message)):
         return None
     started = time.perf_counter()
     if is_no(message):
+        if STOP.match(message) and runs.latest_active_run(ctx.registry, ctx.session_id) is not None:
+            return None
         drop_pending(ctx)
         step = ToolStep("drop_pending_action", {"plan": action["summary"]}, True, "dropped", 0.0)
         return Reply(text=f"Dropped the plan ({action['summary']}); nothing was done.", steps=[step])
@@ -72,6 +84,17 @@ def render_action_result(kind: str, result: dict[str, Any]) -> str:
             f"Started **run {result['run_id']}**, replacing run {result['replaces']}"
             + (f" (with {changed})" if changed else "")
             + ". Say **status** to see its progress."
+        )
+    if kind == "hosted_job":
+        if result.get("repeated"):
+            return (
+                f"Run {result['run_id']} already has {result['provider']} job {result.get('job_id')} "
+                f"({result['status']}); no new job was made."
+            )
+        return (
+            f"Uploaded the files and created {result['provider']} job **{result['job_id']}** as "
+            f"**run {result['run_id']}** ({result['status']}). tunechat follows it in the background, also after "
+            "a restart. Say **status** for its events and metrics, or **stop** to cancel it."
         )
     if kind == "stop_serving":
         return f"{result['message']}. Say **deploy run {result['run_id']}** to serve it again."

@@ -12,10 +12,14 @@ from agent.confirmations import is_no
 from agent.intents import Intent, classify
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
+from tools.pending import confirm_pending, pending_action
 from tools.registry import TOOLS_BY_NAME
-from tools.run_tools import launch_plan
+from tools.session_files import resolve_file
+from trainer.backends.base import HostedBackend
+from trainer.backends.registry import get_backend
 from trainer.core.errors import UserError
-from trainer.store.registry import ACTIVE
+from trainer.core.records import plain
+from trainer.tasks.registry import detect_kind, task_for_kind
 from ui import render
 
 LLM_NOTICE = (
@@ -109,7 +113,7 @@ class GuidedTurn:
         self.on_event(TurnEvent("step_started", step_id=step_id, name=name, arguments=arguments))
         started = time.perf_counter()
         try:
-            result = TOOLS_BY_NAME[name](self.ctx, **arguments)
+            result = plain(TOOLS_BY_NAME[name](self.ctx, **arguments))
         except UserError as error:
             self.record(step_id, ToolStep(name, arguments, False, str(error), time.perf_counter() - started))
             raise
@@ -152,9 +156,9 @@ class GuidedTurn:
             self.state["data_task"] = intent.settings["data_task"]
         task = {"task": self.state["data_task"]} if self.state.get("data_task") else {}
         report = self.call("inspect_data", file=self.active_file(), **self.columns(), **task)
-        if report.get("task") not in (None, "text-classification", "text-pair-classification"):
-            return render.render_inspection(report) + "\n\n" + PREPARE_HINT
-        return render.render_inspection(report) + "\n\nSay **fine-tune a classifier on this** for a plan."
+        trains = task_for_kind(report.get("task"))
+        hint = trains.inspect_hint if trains is not None and trains.inspect_hint else PREPARE_HINT
+        return render.render_inspection(report) + "\n\n" + hint
 
     def on_prepare(self, intent: Intent) -> str:
         """ "clean it up", "remove duplicates", "convert it to chat format", "split it": a new prepared dataset."""
@@ -171,11 +175,9 @@ class GuidedTurn:
         return text
 
     def on_train(self, intent: Intent) -> str:
-        from tools.session_files import resolve_file
-        from trainer.tasks.causal_lm.plan import sniff_task
-
-        if sniff_task(resolve_file(self.ctx, self.active_file())):
-            return self.on_settings(intent)  # chats or preference pairs: a causal-LM plan, no column inspection
+        trains = task_for_kind(detect_kind(resolve_file(self.ctx, self.active_file())))
+        if trains is not None and not trains.columns_from_inspection:
+            return self.on_settings(intent)  # e.g. chats or preference pairs: no column inspection before the plan
         report = self.call("inspect_data", file=self.active_file(), **self.columns())
         return render.render_inspection(report) + "\n\n" + self.on_settings(intent)
 
@@ -183,36 +185,33 @@ class GuidedTurn:
         overrides = self.state.setdefault("overrides", {})
         overrides.update(intent.settings)
         if "backend" not in intent.settings and ("model" in intent.settings or intent.name == "train"):
-            # A local model, or "fine-tune a classifier on this" without naming OpenAI, means training here.
-            if overrides.pop("backend", None) == "openai" and "model" not in intent.settings:
+            # A local model, or "fine-tune a classifier on this" without naming a provider, means training here.
+            if overrides.pop("backend", None) and "model" not in intent.settings:
                 overrides.pop("model", None)
-        if overrides.get("backend") == "openai":
-            return self.openai_plan(intent)
-        self.clear_openai_plan()
+        if overrides.get("backend"):  # only a hosted provider is ever named: see agent/intents.py
+            return self.hosted_plan()
         overrides = {k: v for k, v in overrides.items() if k != "backend"}
         plan = self.call("propose_plan", file=self.active_file(), **overrides)
-        self.state["plan"] = plan
         changed = ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in intent.settings.items())
         prefix = f"Updated the plan ({changed}).\n\n" if intent.name == "settings" and changed else ""
         return prefix + render.render_plan(plan) + "\n\nSay **go** to start, or change a setting (e.g. *use 5 epochs*)."
 
     def on_go(self, intent: Intent) -> str:
-        if self.pending_openai_plan():
-            return self.openai_go()
-        plan = self.state.get("plan")
-        if not plan:
+        plan = pending_action(self.ctx, "train")
+        if plan is None:
             if self.state.get("active_file"):
                 return self.on_settings(Intent("train"))
             raise UserError(
                 "There is no plan to start yet; upload a data file and say 'fine-tune a classifier on this'."
             )
         started = time.perf_counter()
-        result = launch_plan(self.ctx, plan["config"], plan.get("estimate_seconds"))
+        # Exactly the plan shown (the one stored when it was proposed), started once.
+        result = confirm_pending(self.ctx, plan["id"], kind="train")
+        config = plan["arguments"]["config"]
         self.record(
             f"step-{len(self.steps)}",
-            ToolStep("start_training", plan["config"], True, "started", time.perf_counter() - started, result),
+            ToolStep("start_training", config, True, "started", time.perf_counter() - started, result),
         )
-        self.state["plan"] = None
         self.state.setdefault("runs", []).append(result["run_id"])
         return (
             f"Started **run {result['run_id']}** in the background "
@@ -223,22 +222,23 @@ class GuidedTurn:
     def on_status(self, intent: Intent) -> str:
         status = self.call("run_status", run_id=intent.run_ids[0] if intent.run_ids else None)
         text = render.render_status(status)
-        if status.get("backend") == "openai":
-            shown = self.state.setdefault("openai_events_shown", {})
+        if get_backend(status.get("backend")).hosted:
+            shown = self.state.setdefault("events_shown", {})
             key = str(status["run_id"])
-            text += render.render_openai_progress(status, since=int(shown.get(key, 0)))
+            text += render.render_hosted_progress(status, since=int(shown.get(key, 0)))
             shown[key] = len(status.get("events") or [])
         if status.get("status") == "succeeded":
             text += "\n\n" + self.on_evaluate(Intent("evaluate", run_ids=[status["run_id"]]))
         return text
 
     def on_stop(self, intent: Intent) -> str:
-        if not intent.run_ids and self.pending_openai_plan() and not self._active_run():
-            self.clear_openai_plan()
-            return "Dropped the OpenAI plan; nothing was uploaded."
         status = self.call("stop_run", run_id=intent.run_ids[0] if intent.run_ids else None)
-        if status.get("backend") == "openai":
-            return render.render_status(status) + f" The OpenAI job {status.get('job_id') or ''} was cancelled."
+        backend = get_backend(status.get("backend"))
+        if isinstance(backend, HostedBackend):
+            return (
+                render.render_status(status)
+                + f" The {backend.provider} job {status.get('job_id') or ''} was cancelled."
+            )
         return render.render_status(status) + " Its checkpoints stay in the run folder."
 
     def on_evaluate(self, intent: Intent) -> str:
@@ -260,30 +260,24 @@ class GuidedTurn:
         deployment = self.call("deploy_run", run_id=intent.run_ids[0] if intent.run_ids else None)
         if not deployment.get("needs_confirmation"):
             return render.render_deployment(deployment)  # already served: shown as it is
-        return self.guarded_plan(f"Run {deployment['arguments']['run_id']} can be deployed; nothing runs yet.")
+        return f"Run {deployment['arguments']['run_id']} can be deployed; nothing runs yet."
 
     def on_undeploy(self, intent: Intent) -> str:
         """ "stop serving run 2": a plan that waits for the yes (the newest deployed run when none is named)."""
         plan = self.call("stop_serving", run_id=intent.run_ids[0] if intent.run_ids else None)
         run_id = plan["arguments"]["run_id"]
-        return self.guarded_plan(f"Run {run_id}'s server can be stopped; it keeps answering until you say yes.")
+        return f"Run {run_id}'s server can be stopped; it keeps answering until you say yes."
 
     def on_delete(self, intent: Intent) -> str:
         """ "delete run 2", "delete dataset reviews.tsv", "delete this file": a plan that waits for the yes."""
         if intent.run_ids:
             self.call("delete_run", run_id=intent.run_ids[0])
-            return self.guarded_plan(f"Run {intent.run_ids[0]} can be deleted; nothing is deleted yet.")
+            return f"Run {intent.run_ids[0]} can be deleted; nothing is deleted yet."
         if "dataset" not in intent.settings:
             raise UserError("Say which run or data to delete, e.g. 'delete run 2' or 'delete dataset reviews.tsv'.")
         name = intent.settings.get("dataset") or self.active_file()
         self.call("delete_dataset", dataset=name)
-        return self.guarded_plan(f"`{name}` can be deleted; nothing is deleted yet.")
-
-    def guarded_plan(self, text: str) -> str:
-        """A deploy or delete plan now waits for the user's yes (tunechat appends it in its own words), so an
-        earlier training plan no longer answers to "go"; saying "go" again re-shows it."""
-        self.state["plan"] = None
-        return text
+        return f"`{name}` can be deleted; nothing is deleted yet."
 
     def on_list_runs(self, intent: Intent) -> str:
         return render.render_runs(self.call("list_runs")["runs"])
@@ -297,9 +291,9 @@ class GuidedTurn:
     def on_relaunch(self, intent: Intent) -> str:
         changes = {key: value for key, value in intent.settings.items() if key != "backend"}
         plan = self.call("relaunch_run", run_id=intent.run_ids[0] if intent.run_ids else None, changes=changes or None)
-        if not plan.get("needs_confirmation"):  # an OpenAI run: a new job plan, started by "go"
-            return render.render_openai_plan(plan) + "\n\nSay **go** to upload the files and start the new job."
-        return self.guarded_plan(render.render_relaunch_plan(plan))
+        if not plan.get("needs_confirmation"):  # a hosted job: a new job plan, started by "go"
+            return render.render_hosted_plan(plan) + "\n\nSay **go** to upload the files and start the new job."
+        return render.render_relaunch_plan(plan)
 
     # ---- earlier runs (issue 6): "resume the run that crashed", "deploy the best run", "same as last time" ----
 
@@ -308,7 +302,7 @@ class GuidedTurn:
             return self.on_rerun_like(intent)
         result = self.call("resume_run", run_id=intent.run_ids[0] if intent.run_ids else None)
         if result.get("needs_confirmation"):
-            return self.guarded_plan(str(result["message"]))
+            return str(result["message"])
         return str(result["message"]).replace(f"run {result['run_id']}", f"**run {result['run_id']}**", 1)
 
     def on_best_run(self, intent: Intent) -> str:
@@ -329,53 +323,20 @@ class GuidedTurn:
         text = f"A new run like **run {plan['like_run']}**" + (f", changing {changed}." if changed else ", unchanged.")
         if plan.get("estimate_seconds"):
             text += f" Estimated {render.fmt_seconds(plan['estimate_seconds'])} (run {plan['like_run']}'s time)."
-        return self.guarded_plan(text)
+        return text
 
-    # ---- the OpenAI backend (issue 5) -----------------------------------------------------------
+    # ---- a hosted fine-tuning API --------------------------------------------------------------
 
-    def _active_run(self) -> bool:
-        return any(r["status"] in ACTIVE for r in self.ctx.registry.list_runs())
-
-    def pending_openai_plan(self) -> str | None:
-        from trainer.backends.openai.job import pending_plan
-
-        return pending_plan(self.ctx.workspace, self.ctx.session_id)
-
-    def clear_openai_plan(self) -> None:
-        from trainer.backends.openai.job import clear_pending
-
-        clear_pending(self.ctx.workspace, self.ctx.session_id)
-
-    def openai_plan(self, intent: Intent) -> str:
+    def hosted_plan(self) -> str:
         overrides = self.state.get("overrides", {})
         arguments = {
             key: overrides.get(key)
-            for key in ("model", "epochs", "batch_size", "text_column", "label_column")
+            for key in ("backend", "model", "epochs", "batch_size", "text_column", "label_column")
             if overrides.get(key) is not None
         }
-        plan = self.call("start_training", file=self.active_file(), backend="openai", **arguments)
-        self.state["plan"] = None  # "go" now means this OpenAI plan
+        plan = self.call("start_training", file=self.active_file(), **arguments)
         return (
-            render.render_openai_plan(plan)
+            render.render_hosted_plan(plan)
             + "\n\nNothing has been uploaded yet. Say **go** to upload the files and start the job, "
             "or change a setting (e.g. *use 2 epochs*)."
-        )
-
-    def openai_go(self) -> str:
-        from tools.run_tools import confirm_openai_job
-
-        started = time.perf_counter()
-        result = confirm_openai_job(self.ctx)
-        self.record(
-            f"step-{len(self.steps)}",
-            ToolStep("confirm_openai_job", {}, True, "job created", time.perf_counter() - started, result),
-        )
-        self.state.setdefault("runs", []).append(result["run_id"])
-        if result.get("repeated"):
-            job = result.get("job_id")
-            return f"Run {result['run_id']} already has OpenAI job {job} ({result['status']}); no new job was made."
-        return (
-            f"Uploaded the files and created OpenAI job **{result['job_id']}** as **run {result['run_id']}** "
-            f"({result['status']}). tunechat follows it in the background, also after a restart. "
-            "Say **status** for its events and metrics, or **stop** to cancel it."
         )

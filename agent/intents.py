@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainer.backends.registry import hosted_backends
+from trainer.tasks.registry import task_names
+
 # Tried top to bottom; the first intent with a matching pattern wins.
 INTENT_PATTERNS: list[tuple[str, list[str]]] = [
     ("help", [r"^\s*(help|\?|what can you do|how does this work|commands)\b"]),
@@ -94,16 +97,12 @@ SETTING_PATTERNS: list[tuple[str, list[str]]] = [
     # After "use/with/set ... model" any name counts; a bare "model X" needs a name that looks like one.
     ("model", [rf"\b(?:use|with|set|switch to)\s+(?:the\s+)?(?:base[ _-]?)?model{SEP}([\w./~-]+)"]),
     ("model_loose", [rf"\b(?:base[ _-]?model|model){SEP}([\w./~-]+)", r"\buse\s+([\w.-]+/[\w./-]+)"]),
-    # An OpenAI model named anywhere ("fine-tune gpt-4.1-mini on this") picks the OpenAI backend (issue 5).
-    ("model_openai", [r"\b(gpt-[\w.-]*\w|ft:[\w.:-]*\w|o4-mini[\w.-]*|davinci-002|babbage-002)\b"]),
 ]
-# "on OpenAI", "through the OpenAI API": fine-tune through the API rather than on this machine.
-OPENAI_BACKEND_PATTERN = re.compile(r"\b(open ?ai|via the api|through the api|hosted)\b", re.IGNORECASE)
-# Causal-LM settings named by a word (issue 4): "fine-tune with lora", "qlora", "full fine-tune", "dpo".
+# Settings named by a word: "fine-tune with lora", "qlora", "full fine-tune"; a task by its name ("dpo").
 WORD_SETTINGS: list[tuple[str, str]] = [
     ("method", r"\b(qlora|lora)\b"),
     ("method", r"\b(full)(?: fine[- ]?tun\w*| weights)\b"),
-    ("task", r"\b(dpo|sft)\b"),
+    ("task", r"(?<![\w-])(" + "|".join(re.escape(name) for name in task_names()) + r")(?![\w-])"),
 ]
 COLUMN_PATTERN = re.compile(
     r"\b(text|label)\s+column\s*(?:is|=|:|to|should be)?\s*[`'\"]?([^`'\"\n]+?)[`'\"]?\s*[.!]?\s*$", re.IGNORECASE
@@ -169,8 +168,15 @@ def parse_settings(message: str) -> dict[str, Any]:
         word = re.search(pattern, text)
         if word:
             settings.setdefault(name, word.group(1))
-    if OPENAI_BACKEND_PATTERN.search(message) or str(settings.get("model", "")).lower().startswith(("gpt-", "ft:")):
-        settings["backend"] = "openai"
+    for provider in hosted_backends():
+        # A provider's model named anywhere ("fine-tune gpt-4.1-mini on this") picks that provider, and so does
+        # its name ("on OpenAI", "through the API").
+        model = provider.model_in(message)
+        if model:
+            settings.setdefault("model", model)
+        if model or provider.named_in(message) or provider.owns_model(settings.get("model")):
+            settings["backend"] = provider.name
+            break
     return settings
 
 

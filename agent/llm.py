@@ -14,7 +14,7 @@ import os
 import re
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,6 +29,7 @@ from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS
 from trainer.core.errors import UserError
+from trainer.core.records import plain
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def langchain_tools(ctx: ToolContext) -> list[BaseTool]:
     return [_make_tool(func, ctx) for func in TOOLS]
 
 
-def _make_tool(func: Callable[..., dict[str, Any]], ctx: ToolContext) -> BaseTool:
+def _make_tool(func: Callable[..., Mapping[str, Any]], ctx: ToolContext) -> BaseTool:
     description, _ = parse_docstring(func.__doc__)
 
     def run(**kwargs: Any) -> tuple[str, dict[str, Any]]:
@@ -136,12 +137,12 @@ def _make_tool(func: Callable[..., dict[str, Any]], ctx: ToolContext) -> BaseToo
 
 
 def call_tool(
-    func: Callable[..., dict[str, Any]], ctx: ToolContext, kwargs: dict[str, Any]
+    func: Callable[..., Mapping[str, Any]], ctx: ToolContext, kwargs: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """Run one tool; every failure becomes "Error: ..." text for the model instead of ending the turn."""
     started = time.monotonic()
     try:
-        result = func(ctx, **kwargs)
+        result = plain(func(ctx, **kwargs))
     except UserError as error:
         return f"Error: {error}", {"ok": False, "error": str(error), "duration_s": time.monotonic() - started}
     except Exception as error:  # the model should hear about a bug, and the chat must go on

@@ -7,32 +7,27 @@ Each option is a message guided mode understands, so a click works with or witho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from agent.types import ToolStep
 from tools.context import ToolContext
-from tools.pending import pending_action
+from tools.pending import kind_of, pending_action
 from trainer.store.registry import ACTIVE as ACTIVE_STATUSES
 
 MAX_OPTIONS = 4
 
 
-def suggest_next(ctx: ToolContext, state: dict[str, Any], steps: Sequence[ToolStep] = ()) -> list[str]:
-    """Up to four next messages for this chat, most likely first. `steps` are the turn's tool calls: in LLM
-    mode a plan lives only in the conversation, so a turn that proposed one is how we know it waits for a go."""
-    from trainer.backends.openai.job import pending_plan
-
-    if pending_action(ctx) is not None:
-        return ["yes", "no"]
-    if pending_plan(ctx.workspace, ctx.session_id):
-        return ["go", "stop"]
+def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
+    """Up to four next messages for this chat, most likely first (a plan waiting in the chat's one pending-plan
+    store, in either mode, offers the replies that answer it)."""
+    action = pending_action(ctx)
+    if action is not None and kind_of(action).by_user_reply:
+        return list(kind_of(action).options)
     runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
     latest = runs[-1] if runs else None
     if latest and latest["status"] in ACTIVE_STATUSES:
         return ["status", "stop"]
-    if state.get("plan") or any(step.name == "propose_plan" and step.ok for step in steps):
-        return ["go", "use 5 epochs", "help"]
+    if action is not None:  # a training plan: "go" starts it
+        return list(kind_of(action).options)
     options: list[str] = []
     if latest and latest["status"] == "succeeded":
         options += [f"evaluate run {latest['id']}", f"deploy run {latest['id']}"]

@@ -130,7 +130,7 @@ def run_trl_defaults(model_dir: Path, rows: list, out: Path, common: dict[str, A
 def run_tunechat(model_dir: Path, rows: list, out: Path, common: dict[str, Any]) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from trainer.core.config import resolve_config
+    from trainer.plan.config import resolve_config
     from trainer.tasks.causal_lm.methods import load_causal_lm, parameter_counts
     from trainer.tasks.causal_lm.train import _make_trainer, _trainer_args, plan_choices, pretokenize
 

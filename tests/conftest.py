@@ -100,11 +100,11 @@ FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
 
 def wait_for_status(workspace: Any, registry: Any, run_id: int, timeout_s: float = 120) -> dict[str, Any]:
     """Poll a run until it has finished (succeeded, failed or cancelled); fail with its log's tail if it does not."""
-    from trainer.backends import local as runner
+    from trainer.backends import runs
 
     deadline = time.monotonic() + timeout_s
     while True:
-        status = runner.run_status(workspace, registry, run_id)
+        status = runs.run_status(workspace, registry, run_id)
         if status["status"] in FINISHED_STATUSES:
             return status
         if time.monotonic() > deadline:

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trainer.core.config import FIELD_NAMES, RunConfig
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
 from trainer.evaluate.compare import compare_runs
+from trainer.plan.config import FIELD_NAMES, RunConfig
 from trainer.store.registry import Registry
 
 # matplotlib's first three default line colours: one per run on the shared plot.

@@ -23,8 +23,8 @@ from openai_server import FakeOpenAI
 from agent.assistant import Assistant
 from tools.pending import pending_action
 from tools.registry import TOOLS
-from trainer.core.config import RunConfig
 from trainer.core.errors import UserError
+from trainer.plan.config import RunConfig
 from trainer.serve.deploy import list_deployments, stop_deployment
 
 TOOL_NAMES = [t.__name__ for t in TOOLS]

@@ -17,11 +17,11 @@ from drivers import Driver, ScriptedDriver, ServerDriver
 from openai_server import FakeOpenAI
 
 from agent.assistant import Assistant
-from trainer.backends import local as runner
-from trainer.core.config import resolve_config
+from trainer.backends import local
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, read_json, read_jsonl
 from trainer.evaluate.diagnosis import diagnose_run, parse_size, plan_oom
+from trainer.plan.config import resolve_config
 
 LONG_WORDS = 8190  # with [CLS] and [SEP]: exactly the 8192 positions of the wide model
 
@@ -60,8 +60,8 @@ def long_reviews_tsv(folder: Path) -> Path:
 
 def start_run(assistant: Assistant, session: str, config: dict[str, Any]) -> int:
     run_config = resolve_config(config)
-    run_id = runner.create_run(assistant.workspace, assistant.registry, run_config, session_id=session)
-    runner.launch(assistant.workspace, assistant.registry, run_id)
+    run_id = local.create_run(assistant.workspace, assistant.registry, run_config, session_id=session)
+    local.launch(assistant.workspace, assistant.registry, run_id)
     return run_id
 
 
@@ -189,7 +189,7 @@ def test_nan_run_is_diagnosed_and_relaunched_with_a_lower_learning_rate(tiny_ber
 def recorded_run(assistant: Assistant, reviews_tsv: Path, status: str, error: str, **extra: Any) -> int:
     data = assistant.workspace.import_file(reviews_tsv)
     config = resolve_config({"data": str(data), **extra.pop("config", {})})
-    run_id = runner.create_run(assistant.workspace, assistant.registry, config, session_id=extra.pop("session", None))
+    run_id = local.create_run(assistant.workspace, assistant.registry, config, session_id=extra.pop("session", None))
     assistant.registry.update_run(run_id, status=status, error=error)
     run_dir = assistant.workspace.run_dir(run_id)
     if "progress" in extra:
@@ -228,7 +228,7 @@ def test_missing_dependency_names_the_package_and_the_pip_command(reviews_tsv: P
 
 def test_cancelled_openai_job_relaunches_as_a_new_plan(reviews_tsv: Path) -> None:
     from tools.diagnose_tools import relaunch_run
-    from trainer.backends.openai.job import pending_plan
+    from tools.pending import pending_action
 
     assistant = Assistant()
     session = assistant.new_session()
@@ -242,7 +242,7 @@ def test_cancelled_openai_job_relaunches_as_a_new_plan(reviews_tsv: Path) -> Non
     # The relaunch is a new job plan (uploads nothing); the user's "go" to it starts the job.
     plan = relaunch_run(assistant.context(session), run_id)
     assert plan["relaunch_of"] == run_id and plan["model"] == "gpt-4.1-mini"
-    assert pending_plan(assistant.workspace, session) == plan["plan_id"]
+    assert pending_action(assistant.context(session), "hosted_job")["arguments"]["plan_id"] == plan["plan_id"]
     assert [run["id"] for run in assistant.registry.list_runs()] == [run_id]
     other = assistant.new_session()
     with pytest.raises(UserError, match="another chat"):

@@ -69,7 +69,7 @@ def test_several_gpus_launch_with_accelerate_ddp(count, kind, tmp_path: Path):
     assert command[1:3] == ["-m", "accelerate.commands.launch"]
     assert command[command.index("--num_processes") + 1] == str(count)
     tail = [
-        "trainer.tasks.causal_lm.worker",
+        "trainer.backends.worker",
         str(tmp_path),
         "--db",
         str(tmp_path / "db.sqlite"),
@@ -100,4 +100,4 @@ def test_one_gpu_or_cpu_runs_the_worker_directly(tmp_path: Path):
     for count in (0, 1):
         launch = distributed_plan(count, need_gb=1.0, gpu_memory_gb=80)
         command = worker_command(tmp_path, tmp_path / "db", 3, plan=launch)
-        assert command[1:3] == ["-m", "trainer.tasks.causal_lm.worker"] and "--resume" not in command
+        assert command[1:3] == ["-m", "trainer.backends.worker"] and "--resume" not in command

@@ -57,7 +57,7 @@ def test_cli_lora_sft_learns_and_every_adapter_weight_changes(tiny_llm, chat_jso
     assert any("perplexity" in r for r in rows)
     samples = read_json(run_dir / "samples.json")
     assert len(samples["before"]) == len(samples["after"]) == len(samples["prompts"]) > 0
-    assert (run_dir / "command.sh").read_text().count("trainer.tasks.causal_lm.worker") == 1
+    assert (run_dir / "command.sh").read_text().count("trainer.backends.worker") == 1
     hardware = read_json(run_dir / "hardware.json")
     assert hardware["choice"]["dtype"] == "float32" and hardware["choice"]["attention"] == "sdpa"
     assert read_json(run_dir / "progress.json")["phase"] == "done"
@@ -124,14 +124,14 @@ def test_freeze_keeps_the_embeddings_and_lower_layers_and_trains_the_rest(tiny_l
     from safetensors.torch import load_file
 
     from tools.context import ToolContext
-    from trainer.backends import local as runner
-    from trainer.core.config import resolve_config
+    from trainer.backends import local
+    from trainer.plan.config import resolve_config
     from trainer.tasks.causal_lm.train import train_llm_run
 
     ctx = ToolContext.from_env()
     settings = {"data": str(chat_jsonl), "task": "sft", "method": "freeze", "model": str(tiny_llm)}
     config = resolve_config(settings, {"learning_rate": 5e-3, "batch_size": 8, "max_length": 64})
-    run_id = runner.create_run(ctx.workspace, ctx.registry, config)
+    run_id = local.create_run(ctx.workspace, ctx.registry, config)
     result = train_llm_run(ctx.workspace.run_dir(run_id), ctx.registry, run_id)
     assert result["metrics"]["final_loss"] < result["metrics"]["first_loss"] - 0.5
     base = load_file(tiny_llm / "model.safetensors")
@@ -175,15 +175,15 @@ def test_qlora_is_refused_on_cpu_with_the_alternative(tiny_llm, chat_jsonl, caps
 
 def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):  # noqa: F811
     from tools.context import ToolContext
-    from trainer.backends import local as runner
-    from trainer.core.config import resolve_config
+    from trainer.backends import local
     from trainer.core.errors import UserError
+    from trainer.plan.config import resolve_config
     from trainer.tasks.causal_lm.train import train_llm_run
 
     broken = build_tiny_llm(tmp_path / "nan-llm", nan_weights=True)
     ctx = ToolContext.from_env()
     config = resolve_config({"data": str(chat_jsonl), "task": "sft", "method": "full", "model": str(broken)})
-    run_id = runner.create_run(ctx.workspace, ctx.registry, config)
+    run_id = local.create_run(ctx.workspace, ctx.registry, config)
     with pytest.raises(UserError, match="became nan"):
         train_llm_run(ctx.workspace.run_dir(run_id), ctx.registry, run_id)
     run = ctx.registry.get_run(run_id)
@@ -193,7 +193,7 @@ def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):  # no
 def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, capsys):  # noqa: F811
     from tools.context import ToolContext
     from tools.run_tools import launch_plan
-    from trainer.core.config import resolve_config
+    from trainer.plan.config import resolve_config
     from trainer.tasks.causal_lm.checkpoints import MARKER, latest_complete
 
     ctx = ToolContext.from_env()
@@ -228,8 +228,8 @@ def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, caps
 
 def test_sigterm_saves_a_checkpoint_and_marks_the_run_interrupted(tiny_llm, chat_jsonl):  # noqa: F811
     from tools.context import ToolContext
-    from trainer.backends import local as runner
-    from trainer.core.config import resolve_config
+    from trainer.backends import local
+    from trainer.plan.config import resolve_config
     from trainer.tasks.causal_lm.checkpoints import latest_complete
     from trainer.tasks.causal_lm.train import train_llm_run
 
@@ -238,7 +238,7 @@ def test_sigterm_saves_a_checkpoint_and_marks_the_run_interrupted(tiny_llm, chat
         {"data": str(chat_jsonl), "task": "sft", "method": "lora", "model": str(tiny_llm)},
         {"max_steps": 400, "save_steps": 1000, "batch_size": 2, "max_length": 64},
     )
-    run_id = runner.create_run(ctx.workspace, ctx.registry, config)
+    run_id = local.create_run(ctx.workspace, ctx.registry, config)
     run_dir = ctx.workspace.run_dir(run_id)
 
     def send_sigterm_once_training() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from llm_fixtures import tiny_llm  # noqa: F401
 
-from trainer.core.config import resolve_config
+from trainer.plan.config import resolve_config
 from trainer.tasks.causal_lm.checkpoints import MARKER, latest_complete, remove_incomplete
 from trainer.tasks.causal_lm.guards import is_out_of_memory, oom_message
 from trainer.tasks.causal_lm.train import pretokenize

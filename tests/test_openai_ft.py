@@ -23,8 +23,9 @@ from scripted_model import ScriptedChatModel, say, tool_call
 from agent.assistant import Assistant
 from tools.context import ToolContext
 from tools.registry import TOOLS_BY_NAME
-from tools.run_tools import compare_runs, confirm_openai_job, launch_plan, start_training
-from trainer.backends import local as runner
+from tools.hosted_tools import confirm_hosted_job
+from tools.run_tools import compare_runs, launch_plan, start_training
+from trainer.backends import runs
 from trainer.backends.openai import job as ft_job
 from trainer.backends.openai.follow import follower_alive
 from trainer.core.errors import UserError
@@ -75,7 +76,7 @@ def _ctx(session: str = "s1") -> ToolContext:
 def _wait(ctx: ToolContext, run_id: int, statuses: tuple[str, ...], timeout: float = 30) -> dict[str, Any]:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        status = runner.run_status(ctx.workspace, ctx.registry, run_id)
+        status = runs.run_status(ctx.workspace, ctx.registry, run_id)
         if status["status"] in statuses:
             return status
         time.sleep(0.1)
@@ -110,7 +111,7 @@ def test_plan_then_confirm_upload_create_follow_evaluate_and_compare(
     # whose answer comes too late (the job is made, the client retries with the same idempotency key).
     fake.fail("POST", "/v1/files", 429, 500)
     fake.fail("POST", "/v1/fine_tuning/jobs", "timeout")
-    started = confirm_openai_job(ctx)
+    started = confirm_hosted_job(ctx)
     assert fake.count("POST", "/v1/files") == 4  # 2 files + 2 retries
     assert fake.create_calls == 2 and len(fake.jobs) == 1  # retried, still one job
     job = fake.jobs[started["job_id"]]
@@ -194,7 +195,7 @@ def test_401_and_400_are_explained_in_one_sentence(fake: FakeFineTuning, tmp_pat
 
     fake.fail("POST", "/v1/files", 401)
     with pytest.raises(UserError) as caught:
-        confirm_openai_job(ctx, plan["plan_id"])
+        confirm_hosted_job(ctx, plan["plan_id"])
     message = str(caught.value)
     assert "401" in message and "OPENAI_API_KEY" in message and CANARY not in message
     _one_sentence(message)
@@ -203,13 +204,13 @@ def test_401_and_400_are_explained_in_one_sentence(fake: FakeFineTuning, tmp_pat
 
     fake.fail("POST", "/v1/files", 400)
     with pytest.raises(UserError) as caught:
-        confirm_openai_job(ctx, plan["plan_id"])
+        confirm_hosted_job(ctx, plan["plan_id"])
     message = str(caught.value)
     assert "400" in message and "could not be parsed" in message and "fix the file" in message
     _one_sentence(message)
 
     # Saying yes again once the problem is gone goes on with the same run: one run, one job.
-    result = confirm_openai_job(ctx, plan["plan_id"])
+    result = confirm_hosted_job(ctx, plan["plan_id"])
     assert result["run_id"] == run_id and len(fake.jobs) == 1 and len(ctx.registry.list_runs()) == 1
     _wait(ctx, run_id, ("succeeded",))
 
@@ -219,7 +220,7 @@ def test_restart_reattaches_and_never_creates_a_second_job(fake: FakeFineTuning,
     ctx = _ctx()
     name = ctx.workspace.import_file(_reviews(tmp_path), session_id=ctx.session_id).name
     plan = start_training(ctx, name, model="gpt-4.1-mini")
-    started = confirm_openai_job(ctx)
+    started = confirm_hosted_job(ctx)
     run_id = started["run_id"]
     _wait(ctx, run_id, ("running",))
     pid = int(ctx.registry.get_run(run_id)["pid"])
@@ -236,10 +237,10 @@ def test_restart_reattaches_and_never_creates_a_second_job(fake: FakeFineTuning,
 
     again = ft_job.submit(ctx.workspace, ctx.registry, run_id)  # finds the job by its metadata
     assert again["job_id"] == started["job_id"] and fake.create_calls == creates and len(fake.jobs) == 1
-    assert confirm_openai_job(ctx, plan["plan_id"])["repeated"]  # a second "yes" makes nothing new
+    assert confirm_hosted_job(ctx, plan["plan_id"])["repeated"]  # a second "yes" makes nothing new
     assert fake.create_calls == creates
 
-    status = runner.run_status(ctx.workspace, ctx.registry, run_id)  # a restarted tunechat looks: re-attached
+    status = runs.run_status(ctx.workspace, ctx.registry, run_id)  # a restarted tunechat looks: re-attached
     new_pid = int(ctx.registry.get_run(run_id)["pid"])
     assert new_pid != pid and follower_alive(new_pid) and status["status"] == "running"
     fake.hold = False
@@ -278,7 +279,7 @@ def test_guided_chat_plan_go_status_stop(fake: FakeFineTuning, tmp_path: Path) -
 
 
 def test_llm_mode_cannot_confirm_the_job_itself(fake: FakeFineTuning, tmp_path: Path) -> None:
-    assert "confirm_openai_job" not in TOOLS_BY_NAME
+    assert "confirm_hosted_job" not in TOOLS_BY_NAME
     model = ScriptedChatModel().add(
         tool_call("start_training", file="reviews.tsv", model="gpt-4.1-mini"),
         say("Here is the plan; it costs about $0.06. Say go to start."),

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from conftest import make_reviews
 
-from trainer.core.config import RunConfig
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
+from trainer.plan.config import RunConfig
 from trainer.serve.classifier import MAX_BODY_BYTES, MAX_INPUTS, make_server
 from trainer.serve.deploy import deploy_run, list_deployments, stop_deployment
 from trainer.store.registry import Registry

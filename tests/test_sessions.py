@@ -25,9 +25,9 @@ from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
 from agent.assistant import Assistant
 from tools.context import ToolContext
 from tools.history_tools import find_runs
-from trainer.backends import local as runner
-from trainer.core.config import resolve_config
+from trainer.backends import local, runs
 from trainer.core.fileio import read_json, read_jsonl
+from trainer.plan.config import resolve_config
 
 
 def result_of(messages: list) -> Any:
@@ -228,7 +228,7 @@ def test_llm_chat_continues_after_a_restart(path: str, reviews_tsv: Path, tiny_b
             ("assistant", "Plan: 1 epoch. Shall I start?"),
             ("user", "yes, start it"),
         ]
-        runner.stop_run(second.workspace, second.registry, run_id, grace_s=5)
+        runs.stop_run(second.workspace, second.registry, run_id, grace_s=5)
 
         driver = new_driver()
         asked = driver.requests()
@@ -325,8 +325,8 @@ def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl:
         {"data": str(chat_jsonl), "task": "sft", "method": "lora", "model": str(tiny_llm), "max_steps": 8},
         {"save_steps": 2, "batch_size": 2, "max_length": 64, "learning_rate": 1e-2},
     )
-    run_id = runner.create_run(ctx.workspace, ctx.registry, config, session_id=chat)
-    pid = runner.launch(ctx.workspace, ctx.registry, run_id)
+    run_id = local.create_run(ctx.workspace, ctx.registry, config, session_id=chat)
+    pid = local.launch(ctx.workspace, ctx.registry, run_id)
     run_dir = ctx.workspace.run_dir(run_id)
     deadline = time.monotonic() + 60
     while latest_complete(run_dir / "checkpoints") is None:

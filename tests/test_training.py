@@ -12,12 +12,12 @@ import pytest
 from conftest import make_reviews
 from safetensors.torch import load_file
 
-from trainer.backends import local as runner
-from trainer.core.config import BUNDLED_MODEL, resolve_config
+from trainer.backends import local, runs
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json, read_jsonl
 from trainer.core.workspace import Workspace
 from trainer.evaluate.metrics import classification_metrics, load_evaluation, majority_baseline
+from trainer.plan.config import BUNDLED_MODEL, resolve_config
 from trainer.store.registry import Registry
 from trainer.tasks.text_classification.model import freeze_lower_layers, load_classifier, resolve_model_path
 from trainer.tasks.text_classification.train import train_run
@@ -40,16 +40,16 @@ def registry(ws: Workspace) -> Registry:
 def _create(ws: Workspace, registry: Registry, data: Path, model: Path | str, **settings: Any) -> int:
     uploaded = ws.import_file(data)
     config = resolve_config({"data": uploaded.name, "model": str(model), **settings})
-    return runner.create_run(ws, registry, config)
+    return local.create_run(ws, registry, config)
 
 
 def test_worker_trains_evaluates_and_records_run(
     ws: Workspace, registry: Registry, reviews_tsv: Path, tiny_bert: Path
 ) -> None:
     run_id = _create(ws, registry, reviews_tsv, tiny_bert, **TINY)
-    runner.launch(ws, registry, run_id)
+    local.launch(ws, registry, run_id)
     seen: list[dict[str, Any]] = []
-    final = runner.follow(ws, registry, run_id, on_progress=seen.append, poll_s=0.3)
+    final = runs.follow(ws, registry, run_id, on_progress=seen.append, poll_s=0.3)
 
     assert final["status"] == "succeeded", final["error"]
     assert final["phase"] == "done" and final["step"] == final["total_steps"] > 0
@@ -105,7 +105,7 @@ def test_worker_trains_evaluates_and_records_run(
     assert Path(evaluation["loss_png"]) == run_dir / "loss.png"
 
     with pytest.raises(UserError, match="already finished"):
-        runner.stop_run(ws, registry, run_id)
+        runs.stop_run(ws, registry, run_id)
 
 
 def test_frozen_layers_keep_their_weights(
@@ -159,7 +159,7 @@ def test_single_class_data_fails_with_the_reason(
     assert worker.returncode == 1
     assert "UserError" in worker.stderr  # the traceback is kept for train.log
 
-    final = runner.run_status(ws, registry, run_id)
+    final = runs.run_status(ws, registry, run_id)
     assert final["status"] == "failed"
     assert final["error"].startswith("The label column 'label'") and "single class ('pos')" in final["error"]
     assert final["phase"] == "failed" and final["progress"]["error"] == final["error"]
@@ -198,8 +198,8 @@ def test_bundled_minilm_fine_tunes_on_a_small_set(ws: Workspace, registry: Regis
     data = tmp_path / "reviews100.csv"
     data.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in make_reviews(100, seed=3)), encoding="utf-8")
     run_id = _create(ws, registry, data, BUNDLED_MODEL, epochs=1, learning_rate=3e-4, batch_size=8, max_length=32)
-    runner.launch(ws, registry, run_id)
-    final = runner.follow(ws, registry, run_id, poll_s=0.5)
+    local.launch(ws, registry, run_id)
+    final = runs.follow(ws, registry, run_id, poll_s=0.5)
 
     assert final["status"] == "succeeded", final["error"]
     run_dir = Path(final["run_dir"])

@@ -15,7 +15,7 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from agent.types import Reply, ToolStep  # noqa: E402
-from trainer.backends import local as runner  # noqa: E402
+from trainer.backends import runs  # noqa: E402
 from trainer.core.errors import UserError  # noqa: E402
 from trainer.core.workspace import Workspace  # noqa: E402
 from trainer.store.registry import Registry  # noqa: E402
@@ -326,7 +326,7 @@ def test_chat_answers_while_a_real_run_trains_and_the_panel_follows_it(
         check_panel_follows_run_and_stop(client)
     finally:  # never leave a training worker behind, whatever failed above
         if app.assistant.registry.get_run(1)["status"] in web.ACTIVE_STATUSES:
-            runner.stop_run(app.assistant.workspace, app.assistant.registry, 1)
+            runs.stop_run(app.assistant.workspace, app.assistant.registry, 1)
 
 
 def check_panel_follows_run_and_stop(client: Any) -> None:

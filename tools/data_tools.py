@@ -8,9 +8,10 @@ from typing import Any
 from tools.context import ToolContext
 from tools.session_files import chat_datasets, chat_uploads, record_dataset, resolve_file
 from tools.validation import check_model_reference
-from trainer.core.errors import UserError
 from trainer.inspection.report import inspect_file
-from trainer.tasks.text_classification import plan as planning
+from trainer.plan.plan import Plan
+from trainer.tasks.base import PlanRequest
+from trainer.tasks.registry import get_task, task_for_data
 
 
 def list_files(ctx: ToolContext) -> dict[str, Any]:
@@ -45,6 +46,23 @@ def inspect_data(
     return report
 
 
+def plan_training(
+    ctx: ToolContext,
+    file: str,
+    task: str | None = None,
+    model: str | None = None,
+    **settings: Any,
+) -> Plan:
+    """The plan for training on a file (the task named, else the one its data is for), without storing it."""
+    path = resolve_file(ctx, file)
+    named = {key: value for key, value in settings.items() if value is not None}
+    if model is not None:
+        named["model"] = check_model_reference(ctx, model)
+    columns_named = bool(named.get("text_column") or named.get("label_column"))
+    chosen = task_for_data(path, task, columns_named=columns_named)
+    return chosen.propose(PlanRequest(path, named, cache_dir=ctx.workspace.root))
+
+
 def propose_plan(
     ctx: ToolContext,
     file: str,
@@ -58,7 +76,7 @@ def propose_plan(
     label_column: str | None = None,
     task: str | None = None,
     method: str | None = None,
-) -> dict[str, Any]:
+) -> Plan:
     """Propose a fine-tuning plan for an uploaded file: base model and hyperparameters, each with a reason,
     plus the estimated run time on this machine. Nothing is started. Pass only the settings the user asked for;
     the others are chosen from the data.
@@ -76,38 +94,28 @@ def propose_plan(
         task: text-classification, sft (chats/instructions) or dpo (preference pairs); default from the data.
         method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
     """
-    from tools.pending import drop_pending
-    from trainer.tasks.causal_lm.plan import propose_llm, sniff_task
+    from tools.pending import drop_pending, propose_action
+    from tools.wording import settings_line
 
-    # A training plan is now the plan on the table: a deploy or delete proposed earlier must not run on its "yes".
+    # This plan is now the one on the table: an earlier one must not run on the next "yes", even if this fails.
     drop_pending(ctx)
-    path = resolve_file(ctx, file)
-    llm_task = task if task in ("sft", "dpo") else (sniff_task(path) if task is None else None)
-    if llm_task:
-        settings: dict[str, object] = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size}
-        settings.update(max_length=max_length, freeze_layers=freeze_layers, method=method)
-        plan = propose_llm(path, {"model": check_model_reference(ctx, model), **settings}, llm_task)
-        plan["file"] = path.name
-        return plan
-    report = inspect_data(ctx, file, text_column=text_column, label_column=label_column)
-    if report.get("task") not in (None, "text-classification", "text-pair-classification"):
-        # Regression, KTO, images, audio: recognised by inspection, not trained by this planner.
-        raise UserError(
-            f"'{report['file']}' holds {report['task']} data, which tunechat cannot train here yet; "
-            "name the text and label columns to train a classifier, or use chat or preference data."
-        )
-    user = {
-        "model": check_model_reference(ctx, model),
-        "epochs": epochs,
-        "learning_rate": learning_rate,
-        "batch_size": batch_size,
-        "max_length": max_length,
-        "freeze_layers": freeze_layers,
-        **({"method": method} if method else {}),
-    }
-    report["path"] = str(path)  # resolved above (inspect_data resolves the same name to the same file)
-    plan = planning.propose(report, user, gflops=planning.machine_gflops(ctx.workspace.root))
-    plan["file"] = report["file"]
+    plan = plan_training(
+        ctx,
+        file,
+        task=task,
+        model=model,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_length=max_length,
+        freeze_layers=freeze_layers,
+        text_column=text_column,
+        label_column=label_column,
+        method=method,
+    )
+    summary = f"Train {get_task(str(plan.config['task'])).title} on {plan.file}: {settings_line(plan.config)}"
+    arguments = {"config": plan.config, "estimate_seconds": plan.estimate_seconds}
+    propose_action(ctx, "train", arguments, summary)
     return plan
 
 

@@ -11,11 +11,14 @@ from typing import Any
 
 from tools.context import ToolContext
 from tools.history_tools import find_runs
+from tools.hosted_tools import plan_hosted_job
 from tools.pending import executor, propose_action
-from trainer.core.config import resolve_config
+from tools.run_tools import launch_plan
+from trainer.backends.registry import get_backend
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.evaluate.diagnosis import diagnose_run as diagnose_run_record
+from trainer.plan.config import resolve_config
 
 RELAUNCH_RECORD = "relaunch.json"
 
@@ -56,8 +59,8 @@ def relaunch_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str,
     diagnosis = diagnose_run_record(ctx.workspace, ctx.registry, run_id)
     if not diagnosis["can_relaunch"] and not changes:
         raise UserError(f"{diagnosis['explanation']} So run {run_id} is not relaunched as it is.")
-    if diagnosis["backend"] == "openai":
-        return _openai_replan(ctx, run_id, run["config"], diagnosis)
+    if get_backend(diagnosis["backend"]).hosted:
+        return _hosted_replan(ctx, run_id, run["config"], diagnosis)
     old = run["config"]
     new_config = resolve_config(old, diagnosis["changes"], changes or {}).to_dict()
     changed = {key: value for key, value in new_config.items() if old.get(key) != value}
@@ -74,10 +77,9 @@ def relaunch_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str,
     return plan
 
 
-def _openai_replan(ctx: ToolContext, run_id: int, config: dict[str, Any], diagnosis: dict[str, Any]) -> dict[str, Any]:
-    """A cancelled OpenAI job is relaunched as a new plan (with its cost); "go" to that plan starts the job.
-    plan_openai_job drops any other waiting plan, so the user's yes means this one."""
-    from tools.run_tools import plan_openai_job
+def _hosted_replan(ctx: ToolContext, run_id: int, config: dict[str, Any], diagnosis: dict[str, Any]) -> dict[str, Any]:
+    """A cancelled hosted job is relaunched as a new plan (with its cost); "go" to that plan starts the job.
+    plan_hosted_job drops any other waiting plan, so the user's yes means this one."""
 
     data = Path(str(config.get("data", "")))
     if data.is_absolute():
@@ -85,9 +87,10 @@ def _openai_replan(ctx: ToolContext, run_id: int, config: dict[str, Any], diagno
             data = data.relative_to(ctx.workspace.root)
         except ValueError:
             raise UserError(f"Run {run_id}'s data file is outside the workspace; upload it again.") from None
-    plan = plan_openai_job(
+    plan = plan_hosted_job(
         ctx,
         str(data),
+        str(config.get("backend")),
         model=config.get("model"),
         suffix=config.get("suffix") or None,
         text_column=config.get("text_column") or None,
@@ -101,8 +104,6 @@ def _openai_replan(ctx: ToolContext, run_id: int, config: dict[str, Any], diagno
 @executor("relaunch")
 def execute_relaunch(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     """The user said yes: create and start the new run, and record in its folder which run it replaces."""
-    from tools.run_tools import launch_plan
-
     result = launch_plan(ctx, arguments["config"])
     record = {
         "replaces": arguments["from_run"],

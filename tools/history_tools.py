@@ -13,14 +13,17 @@ from typing import Any
 
 from tools.context import ToolContext
 from tools.pending import executor, propose_action
+from tools.run_tools import launch_plan
 from tools.session_files import owns_path
-from trainer.backends import local as runner
+from tools.wording import fmt, label, settings_line
+from trainer.backends import runs
+from trainer.backends.registry import backend_of
 from trainer.core.errors import UserError
+from trainer.core.workspace import resolve_data_path
+from trainer.store.registry import ACTIVE
+from trainer.tasks.registry import task_of
 
 WHICH = ("latest", "best", "failed", "crashed", "interrupted", "running", "succeeded")
-CLASSIFICATION = ("text-classification", "text-pair-classification")
-# Settings worth naming in a one-line plan, in this order.
-SHOWN_SETTINGS = ("model", "method", "epochs", "max_steps", "learning_rate", "batch_size", "max_length")
 
 
 def find_runs(ctx: ToolContext, which: str = "latest") -> dict[str, Any]:
@@ -61,16 +64,15 @@ def plan_like_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str
         changes: Settings to change, e.g. {"epochs": 3, "learning_rate": 0.0001}; keys as in start_training.
     """
     from tools.validation import check_model_reference
-    from trainer.core.config import resolve_config
+    from trainer.plan.config import resolve_config
 
     run = ctx.registry.get_run(run_id) if run_id is not None else _latest(ctx)
-    if run.get("backend") == "openai":
-        raise UserError(
-            f"Run {run['id']} was an OpenAI job; say e.g. 'fine-tune {run['model']} on this' for a new plan and cost."
-        )
+    hint = backend_of(run).replan_hint(run)
+    if hint:
+        raise UserError(hint)
     config = dict(run["config"])
     try:
-        data = runner.resolve_data_path(str(config.get("data", "")), ctx.workspace.root)
+        data = resolve_data_path(str(config.get("data", "")), ctx.workspace.root)
     except UserError:
         name = Path(str(config.get("data", ""))).name
         raise UserError(f"The data of run {run['id']} ('{name}') is gone; upload it again and say 'train'.") from None
@@ -86,11 +88,11 @@ def plan_like_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str
     changed = {key: {"from": config.get(key), "to": new[key]} for key in new if new[key] != config.get(key)}
     estimate = _estimate_seconds(run, config, new)
     summary = f"Start a new run like run {run['id']}" + (
-        " with " + ", ".join(f"{_label(k)} {_fmt(v['to'])} (was {_fmt(v['from'])})" for k, v in changed.items())
+        " with " + ", ".join(f"{label(k)} {fmt(v['to'])} (was {fmt(v['from'])})" for k, v in changed.items())
         if changed
         else " with the same settings"
     )
-    summary += f": {_settings_line(new)} on {data.name}"
+    summary += f": {settings_line(new)} on {data.name}"
     proposal = propose_action(
         ctx, "rerun", {"config": new, "like_run": run["id"], "estimate_seconds": estimate}, summary
     )
@@ -105,30 +107,28 @@ def resume_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
     Args:
         run_id: The run to continue; default this chat's newest interrupted run (else the newest of any chat).
     """
-    from trainer.plan import launch
-    from trainer.tasks.causal_lm.checkpoints import latest_complete
-
     if run_id is None:
         run_id = find_runs(ctx, "interrupted")["run_id"]
-    status = runner.run_status(ctx.workspace, ctx.registry, run_id)  # marks a silently killed run failed
-    if status.get("backend") == "openai":
-        raise UserError(f"Run {run_id} is an OpenAI job, which cannot be resumed; ask for a new plan instead.")
+    status = runs.run_status(ctx.workspace, ctx.registry, run_id)  # marks a silently killed run failed
+    hint = backend_of(status).replan_hint(status)
+    if hint:
+        raise UserError(hint)
     if status["status"] == "succeeded":
         raise UserError(f"Run {run_id} already finished successfully; there is nothing to resume.")
-    if status["status"] in runner.ACTIVE:
+    if status["status"] in ACTIVE:
         raise UserError(f"Run {run_id} is still {status['status']}; say 'status' to follow it.")
-    task = status["config"].get("task")
-    if task not in runner.WORKER_MODULES:
+    task = task_of(status["config"])
+    if not task.resumable:
         plan = plan_like_run(ctx, run_id)
         plan["restart"] = True
         plan["message"] = (
-            f"Run {run_id} is a {task} run, whose checkpoints keep no optimizer state, so it cannot continue where "
-            f"it stopped; I can train it again from the beginning with the same settings."
+            f"Run {run_id} is a {task.name} run, whose checkpoints keep no optimizer state, so it cannot continue "
+            f"where it stopped; I can train it again from the beginning with the same settings."
         )
         return plan
-    checkpoint = latest_complete(Path(status["run_dir"]) / "checkpoints")
-    pid = launch.resume_run(ctx.workspace, ctx.registry, run_id)
-    step = checkpoint[0] if checkpoint else 0
+    checkpoint = task.resume_step(Path(status["run_dir"]))
+    pid = runs.resume_run(ctx.workspace, ctx.registry, run_id)
+    step = checkpoint or 0
     where = f"from its checkpoint at step {step}" if checkpoint else "from the beginning (it saved no checkpoint)"
     return {
         "run_id": run_id,
@@ -143,8 +143,6 @@ def resume_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
 @executor("rerun")
 def _start_rerun(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     """Carries out a confirmed plan_like_run (or a classifier's restart)."""
-    from tools.run_tools import launch_plan
-
     result = launch_plan(ctx, arguments["config"], arguments.get("estimate_seconds"))
     return {
         **result,
@@ -157,12 +155,8 @@ def _start_rerun(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def _refreshed(ctx: ToolContext, session_id: str | None) -> list[dict[str, Any]]:
-    """Runs newest first; a local run whose process died unnoticed is marked failed first."""
-    runs = ctx.registry.list_runs(session_id)
-    for run in runs:
-        if run["status"] in runner.ACTIVE and run.get("backend") != "openai":
-            runner.run_status(ctx.workspace, ctx.registry, run["id"])
-    return list(reversed(ctx.registry.list_runs(session_id)))
+    """Runs newest first; an active run is brought up to date first (a dead local worker marks it failed)."""
+    return list(reversed(runs.refreshed_runs(ctx.workspace, ctx.registry, session_id)))
 
 
 def _wanted(run: dict[str, Any], which: str) -> bool:
@@ -172,7 +166,7 @@ def _wanted(run: dict[str, Any], which: str) -> bool:
     if which == "interrupted":
         return status in ("failed", "cancelled")
     if which == "running":
-        return status in runner.ACTIVE
+        return status in ACTIVE
     if which in ("succeeded", "best"):
         return status == "succeeded"
     return True
@@ -187,27 +181,27 @@ def _matching(ctx: ToolContext, which: str) -> tuple[list[dict[str, Any]], str]:
 
 
 def _metric(run: dict[str, Any]) -> tuple[str, float] | None:
-    """(metric name, value) by which a succeeded run is ranked, or None when it recorded none."""
-    metrics = run.get("metrics") or {}
-    if run["task"] in CLASSIFICATION:
-        value = metrics.get("macro_f1")
-        return ("macro_f1", float(value)) if isinstance(value, int | float) else None
-    value = metrics.get("eval_loss")
-    return ("eval_loss", float(value)) if isinstance(value, int | float) else None
+    """(metric name, value) by which a succeeded run is ranked (its task's rank metric), or None without it."""
+    name = task_of(run).rank_metric
+    value = (run.get("metrics") or {}).get(name)
+    return (name, float(value)) if isinstance(value, int | float) else None
 
 
 def _ranked(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
-    """The succeeded runs of one kind, best first: classifiers by macro-F1 (higher is better), sft/dpo by eval
-    loss (lower is better). Kinds are not mixed: the kind of the newest scored run decides."""
+    """The succeeded runs ranked by one metric, best first: the rank metric of the newest scored run's task
+    (classifiers by macro-F1, higher is better; language models by eval loss, lower is better). Runs ranked by
+    another metric are left out: their numbers do not compare."""
     scored = [run for run in runs if _metric(run) is not None]
     if not scored:
         raise UserError(
             "No succeeded run has test metrics to compare yet; train one to the end, then ask for the best."
         )
-    family = scored[0]["task"] in CLASSIFICATION
-    same = [run for run in scored if (run["task"] in CLASSIFICATION) == family]
-    name = "macro_f1" if family else "eval_loss"
-    same.sort(key=lambda run: (_metric(run) or ("", 0.0))[1], reverse=family)
+    task = task_of(scored[0])
+    name = task.rank_metric
+    same = [run for run in scored if task_of(run).rank_metric == name]
+    spec = task.metric(name)
+    higher_is_better = spec is None or spec.direction >= 0
+    same.sort(key=lambda run: (_metric(run) or ("", 0.0))[1], reverse=higher_is_better)
     return same, name
 
 
@@ -256,26 +250,3 @@ def _estimate_seconds(run: dict[str, Any], old: dict[str, Any], new: dict[str, A
             scale = float(new[key]) / float(old[key])
             break
     return round(elapsed * scale, 1)
-
-
-def _label(key: str) -> str:
-    return key.replace("_", " ")
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, str) and ("/" in value or "\\" in value):
-        return Path(value).name
-    return str(value)
-
-
-def _settings_line(config: dict[str, Any]) -> str:
-    parts = []
-    for key in SHOWN_SETTINGS:
-        value = config.get(key)
-        if value in (None, "", 0) and key == "max_steps":
-            continue
-        if value not in (None, ""):
-            parts.append(f"{_label(key)} {_fmt(value)}")
-    return ", ".join(parts)

@@ -1,13 +1,14 @@
-"""Actions that change the world wait for the user's own yes, checked in code.
+"""The one plan that waits for a yes, per chat: a training plan, a hosted job, a deployment, a deletion, ...
 
-A tool that would deploy a model, delete a run or a dataset, or relaunch a run does not act: it calls
-`propose_action`, which stores the action as this chat's one pending action and returns its plan.
-Only `confirm_pending`, called by code that saw the user's own confirming message (agent/assistant.py)
-or button press (ui/web.py), carries it out. No LLM tool can confirm, so a model (or an instruction
-hidden in a data file) can at most propose an action, and the user sees its plan before saying yes.
+Every tool that would start, spend or change something stores what it would do here (`propose_action`) and
+returns the plan; a newer plan replaces the older one, so a "yes" always means the plan shown last. Carrying
+it out goes through `confirm_pending`, which takes the plan out of the store first and acts only if this call
+removed it: two "yes" arriving together (two tabs, the CLI and the web on one chat) act once.
 
-Executors are registered per kind with `@executor("kind")`; each takes the ToolContext and the stored
-arguments and returns the result dict of the action.
+Who may confirm depends on the kind (`executor(..., by_user_reply=...)`): most kinds only by the user's own
+reply, handled in code before any model sees it (agent/confirmations.py), so neither a model nor an instruction
+hidden in a data file can deploy, delete or spend money. A local training plan is confirmed by guided mode's
+"go" or the LLM's start_training tool, and either way the run started is exactly the plan stored here.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tools.context import ToolContext
 from trainer.core.errors import UserError
 
 Executor = Callable[[ToolContext, dict[str, Any]], dict[str, Any]]
-EXECUTORS: dict[str, Executor] = {}
 
 # Told to the model with every proposal, so it presents the plan instead of claiming the action is done.
 NEXT_STEP = (
@@ -30,14 +31,36 @@ NEXT_STEP = (
 )
 
 
-def executor(kind: str) -> Callable[[Executor], Executor]:
-    """Register the function that carries out pending actions of `kind`."""
+@dataclass(frozen=True)
+class ActionKind:
+    """How a kind of pending action is carried out and confirmed."""
+
+    run: Executor
+    # True: only the user's own yes/no, handled in code, confirms or drops it (no tool can).
+    by_user_reply: bool
+    # The replies offered as buttons while it waits.
+    options: tuple[str, ...]
+    # True: the chat states the plan in tunechat's own words ("Waiting for your yes: ...") when it is proposed.
+    notice: bool
+
+
+KINDS: dict[str, ActionKind] = {}
+
+
+def executor(
+    kind: str, *, by_user_reply: bool = True, options: tuple[str, ...] = ("yes", "no"), notice: bool = True
+) -> Callable[[Executor], Executor]:
+    """Register the function that carries out pending actions of `kind`, and how they are confirmed."""
 
     def register(func: Executor) -> Executor:
-        EXECUTORS[kind] = func
+        KINDS[kind] = ActionKind(func, by_user_reply, options, notice)
         return func
 
     return register
+
+
+def kind_of(action: dict[str, Any]) -> ActionKind:
+    return KINDS[action["kind"]]
 
 
 def _session_key(ctx: ToolContext) -> str:
@@ -50,7 +73,7 @@ def propose_action(ctx: ToolContext, kind: str, arguments: dict[str, Any], summa
 
     `summary` is the one-line plan the user confirms, e.g. "Deploy run 3 on http://127.0.0.1:8000".
     """
-    if kind not in EXECUTORS:
+    if kind not in KINDS:
         raise ValueError(f"no executor registered for pending action kind {kind!r}")
     action = {
         "id": uuid.uuid4().hex[:10],
@@ -60,7 +83,6 @@ def propose_action(ctx: ToolContext, kind: str, arguments: dict[str, Any], summa
         "created_at": time.time(),
     }
     ctx.registry.set_pending_action(_session_key(ctx), action)
-    _drop_openai_plan(ctx)  # one plan waits at a time: "yes" must mean the plan shown last
     return {
         "needs_confirmation": True,
         "action_id": action["id"],
@@ -71,23 +93,31 @@ def propose_action(ctx: ToolContext, kind: str, arguments: dict[str, Any], summa
     }
 
 
-def pending_action(ctx: ToolContext) -> dict[str, Any] | None:
-    """The chat's pending action {"id", "kind", "arguments", "summary", "created_at"}, or None."""
-    return ctx.registry.pending_action(_session_key(ctx))
+def pending_action(ctx: ToolContext, kind: str | None = None) -> dict[str, Any] | None:
+    """The chat's pending action {"id", "kind", "arguments", "summary", "created_at"} (of `kind`), or None."""
+    action = ctx.registry.pending_action(_session_key(ctx))
+    if action is None or (kind is not None and action["kind"] != kind):
+        return None
+    return action
 
 
-def confirm_pending(ctx: ToolContext, action_id: str | None = None) -> dict[str, Any]:
-    """Carry out the chat's pending action. Call only from code handling the user's own confirmation.
+def confirm_pending(ctx: ToolContext, action_id: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    """Carry out the chat's pending action, exactly once. Call it only where the kind allows: from code handling
+    the user's own confirmation, or (for a training plan) from guided mode's "go" or the start_training tool.
 
-    With `action_id` (a button bound to one plan) a newer plan is not confirmed by an older button.
-    The action is removed before it runs, so a double click or a retry never runs it twice.
+    With `action_id` (a button bound to one plan) a newer plan is not confirmed by an older button; with `kind`
+    only an action of that kind is.
     """
-    action = pending_action(ctx)
+    action = pending_action(ctx, kind)
     if action is None or (action_id is not None and action["id"] != action_id):
         raise UserError("There is nothing waiting for a yes right now; ask for the action again to get a new plan.")
-    ctx.registry.clear_pending_action(_session_key(ctx), action["id"])
-    result = EXECUTORS[action["kind"]](ctx, action["arguments"])
-    return {"action": action["kind"], "plan": action["summary"], **result}
+    taken = ctx.registry.take_pending_action(_session_key(ctx), action["id"])
+    if taken is None:
+        raise UserError(
+            "That plan was already carried out (or replaced) a moment ago; say 'status' to see where things are."
+        )
+    result = kind_of(taken).run(ctx, taken["arguments"])
+    return {"action": taken["kind"], "plan": taken["summary"], **result}
 
 
 def drop_pending(ctx: ToolContext) -> dict[str, Any] | None:
@@ -96,9 +126,3 @@ def drop_pending(ctx: ToolContext) -> dict[str, Any] | None:
     if action is not None:
         ctx.registry.clear_pending_action(_session_key(ctx), action["id"])
     return action
-
-
-def _drop_openai_plan(ctx: ToolContext) -> None:
-    from trainer.backends.openai.job import clear_pending
-
-    clear_pending(ctx.workspace, ctx.session_id)

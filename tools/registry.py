@@ -6,7 +6,7 @@ arguments documented in a Google-style `Args:` section, which is what the LLM re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tools.data_tools import inspect_data, list_files, prepare_data, propose_plan
@@ -23,7 +23,8 @@ from tools.run_tools import (
     stop_run,
 )
 
-Tool = Callable[..., dict[str, Any]]
+# A tool returns a JSON-like mapping: a dict, or a typed result (trainer/core/records.py) that reads as one.
+Tool = Callable[..., Mapping[str, Any]]
 
 TOOLS: list[Tool] = [
     list_files,

@@ -7,15 +7,23 @@ from typing import Any
 
 from tools.context import ToolContext
 from tools.data_tools import propose_plan
-from tools.pending import drop_pending, executor, propose_action
-from trainer.backends import local as runner
+from tools.hosted_tools import plan_hosted_job
+from tools.pending import confirm_pending, executor, pending_action, propose_action
+from trainer.backends import local, runs
+from trainer.backends.registry import get_backend, hosted_for
 from trainer.core.errors import UserError
 from trainer.evaluate.compare import compare_runs as compare_run_records
 from trainer.evaluate.metrics import load_evaluation
+from trainer.plan.config import resolve_config
 from trainer.serve.deploy import check_deployable
 from trainer.serve.deploy import deploy_run as deploy_run_process
 
 RUN_SUMMARY_FIELDS = ("id", "status", "task", "model", "data", "created_at", "error")
+# Told to the model when start_training got settings other than the plan the user saw.
+NOT_SHOWN_NEXT_STEP = (
+    "Nothing was started: these settings differ from the plan the user saw (or no plan was shown). Show this plan "
+    "and ask the user to agree; then call start_training again with the same settings."
+)
 # Chat deployments listen on loopback only; exposing a model to the network is the CLI's `serve --host`.
 DEPLOY_HOST = "127.0.0.1"
 
@@ -36,11 +44,12 @@ def start_training(
     task: str | None = None,
     method: str | None = None,
 ) -> dict[str, Any]:
-    """Start fine-tuning in the background on an uploaded file and return the new run's id at once.
-    Only call this after the user agreed to the plan. Settings not given are chosen as in propose_plan.
-    With backend "openai" (or an OpenAI model such as gpt-4.1-mini) it only checks and converts the data and
-    returns the job's plan with its estimated cost: nothing is uploaded until the user replies "go" to it, and
-    tunechat itself handles that reply.
+    """Start fine-tuning in the background on an uploaded file the plan the user agreed to, and return the new
+    run's id at once. Only call this after the user agreed to the plan from propose_plan, with the same settings:
+    the run started is exactly that plan. With settings that differ from it, nothing starts and the new plan is
+    returned to show the user first. With backend "openai" (or an OpenAI model such as gpt-4.1-mini) it only
+    checks and converts the data and returns the job's plan with its estimated cost: nothing is uploaded until
+    the user replies "go" to it, and tunechat itself handles that reply.
 
     Args:
         file: Name of an uploaded file in the workspace.
@@ -57,13 +66,14 @@ def start_training(
         task: text-classification, sft or dpo; default from the data.
         method: full, freeze, lora or qlora; for sft/dpo the default is lora.
     """
-    from trainer.backends.openai.plan import is_openai_model
-
-    if backend == "openai" or (backend is None and is_openai_model(model)):
-        return plan_openai_job(
-            ctx, file, model=model, epochs=epochs, batch_size=batch_size, suffix=suffix,
+    provider = hosted_for(backend, model)
+    if provider is not None:
+        return plan_hosted_job(
+            ctx, file, provider.name, model=model, epochs=epochs, batch_size=batch_size, suffix=suffix,
             text_column=text_column, label_column=label_column,
         )  # fmt: skip
+    get_backend(backend)  # an unknown backend name gets its one sentence here
+    shown = pending_action(ctx, "train")
     plan = propose_plan(
         ctx,
         file,
@@ -78,16 +88,17 @@ def start_training(
         task=task,
         method=method,
     )
-    return launch_plan(ctx, plan["config"], plan.get("estimate_seconds"))
+    if shown is None or shown["arguments"]["config"] != plan.config:
+        # Not the plan the user saw: it is shown first and waits for their agreement.
+        return {**plan.to_dict(), "started": False, "next_step": NOT_SHOWN_NEXT_STEP}
+    return confirm_pending(ctx, kind="train")
 
 
 def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: float | None = None) -> dict[str, Any]:
-    """Create and launch a run from a resolved config (the guided mode's "go" lands here too)."""
-    from trainer.core.config import resolve_config
-
+    """Create and launch a local run from a resolved config: the one launch path of every training plan."""
     run_config = resolve_config(config)
-    run_id = runner.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
-    pid = runner.launch(ctx.workspace, ctx.registry, run_id)
+    run_id = local.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
+    pid = local.launch(ctx.workspace, ctx.registry, run_id)
     return {
         "run_id": run_id,
         "status": "running",
@@ -97,60 +108,10 @@ def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: floa
     }
 
 
-def plan_openai_job(
-    ctx: ToolContext,
-    file: str,
-    model: str | None = None,
-    epochs: float | None = None,
-    batch_size: int | None = None,
-    learning_rate_multiplier: float | None = None,
-    suffix: str | None = None,
-    text_column: str | None = None,
-    label_column: str | None = None,
-) -> dict[str, Any]:
-    """The OpenAI job plan for a file (format check, conversion, split, tokens, cost); uploads nothing.
-
-    The plan becomes this chat's pending plan: only `confirm_openai_job`, called by code that saw the
-    user's own "go" (guided mode, the CLI prompt or --yes), uploads and creates the job.
-    """
-    from tools.session_files import resolve_file
-    from trainer.backends.openai.job import set_pending
-    from trainer.backends.openai.plan import make_plan
-
-    path = resolve_file(ctx, file)
-    settings = {
-        "n_epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate_multiplier": learning_rate_multiplier,
-        "suffix": suffix,
-        "text_column": text_column,
-        "label_column": label_column,
-    }
-    # One plan waits at a time: "go" must mean this plan, not an earlier deploy or delete (dropped even when this
-    # plan fails, as propose_plan does).
-    drop_pending(ctx)
-    plan = make_plan(ctx.workspace, path, model, settings)
-    set_pending(ctx.workspace, ctx.session_id, plan["plan_id"])
-    plan["next_step"] = (
-        "Nothing has been uploaded. Show this plan and its cost to the user; the job starts only when the user "
-        "replies 'go' (tunechat handles that reply itself)."
-    )
-    return plan
-
-
-def confirm_openai_job(ctx: ToolContext, plan_id: str | None = None) -> dict[str, Any]:
-    """Upload the confirmed plan's files and create its OpenAI job (once), then follow it in the background.
-
-    Not an LLM tool on purpose: call it only from code handling the user's own confirmation.
-    """
-    from trainer.backends.openai.job import clear_pending, confirm_plan, pending_plan
-
-    plan_id = plan_id or pending_plan(ctx.workspace, ctx.session_id)
-    if not plan_id:
-        raise UserError("There is no OpenAI plan waiting for a yes; ask e.g. 'fine-tune gpt-4.1-mini on this' first.")
-    result = confirm_plan(ctx.workspace, ctx.registry, plan_id, session_id=ctx.session_id)
-    clear_pending(ctx.workspace, ctx.session_id)
-    return result
+@executor("train", by_user_reply=False, options=("go", "use 5 epochs", "help"), notice=False)
+def _start_planned_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The training plan the user agreed to, started exactly as it was shown."""
+    return launch_plan(ctx, arguments["config"], arguments.get("estimate_seconds"))
 
 
 def run_status(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
@@ -159,7 +120,7 @@ def run_status(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
     Args:
         run_id: The run to report on; default the newest run of this chat.
     """
-    status = runner.run_status(ctx.workspace, ctx.registry, _pick_run(ctx, run_id))
+    status = runs.run_status(ctx.workspace, ctx.registry, _pick_run(ctx, run_id))
     return {"run_id": status["id"], **status}
 
 
@@ -170,10 +131,10 @@ def stop_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
         run_id: The run to stop; default the active run of this chat.
     """
     if run_id is None:
-        run_id = runner.latest_active_run(ctx.registry, ctx.session_id)
+        run_id = runs.latest_active_run(ctx.registry, ctx.session_id)
         if run_id is None:
             raise UserError("No run is training right now; say 'list runs' to see earlier runs.")
-    status = runner.stop_run(ctx.workspace, ctx.registry, run_id)
+    status = runs.stop_run(ctx.workspace, ctx.registry, run_id)
     return {"run_id": status.get("id", run_id), **status}
 
 

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from tools.context import ToolContext
-from trainer.core.config import BUNDLED_MODEL
 from trainer.core.errors import UserError
+from trainer.plan.config import BUNDLED_MODEL
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 

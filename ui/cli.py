@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.backends import FLAGS, KINDS
+from trainer.backends.registry import backend_names
 from trainer.core.errors import UserError
+from trainer.tasks.registry import task_names
 
 
 def _context(session_id: str | None = None) -> Any:
@@ -86,14 +88,14 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tools.data_tools import propose_plan
+    from tools.data_tools import plan_training
     from tools.run_tools import evaluate_run, launch_plan
-    from trainer.backends.openai.plan import is_openai_model
-    from trainer.core.config import resolve_config
+    from trainer.backends.registry import hosted_for
+    from trainer.plan.config import resolve_config
     from ui.render import render_evaluation, render_plan
 
-    if getattr(args, "backend", None) == "openai" or (args.backend is None and is_openai_model(args.model)):
-        return cmd_train_openai(args)
+    if hosted_for(args.backend, args.model) is not None:
+        return cmd_train_hosted(args)
     ctx = _context()
     if args.config:
         config_layers = [json.loads(Path(args.config).read_text(encoding="utf-8"))]
@@ -108,7 +110,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.data:
             raise UserError("Name the data to train on with --data FILE (or give --config runs/<id>/config.json).")
         path = ctx.workspace.import_file(Path(args.data))
-        plan = propose_plan(ctx, path.name, **_settings(args))
+        # The plan shown here is the one launched below: this command is the user's own go.
+        plan = plan_training(ctx, path.name, **_settings(args)).to_dict()
         if not args.json:
             print(render_plan(plan), file=sys.stderr)
     started = launch_plan(ctx, plan["config"], plan.get("estimate_seconds"))
@@ -118,7 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if final["status"] != "succeeded":
         raise UserError(f"Run {run_id} {final['status']}: {final.get('error') or 'see train.log in its folder'}")
     evaluation = evaluate_run(ctx, run_id)
-    if evaluation.get("task") in ("sft", "dpo"):
+    if "accuracy" not in evaluation:  # a language model: losses and sample replies
         evaluation["run_id"] = run_id
         _emit(args, {"status": final["status"], **evaluation}, _render_llm_result)
         return 0
@@ -143,7 +146,7 @@ def _render_llm_result(result: dict[str, Any]) -> str:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from trainer.plan.launch import resume_run
+    from trainer.backends.runs import resume_run
 
     ctx = _context()
     resume_run(ctx.workspace, ctx.registry, args.run)
@@ -155,18 +158,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_openai(args: argparse.Namespace) -> int:
-    """Plan an OpenAI job, ask (or take --yes), upload and create it, then follow it to the end."""
-    from tools.run_tools import confirm_openai_job, evaluate_run, plan_openai_job
-    from ui.render import render_evaluation, render_openai_plan
+def cmd_train_hosted(args: argparse.Namespace) -> int:
+    """Plan a hosted job, ask (or take --yes), upload and create it, then follow it to the end."""
+    from tools.hosted_tools import confirm_hosted_job, plan_hosted_job
+    from tools.run_tools import evaluate_run
+    from ui.render import render_evaluation, render_hosted_plan
 
     if not args.data:
         raise UserError("Name the data to fine-tune on with --data FILE.")
     ctx = _context()
     path = ctx.workspace.import_file(Path(args.data))
-    plan = plan_openai_job(
+    plan = plan_hosted_job(
         ctx,
         path.name,
+        args.backend,
         model=args.model,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -175,7 +180,7 @@ def cmd_train_openai(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         label_column=args.label_column,
     )
-    print(render_openai_plan(plan), file=sys.stderr)
+    print(render_hosted_plan(plan), file=sys.stderr)
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError(
@@ -186,12 +191,12 @@ def cmd_train_openai(args: argparse.Namespace) -> int:
         if answer not in ("y", "yes", "go"):
             print("Nothing was uploaded.", file=sys.stderr)
             return 1
-    started = confirm_openai_job(ctx, plan["plan_id"])
+    started = confirm_hosted_job(ctx, plan["plan_id"])
     run_id = started["run_id"]
     print(
         f"Run {run_id}: OpenAI job {started['job_id']} created; following it (Ctrl-C cancels the job).", file=sys.stderr
     )
-    final = _follow_openai(ctx, run_id, quiet=args.json)
+    final = _follow_hosted(ctx, run_id, quiet=args.json)
     if final["status"] != "succeeded":
         raise UserError(f"Run {run_id} {final['status']}: {final.get('error') or 'see follow.log in its folder'}")
     result: dict[str, Any] = {
@@ -199,7 +204,7 @@ def cmd_train_openai(args: argparse.Namespace) -> int:
         "status": "succeeded",
         "fine_tuned_model": final.get("fine_tuned_model"),
     }
-    if plan["task"] == "text-classification":
+    if (ctx.registry.get_run(run_id)["metrics"] or {}).get("accuracy") is not None:  # a classifier was evaluated
         result.update(evaluate_run(ctx, run_id))
         result["run_id"] = run_id
     _emit(
@@ -213,11 +218,11 @@ def cmd_train_openai(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow_openai(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
+def _follow_hosted(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
     import os
     import time
 
-    from trainer.backends import local as runner
+    from trainer.backends import runs as runner
 
     shown = 0
     try:
@@ -239,7 +244,7 @@ def _follow_openai(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
 def _follow_with_progress_bar(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from trainer.backends import local as runner
+    from trainer.backends import runs as runner
 
     bar = tqdm(total=None, unit="step", disable=quiet, file=sys.stderr, desc=f"run {run_id}")
 
@@ -324,7 +329,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _reattach_openai_followers() -> None:
     """Follow again every OpenAI job still running when tunechat was last closed."""
-    from trainer.backends.openai.follow import reattach_all
+    from trainer.backends.runs import reattach_all
 
     ctx = _context()
     reattach_all(ctx.workspace, ctx.registry)
@@ -455,10 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze-layers", type=int, help="keep the encoder's lowest N layers frozen")
     p.add_argument("--text-column")
     p.add_argument("--label-column")
-    p.add_argument("--task", choices=["text-classification", "sft", "dpo"], help="what to train (default: classify)")
+    p.add_argument("--task", choices=task_names(), help="what to train (default: from the data)")
     p.add_argument("--method", choices=["full", "freeze", "lora", "qlora"], help="how much of the model trains")
     p.add_argument("--json", action="store_true", help="print one JSON object with run_id and test metrics")
-    p.add_argument("--backend", choices=("local", "openai"), help="local (default) or openai: fine-tune via the API")
+    p.add_argument("--backend", choices=backend_names(), help="where to train: local (default) or a hosted API")
     p.add_argument("--yes", action="store_true", help="openai: accept the plan without asking (it costs money)")
     p.add_argument("--suffix", help="openai: text added to the fine-tuned model's name")
     p.add_argument("--lr-multiplier", type=float, help="openai: learning-rate multiplier (default auto)")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from trainer.data import kinds
+
 
 def fmt_seconds(seconds: float | None) -> str:
     if seconds is None:
@@ -43,7 +45,7 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def render_inspection(report: dict[str, Any]) -> str:
-    if report.get("task") not in (None, "text-classification", "text-pair-classification"):
+    if report.get("task") not in (None, *kinds.LABELLED_TEXT):
         return render_task_report(report)
     parts = [
         f"**{report.get('file', 'Your file')}**: {report.get('rows', 0)} rows ({report.get('format', '?')}), "
@@ -89,58 +91,19 @@ def render_inspection(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def render_llm_plan(plan: dict[str, Any]) -> str:
-    """An sft/dpo plan: the training settings and the hardware choices, each with its reason."""
-    config, reasons = plan["config"], plan.get("reasons", {})
-    rows = [
-        ["task", config["task"], reasons.get("task", "")],
-        ["base model", config["model"], reasons.get("model", "")],
-        ["method", config["method"], reasons.get("method", "")],
-        ["epochs", config["epochs"], reasons.get("epochs", "")],
-        ["learning rate", config["learning_rate"], reasons.get("learning_rate", "")],
-        ["batch size", config["batch_size"], reasons.get("batch_size", "")],
-        ["max length", config["max_length"], reasons.get("max_length", "")],
-    ]
-    if config["method"] in ("lora", "qlora"):
-        lora = f"r {config['lora_r']}, alpha {config['lora_alpha']}, dropout {config['lora_dropout']}"
-        rows.append(["LoRA", lora + f", on {config['lora_target_modules']}", reasons.get("lora", "")])
-    for name, value in (plan.get("choices") or {}).items():
-        if name in reasons:
-            rows.append([name.replace("_", " "), value, reasons[name]])
-    return f"**Plan** for `{plan.get('file', config['data'])}`:\n\n" + table(["setting", "value", "why"], rows)
-
-
 def render_plan(plan: dict[str, Any]) -> str:
-    config, reasons = plan["config"], plan.get("reasons", {})
-    if config.get("task") in ("sft", "dpo"):
-        return render_llm_plan(plan)
-    rows = [
-        ["base model", config["model"], reasons.get("model", "")],
-        ["epochs", config["epochs"], reasons.get("epochs", "")],
-        ["learning rate", config["learning_rate"], reasons.get("learning_rate", "")],
-        ["batch size", config["batch_size"], reasons.get("batch_size", "")],
-        ["max length", config["max_length"], reasons.get("max_length", "")],
-        [
-            "split (train/val/test)",
-            f"{1 - config['val_fraction'] - config['test_fraction']:.0%}/{config['val_fraction']:.0%}/"
-            f"{config['test_fraction']:.0%}",
-            reasons.get("split", ""),
-        ],
-    ]
-    if config.get("freeze_layers"):
-        rows.append(["frozen layers", config["freeze_layers"], reasons.get("freeze_layers", "")])
+    """A training plan: the settings its task shows, each with its reason, and the time estimate."""
+    config = plan["config"]
+    subject = f" ({plan['subject']})" if plan.get("subject") else ""
+    text = f"**Plan** for `{plan.get('file') or config['data']}`{subject}:\n\n" + table(
+        ["setting", "value", "why"], [list(row) for row in plan.get("table") or []]
+    )
     estimate = plan.get("estimate_seconds")
-    when = (
-        f"Estimated run time on this machine: **about {fmt_seconds(estimate)}**."
-        if estimate is not None
-        else "The run time of this model can only be estimated once it is loaded."
-    )
-    return (
-        f"**Plan** for `{plan.get('file', config['data'])}` "
-        f"(text `{config['text_column']}`, label `{config['label_column']}`):\n\n"
-        + table(["setting", "value", "why"], rows)
-        + f"\n\n{when}"
-    )
+    if estimate is not None:
+        text += f"\n\nEstimated run time on this machine: **about {fmt_seconds(estimate)}**."
+    else:
+        text += "\n\nThe run time of this model can only be estimated once it is loaded."
+    return text
 
 
 def render_status(status: dict[str, Any]) -> str:
@@ -184,7 +147,7 @@ def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
 
 
 def render_evaluation(evaluation: dict[str, Any]) -> str:
-    if evaluation.get("task") in ("sft", "dpo"):
+    if "accuracy" not in evaluation:  # a language model's record: losses and sample replies, no test accuracy
         return render_llm_evaluation(evaluation)
     baseline = evaluation.get("baseline") or {}
     lines = [
@@ -232,7 +195,8 @@ def render_comparison(comparison: dict[str, Any]) -> str:
     text = "**Settings** (≠ marks a difference):\n\n" + table(headers, config_rows)
     text += "\n\n**Metrics:**\n\n" + table(headers, metric_rows)
     if comparison.get("best_run") is not None:
-        text += f"\n\nBest macro-F1: run {comparison['best_run']}."
+        metric = {"macro_f1": "macro-F1", "eval_loss": "eval loss"}.get(comparison.get("best_metric", ""), "score")
+        text += f"\n\nBest {metric}: run {comparison['best_run']}."
     for note in comparison.get("notes") or []:
         text += f"\n\n{note}"
     return text
@@ -272,10 +236,10 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
     )
 
 
-# ---- the OpenAI backend (issue 5) -----------------------------------------------------------
+# ---- hosted fine-tuning jobs ----------------------------------------------------------------
 
 
-def render_openai_plan(plan: dict[str, Any]) -> str:
+def render_hosted_plan(plan: dict[str, Any]) -> str:
     hyper = plan.get("hyperparameters") or {}
     counts = plan.get("counts") or {}
     cost = plan.get("estimated_cost_usd")
@@ -317,7 +281,7 @@ def render_openai_plan(plan: dict[str, Any]) -> str:
     )
 
 
-def render_openai_progress(status: dict[str, Any], since: int = 0) -> str:
+def render_hosted_progress(status: dict[str, Any], since: int = 0) -> str:
     """The new job events since the last look, the latest metrics, checkpoints and the tuned model."""
     lines = []
     events = (status.get("events") or [])[since:]
@@ -339,20 +303,6 @@ def render_openai_progress(status: dict[str, Any], since: int = 0) -> str:
     return "".join(lines)
 
 
-TASK_NAMES = {
-    "chat-sft": "chat fine-tuning (OpenAI messages)",
-    "prompt-completion": "fine-tuning on prompt/completion pairs",
-    "alpaca": "instruction fine-tuning (Alpaca format)",
-    "sharegpt": "chat fine-tuning (ShareGPT conversations)",
-    "preference": "preference tuning (DPO: prompt, chosen, rejected)",
-    "kto": "KTO (answers marked good or bad)",
-    "regression": "regression (predict a number from text)",
-    "image-classification": "image classification",
-    "audio-classification": "audio classification",
-    "text": "plain text without labels",
-}
-
-
 def render_task_report(report: dict[str, Any]) -> str:
     """Inspection of data that is not text classification: task, mapping, counts, lengths, problems."""
     task = str(report.get("task"))
@@ -360,7 +310,7 @@ def render_task_report(report: dict[str, Any]) -> str:
     parts = [
         f"**{report.get('file', 'Your file')}**: {report.get('rows', 0)} rows ({report.get('format', '?')}), "
         f"{report.get('usable_rows', 0)} usable.",
-        f"- Looks like data for **{TASK_NAMES.get(task, task)}** (confidence {report.get('confidence', 0):.0%}). "
+        f"- Looks like data for **{kinds.title(task)}** (confidence {report.get('confidence', 0):.0%}). "
         f"{report.get('task_reason', '')}",
     ]
     if mapping:

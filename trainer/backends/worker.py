@@ -1,6 +1,8 @@
-"""The training process: `python -m trainer.backends.worker RUN_DIR --db DB_PATH --run-id N`.
+"""The training process of a local run: `python -m trainer.backends.worker RUN_DIR --db DB --run-id N [--resume]`.
 
-Exit codes: 0 succeeded, 1 failed, 143 stopped by SIGTERM, 130 interrupted with Ctrl-C.
+It asks the run's task (config.json names it) to train; under `accelerate launch` one runs per GPU.
+Exit codes: 0 succeeded, 1 failed, 143 stopped by SIGTERM (a resumable task saved a checkpoint first),
+130 interrupted with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,26 +16,27 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m trainer.backends.worker", description="Run one local training job."
-    )
+    parser = argparse.ArgumentParser(prog="python -m trainer.backends.worker", description="Train one local run.")
     parser.add_argument("run_dir", type=Path, help="The run folder holding config.json.")
     parser.add_argument("--db", required=True, type=Path, help="The registry database file.")
     parser.add_argument("--run-id", required=True, type=int, help="The run's id in the registry.")
+    parser.add_argument("--resume", action="store_true", help="Continue from the newest complete checkpoint.")
     args = parser.parse_args(argv)
 
+    from trainer.core.fileio import read_json_object
     from trainer.store.registry import Registry
-    from trainer.tasks.text_classification.train import train_run
+    from trainer.tasks.registry import task_of
 
     registry = Registry(args.db)
     try:
-        result = train_run(args.run_dir, registry, args.run_id)
+        task = task_of(read_json_object(args.run_dir / "config.json"))
+        result = task.train(args.run_dir, registry, args.run_id, resume=args.resume)
     except Exception:
-        # train_run already recorded the one-sentence reason; the traceback goes to train.log for debugging.
+        # The task already recorded the one-sentence reason; the traceback goes to train.log for debugging.
         traceback.print_exc()
         return EXIT_FAILED
     if result.get("status") == "cancelled":
-        return EXIT_INTERRUPTED if result.get("interrupted") else EXIT_TERMINATED
+        return EXIT_INTERRUPTED if result.get("signal") == "SIGINT" else EXIT_TERMINATED
     return EXIT_OK
 
 

@@ -152,3 +152,13 @@ def unique_name(folder: Path, name: str) -> str:
     while (folder / f"{stem}-{counter}{suffix}").exists():
         counter += 1
     return f"{stem}-{counter}{suffix}"
+
+
+def resolve_data_path(data: str, workspace_root: Path) -> Path:
+    """A dataset named in a config: an absolute path as given, a relative name inside the workspace."""
+    path = Path(data).expanduser()
+    if path.is_absolute():
+        if not path.is_file():
+            raise UserError(f"The data file '{data}' does not exist; upload it again and start a new run.")
+        return path
+    return Workspace(workspace_root).resolve(data)

@@ -6,21 +6,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from trainer.core.config import FIELD_NAMES
+from trainer.backends.registry import all_backends, backend_of
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json, read_jsonl
 from trainer.core.workspace import Workspace
 from trainer.evaluate.plots import plot_loss_curves
+from trainer.plan.config import FIELD_NAMES
 from trainer.store.registry import Registry
-
-# (name, what it means, which direction is better: +1 higher, -1 lower, 0 neither)
-METRICS: tuple[tuple[str, str, int], ...] = (
-    ("accuracy", "share of test examples classified correctly", 1),
-    ("macro_f1", "F1 averaged over classes, so rare classes count as much as common ones", 1),
-    ("baseline", "test accuracy of always predicting the most common training class", 0),
-    ("final_loss", "last logged training loss", -1),
-    ("train_seconds", "wall-clock training time", 0),
-)
+from trainer.tasks.registry import task_of
 
 
 def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[str, Any]:
@@ -30,6 +23,9 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         raise UserError("Comparing needs at least two different run ids, e.g. 'compare runs 1 and 2'.")
     runs = [registry.get_run(run_id) for run_id in ids]
 
+    tasks = [task_of(run["config"] or run) for run in runs]
+    # Every metric any of the compared runs' tasks reports, each once, in the order the tasks list them.
+    specs = list({spec.name: spec for task in tasks for spec in task.metrics}.values())
     configs: list[dict[str, Any]] = []
     metrics: list[dict[str, float | None]] = []
     curves: dict[str, list[tuple[int, float]]] = {}
@@ -41,7 +37,7 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         log = read_jsonl(run_dir / "metrics.jsonl")
         curve = [(int(row["step"]), float(row["loss"])) for row in log if "loss" in row and "step" in row]
         curves[f"run {run['id']}"] = curve
-        metrics.append(_run_metrics(run, run_dir, log, curve))
+        metrics.append(_run_metrics(run, run_dir, log, curve, [spec.name for spec in specs]))
         note = _status_note(run["id"], run["status"], bool(curve))
         if note:
             notes.append(note)
@@ -54,43 +50,51 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         config_rows.append({"field": name, "values": values, "differs": _differs(applied) if applied else False})
 
     metric_rows = []
-    for name, description, direction in METRICS:
-        values = [run_metrics.get(name) for run_metrics in metrics]
-        metric_rows.append(
-            {"metric": name, "description": description, "values": values, "best_run": _best(ids, values, direction)}
-        )
+    for spec in specs:
+        values = [run_metrics.get(spec.name) for run_metrics in metrics]
+        best = _best(ids, values, spec.direction)
+        metric_rows.append({"metric": spec.name, "description": spec.description, "values": values, "best_run": best})
 
     plot = ws.root / "comparisons" / f"compare-{'-'.join(str(run_id) for run_id in ids)}.png"
     plot_loss_curves(curves, plot, f"Training loss: runs {', '.join(str(run_id) for run_id in ids)}")
-    macro_f1 = [run_metrics.get("macro_f1") for run_metrics in metrics]
+    # The best run by the rank metric of the first run's task, among the runs ranked by that same metric.
+    rank = tasks[0].rank_metric
+    rank_spec = tasks[0].metric(rank)
+    ranked = [
+        run_metrics.get(rank) if task.rank_metric == rank else None
+        for task, run_metrics in zip(tasks, metrics, strict=True)
+    ]
     return {
         "run_ids": ids,
         "statuses": [run["status"] for run in runs],
         "config_rows": config_rows,
         "metric_rows": metric_rows,
         "plot": str(plot),
-        "best_run": _best(ids, macro_f1, 1),
+        "best_run": _best(ids, ranked, rank_spec.direction if rank_spec else 1),
+        "best_metric": rank,
         "notes": notes,
     }
 
 
-# Settings only the OpenAI backend uses, and the ones both backends share; an OpenAI run shows no value
-# for the local training settings (and a local run none for the OpenAI ones) instead of unused defaults.
-OPENAI_FIELDS = ("suffix", "n_epochs", "openai_batch_size", "learning_rate_multiplier")
+def _backend_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings that apply to the run's backend: a backend's own settings only on its runs (so a hosted run
+    shows no local training settings left at their defaults, and a local run no hosted ones)."""
+    backend = backend_of(config)
+    others = {name for other in all_backends() if other is not backend for name in other.own_fields}
+    if backend.own_fields:
+        return {k: v for k, v in config.items() if k in backend.own_fields or k in SHARED_FIELDS}
+    return {k: v for k, v in config.items() if k not in others}
+
+
+# Settings every backend uses.
 SHARED_FIELDS = (
     *("data", "task", "text_column", "label_column", "backend", "model"),
     *("val_fraction", "test_fraction", "seed"),
 )
 
 
-def _backend_fields(config: dict[str, Any]) -> dict[str, Any]:
-    if config.get("backend") == "openai":
-        return {k: v for k, v in config.items() if k in SHARED_FIELDS or k in OPENAI_FIELDS}
-    return {k: v for k, v in config.items() if k not in OPENAI_FIELDS}
-
-
 def _run_metrics(
-    run: dict[str, Any], run_dir: Path, log: list[dict[str, Any]], curve: list[tuple[int, float]]
+    run: dict[str, Any], run_dir: Path, log: list[dict[str, Any]], curve: list[tuple[int, float]], names: list[str]
 ) -> dict[str, float | None]:
     """The compared numbers: the registry's test metrics, else evaluation.json, else the training log."""
     found: dict[str, Any] = dict(run["metrics"] or {})
@@ -102,16 +106,10 @@ def _run_metrics(
     baseline = found.get("baseline_accuracy")
     if baseline is None and isinstance(found.get("baseline"), dict):
         baseline = found["baseline"].get("accuracy")
-    result = {
-        "accuracy": _number(found.get("accuracy")),
-        "macro_f1": _number(found.get("macro_f1")),
-        "baseline": _number(baseline),
-        "final_loss": _number(found.get("final_loss")),
-        "train_seconds": _number(found.get("train_seconds")),
-    }
-    if result["final_loss"] is None and curve:
+    result = {name: _number(baseline if name == "baseline" else found.get(name)) for name in names}
+    if "final_loss" in result and result["final_loss"] is None and curve:
         result["final_loss"] = curve[-1][1]
-    if result["train_seconds"] is None and run["status"] == "succeeded":
+    if "train_seconds" in result and result["train_seconds"] is None and run["status"] == "succeeded":
         elapsed = [row["elapsed_s"] for row in log if "loss" in row and "elapsed_s" in row]
         result["train_seconds"] = _number(elapsed[-1]) if elapsed else None
     return result

@@ -14,12 +14,14 @@ import re
 from typing import Any
 
 from trainer.backends.local import PROCESS_DIED, log_lines
-from trainer.core.config import RunConfig, resolve_config
+from trainer.backends.registry import backend_of
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json_object, read_jsonl
 from trainer.core.memory import cpu_available_bytes, fmt_bytes, parse_size
 from trainer.core.workspace import Workspace
+from trainer.plan.config import RunConfig, resolve_config
 from trainer.store.registry import ACTIVE, Registry
+from trainer.tasks.registry import task_of
 
 CAUSES = (
     "out_of_memory",
@@ -132,7 +134,7 @@ def plan_oom(
             "recomputes activations in the backward pass instead of keeping them: much less memory for about 20% "
             "more time"
         )
-    if config.task in ("sft", "dpo"):
+    if task_of(config.to_dict()).adapters:
         # Full weights carry gradients and Adam state (about 16 bytes a parameter): always worth dropping.
         if config.method in ("full", "freeze"):
             method = "qlora" if device == "cuda" else "lora"
@@ -250,21 +252,10 @@ def diagnose_run(workspace: Workspace, registry: Registry, run_id: int) -> dict[
     cause, evidence = "unknown", error or (log[-1] if log else "")
     nan_row = next((r for r in rows if r.get("loss") is not None and not math.isfinite(float(r["loss"]))), None)
 
-    if result["backend"] == "openai":
-        if status == "cancelled":
-            cause = "openai_cancelled"
-            result["explanation"] = (
-                f"The OpenAI fine-tuning job of run {run_id} was cancelled before it finished, so no model was made; "
-                "relaunching makes a new plan (with its cost) for the same data and model, which starts only on "
-                "your yes."
-            )
-            result["can_relaunch"] = True
-        else:
-            cause = "openai_failed"
-            result["explanation"] = (
-                f"The OpenAI job of run {run_id} failed on OpenAI's side: {error or 'no reason was given'} "
-                "Fix what it names (usually the data), then ask for a new plan."
-            )
+    own = backend_of(run).diagnose(run)
+    if own is not None:  # a hosted job's own reasons (cancelled, failed on the provider's side)
+        cause = own["cause"]
+        result.update(explanation=own["explanation"], can_relaunch=own["can_relaunch"])
     elif _first(OOM_PATTERN, lines):
         cause = "out_of_memory"
         evidence = _first(re.compile(r"tried to allocate", re.I), lines) or _first(OOM_PATTERN, lines) or evidence
@@ -306,7 +297,7 @@ def diagnose_run(workspace: Workspace, registry: Registry, run_id: int) -> dict[
         cause = "interrupted"
         killed = error.startswith(PROCESS_DIED)
         result["can_relaunch"] = True
-        resumable = config.task in ("sft", "dpo") and any((run_dir / "checkpoints").glob("checkpoint-*"))
+        resumable = task_of(config.to_dict()).resumable and any((run_dir / "checkpoints").glob("checkpoint-*"))
         result["explanation"] = (
             (
                 f"Run {run_id}'s training process was killed without recording an error (by a stop, a shutdown, or "

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trainer.core.config import BUNDLED_MODEL, RunConfig
 from trainer.core.errors import UserError
 from trainer.data.read import Examples, Table, check_classes, load_table, pick_columns, split_sizes, table_examples
 from trainer.data.shapes import SFT_TASKS, detect_shape
 from trainer.inspection import profiles
+from trainer.plan.config import BUNDLED_MODEL, RunConfig
 
 TOKEN_SAMPLE = 2000  # texts tokenized for the length statistics; enough for a stable p95
 LINES_SHOWN = 10  # line numbers listed in the report's sections

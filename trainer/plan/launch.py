@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trainer.core.fileio import atomic_write_text, read_json
+from trainer.core.fileio import atomic_write_text
 
+# The training process of every local run (it asks the run's task to train).
+WORKER_MODULE = "trainer.backends.worker"
 # Weights, gradients and optimizer state above this share of one GPU's memory: shard them (FSDP).
 FSDP_THRESHOLD = 0.6
 
@@ -67,7 +69,7 @@ def worker_command(
     run_dir: Path, db_path: Path, run_id: int, *, plan: dict[str, Any] | None = None, resume: bool = False
 ) -> list[str]:
     """The command line that trains this run; `accelerate launch` for several GPUs."""
-    tail = ["-m", "trainer.tasks.causal_lm.worker", str(run_dir), "--db", str(db_path), "--run-id", str(run_id)]
+    tail = ["-m", WORKER_MODULE, str(run_dir), "--db", str(db_path), "--run-id", str(run_id)]
     if resume:
         tail.append("--resume")
     if plan and plan.get("launcher") == "accelerate":
@@ -92,34 +94,3 @@ def record_command(run_dir: Path, command: list[str], plan: dict[str, Any] | Non
     header = "#!/bin/sh\n# How this run was started; rerun it from any folder.\n"
     atomic_write_text(path, header + shlex.join(command) + "\n")
     return path
-
-
-def command_for_run(run_dir: Path, db_path: Path, run_id: int, *, resume: bool = False) -> list[str]:
-    """Detect the GPUs, choose the launcher, record command.sh (and accelerate.yaml); return the command."""
-    from trainer.plan.hardware import detect_hardware
-
-    hardware = detect_hardware()
-    gpu_memory = min((gpu["memory_gb"] for gpu in hardware.gpus), default=0.0)
-    # Size is unknown before loading the model; plan DDP, which FSDP replaces only by the user's cluster config.
-    plan = distributed_plan(hardware.num_gpus, need_gb=0.0, gpu_memory_gb=gpu_memory)
-    precision = "bf16" if hardware.gpus and all(g.get("bf16") for g in hardware.gpus) else "no"
-    command = worker_command(run_dir, db_path, run_id, plan=plan, resume=resume)
-    record_command(run_dir, command, plan, mixed_precision=precision)
-    return command
-
-
-def resume_run(ws: Any, registry: Any, run_id: int) -> int:
-    """Relaunch a killed, stopped or failed causal-LM run from its newest complete checkpoint; return the pid."""
-    from trainer.backends import local as runner
-    from trainer.core.errors import UserError
-
-    status = runner.run_status(ws, registry, run_id)  # marks a silently killed run failed
-    if status["status"] == "succeeded":
-        raise UserError(f"Run {run_id} already finished successfully; there is nothing to resume.")
-    if status["status"] in runner.ACTIVE and status.get("pid") and runner.pid_alive(int(status["pid"])):
-        raise UserError(f"Run {run_id} is still training (pid {status['pid']}); stop it first or follow its status.")
-    task = read_json(Path(status["run_dir"]) / "config.json").get("task")
-    if task not in runner.WORKER_MODULES:
-        raise UserError(f"Run {run_id} is a {task} run; only sft and dpo runs can be resumed, so start a new run.")
-    registry.update_run(run_id, status="queued", error=None, pid=None)
-    return runner.launch(ws, registry, run_id, resume=True)

@@ -254,7 +254,7 @@ def _first_free_port(host: str, start: int) -> int:
 
 def _is_our_server(pid: int) -> bool:
     """True while `pid` is a live tunechat server (a recycled pid of another program does not count)."""
-    return process_alive(pid, (CLASSIFIER_SERVER, CHAT_SERVER), _children)
+    return process_alive(pid, (CLASSIFIER_SERVER, CHAT_SERVER))
 
 
 def _terminate(pid: int) -> None:

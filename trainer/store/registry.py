@@ -261,6 +261,23 @@ class Registry:
         with self._connect() as db:
             db.execute(query, params)
 
+    def take_pending_action(self, session_id: str, action_id: str) -> dict[str, Any] | None:
+        """Remove the chat's pending action `action_id` and return it, only if THIS call removed it.
+
+        Two confirmations arriving together (two tabs, the CLI and the web) race here; SQLite serialises the
+        deletes, so exactly one of them gets the action and carries it out.
+        """
+        # One statement (DELETE ... RETURNING) so no reader snapshot can go stale between a look and the delete.
+        with self._connect() as db:
+            row = db.execute(
+                "DELETE FROM pending_actions WHERE session_id = ? AND id = ? RETURNING *", (session_id, action_id)
+            ).fetchone()
+        if row is None:
+            return None
+        action = dict(row)
+        action["arguments"] = json.loads(action["arguments"])
+        return action
+
     def list_deployments(self) -> list[dict[str, Any]]:
         with self._connect() as db:
             return [dict(row) for row in db.execute("SELECT * FROM deployments ORDER BY created_at").fetchall()]

@@ -14,18 +14,18 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from trainer.backends.openai import NAME
 from trainer.backends.openai.client import has_api_key, make_client, redact
 from trainer.backends.openai.errors import explained
-from trainer.backends.openai.job import read_record, write_record
+from trainer.backends.openai.record import log, read_record, write_progress, write_record
 from trainer.core.errors import UserError
-from trainer.core.fileio import atomic_write_json, read_json, read_jsonl, update_json
-from trainer.core.processes import child_env, process_alive
+from trainer.core.fileio import atomic_write_json, read_json, read_jsonl
+from trainer.core.processes import CHILDREN, child_env
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
 
@@ -37,23 +37,12 @@ FOLLOWER_MODULE = "trainer.backends.openai.follow"
 DROPPED_ENV = ("OPENAI_LOG",)
 EVAL_MAX_DEFAULT = 500
 
-_children: dict[int, subprocess.Popen[bytes]] = {}
-
 
 def poll_seconds() -> float:
     try:
         return float(os.environ.get("TUNECHAT_OPENAI_POLL_S") or DEFAULT_POLL_S)
     except ValueError:
         return DEFAULT_POLL_S
-
-
-def log(run_dir: Path, message: str) -> None:
-    with (run_dir / "follow.log").open("a", encoding="utf-8") as handle:
-        handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {redact(message)}\n")
-
-
-def write_progress(run_dir: Path, **changes: Any) -> dict[str, Any]:
-    return update_json(run_dir / "progress.json", **changes, updated_at=time.time())
 
 
 # ---- one poll -------------------------------------------------------------------------------
@@ -308,18 +297,14 @@ def follow_forever(run_dir: Path, db_path: Path, run_id: int) -> int:
         time.sleep(delay * min(8, 2**failures) if failures else delay)
 
 
-def _follower_env() -> dict[str, str]:
-    return child_env(drop=DROPPED_ENV)
-
-
 def follower_alive(pid: int | None) -> bool:
-    return bool(pid) and process_alive(int(pid or 0), (FOLLOWER_MODULE,), _children)
+    return bool(pid) and CHILDREN.alive(int(pid or 0), (FOLLOWER_MODULE,))
 
 
 def ensure_follower(ws: Workspace, registry: Registry, run_id: int) -> int | None:
     """Start a follower for an active OpenAI run that has none; return its pid (None when not needed)."""
     run = registry.get_run(run_id)
-    if run.get("backend") != "openai" or run["status"] in FINISHED:
+    if run.get("backend") != NAME or run["status"] in FINISHED:
         return None
     run_dir = ws.run_dir_of(run)
     if not read_record(run_dir).get("job_id"):
@@ -331,36 +316,19 @@ def ensure_follower(ws: Workspace, registry: Registry, run_id: int) -> int | Non
             run_dir, last_error="OPENAI_API_KEY is not set, so this job is not followed; set it and ask again."
         )
         return None
-    command = [
-        sys.executable,
-        "-m",
-        FOLLOWER_MODULE,
-        str(run_dir),
-        "--db",
-        str(registry.db_path),
-        "--run-id",
-        str(run_id),
-    ]
-    with (run_dir / "follow.log").open("ab") as output:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            cwd=run_dir,
-            env=_follower_env(),  # the key travels here, never in argv
-            start_new_session=True,
-        )
-    _children[process.pid] = process
-    registry.update_run(run_id, pid=process.pid)
-    return process.pid
+    command = [sys.executable, "-m", FOLLOWER_MODULE, str(run_dir), "--db", str(registry.db_path)]
+    command += ["--run-id", str(run_id)]
+    # The key travels in the environment, never in argv.
+    pid = CHILDREN.start(command, log=run_dir / "follow.log", env=child_env(drop=DROPPED_ENV), cwd=run_dir)
+    registry.update_run(run_id, pid=pid)
+    return pid
 
 
 def reattach_all(ws: Workspace, registry: Registry) -> list[int]:
     """Re-attach followers to every OpenAI job still active (tunechat was restarted); return the run ids."""
     attached = []
     for run in registry.list_runs():
-        if run.get("backend") == "openai" and run["status"] in ACTIVE:
+        if run.get("backend") == NAME and run["status"] in ACTIVE:
             try:
                 if ensure_follower(ws, registry, int(run["id"])):
                     attached.append(int(run["id"]))

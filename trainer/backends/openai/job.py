@@ -15,36 +15,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from trainer.backends.openai import NAME
 from trainer.backends.openai.client import endpoint, make_client
 from trainer.backends.openai.errors import explained
+from trainer.backends.openai.follow import ensure_follower
 from trainer.backends.openai.plan import copy_plan_files, load_plan, save_plan
+from trainer.backends.openai.record import RECORD, read_record, write_progress, write_record
 from trainer.core.errors import UserError
-from trainer.core.fileio import atomic_write_json, read_json
+from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
 
-RECORD = "openai_job.json"
 METADATA_KEY = "tunechat_run"
-
-
-def record_path(run_dir: Path) -> Path:
-    return run_dir / RECORD
-
-
-def read_record(run_dir: Path) -> dict[str, Any]:
-    path = record_path(run_dir)
-    return dict(read_json(path)) if path.is_file() else {}
-
-
-def write_record(run_dir: Path, record: dict[str, Any]) -> None:
-    record["updated_at"] = time.time()
-    atomic_write_json(record_path(run_dir), record)
 
 
 def create_openai_run(ws: Workspace, registry: Registry, plan: dict[str, Any], session_id: str | None) -> int:
     """Register the run and fill its folder from the plan; nothing is sent anywhere yet."""
     config = dict(plan["config"])
-    run_id = registry.create_run(config, session_id=session_id, backend="openai")
+    run_id = registry.create_run(config, session_id=session_id, backend=NAME)
     run_dir = ws.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", config)
@@ -181,8 +169,6 @@ def confirm_plan(
         registry.update_run(run_id, status="failed", error=str(error))
         raise
     if follow:
-        from trainer.backends.openai.follow import ensure_follower
-
         ensure_follower(ws, registry, run_id)
     run = registry.get_run(run_id)
     return {
@@ -213,32 +199,5 @@ def cancel(ws: Workspace, registry: Registry, run_id: int, client: Any | None = 
     with explained(f"cancelling job {record['job_id']}"):
         job = client.fine_tuning.jobs.cancel(record["job_id"])
     registry.update_run(run_id, status=job.status if job.status in FINISHED else "cancelled")
-    from trainer.backends.openai.follow import write_progress
-
     write_progress(run_dir, job_status="cancelled", phase="cancelled")
     return registry.get_run(run_id)
-
-
-# ---- the plan waiting for the user's yes, per chat session ----------------------------------
-# Kept in a file, not in the chat state: a tool call (LLM mode) records it, and only code that saw
-# the user's own "go" confirms it.
-
-
-def _pending_path(ws: Workspace, session_id: str | None) -> Path:
-    import re
-
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", session_id or "default")[:64]
-    return ws.datasets / "openai-plans" / f"pending-{name}.json"
-
-
-def set_pending(ws: Workspace, session_id: str | None, plan_id: str) -> None:
-    atomic_write_json(_pending_path(ws, session_id), {"plan_id": plan_id, "at": time.time()})
-
-
-def pending_plan(ws: Workspace, session_id: str | None) -> str | None:
-    path = _pending_path(ws, session_id)
-    return str(read_json(path)["plan_id"]) if path.is_file() else None
-
-
-def clear_pending(ws: Workspace, session_id: str | None) -> None:
-    _pending_path(ws, session_id).unlink(missing_ok=True)

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from trainer.backends.openai.client import endpoint
-from trainer.core.config import resolve_config
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json
 from trainer.core.workspace import Workspace
+from trainer.plan.config import resolve_config
 
 # USD per 1M training tokens (OpenAI's published fine-tuning prices; override per model in
 # <workspace>/openai_prices.json, e.g. {"gpt-4.1-mini": 5.0}). Longest matching prefix wins, so
@@ -421,15 +421,21 @@ def make_plan(
     return plan
 
 
-def load_plan(ws: Workspace, plan_id: str) -> dict[str, Any]:
+def plan_folder(ws: Workspace, plan_id: str) -> Path | None:
+    """The folder of plan `plan_id` (its JSONL files and plan.json), or None when there is no such plan."""
     if not re.fullmatch(r"[0-9a-f]{12}", str(plan_id)):
-        raise UserError(f"'{plan_id}' is not a plan id; ask for a new plan.")
-    path = ws.datasets / "openai-plans" / plan_id / "plan.json"
-    if not path.is_file():
+        return None
+    folder = ws.datasets / "openai-plans" / plan_id
+    return folder if (folder / "plan.json").is_file() else None
+
+
+def load_plan(ws: Workspace, plan_id: str) -> dict[str, Any]:
+    folder = plan_folder(ws, plan_id)
+    if folder is None:
         raise UserError(
             f"There is no OpenAI plan {plan_id}; ask for a new plan (e.g. 'fine-tune gpt-4.1-mini on this')."
         )
-    return dict(read_json(path))
+    return dict(read_json(folder / "plan.json"))
 
 
 def save_plan(ws: Workspace, plan: dict[str, Any]) -> None:

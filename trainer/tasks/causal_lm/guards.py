@@ -9,9 +9,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from trainer.core.config import RunConfig
 from trainer.core.errors import UserError
 from trainer.core.memory import fmt_bytes
+from trainer.plan.config import RunConfig
+from trainer.tasks.registry import task_of
 
 # Consecutive logged losses of exactly 0 before the run is stopped (one can be a fluke of rounding).
 ZERO_LOSS_LOGS = 2
@@ -72,8 +73,8 @@ def oom_suggestions(config: RunConfig, device: str) -> list[str]:
         tips.append(f"max_length {config.max_length // 2}")
     if config.gradient_checkpointing != "on":
         tips.append("gradient_checkpointing on")
-    if config.task not in ("sft", "dpo"):
-        pass  # the classifier trains all its (small) weights; LoRA is for causal LMs here
+    if not task_of(config.to_dict()).adapters:
+        pass  # a task without adapters (a classifier trains all its small weights) keeps its method
     elif config.method in ("full", "freeze"):
         tips.append("method lora" + (" or qlora" if device == "cuda" else ""))
     elif config.method == "lora" and device == "cuda":

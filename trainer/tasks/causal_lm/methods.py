@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainer.core.config import RunConfig
+from trainer.plan.config import RunConfig
 
 
 def load_causal_lm(config: RunConfig, choice: dict[str, Any]) -> Any:

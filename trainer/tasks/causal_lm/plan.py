@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trainer.core.config import resolve_config
 from trainer.core.errors import UserError
+from trainer.plan.config import resolve_config
 
 
 def sniff_task(path: Path) -> str | None:

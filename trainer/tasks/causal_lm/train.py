@@ -22,9 +22,9 @@ from typing import Any
 from transformers import TrainerCallback
 
 from trainer.backends.local import resolve_data_path
-from trainer.core.config import RunConfig
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.causal_lm import checkpoints as ckpt
 from trainer.tasks.causal_lm.data import load_chats, load_pairs, prompt_of, split, to_prompt_completion

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer.core.config import BUNDLED_MODEL, RunConfig
 from trainer.core.errors import UserError
+from trainer.plan.config import BUNDLED_MODEL, RunConfig
 
 if TYPE_CHECKING:
     import torch

