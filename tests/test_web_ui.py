@@ -14,11 +14,11 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from agent.sessions import SessionStore  # noqa: E402
 from agent.types import Reply, ToolStep  # noqa: E402
 from trainer.backends import local as runner  # noqa: E402
 from trainer.core.errors import UserError  # noqa: E402
 from trainer.core.workspace import Workspace  # noqa: E402
-from trainer.store.registry import Registry  # noqa: E402
 from ui import web  # noqa: E402
 
 # ---- pure conversions ------------------------------------------------------------------------------
@@ -55,21 +55,21 @@ def test_reply_without_images_is_plain_markdown() -> None:
 
 
 def test_stored_history_becomes_messages_with_images(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "db.sqlite")
+    sessions = SessionStore(tmp_path / "db.sqlite")
     png = tmp_path / "loss.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n")
-    registry.add_message("s1", "user", "results")
-    registry.add_message("s1", "assistant", "Accuracy **0.93**", [str(png)])
-    registry.add_message("s1", "assistant", "No images here")
+    sessions.add_message("s1", "user", "results")
+    sessions.add_message("s1", "assistant", "Accuracy **0.93**", [str(png)])
+    sessions.add_message("s1", "assistant", "No images here")
 
-    messages = web.history_to_messages(registry.messages("s1"))
+    messages = web.history_to_messages(sessions.messages("s1"))
 
     assert messages == [
         {"role": "user", "content": "results"},
         {"role": "assistant", "content": ["Accuracy **0.93**", {"path": str(png)}]},
         {"role": "assistant", "content": "No images here"},
     ]
-    staged = web.history_to_messages(registry.messages("s1"), image_ref=lambda path: "/served/" + Path(path).name)
+    staged = web.history_to_messages(sessions.messages("s1"), image_ref=lambda path: "/served/" + Path(path).name)
     assert staged[1]["content"][1] == {"path": "/served/loss.png"}
 
 
@@ -208,7 +208,7 @@ def test_dropped_file_is_inspected_over_http(app: App, tmp_path: Path) -> None:
     # The Assistant copied the upload into this tab's own uploads folder and stored the chat under its session.
     uploads = app.assistant.workspace.uploads_for(dropdown["value"])
     assert [p.name for p in uploads.iterdir()] == ["my_reviews.tsv"]
-    sessions = app.assistant.registry.list_sessions()
+    sessions = app.assistant.sessions.list_sessions()
     assert [s["id"] for s in sessions] == [dropdown["value"]]
     assert sessions[0]["title"] == "inspect my data"
     # The "Earlier chats" dropdown now lists this chat, selected.

@@ -263,7 +263,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     image_ref = image_ref_for(assistant, Path(tempfile.gettempdir()) / "tunechat-ui-images")
 
     def sessions_update(selected: str | None) -> Any:
-        return gr.update(choices=session_choices(assistant.registry.list_sessions()), value=selected)
+        return gr.update(choices=session_choices(assistant.sessions.list_sessions()), value=selected)
 
     def chat(message: dict[str, Any] | str | None, session_id: str | None, shown: list[Message] | None) -> Iterator:
         """Send one message (and any dropped files); first echo it, then show the steps and the answer."""
@@ -324,7 +324,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         """Reopen an earlier chat: its messages (with images) and its session become this tab's."""
         if not session_id:
             return [], None, []
-        if session_id not in {known["id"] for known in assistant.registry.list_sessions()}:
+        if session_id not in {known["id"] for known in assistant.sessions.list_sessions()}:
             gr.Warning(f"There is no earlier chat '{session_id}'; pick one from the list.")
             return gr.skip(), gr.skip(), gr.skip()
         shown = history_to_messages(assistant.history(session_id), image_ref)
