@@ -2,7 +2,7 @@
 
 Guided mode (no LLM configured) understands the common intents in plain words; LLM mode hands
 the same tools to a LangChain tool-calling agent. Both read and write the session's history and
-state in the registry, so a restart continues the conversation.
+state in the chat sessions store (agent/sessions.py), so a restart continues the conversation.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.backends import BackendChoice
 from agent.confirmations import answer_pending, pending_notice
+from agent.sessions import SessionStore
 from agent.suggestions import suggest_next
 from agent.types import EventSink, Reply, ignore_events
 from tools.context import ToolContext
@@ -36,6 +37,7 @@ class Assistant:
 
         self.workspace = workspace or Workspace.from_env()
         self.registry = Registry(self.workspace.db_path)
+        self.sessions = SessionStore(self.workspace.db_path)
         self.backend: BackendChoice | None = None
         self.chat_model = chat_model
         if chat_model is None:
@@ -57,14 +59,15 @@ class Assistant:
 
     def new_session(self) -> str:
         session_id = uuid.uuid4().hex[:12]
-        self.registry.ensure_session(session_id)
+        self.sessions.ensure_session(session_id)
         return session_id
 
     def context(self, session_id: str) -> ToolContext:
-        return ToolContext(self.workspace, self.registry, session_id)
+        uploaded = tuple(self.sessions.uploaded_files(session_id)) if session_id else ()
+        return ToolContext(self.workspace, self.registry, session_id, uploaded_names=uploaded)
 
     def history(self, session_id: str) -> list[dict[str, Any]]:
-        return self.registry.messages(session_id)
+        return self.sessions.messages(session_id)
 
     def reply(
         self,
@@ -78,8 +81,8 @@ class Assistant:
         `on_event` hears the turn as it happens (tool steps starting and finishing, streamed text), for a UI
         that shows progress; the returned Reply holds the same steps and the final text.
         """
-        self.registry.ensure_session(session_id)
-        state = self.registry.session_state(session_id)
+        self.sessions.ensure_session(session_id)
+        state = self.sessions.session_state(session_id)
         uploaded: list[str] = []
         notes: list[str] = []
         for file in files:
@@ -95,8 +98,8 @@ class Assistant:
         user_text = message.strip()
         if uploaded:
             user_text = (user_text + "\n" if user_text else "") + " ".join(f"[uploaded {name}]" for name in uploaded)
-        self.registry.add_message(session_id, "user", user_text)
-        self.registry.set_session_title(session_id, (message.strip() or " ".join(uploaded))[:60])
+        self.sessions.add_message(session_id, "user", user_text)
+        self.sessions.set_session_title(session_id, (message.strip() or " ".join(uploaded))[:60])
 
         context = self.context(session_id)
         before = pending_action(context)
@@ -111,7 +114,7 @@ class Assistant:
         else:
             from agent.llm import llm_reply
 
-            history = self.registry.messages(session_id)[:-1]
+            history = self.sessions.messages(session_id)[:-1]
             reply = llm_reply(self.chat_model, context, state, history, user_text, on_event)
         after = pending_action(context)
         if after is not None and (before is None or before["id"] != after["id"]) and kind_of(after).notice:
@@ -120,6 +123,6 @@ class Assistant:
         if notes:
             reply.text = "\n".join(notes) + "\n\n" + reply.text
         reply.options = suggest_next(context, state)
-        self.registry.save_session_state(session_id, state)
-        self.registry.add_message(session_id, "assistant", reply.text, reply.images)
+        self.sessions.save_session_state(session_id, state)
+        self.sessions.add_message(session_id, "assistant", reply.text, reply.images)
         return reply

@@ -149,7 +149,7 @@ def test_a_chat_from_before_per_chat_uploads_keeps_its_files(reviews_tsv: Path) 
 
     assistant = Assistant()
     shutil.copyfile(reviews_tsv, assistant.workspace.uploads / "old.tsv")
-    assistant.registry.save_session_state("old-chat", {"files": ["old.tsv"], "active_file": "old.tsv"})
+    assistant.sessions.save_session_state("old-chat", {"files": ["old.tsv"], "active_file": "old.tsv"})
     old = assistant.context("old-chat")
     assert [f["name"] for f in list_files(old)["files"]] == ["old.tsv"]
     assert inspect_data(old, "old.tsv")["rows"] == 120

@@ -15,7 +15,7 @@ from openai_server import FakeOpenAI, text, tool
 
 from agent.assistant import Assistant
 from agent.types import TurnEvent
-from ui import web
+from ui import web_view
 
 
 def test_llm_turn_streams_steps_then_text_over_http(reviews_tsv: Path) -> None:
@@ -54,7 +54,7 @@ def test_guided_turn_reports_each_tool_step(reviews_tsv: Path) -> None:
 
 
 def test_live_view_spins_while_a_step_runs_and_shows_text_as_it_comes() -> None:
-    live = web.LiveTurn()
+    live = web_view.LiveTurn()
     live.apply(TurnEvent("step_started", step_id="c1", name="inspect_data", arguments={"file": "a.csv"}))
     [running] = live.messages()
     assert running["metadata"]["status"] == "pending" and "inspect_data" in running["metadata"]["title"]
@@ -73,7 +73,7 @@ def test_live_view_spins_while_a_step_runs_and_shows_text_as_it_comes() -> None:
 def test_reply_options_become_clickable_chat_options() -> None:
     from agent.types import Reply
 
-    [message] = web.reply_to_messages(Reply(text="Plan ready.", options=["go", "use 5 epochs"]))
+    [message] = web_view.reply_to_messages(Reply(text="Plan ready.", options=["go", "use 5 epochs"]))
     assert message["options"] == [{"value": "go", "label": "go"}, {"value": "use 5 epochs", "label": "use 5 epochs"}]
 
 

@@ -14,12 +14,12 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from agent.sessions import SessionStore  # noqa: E402
 from agent.types import Reply, ToolStep  # noqa: E402
 from trainer.backends import runs  # noqa: E402
 from trainer.core.errors import UserError  # noqa: E402
 from trainer.core.workspace import Workspace  # noqa: E402
-from trainer.store.registry import Registry  # noqa: E402
-from ui import web  # noqa: E402
+from ui import web, web_view  # noqa: E402
 
 # ---- pure conversions ------------------------------------------------------------------------------
 
@@ -35,7 +35,7 @@ def test_reply_becomes_collapsible_tool_steps_then_the_answer_with_images(tmp_pa
             ToolStep("run_status", {"run_id": 9}, False, "There is no run 9.", 0.01),
         ],
     )
-    messages = web.reply_to_messages(reply)
+    messages = web_view.reply_to_messages(reply)
 
     assert len(messages) == 3
     inspect_step, failed_step, answer = messages
@@ -51,35 +51,35 @@ def test_reply_becomes_collapsible_tool_steps_then_the_answer_with_images(tmp_pa
 
 
 def test_reply_without_images_is_plain_markdown() -> None:
-    assert web.reply_to_messages(Reply(text="Hello")) == [{"role": "assistant", "content": "Hello"}]
+    assert web_view.reply_to_messages(Reply(text="Hello")) == [{"role": "assistant", "content": "Hello"}]
 
 
 def test_stored_history_becomes_messages_with_images(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "db.sqlite")
+    sessions = SessionStore(tmp_path / "db.sqlite")
     png = tmp_path / "loss.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n")
-    registry.add_message("s1", "user", "results")
-    registry.add_message("s1", "assistant", "Accuracy **0.93**", [str(png)])
-    registry.add_message("s1", "assistant", "No images here")
+    sessions.add_message("s1", "user", "results")
+    sessions.add_message("s1", "assistant", "Accuracy **0.93**", [str(png)])
+    sessions.add_message("s1", "assistant", "No images here")
 
-    messages = web.history_to_messages(registry.messages("s1"))
+    messages = web_view.history_to_messages(sessions.messages("s1"))
 
     assert messages == [
         {"role": "user", "content": "results"},
         {"role": "assistant", "content": ["Accuracy **0.93**", {"path": str(png)}]},
         {"role": "assistant", "content": "No images here"},
     ]
-    staged = web.history_to_messages(registry.messages("s1"), image_ref=lambda path: "/served/" + Path(path).name)
+    staged = web_view.history_to_messages(sessions.messages("s1"), image_ref=lambda path: "/served/" + Path(path).name)
     assert staged[1]["content"][1] == {"path": "/served/loss.png"}
 
 
 def test_user_message_shows_dropped_files() -> None:
-    assert web.user_message("inspect", ["/tmp/a.tsv"]) == {
+    assert web_view.user_message("inspect", ["/tmp/a.tsv"]) == {
         "role": "user",
         "content": ["inspect", {"path": "/tmp/a.tsv"}],
     }
-    assert web.user_message("", ["/tmp/a.tsv"]) == {"role": "user", "content": [{"path": "/tmp/a.tsv"}]}
-    assert web.user_message("hi") == {"role": "user", "content": "hi"}
+    assert web_view.user_message("", ["/tmp/a.tsv"]) == {"role": "user", "content": [{"path": "/tmp/a.tsv"}]}
+    assert web_view.user_message("hi") == {"role": "user", "content": "hi"}
 
 
 def test_runs_table_newest_first_with_metrics() -> None:
@@ -87,7 +87,7 @@ def test_runs_table_newest_first_with_metrics() -> None:
         {"id": 1, "status": "succeeded", "model": "m", "data": "a.tsv", "accuracy": 0.875, "macro_f1": 0.8},
         {"id": 2, "status": "running", "model": "m", "data": "/home/u/.tunechat/uploads/b.tsv", "accuracy": None},
     ]
-    assert web.runs_table(runs) == [
+    assert web_view.runs_table(runs) == [
         [2, "running", "m", "b.tsv", "", ""],
         [1, "succeeded", "m", "a.tsv", "0.875", "0.800"],
     ]
@@ -99,26 +99,26 @@ def test_panel_follows_this_chats_active_run_first() -> None:
         {"id": 2, "status": "succeeded", "session_id": "mine"},
         {"id": 3, "status": "failed", "session_id": "other"},
     ]
-    assert web.pick_panel_run(runs, "mine") == 1  # nothing active here: the other chat's active run
-    assert web.pick_panel_run([*runs, {"id": 4, "status": "queued", "session_id": "mine"}], "mine") == 4
-    assert web.pick_panel_run(runs[1:], "mine") == 2  # nothing active anywhere: how this chat's run ended
-    assert web.pick_panel_run(runs[1:], None) == 3  # a new tab: the newest run of all
-    assert web.pick_panel_run([], "mine") is None
+    assert web_view.pick_panel_run(runs, "mine") == 1  # nothing active here: the other chat's active run
+    assert web_view.pick_panel_run([*runs, {"id": 4, "status": "queued", "session_id": "mine"}], "mine") == 4
+    assert web_view.pick_panel_run(runs[1:], "mine") == 2  # nothing active anywhere: how this chat's run ended
+    assert web_view.pick_panel_run(runs[1:], None) == 3  # a new tab: the newest run of all
+    assert web_view.pick_panel_run([], "mine") is None
 
 
 def test_progress_html_shows_step_loss_eta_and_bar() -> None:
     status = {"run_id": 3, "status": "running", "phase": "training", "step": 15, "total_steps": 60}
     status |= {"loss": 0.41234, "eta_s": 95, "elapsed_s": 30}
-    panel = web.progress_html(status)
+    panel = web_view.progress_html(status)
     assert "Run 3" in panel and "running" in panel and "training" in panel
     assert "step 15/60" in panel and "loss 0.4123" in panel
     assert "ETA 1 min 35 s" in panel and "elapsed 30 s" in panel
     assert "width:25.0%" in panel
-    done = web.progress_html({"run_id": 3, "status": "succeeded", "step": None, "total_steps": None})
+    done = web_view.progress_html({"run_id": 3, "status": "succeeded", "step": None, "total_steps": None})
     assert "width:100.0%" in done and "ETA" not in done
-    failed = web.progress_html({"run_id": 4, "status": "failed", "error": "Out of <memory>."})
+    failed = web_view.progress_html({"run_id": 4, "status": "failed", "error": "Out of <memory>."})
     assert "Out of &lt;memory&gt;." in failed
-    assert "No run yet" in web.progress_html(None)
+    assert "No run yet" in web_view.progress_html(None)
 
 
 def test_session_choices_skip_untitled_sessions() -> None:
@@ -126,17 +126,17 @@ def test_session_choices_skip_untitled_sessions() -> None:
         {"id": "a", "title": "inspect my data", "updated_at": 1_700_000_000.0, "created_at": 0.0},
         {"id": "b", "title": "", "updated_at": 1_700_000_100.0, "created_at": 0.0},
     ]
-    choices = web.session_choices(sessions)
+    choices = web_view.session_choices(sessions)
     assert [value for _, value in choices] == ["a"]
     assert choices[0][0].startswith("inspect my data · ")
 
 
 def test_header_tells_how_to_configure_an_llm_in_guided_mode() -> None:
-    guided = web.header_markdown("guided", "guided mode (no LLM configured)")
+    guided = web_view.header_markdown("guided", "guided mode (no LLM configured)")
     assert "guided mode (no LLM configured)" in guided
     for name in ("OPENAI_API_KEY", "--llm-base-url", "--llm-path", "tunechat settings"):
         assert name in guided
-    assert "OPENAI_API_KEY" not in web.header_markdown("llm", "gpt-x at http://127.0.0.1:8000/v1")
+    assert "OPENAI_API_KEY" not in web_view.header_markdown("llm", "gpt-x at http://127.0.0.1:8000/v1")
 
 
 # ---- the real app over HTTP ------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_dropped_file_is_inspected_over_http(app: App, tmp_path: Path) -> None:
     # The Assistant copied the upload into this tab's own uploads folder and stored the chat under its session.
     uploads = app.assistant.workspace.uploads_for(dropdown["value"])
     assert [p.name for p in uploads.iterdir()] == ["my_reviews.tsv"]
-    sessions = app.assistant.registry.list_sessions()
+    sessions = app.assistant.sessions.list_sessions()
     assert [s["id"] for s in sessions] == [dropdown["value"]]
     assert sessions[0]["title"] == "inspect my data"
     # The "Earlier chats" dropdown now lists this chat, selected.
@@ -233,7 +233,7 @@ def test_runs_endpoint_shows_registry_runs_and_progress(app: App) -> None:
         [finished, "succeeded", "all-MiniLM-L6-v2", "reviews.tsv"],
     ]
     assert rows[1][4:] == ["0.875", "0.800"]
-    assert table["headers"] == web.RUN_HEADERS
+    assert table["headers"] == web_view.RUN_HEADERS
     # This client's chat has no run of its own and none is active: the panel shows the newest run's end.
     assert f"<b>Run {broken}</b>: failed" in progress and "has one class" in progress
 
@@ -325,7 +325,7 @@ def test_chat_answers_while_a_real_run_trains_and_the_panel_follows_it(
     try:
         check_panel_follows_run_and_stop(client)
     finally:  # never leave a training worker behind, whatever failed above
-        if app.assistant.registry.get_run(1)["status"] in web.ACTIVE_STATUSES:
+        if app.assistant.registry.get_run(1)["status"] in web_view.ACTIVE_STATUSES:
             runs.stop_run(app.assistant.workspace, app.assistant.registry, 1)
 
 

@@ -19,6 +19,9 @@ class ToolContext:
     session_id: str | None = None
     # The command line names local model folders anywhere; the chat only inside the workspace.
     allow_any_model_path: bool = False
+    # The file names the chat's saved state lists as uploaded, filled by the agent (which owns the chats): uploads
+    # made before each chat had its own folder lie in uploads/ itself and are found by these names.
+    uploaded_names: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, session_id: str | None = None, allow_any_model_path: bool = False) -> ToolContext:

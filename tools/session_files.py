@@ -94,12 +94,12 @@ def _all_datasets(ctx: ToolContext) -> list[str]:
 
 def _legacy_names(ctx: ToolContext) -> set[str]:
     """Files a chat uploaded before uploads were kept per chat lie in uploads/ itself; the chat's saved
-    state names them, so an old conversation can still use them after the upgrade (its own folder wins)."""
+    state names them (ToolContext.uploaded_names), so an old conversation can still use them after the upgrade
+    (its own folder wins)."""
     if not ctx.session_id:
         return set()
     own = ctx.workspace.uploads_for(ctx.session_id)
-    named = {str(name) for name in ctx.registry.session_state(ctx.session_id).get("files") or []}
-    return {name for name in named if Path(name).name == name and not (own / name).exists()}
+    return {name for name in ctx.uploaded_names if Path(name).name == name and not (own / name).exists()}
 
 
 def _legacy_upload(ctx: ToolContext, name: str) -> Path | None:

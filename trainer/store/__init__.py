@@ -1,1 +1,1 @@
-"""The SQLite store: runs, deployments, plans waiting for a yes, and its schema migrations."""
+"""The SQLite store: runs, deployments, chat-owned files, plans waiting for a yes, and schema migrations."""
