@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,8 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.core.processes import child_env, process_alive
 from trainer.core.workspace import Workspace
-from trainer.serve.classifier import curl_example, format_host, port_in_use_message
+from trainer.serve.http import bind, client_host, format_host, port_in_use_message
+from trainer.serve.server import SERVER_MODULE, api_for_task
 from trainer.store.registry import Registry
 from trainer.tasks.text_classification.predict import has_model
 
@@ -33,11 +33,6 @@ STOP_TIMEOUT_S = 10.0
 
 # Servers this process started, so they can be reaped (a killed child stays a zombie until waited).
 _children: dict[int, subprocess.Popen[bytes]] = {}
-
-# Classifiers answer POST /predict; causal-LM runs (sft, dpo) an OpenAI-compatible /v1/chat/completions.
-CLASSIFIER_SERVER = "trainer.serve.classifier"
-CHAT_SERVER = "trainer.serve.chat"
-CHAT_TASKS = ("sft", "dpo")
 
 
 def deploy_run(
@@ -60,16 +55,14 @@ def deploy_run(
     log_path = run_dir / "serve.log"
     log_start = log_path.stat().st_size if log_path.exists() else 0
     env = child_env()
-    chat_model = run["task"] in CHAT_TASKS
-    module = CHAT_SERVER if chat_model else CLASSIFIER_SERVER
-    command = [sys.executable, "-m", module, "--run-dir", str(run_dir), "--host", host, "--port", str(port)]
+    command = [sys.executable, "-m", SERVER_MODULE, str(run_dir), "--host", host, "--port", str(port)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     _children[process.pid] = process
 
-    info = _deployment_info(run_id, host, port, process.pid, chat_model)
+    info = _deployment_info(run_id, run["task"], host, port, process.pid)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -120,7 +113,7 @@ def check_deployable(
 
 def stop_deployment(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
     """Stop every server of this run and forget them; raises UserError when the run is not deployed."""
-    registry.get_run(run_id)
+    task = registry.get_run(run_id)["task"]
     mine = [row for row in registry.list_deployments() if row["run_id"] == run_id]
     if not mine:
         raise UserError(f"Run {run_id} is not deployed; say 'deploy run {run_id}' to start a server for it.")
@@ -130,7 +123,8 @@ def stop_deployment(ws: Workspace, registry: Registry, run_id: int) -> dict[str,
         if was_running:
             _terminate(row["pid"])
         registry.remove_deployment(row["host"], row["port"])
-        stopped.append({**_deployment_info(run_id, row["host"], row["port"], row["pid"]), "was_running": was_running})
+        info = _deployment_info(run_id, task, row["host"], row["port"], row["pid"])
+        stopped.append({**info, "was_running": was_running})
     return {"run_id": run_id, "stopped": stopped}
 
 
@@ -147,8 +141,8 @@ def list_deployments(
         if not _is_our_server(row["pid"]):
             registry.remove_deployment(row["host"], row["port"])
             continue
-        chat_model = registry.get_run(row["run_id"])["task"] in CHAT_TASKS
-        info = _deployment_info(row["run_id"], row["host"], row["port"], row["pid"], chat_model)
+        task = registry.get_run(row["run_id"])["task"]
+        info = _deployment_info(row["run_id"], task, row["host"], row["port"], row["pid"])
         info["created_at"] = row["created_at"]
         if check_health:
             info["healthy"] = _health(info["health_url"], row["run_id"], timeout=2.0)
@@ -165,60 +159,11 @@ def _not_deployable_message(run_id: int, status: str) -> str:
     return f"Run {run_id} is {status}, not succeeded; wait until it finishes training, then deploy it."
 
 
-def _client_host(host: str) -> str:
-    """Where a client on this machine reaches a server listening on `host`."""
-    if host in ("0.0.0.0", ""):
-        return "127.0.0.1"
-    if host == "::":
-        return "::1"
-    return host
-
-
-def _deployment_info(run_id: int, host: str, port: int, pid: int, chat_model: bool = False) -> dict[str, Any]:
-    url = f"http://{format_host(_client_host(host))}:{port}"
-    if chat_model:
-        return _chat_deployment_info(run_id, host, port, pid, url)
-    python = (
-        "import json, urllib.request\n"
-        f'request = urllib.request.Request("{url}/predict", '
-        'data=json.dumps({"inputs": ["The food was great"]}).encode(), '
-        'headers={"Content-Type": "application/json"})\n'
-        "print(json.load(urllib.request.urlopen(request)))"
-    )
-    return {
-        "run_id": run_id,
-        "host": host,
-        "port": port,
-        "pid": pid,
-        "url": url,
-        "health_url": f"{url}/health",
-        "predict_url": f"{url}/predict",
-        "curl": curl_example(url),
-        "python": python,
-    }
-
-
-def _chat_deployment_info(run_id: int, host: str, port: int, pid: int, url: str) -> dict[str, Any]:
-    """How to call a causal-LM run: the official openai client pointed at the server's /v1."""
-    model = f"tunechat-run-{run_id}"
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
-    python = (
-        "from openai import OpenAI\n"
-        f'client = OpenAI(base_url="{url}/v1", api_key="unused")\n'
-        f'reply = client.chat.completions.create(model="{model}", messages=[{{"role": "user", "content": "Hello!"}}])\n'
-        "print(reply.choices[0].message.content)"
-    )
-    return {
-        "run_id": run_id,
-        "host": host,
-        "port": port,
-        "pid": pid,
-        "url": url,
-        "health_url": f"{url}/health",
-        "chat_url": f"{url}/v1/chat/completions",
-        "curl": f"curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'",
-        "python": python,
-    }
+def _deployment_info(run_id: int, task: str | None, host: str, port: int, pid: int) -> dict[str, Any]:
+    """Where the server is and how to call it (the API its task is served with says how)."""
+    url = f"http://{format_host(client_host(host))}:{port}"
+    where = {"run_id": run_id, "host": host, "port": port, "pid": pid, "url": url, "health_url": f"{url}/health"}
+    return {**where, **api_for_task(task).client_info(url, run_id)}
 
 
 def _health(health_url: str, run_id: int, timeout: float) -> bool:
@@ -232,14 +177,11 @@ def _health(health_url: str, run_id: int, timeout: float) -> bool:
 
 
 def _port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # Same option the HTTP server sets, so a port in TIME_WAIT counts as free for both.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
+    """True when a server could listen there now (the same bind the server itself does)."""
+    try:
+        bind(host, port).close()
+    except UserError:
+        return False
     return True
 
 
@@ -254,7 +196,7 @@ def _first_free_port(host: str, start: int) -> int:
 
 def _is_our_server(pid: int) -> bool:
     """True while `pid` is a live tunechat server (a recycled pid of another program does not count)."""
-    return process_alive(pid, (CLASSIFIER_SERVER, CHAT_SERVER), _children)
+    return process_alive(pid, (SERVER_MODULE,), _children)
 
 
 def _terminate(pid: int) -> None:
