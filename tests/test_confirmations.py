@@ -109,7 +109,7 @@ def server_processes(run_dir: Path) -> list[int]:
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and b"--run-dir" in command and str(run_dir).encode() in command:
+        if state != "Z" and b"trainer.serve" in command and str(run_dir).encode() in command:
             found.append(int(proc.name))
     return found
 

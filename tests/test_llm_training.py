@@ -70,11 +70,9 @@ def _check_openai_server(run_dir: Path, model_id: str) -> None:
 
     from trainer.serve.chat import make_server
 
-    server = make_server(run_dir, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = make_server(run_dir, "127.0.0.1", 0, quiet=True).start()
     try:
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", api_key="unused")
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
         assert [model.id for model in client.models.list()] == [model_id]
         messages = [{"role": "user", "content": "what color is the sky"}]
         reply = client.chat.completions.create(model=model_id, messages=messages, max_tokens=12)
@@ -84,8 +82,7 @@ def _check_openai_server(run_dir: Path, model_id: str) -> None:
         pieces = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
         assert "".join(pieces) == text  # greedy decoding: streaming yields the same reply
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def test_cli_full_fine_tuning_lowers_the_loss(tiny_llm, chat_jsonl, capsys):  # noqa: F811

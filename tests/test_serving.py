@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,8 +22,9 @@ from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
 from trainer.plan.config import RunConfig
-from trainer.serve.classifier import MAX_BODY_BYTES, MAX_INPUTS, make_server
+from trainer.serve.classifier import MAX_INPUTS, make_server
 from trainer.serve.deploy import deploy_run, list_deployments, stop_deployment
+from trainer.serve.http import MAX_BODY_BYTES
 from trainer.store.registry import Registry
 from trainer.tasks.text_classification.predict import Predictor
 
@@ -111,13 +111,8 @@ def predictor(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def server_url(predictor: Predictor) -> Iterator[str]:
-    server = make_server(predictor, "127.0.0.1", 0, quiet=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.url
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with make_server(predictor, "127.0.0.1", 0, quiet=True) as server:
+        yield server.url
 
 
 def call(url: str, body: bytes | None = None) -> tuple[int, Any]:
@@ -234,7 +229,7 @@ def test_server_process_exits_with_the_port_sentence(tmp_path: Path) -> None:
     holder, port = busy_port()
     with holder:
         done = subprocess.run(
-            [sys.executable, "-m", "trainer.serve.classifier", "--run-dir", str(tmp_path), "--port", str(port)],
+            [sys.executable, "-m", "trainer.serve", str(tmp_path), "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=60,

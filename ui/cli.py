@@ -312,18 +312,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from trainer.serve.classifier import serve_forever
+    from trainer.serve.server import serve_run
 
     ctx = _context()
     run = ctx.registry.get_run(args.run)
     if run["status"] != "succeeded":
         raise UserError(f"Run {args.run} is {run['status']}; only a run that succeeded can be served.")
-    if (run.get("config") or {}).get("task") in ("sft", "dpo"):
-        from trainer.serve.chat import serve_forever as serve_chat
-
-        serve_chat(ctx.workspace.run_dir(args.run), args.host, args.port)
-        return 0
-    serve_forever(ctx.workspace.run_dir(args.run), args.host, args.port)
+    serve_run(ctx.workspace.run_dir(args.run), args.host, args.port)
     return 0
 
 

@@ -162,3 +162,9 @@ def resolve_data_path(data: str, workspace_root: Path) -> Path:
             raise UserError(f"The data file '{data}' does not exist; upload it again and start a new run.")
         return path
     return Workspace(workspace_root).resolve(data)
+
+
+def run_id_from_dir(run_dir: Path) -> int | None:
+    """The id in a `run-<id>` folder name, or None for a folder named otherwise."""
+    match = re.fullmatch(r"run-(\d+)", Path(run_dir).name)
+    return int(match.group(1)) if match else None

@@ -6,12 +6,7 @@ registry remembers host, port and pid so another tunechat process can list or st
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -20,24 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
-from trainer.core.processes import child_env, process_alive
+from trainer.core.processes import CHILDREN, child_env
 from trainer.core.workspace import Workspace
-from trainer.serve.classifier import curl_example, format_host, port_in_use_message
+from trainer.serve.http import bind, client_host, format_host, port_in_use_message
+from trainer.serve.server import SERVER_MODULE
 from trainer.store.registry import Registry
-from trainer.tasks.text_classification.predict import has_model
+from trainer.tasks.registry import plugin_env, task_of
 
 FIRST_PORT = 8000
 PORT_SEARCH = 100
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-
-# Servers this process started, so they can be reaped (a killed child stays a zombie until waited).
-_children: dict[int, subprocess.Popen[bytes]] = {}
-
-# Classifiers answer POST /predict; causal-LM runs (sft, dpo) an OpenAI-compatible /v1/chat/completions.
-CLASSIFIER_SERVER = "trainer.serve.classifier"
-CHAT_SERVER = "trainer.serve.chat"
-CHAT_TASKS = ("sft", "dpo")
 
 
 def deploy_run(
@@ -59,32 +47,25 @@ def deploy_run(
 
     log_path = run_dir / "serve.log"
     log_start = log_path.stat().st_size if log_path.exists() else 0
-    env = child_env()
-    chat_model = run["task"] in CHAT_TASKS
-    module = CHAT_SERVER if chat_model else CLASSIFIER_SERVER
-    command = [sys.executable, "-m", module, "--run-dir", str(run_dir), "--host", host, "--port", str(port)]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    _children[process.pid] = process
+    command = [sys.executable, "-m", SERVER_MODULE, str(run_dir), "--host", host, "--port", str(port)]
+    # The server loads the same plug-in tasks as this process, so any registered task can be served.
+    pid = CHILDREN.start(command, log=log_path, env=child_env(extra=plugin_env()))
 
-    info = _deployment_info(run_id, host, port, process.pid, chat_model)
+    info = _deployment_info(run, host, port, pid)
     deadline = time.monotonic() + timeout
     while True:
-        if process.poll() is not None:
-            _children.pop(process.pid, None)
+        if CHILDREN.exited(pid):
             raise UserError(_start_failure_message(run_id, log_path, log_start))
         if _health(info["health_url"], run_id, timeout=2.0):
             break
         if time.monotonic() > deadline:
-            _terminate(process.pid)
+            _terminate(pid)
             raise UserError(
                 f"The server for run {run_id} did not answer within {timeout:.0f} s; see {log_path} for its output."
             )
         time.sleep(0.25)
 
-    registry.add_deployment(run_id, host, port, process.pid)
+    registry.add_deployment(run_id, host, port, pid)
     return {**info, "healthy": True, "already_running": False, "log": str(log_path)}
 
 
@@ -101,7 +82,7 @@ def check_deployable(
     if run["status"] != "succeeded":
         raise UserError(_not_deployable_message(run_id, run["status"]))
     run_dir = ws.run_dir_of(run)
-    if not has_model(run_dir):
+    if not task_of(run).has_model(run_dir):
         raise UserError(f"Run {run_id} has no trained model in {run_dir / 'model'}; train it again to deploy it.")
     if port is not None and not 1 <= port <= 65535:
         raise UserError(f"Port {port} is not a valid port; pick one between 1024 and 65535, e.g. 8000.")
@@ -120,7 +101,7 @@ def check_deployable(
 
 def stop_deployment(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
     """Stop every server of this run and forget them; raises UserError when the run is not deployed."""
-    registry.get_run(run_id)
+    run = registry.get_run(run_id)
     mine = [row for row in registry.list_deployments() if row["run_id"] == run_id]
     if not mine:
         raise UserError(f"Run {run_id} is not deployed; say 'deploy run {run_id}' to start a server for it.")
@@ -130,7 +111,8 @@ def stop_deployment(ws: Workspace, registry: Registry, run_id: int) -> dict[str,
         if was_running:
             _terminate(row["pid"])
         registry.remove_deployment(row["host"], row["port"])
-        stopped.append({**_deployment_info(run_id, row["host"], row["port"], row["pid"]), "was_running": was_running})
+        info = _deployment_info(run, row["host"], row["port"], row["pid"])
+        stopped.append({**info, "was_running": was_running})
     return {"run_id": run_id, "stopped": stopped}
 
 
@@ -147,8 +129,7 @@ def list_deployments(
         if not _is_our_server(row["pid"]):
             registry.remove_deployment(row["host"], row["port"])
             continue
-        chat_model = registry.get_run(row["run_id"])["task"] in CHAT_TASKS
-        info = _deployment_info(row["run_id"], row["host"], row["port"], row["pid"], chat_model)
+        info = _deployment_info(registry.get_run(row["run_id"]), row["host"], row["port"], row["pid"])
         info["created_at"] = row["created_at"]
         if check_health:
             info["healthy"] = _health(info["health_url"], row["run_id"], timeout=2.0)
@@ -165,60 +146,12 @@ def _not_deployable_message(run_id: int, status: str) -> str:
     return f"Run {run_id} is {status}, not succeeded; wait until it finishes training, then deploy it."
 
 
-def _client_host(host: str) -> str:
-    """Where a client on this machine reaches a server listening on `host`."""
-    if host in ("0.0.0.0", ""):
-        return "127.0.0.1"
-    if host == "::":
-        return "::1"
-    return host
-
-
-def _deployment_info(run_id: int, host: str, port: int, pid: int, chat_model: bool = False) -> dict[str, Any]:
-    url = f"http://{format_host(_client_host(host))}:{port}"
-    if chat_model:
-        return _chat_deployment_info(run_id, host, port, pid, url)
-    python = (
-        "import json, urllib.request\n"
-        f'request = urllib.request.Request("{url}/predict", '
-        'data=json.dumps({"inputs": ["The food was great"]}).encode(), '
-        'headers={"Content-Type": "application/json"})\n'
-        "print(json.load(urllib.request.urlopen(request)))"
-    )
-    return {
-        "run_id": run_id,
-        "host": host,
-        "port": port,
-        "pid": pid,
-        "url": url,
-        "health_url": f"{url}/health",
-        "predict_url": f"{url}/predict",
-        "curl": curl_example(url),
-        "python": python,
-    }
-
-
-def _chat_deployment_info(run_id: int, host: str, port: int, pid: int, url: str) -> dict[str, Any]:
-    """How to call a causal-LM run: the official openai client pointed at the server's /v1."""
-    model = f"tunechat-run-{run_id}"
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
-    python = (
-        "from openai import OpenAI\n"
-        f'client = OpenAI(base_url="{url}/v1", api_key="unused")\n'
-        f'reply = client.chat.completions.create(model="{model}", messages=[{{"role": "user", "content": "Hello!"}}])\n'
-        "print(reply.choices[0].message.content)"
-    )
-    return {
-        "run_id": run_id,
-        "host": host,
-        "port": port,
-        "pid": pid,
-        "url": url,
-        "health_url": f"{url}/health",
-        "chat_url": f"{url}/v1/chat/completions",
-        "curl": f"curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'",
-        "python": python,
-    }
+def _deployment_info(run: dict[str, Any], host: str, port: int, pid: int) -> dict[str, Any]:
+    """Where the server is and how to call it (the API the run's task is served with says how)."""
+    run_id = int(run["id"])
+    url = f"http://{format_host(client_host(host))}:{port}"
+    where = {"run_id": run_id, "host": host, "port": port, "pid": pid, "url": url, "health_url": f"{url}/health"}
+    return {**where, **task_of(run).served_api().client_info(url, run_id)}
 
 
 def _health(health_url: str, run_id: int, timeout: float) -> bool:
@@ -232,14 +165,11 @@ def _health(health_url: str, run_id: int, timeout: float) -> bool:
 
 
 def _port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # Same option the HTTP server sets, so a port in TIME_WAIT counts as free for both.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
+    """True when a server could listen there now (the same bind the server itself does)."""
+    try:
+        bind(host, port).close()
+    except UserError:
+        return False
     return True
 
 
@@ -254,23 +184,12 @@ def _first_free_port(host: str, start: int) -> int:
 
 def _is_our_server(pid: int) -> bool:
     """True while `pid` is a live tunechat server (a recycled pid of another program does not count)."""
-    return process_alive(pid, (CLASSIFIER_SERVER, CHAT_SERVER))
+    return CHILDREN.alive(pid, (SERVER_MODULE,))
 
 
 def _terminate(pid: int) -> None:
     """SIGTERM the server's process group, then SIGKILL if it has not exited in time; reap our own child."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _is_our_server(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _is_our_server(pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-    child = _children.pop(pid, None)
-    if child is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=STOP_TIMEOUT_S)
+    CHILDREN.terminate(pid, (SERVER_MODULE,), STOP_TIMEOUT_S)
 
 
 def _start_failure_message(run_id: int, log_path: Path, log_start: int) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from trainer.plan.plan import Plan
+    from trainer.serve.http import ServedApi
     from trainer.store.registry import Registry
 
 
@@ -104,13 +105,14 @@ class Task(ABC):
         """The training step a resumed run continues from (its newest complete checkpoint), None for none."""
         return None
 
-    def make_app(self, run_dir: Path) -> Any:
-        """The HTTP app (FastAPI) that serves a finished run's model."""
-        raise NotImplementedError
+    def has_model(self, run_dir: Path) -> bool:
+        """True when a run's folder holds its trained model (model/ with weights, or an adapter)."""
+        folder = Path(run_dir) / "model"
+        return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
 
     @abstractmethod
-    def client_examples(self, url: str, run_id: int) -> dict[str, str]:
-        """How to call a served run: {"curl", "python", and the endpoint's URL under its own key}."""
+    def served_api(self) -> ServedApi:
+        """The HTTP API a finished run is served with (trainer/serve/): its app, model loader and how to call it."""
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """The data as a hosted fine-tuning API takes it; tasks no hosted API trains refuse with a UserError."""

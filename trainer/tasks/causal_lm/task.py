@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainer.plan.plan import Plan, PlanRow
 from trainer.store.registry import Registry
 from trainer.tasks.base import MetricSpec, PlanRequest, Task
+
+if TYPE_CHECKING:
+    from trainer.serve.http import ServedApi
 
 # The settings a causal-LM plan shows first, in this order (label, config field).
 SHOWN = (
@@ -85,16 +87,8 @@ class CausalLMTask(Task):
         record_command(run_dir, command, plan, mixed_precision=precision)
         return command
 
-    def client_examples(self, url: str, run_id: int) -> dict[str, str]:
-        """The official openai client pointed at the server's /v1."""
-        model = f"tunechat-run-{run_id}"
-        body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
-        python = (
-            "from openai import OpenAI\n"
-            f'client = OpenAI(base_url="{url}/v1", api_key="unused")\n'
-            f'reply = client.chat.completions.create(model="{model}", '
-            'messages=[{"role": "user", "content": "Hello!"}])\n'
-            "print(reply.choices[0].message.content)"
-        )
-        curl = f"curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'"
-        return {"chat_url": f"{url}/v1/chat/completions", "curl": curl, "python": python}
+    def served_api(self) -> ServedApi:
+        """OpenAI-compatible chat completions, so any OpenAI client can call the tuned model."""
+        from trainer.serve import chat
+
+        return chat.API

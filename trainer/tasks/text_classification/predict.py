@@ -7,30 +7,18 @@ print its help) without paying several seconds of imports.
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json
+from trainer.core.workspace import run_id_from_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DEFAULT_MAX_LENGTH = 128
-
-
-def run_id_from_dir(run_dir: Path) -> int | None:
-    """The id in a `run-<id>` folder name, or None for a folder named otherwise."""
-    match = re.fullmatch(r"run-(\d+)", Path(run_dir).name)
-    return int(match.group(1)) if match else None
-
-
-def has_model(run_dir: Path) -> bool:
-    """Full weights (config.json) or a LoRA adapter of a causal-LM run (adapter_config.json)."""
-    folder = Path(run_dir) / "model"
-    return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
 
 
 class Predictor:
@@ -60,7 +48,7 @@ class Predictor:
         run_dir = Path(run_dir)
         run_id = run_id_from_dir(run_dir)
         name = f"Run {run_id}" if run_id is not None else f"The run folder '{run_dir}'"
-        if not has_model(run_dir):
+        if not (run_dir / "model" / "config.json").is_file():
             raise UserError(f"{name} has no trained model yet; wait until it succeeds.")
         config: dict[str, Any] = {}
         if (run_dir / "config.json").is_file():

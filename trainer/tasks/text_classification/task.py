@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainer.core.errors import UserError
 from trainer.plan.plan import Plan, PlanRow
 from trainer.store.registry import Registry
 from trainer.tasks.base import HostedData, MetricSpec, PlanRequest, Task
+
+if TYPE_CHECKING:
+    from trainer.serve.http import ServedApi
 
 # The columns the planner reads from the data rather than proposes.
 COLUMN_SETTINGS = ("text_column", "label_column")
@@ -83,19 +86,10 @@ class TextClassification(Task):
 
         return train_run(run_dir, registry, run_id)
 
-    def client_examples(self, url: str, run_id: int) -> dict[str, str]:
-        python = (
-            "import json, urllib.request\n"
-            f'request = urllib.request.Request("{url}/predict", '
-            'data=json.dumps({"inputs": ["The food was great"]}).encode(), '
-            'headers={"Content-Type": "application/json"})\n'
-            "print(json.load(urllib.request.urlopen(request)))"
-        )
-        curl = (
-            f"curl -s {url}/predict -H 'Content-Type: application/json' "
-            """-d '{"inputs": ["The food was great", "The service was awful"]}'"""
-        )
-        return {"predict_url": f"{url}/predict", "curl": curl, "python": python}
+    def served_api(self) -> ServedApi:
+        from trainer.serve import classifier
+
+        return classifier.API
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         raise NotImplementedError
