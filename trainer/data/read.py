@@ -16,6 +16,7 @@ from trainer.data.delimited import load_delimited
 from trainer.data.encodings import EXCEL_SUFFIXES, FORMATS_HINT, decode, read_bytes
 from trainer.data.json_records import load_json_array, load_json_object_or_lines
 from trainer.data.table import Table, rows_table
+from trainer.data.turn_cache import cached_parse
 
 
 def load_table(path: Path) -> Table:
@@ -23,9 +24,10 @@ def load_table(path: Path) -> Table:
 
     CSV/TSV (sniffed), JSON (records or columns of lists), JSONL, Parquet, plain text (one example
     per line, fastText `__label__` prefixes understood), a Hugging Face save_to_disk folder, a folder
-    with one subfolder of images or audio per class, and zip archives of any of these.
+    with one subfolder of images or audio per class, and zip archives of any of these. Within a chat
+    turn (trainer.data.turn_cache) the file is parsed once and every caller gets a copy of that parse.
     """
-    return _parse(Path(path))
+    return cached_parse(Path(path), _parse)
 
 
 def _parse(path: Path) -> Table:
