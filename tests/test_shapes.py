@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from trainer.core.errors import UserError
+from trainer.data.convert import load_chat_examples, load_kto_examples, load_preference_pairs
 from trainer.data.read import load_table
-from trainer.data.shapes import detect_shape, load_chat_examples, load_kto_examples, load_preference_pairs
+from trainer.data.shapes import detect_shape
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:

@@ -213,7 +213,7 @@ def test_bundled_minilm_fine_tunes_on_a_small_set(ws: Workspace, registry: Regis
 
 
 def test_exact_repeats_are_dropped_before_the_split_so_none_is_both_trained_and_tested() -> None:
-    from trainer.tasks.text_classification.train import drop_repeated_examples
+    from trainer.data.splits import drop_repeated_examples
 
     texts = ["win a prize now", "see you at lunch", "win a prize now", "win a prize now", "call me"]
     labels = ["spam", "ham", "spam", "ham", "ham"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import re
 import shutil
 import tempfile
@@ -23,12 +22,16 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
-from trainer.data.read import Table, load_table, stratified_split
-from trainer.data.shapes import SFT_TASKS, iter_converted
-from trainer.inspection.report import NAN_LABELS, resolve_shape
+from trainer.data.convert import iter_converted
+from trainer.data.read import load_table
+from trainer.data.shapes import SFT_TASKS
+from trainer.data.splits import SPLITS, split_indices
+from trainer.data.table import Table
+from trainer.data.task_choice import resolve_shape
+from trainer.data.values import NAN_LABELS, as_number
+from trainer.tasks.text_classification.chat_format import chat_example, system_prompt
 
 TARGETS = ("chat-jsonl", "jsonl")
-SPLITS = ("train", "validation", "test")
 SAMPLES = 2
 
 
@@ -55,8 +58,6 @@ def parse_split(text: str | None) -> tuple[float, float, float] | None:
 
 def _classification_records(table: Table, mapping: dict[str, str], regression: bool) -> tuple[list, list, list]:
     """(records with their lines, lines of empty rows, lines of NaN labels)."""
-    from trainer.data.shapes import _as_number
-
     text, label, pair = mapping["text"], mapping["label"], mapping.get("text_pair")
     kept, empty, missing_label = [], [], []
     for row, line in zip(table.rows, table.lines, strict=True):
@@ -65,28 +66,15 @@ def _classification_records(table: Table, mapping: dict[str, str], regression: b
         if not value or not target or (pair and not second):
             empty.append(line)
             continue
-        if target.lower() in NAN_LABELS or (regression and _as_number(target) is None):
+        if target.lower() in NAN_LABELS or (regression and as_number(target) is None):
             missing_label.append(line)
             continue
         record: dict[str, Any] = {"text": value}
         if pair:
             record["text_pair"] = second
-        record["label"] = _as_number(target) if regression else target
+        record["label"] = as_number(target) if regression else target
         kept.append((line, record))
     return kept, empty, missing_label
-
-
-def _as_chat(record: dict[str, Any], labels: list[str]) -> dict[str, Any]:
-    """A labelled text as a chat example: the instruction lists the classes, the answer is the label."""
-    system = "Classify the text. Answer with exactly one of: " + ", ".join(labels) + "."
-    user = record["text"] if "text_pair" not in record else f"{record['text']}\n\n{record['text_pair']}"
-    return {
-        "messages": [
-            {"role": "system", "content": system},
-            {"role": "user", "content": user},
-            {"role": "assistant", "content": str(record["label"])},
-        ]
-    }
 
 
 def prepare_dataset(
@@ -163,7 +151,8 @@ def prepare_dataset(
                 "convert labelled texts or conversations."
             )
         labels = sorted({str(r["label"]) for _, r in records})
-        records = [(line, _as_chat(r, labels)) for line, r in records]
+        system = system_prompt(labels)
+        records = [(line, chat_example(r["text"], str(r["label"]), system, r.get("text_pair"))) for line, r in records]
         fmt = "chat-jsonl"
         step("convert", [], f"turned labelled texts into chat examples answering one of {len(labels)} classes")
     if not records:
@@ -254,19 +243,10 @@ def _split(
     if not fractions:
         return {"data": records}
     _, val, test = fractions
-    if kind in ("text-classification", "text-pair-classification"):
-        indices = stratified_split([str(r["label"]) for _, r in records], val, test, seed)
-        how = "stratified by label"
-    else:
-        order = list(range(len(records)))
-        random.Random(seed).shuffle(order)
-        n_test, n_val = round(len(order) * test), round(len(order) * val)
-        indices = {
-            "test": order[:n_test],
-            "validation": order[n_test : n_test + n_val],
-            "train": order[n_test + n_val :],
-        }
-        how = "shuffled"
+    stratified = kind in ("text-classification", "text-pair-classification")
+    labels = [str(r["label"]) for _, r in records] if stratified else None
+    indices = split_indices(len(records), val, test, seed, labels=labels)
+    how = "stratified by label" if stratified else "shuffled"
     steps.append(
         {
             "step": "split",

@@ -1,21 +1,31 @@
-"""Rules a record must follow, shared by the in-memory inspection and the streaming checker.
+"""The one checker of OpenAI's fine-tuning format: inspection, the streaming checker and the OpenAI plan
+all ask it, so a file that passes inspection is a file the plan accepts.
 
 Chat records follow OpenAI's fine-tuning format with the error classes of OpenAI's cookbook checker
 (data_type, missing_messages_list, message_missing_key, message_unrecognized_key, unrecognized_role,
 missing_content, example_missing_assistant_message), extended the way the fine-tuning API is: tool
-definitions, assistant `tool_calls` (whose content may be empty) and `tool` messages answering them.
-Each code is counted once per example, so counts are numbers of lines to fix.
+definitions, assistant `tool_calls` (whose content may be empty), `tool` messages answering them, the
+developer role, refusals and `weight` (0 or 1, on assistant messages only). DPO records
+({"input": {"messages"}, "preferred_output", "non_preferred_output"}) follow the same message rules
+plus their own, and no example may exceed OpenAI's token limit. Each code is counted once per
+example, so counts are numbers of examples to fix.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
-# Keys a message may carry: the cookbook's list plus the tool-calling ones the API accepts.
-MESSAGE_KEYS = frozenset(("role", "content", "name", "function_call", "weight", "tool_calls", "tool_call_id"))
-ROLES = frozenset(("system", "user", "assistant", "function", "tool"))
+# Keys a message may carry and its roles: the cookbook's lists plus what the API accepts today.
+MESSAGE_KEYS = frozenset(
+    ("role", "content", "name", "function_call", "weight", "tool_calls", "tool_call_id", "refusal")
+)
+ROLES = frozenset(("system", "developer", "user", "assistant", "function", "tool"))
+MAX_TOKENS_PER_EXAMPLE = 65_536
 
+# OpenAI's cookbook classes, in the order reports list them.
 CHAT_CODES = (
     "invalid_json",
     "data_type",
@@ -26,6 +36,11 @@ CHAT_CODES = (
     "missing_content",
     "example_missing_assistant_message",
 )
+# Rules the API enforces beyond the cookbook's checker: weights, DPO records, the token limit.
+WEIGHT_CODES = ("invalid_weight",)
+PREFERENCE_CODES = ("missing_input", "input_not_user_last", "invalid_output", "identical_outputs")
+LENGTH_CODES = ("too_many_tokens",)
+CODES = (*CHAT_CODES, *WEIGHT_CODES, *PREFERENCE_CODES, *LENGTH_CODES)
 
 # (what is wrong, what to do) per code; chat_problem_message makes the sentence.
 CHAT_FIXES = {
@@ -35,10 +50,10 @@ CHAT_FIXES = {
     "message_missing_key": ('A message without "role" or "content"', "give every message both"),
     "message_unrecognized_key": (
         "A message key OpenAI does not accept",
-        "keep only role, content, name, weight, tool_calls and tool_call_id",
+        "keep only role, content, name, weight, tool_calls, tool_call_id, function_call and refusal",
     ),
     "unrecognized_role": (
-        "A role other than system, user, assistant or tool",
+        "A role other than system, developer, user, assistant, tool or function",
         "rename it to one of those",
     ),
     "missing_content": ("A message with empty or non-text content", "fill it in or remove the message"),
@@ -46,14 +61,36 @@ CHAT_FIXES = {
         "No assistant message, so nothing to learn",
         "add the answer or remove the example",
     ),
+    "invalid_weight": (
+        "A weight other than 0 or 1, or on a message that is not the assistant's",
+        "use weight 0 or 1 on assistant messages only",
+    ),
+    "missing_input": ('No "input" with a non-empty "messages" list', "put the prompt conversation under input"),
+    "input_not_user_last": ("An input that does not end with a user message", "end each input with the user's turn"),
+    "invalid_output": (
+        "A preferred_output or non_preferred_output that is not one assistant message",
+        "give each a list holding one assistant message",
+    ),
+    "identical_outputs": ("The same preferred and non-preferred answer", "make them differ or remove the example"),
+    "too_many_tokens": (
+        f"More than OpenAI's {MAX_TOKENS_PER_EXAMPLE:,} tokens in one example",
+        "shorten it or split it into several",
+    ),
 }
 
 
-def chat_problem_message(code: str, count: int, lines: list[int]) -> str:
-    """One sentence: what is wrong, how many examples, the first lines, and the fix."""
+def what_is_wrong(code: str) -> str:
+    """The code's problem as a phrase to put inside a sentence ("no assistant message, so nothing to learn")."""
+    what = CHAT_FIXES[code][0]
+    return what[0].lower() + what[1:]
+
+
+def chat_problem_message(code: str, count: int, lines: list[int], unit: str = "line") -> str:
+    """One sentence: what is wrong, how many examples, the first lines (or examples), and the fix."""
     what, fix = CHAT_FIXES[code]
     shown = ", ".join(str(n) for n in lines[:5]) + (", …" if count > len(lines[:5]) else "")
-    return f"{what}: {count} example{'s' if count != 1 else ''} (line{'s' if count != 1 else ''} {shown}); {fix}."
+    plural = "s" if count != 1 else ""
+    return f"{what}: {count} example{plural} ({unit}{plural} {shown}); {fix}."
 
 
 def _content_ok(message: dict[str, Any]) -> bool:
@@ -67,14 +104,8 @@ def _content_ok(message: dict[str, Any]) -> bool:
     return isinstance(content, list) and bool(content) and all(isinstance(p, dict) and "type" in p for p in content)
 
 
-def chat_example_errors(example: Any) -> list[str]:
-    """The error codes of one parsed chat record, each at most once, in CHAT_CODES order."""
-    if not isinstance(example, dict):
-        return ["data_type"]
-    messages = example.get("messages")
-    if not messages or not isinstance(messages, list):
-        return ["missing_messages_list"]
-    found: set[str] = set()
+def _message_errors(messages: list[Any], found: set[str]) -> bool:
+    """Add the codes of a list of messages to `found`; True when one of them is the assistant's."""
     has_assistant = False
     for message in messages:
         if not isinstance(message, dict):
@@ -89,58 +120,102 @@ def chat_example_errors(example: Any) -> list[str]:
             found.add("unrecognized_role")
         if not _content_ok(message):
             found.add("missing_content")
+        if "weight" in message and (role != "assistant" or message["weight"] not in (0, 1)):
+            found.add("invalid_weight")
         if role == "assistant":
             has_assistant = True
-    if not has_assistant:
+    return has_assistant
+
+
+def _ordered(found: set[str]) -> list[str]:
+    return [code for code in CODES if code in found]
+
+
+def chat_example_errors(example: Any) -> list[str]:
+    """The error codes of one parsed chat record, each at most once, in CODES order."""
+    if not isinstance(example, dict):
+        return ["data_type"]
+    messages = example.get("messages")
+    if not messages or not isinstance(messages, list):
+        return ["missing_messages_list"]
+    found: set[str] = set()
+    if not _message_errors(messages, found):
         found.add("example_missing_assistant_message")
-    return [code for code in CHAT_CODES if code in found]
+    return _ordered(found)
 
 
-# ------------------------------------------------------------------------------------------ personal data
-
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-# Runs of digits with the separators people type; the checks below decide what they are.
-DIGIT_RUN = re.compile(r"(?<![\w.])\+?\(?\d[\d ().-]{7,}\d(?![\w])")
-
-
-# Card numbers as people write them: one run, or groups of four (Amex 4-6-5), with the issuers' prefixes.
-CARD_LAYOUT = re.compile(r"\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{5}")
-CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|6(?:011|5)")
-PHONE_GROUPS = re.compile(
-    r"\+?\d{2,5}(?:[ -]\d{2,5}){1,4}|\(\d{2,5}\) ?\d{3,4}[ -]?\d{3,4}|\d{3}\.\d{3}\.\d{4}|\+\d{9,14}|0\d{9,11}"
-)
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}[-.]\d{2}[-.]\d{4}")
-
-
-def luhn_ok(digits: str) -> bool:
-    """The Luhn checksum every payment card number satisfies."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+def preference_example_errors(example: Any) -> list[str]:
+    """The error codes of one OpenAI DPO record {"input": {"messages"}, "preferred_output", "non_preferred_output"}."""
+    if not isinstance(example, dict):
+        return ["data_type"]
+    found: set[str] = set()
+    source = example.get("input")
+    messages = source.get("messages") if isinstance(source, dict) else None
+    if not isinstance(messages, list) or not messages:
+        found.add("missing_input")
+    else:
+        _message_errors(messages, found)
+        if isinstance(messages[-1], dict) and messages[-1].get("role") != "user":
+            found.add("input_not_user_last")
+    outputs = [example.get("preferred_output"), example.get("non_preferred_output")]
+    for output in outputs:
+        if not isinstance(output, list):
+            found.add("invalid_output")
+            continue
+        _message_errors(output, found)
+        if len(output) != 1 or not isinstance(output[0], dict) or output[0].get("role") != "assistant":
+            found.add("invalid_output")
+    if outputs[0] == outputs[1]:
+        found.add("identical_outputs")
+    return _ordered(found)
 
 
-def find_pii(text: str) -> list[str]:
-    """Kinds of personal data in a text: 'email', 'phone', 'card' (each at most once)."""
-    kinds: list[str] = []
-    if "@" in text and EMAIL.search(text):
-        kinds.append("email")
-    phone = card = False
-    for match in DIGIT_RUN.finditer(text):
-        raw = match.group().strip()
-        digits = re.sub(r"\D", "", raw)
-        if CARD_LAYOUT.fullmatch(raw) and CARD_PREFIX.match(digits) and 13 <= len(digits) <= 19 and luhn_ok(digits):
-            card = True
-        elif 9 <= len(digits) <= 15 and PHONE_GROUPS.fullmatch(raw) and not DATE.match(raw):
-            # Phone numbers are written in groups of digits; decimals, dates and sums are not phones.
-            phone = True
-    if phone:
-        kinds.append("phone")
-    if card:
-        kinds.append("card")
-    return kinds
+# ------------------------------------------------------------------------------------------ tokens
+
+
+def approx_tokens(text: str) -> int:
+    """A tokenizer-free estimate (about 4 characters or one word piece per token); plans say "about"."""
+    if not text:
+        return 0
+    pieces = len(re.findall(r"\w+|[^\w\s]", text))
+    return max(pieces, math.ceil(len(text) / 4))
+
+
+def example_tokens(example: dict[str, Any]) -> int:
+    """Tokens of one well-formed training example as billed: every message plus a few tokens of framing each."""
+    if "messages" in example:
+        messages = example["messages"]
+    else:  # DPO: the input plus both answers
+        messages = [*example["input"]["messages"], *example["preferred_output"], *example["non_preferred_output"]]
+    total = 3
+    for message in messages:
+        content = message.get("content")
+        text = content if isinstance(content, str) else json.dumps(content or "")
+        if message.get("tool_calls"):
+            text += json.dumps(message["tool_calls"])
+        total += 4 + approx_tokens(text)
+    return total
+
+
+def example_problems(examples: list[dict[str, Any]], *, preference: bool = False) -> list[dict[str, Any]]:
+    """Every rule over a list of chat (or, with `preference`, DPO) records, as problems {code, count, rows,
+    message} in CODES order; rows are 1-based example numbers."""
+    check = preference_example_errors if preference else chat_example_errors
+    numbers: dict[str, list[int]] = {}
+    for number, example in enumerate(examples, start=1):
+        codes = check(example)
+        # Only a well-formed example can be measured; the others are fixed first.
+        if not codes and example_tokens(example) > MAX_TOKENS_PER_EXAMPLE:
+            codes = ["too_many_tokens"]
+        for code in codes:
+            numbers.setdefault(code, []).append(number)
+    return [
+        {
+            "code": code,
+            "count": len(numbers[code]),
+            "rows": numbers[code][:10],
+            "message": chat_problem_message(code, len(numbers[code]), numbers[code], unit="example"),
+        }
+        for code in CODES
+        if code in numbers
+    ]

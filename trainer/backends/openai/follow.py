@@ -206,22 +206,11 @@ def _finish_success(
 # ---- evaluation on the held-out split -------------------------------------------------------
 
 
-def _match_label(answer: str, labels: list[str]) -> str:
-    """The label an answer names: exact (ignoring case and punctuation at the ends), else the first named."""
-    cleaned = answer.strip().strip(".!\"'`").strip().lower()
-    for label in labels:
-        if cleaned == label.lower():
-            return label
-    for label in sorted(labels, key=len, reverse=True):
-        if label.lower() in cleaned:
-            return label
-    return answer.strip()[:40] or "(empty)"
-
-
 def evaluate_classifier(run_dir: Path, record: dict[str, Any], client: Any) -> dict[str, Any]:
     """Ask the fine-tuned model for every test example and score it like a local classifier run."""
     from trainer.evaluate.metrics import classification_metrics, majority_baseline
     from trainer.evaluate.plots import plot_confusion_matrix, plot_loss_curves
+    from trainer.tasks.text_classification.chat_format import label_from_answer
 
     labels = list(record.get("labels") or [])
     test = read_jsonl(Path(record["files"]["test"]))
@@ -237,7 +226,7 @@ def evaluate_classifier(run_dir: Path, record: dict[str, Any], client: Any) -> d
                 model=record["fine_tuned_model"], messages=prompt, temperature=0, max_completion_tokens=16
             )
         y_true.append(messages[-1]["content"])
-        y_pred.append(_match_label(answer.choices[0].message.content or "", labels))
+        y_pred.append(label_from_answer(answer.choices[0].message.content or "", labels))
     evaluation = classification_metrics(y_true, y_pred, labels)
     train_labels = [e["messages"][-1]["content"] for e in train]
     evaluation["baseline"] = majority_baseline(train_labels, y_true, labels)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import random
 import re
 import shutil
 from pathlib import Path
@@ -27,7 +26,13 @@ from trainer.backends.openai.client import endpoint
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json
 from trainer.core.workspace import Workspace
+from trainer.data.columns import pick_columns
+from trainer.data.examples import usable_examples
+from trainer.data.read import load_table
+from trainer.data.splits import split_indices, split_labelled_texts
+from trainer.inspection.rules import MAX_TOKENS_PER_EXAMPLE, example_problems, example_tokens, what_is_wrong
 from trainer.plan.config import resolve_config
+from trainer.tasks.text_classification.chat_format import chat_example, system_prompt
 
 # USD per 1M training tokens (OpenAI's published fine-tuning prices; override per model in
 # <workspace>/openai_prices.json, e.g. {"gpt-4.1-mini": 5.0}). Longest matching prefix wins, so
@@ -50,9 +55,6 @@ OPENAI_MODEL = re.compile(r"^(gpt-[\w.-]+|o\d[\w.-]*|ft:[\w.:-]+|davinci-002|bab
 # OpenAI's format rules (fine-tuning guide) and the "auto" epoch heuristic of its data-prep cookbook.
 MIN_EXAMPLES = 10
 RECOMMENDED_EXAMPLES = 50
-MAX_TOKENS_PER_EXAMPLE = 65_536
-ROLES = {"system", "developer", "user", "assistant", "tool"}
-MESSAGE_KEYS = {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
 TARGET_EPOCHS, MIN_EPOCHS, MAX_EPOCHS = 3, 1, 25
 MIN_TARGET_EXAMPLES, MAX_TARGET_EXAMPLES = 100, 25_000
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
@@ -63,30 +65,6 @@ def is_openai_model(name: str | None) -> bool:
 
 
 # ---- tokens and prices ----------------------------------------------------------------------
-
-
-def approx_tokens(text: str) -> int:
-    """A tokenizer-free estimate (about 4 characters or one word piece per token); plans say "about"."""
-    if not text:
-        return 0
-    pieces = len(re.findall(r"\w+|[^\w\s]", text))
-    return max(pieces, math.ceil(len(text) / 4))
-
-
-def example_tokens(example: dict[str, Any]) -> int:
-    """Tokens of one training example as billed: every message plus a few tokens of framing each."""
-    if "messages" in example:
-        messages = example["messages"]
-    else:  # DPO: the input plus both answers
-        messages = [*example["input"]["messages"], *example["preferred_output"], *example["non_preferred_output"]]
-    total = 3
-    for message in messages:
-        content = message.get("content")
-        text = content if isinstance(content, str) else json.dumps(content or "")
-        if message.get("tool_calls"):
-            text += json.dumps(message["tool_calls"])
-        total += 4 + approx_tokens(text)
-    return total
 
 
 def auto_epochs(n_examples: int) -> int:
@@ -121,93 +99,19 @@ def price_for(model: str, prices: dict[str, float]) -> float | None:
     return prices[max(matches, key=len)] if matches else None
 
 
-# ---- format checks --------------------------------------------------------------------------
-
-
-def _problem(problems: dict[str, dict[str, Any]], code: str, row: int, message: str) -> None:
-    entry = problems.setdefault(code, {"code": code, "count": 0, "rows": [], "message": message})
-    entry["count"] += 1
-    if len(entry["rows"]) < 10:
-        entry["rows"].append(row)
-
-
-def _check_messages(messages: Any, row: int, problems: dict[str, dict[str, Any]], need_assistant: bool) -> None:
-    if not isinstance(messages, list) or not messages:
-        _problem(problems, "no_messages", row, "the example has no 'messages' list")
-        return
-    for message in messages:
-        if not isinstance(message, dict):
-            _problem(problems, "bad_message", row, "a message is not a JSON object")
-            continue
-        role = message.get("role")
-        if role not in ROLES:
-            _problem(problems, "bad_role", row, f"a message's role is not one of {', '.join(sorted(ROLES))}")
-        extra = set(message) - MESSAGE_KEYS
-        if extra:
-            _problem(
-                problems, "unknown_key", row, f"a message has keys OpenAI does not accept ({', '.join(sorted(extra))})"
-            )
-        content = message.get("content")
-        if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
-            pass  # an assistant tool call may have no content
-        elif not (isinstance(content, str) and content.strip()) and not isinstance(content, list):
-            _problem(problems, "empty_content", row, "a message has no text content")
-        if "weight" in message and (role != "assistant" or message["weight"] not in (0, 1)):
-            _problem(problems, "bad_weight", row, "'weight' is allowed only on assistant messages, as 0 or 1")
-    if need_assistant and not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
-        _problem(problems, "no_assistant", row, "the example has no assistant message to learn from")
-
-
-def check_examples(examples: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:
-    """OpenAI's format rules, as a list of problems {code, count, rows, message} (rows are 1-based)."""
-    problems: dict[str, dict[str, Any]] = {}
-    for row, example in enumerate(examples, start=1):
-        if method == "dpo":
-            source = example.get("input") if isinstance(example.get("input"), dict) else {}
-            messages = source.get("messages") if isinstance(source, dict) else None
-            _check_messages(messages, row, problems, need_assistant=False)
-            if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
-                if messages[-1].get("role") != "user":
-                    _problem(problems, "input_not_user_last", row, "a DPO input must end with a user message")
-            for key in ("preferred_output", "non_preferred_output"):
-                output = example.get(key)
-                if not (isinstance(output, list) and len(output) == 1 and isinstance(output[0], dict)):
-                    _problem(problems, "bad_output", row, f"'{key}' must be a list with one assistant message")
-                else:
-                    _check_messages(output, row, problems, need_assistant=True)
-            if example.get("preferred_output") == example.get("non_preferred_output"):
-                _problem(problems, "same_outputs", row, "the preferred and non-preferred answers are identical")
-        else:
-            _check_messages(example.get("messages"), row, problems, need_assistant=True)
-        if example_tokens(example) > MAX_TOKENS_PER_EXAMPLE:
-            _problem(problems, "too_long", row, f"the example is longer than {MAX_TOKENS_PER_EXAMPLE} tokens")
-    return list(problems.values())
-
-
 # ---- reading the data -----------------------------------------------------------------------
-
-
-def classification_system_prompt(labels: list[str]) -> str:
-    return "Classify the text. Answer with exactly one of these labels: " + ", ".join(labels) + "."
-
-
-def classification_example(text: str, label: str | None, system_prompt: str) -> dict[str, Any]:
-    messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": text}]
-    if label is not None:
-        messages.append({"role": "assistant", "content": label})
-    return {"messages": messages}
 
 
 def _load_chat(path: Path) -> list[dict[str, Any]]:
     """Chat examples in OpenAI's form from any SFT shape trainer.data.shapes knows (messages, Alpaca, ShareGPT...)."""
-    from trainer.data.shapes import load_chat_examples
+    from trainer.data.convert import load_chat_examples
 
     return list(load_chat_examples(path))
 
 
 def _load_pairs(path: Path) -> list[dict[str, Any]]:
     """Preference pairs as OpenAI DPO examples."""
-    from trainer.data.shapes import load_preference_pairs
+    from trainer.data.convert import load_preference_pairs
 
     return [_as_dpo(pair) for pair in load_preference_pairs(path)]
 
@@ -253,13 +157,6 @@ def detect_shape(path: Path) -> str:
     )
 
 
-def _random_split(n: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[int]]:
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
-    return {"test": order[:n_test], "validation": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
-
-
 # ---- the plan -------------------------------------------------------------------------------
 
 
@@ -303,32 +200,32 @@ def make_plan(
     val_fraction, test_fraction, seed = base_config.val_fraction, base_config.test_fraction, base_config.seed
     labels_info: dict[str, Any] = {}
     if shape == "table":
-        from trainer.data.read import load_examples, load_table, pick_columns, stratified_split
-
-        columns = pick_columns(load_table(data_path), base_config.text_column or None, base_config.label_column or None)
-        texts, labels = load_examples(data_path, columns["text_column"], columns["label_column"])
-        # The same split a local classifier run of this file makes, so both are tested on the same rows.
-        splits = stratified_split(labels, val_fraction, test_fraction, seed)
+        table = load_table(data_path)
+        columns = pick_columns(table, base_config.text_column or None, base_config.label_column or None)
+        found = usable_examples(table, columns["text_column"], columns["label_column"])
+        # The split a local classifier run of this file makes, so both are tested on the same rows.
+        labelled = split_labelled_texts(found.texts, found.labels, val_fraction, test_fraction, seed)
+        texts, labels, splits = labelled.texts, labelled.labels, labelled.splits
         label_names = sorted(set(labels))
-        system = classification_system_prompt(label_names)
-        examples = [classification_example(t, y, system) for t, y in zip(texts, labels, strict=True)]
+        system = system_prompt(label_names)
+        examples = [chat_example(t, y, system) for t, y in zip(texts, labels, strict=True)]
         task, method = "text-classification", "supervised"
         labels_info = {"labels": label_names, "system_prompt": system, **columns}
         rows: list[dict[str, Any]] = [{"text": t, "label": y} for t, y in zip(texts, labels, strict=True)]
     else:
         examples = _load_pairs(data_path) if shape == "preference" else _load_chat(data_path)
         task, method = ("dpo", "dpo") if shape == "preference" else ("sft", "supervised")
-        splits = _random_split(len(examples), val_fraction, test_fraction, seed)
+        splits = split_indices(len(examples), val_fraction, test_fraction, seed)
         rows = []
     if not examples:
         raise UserError(f"'{data_path.name}' has no usable examples; check that it is the file you meant.")
 
-    problems = check_examples(examples, method)
+    problems = example_problems(examples, preference=method == "dpo")
     if problems:
         first = problems[0]
         raise UserError(
             f"'{data_path.name}' breaks OpenAI's fine-tuning format in {sum(p['count'] for p in problems)} places, "
-            f"e.g. {first['message']} (example {first['rows'][0]}); fix those examples and ask again."
+            f"e.g. {what_is_wrong(first['code'])} (example {first['rows'][0]}); fix those examples and ask again."
         )
     if len(splits["train"]) < MIN_EXAMPLES:
         raise UserError(

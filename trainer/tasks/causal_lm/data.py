@@ -1,20 +1,23 @@
 """Chat examples and preference pairs for the causal-LM trainers, split into train and validation.
 
 The formats users bring (OpenAI messages, prompt/completion, Alpaca, ShareGPT) are converted by
-trainer.data.shapes; this module only checks, splits and reshapes them for TRL.
+trainer.data.convert and split by trainer.data.splits; this module only checks and reshapes them for TRL.
 """
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
+from trainer.data.splits import split_indices
+
+# Fewer examples than this are all trained on: a validation loss over a handful of examples is noise.
+MIN_EXAMPLES_TO_HOLD_OUT = 10
 
 
 def load_chats(path: Path) -> list[dict[str, Any]]:
-    from trainer.data.shapes import load_chat_examples
+    from trainer.data.convert import load_chat_examples
 
     examples = load_chat_examples(path)
     usable = [e for e in examples if any(m.get("role") == "assistant" for m in e["messages"])]
@@ -27,7 +30,7 @@ def load_chats(path: Path) -> list[dict[str, Any]]:
 
 
 def load_pairs(path: Path) -> list[dict[str, Any]]:
-    from trainer.data.shapes import load_preference_pairs
+    from trainer.data.convert import load_preference_pairs
 
     pairs = load_preference_pairs(path)
     if not pairs:
@@ -38,11 +41,9 @@ def load_pairs(path: Path) -> list[dict[str, Any]]:
 
 
 def split(examples: list[dict[str, Any]], val_fraction: float, seed: int) -> tuple[list, list]:
-    """Shuffle with the seed and hold out a validation share (none below 10 examples)."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    held = 0 if len(examples) < 10 else max(1, round(len(examples) * val_fraction))
-    return [examples[i] for i in order[held:]], [examples[i] for i in order[:held]]
+    """Shuffle with the seed and hold out a validation share: at least one example, none below 10 examples."""
+    parts = split_indices(len(examples), val_fraction, 0.0, seed, min_examples=MIN_EXAMPLES_TO_HOLD_OUT)
+    return [examples[i] for i in parts["train"]], [examples[i] for i in parts["validation"]]
 
 
 def prompt_of(example: dict[str, Any]) -> list[dict[str, Any]]:

@@ -25,7 +25,10 @@ from transformers import TrainerCallback
 from trainer.backends.local import resolve_data_path
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_jsonl
-from trainer.data.read import load_examples, load_table, pick_columns, stratified_split
+from trainer.data.columns import pick_columns
+from trainer.data.examples import usable_examples
+from trainer.data.read import load_table
+from trainer.data.splits import split_labelled_texts
 from trainer.evaluate.metrics import classification_metrics, majority_baseline
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
@@ -151,22 +154,6 @@ def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
             signal.signal(signal.SIGTERM, previous)
 
 
-def drop_repeated_examples(texts: list[str], labels: list[str]) -> tuple[list[str], list[str], int]:
-    """Keep the first of each exact (text, label) repeat.
-
-    A repeat left in would land in train and test at once and inflate the test score; the same
-    text with different labels is kept (inspection reports it as a conflict for the user to fix).
-    """
-    seen: set[tuple[str, str]] = set()
-    kept_texts, kept_labels = [], []
-    for text, label in zip(texts, labels, strict=True):
-        if (text, label) not in seen:
-            seen.add((text, label))
-            kept_texts.append(text)
-            kept_labels.append(label)
-    return kept_texts, kept_labels, len(texts) - len(kept_texts)
-
-
 def _write_splits(run_dir: Path, texts: list[str], labels: list[str], splits: dict[str, list[int]]) -> None:
     for name, indices in splits.items():
         lines = [json.dumps({"text": texts[i], "label": labels[i]}, ensure_ascii=False) for i in indices]
@@ -193,10 +180,13 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
     set_seed(config.seed)
 
     path = resolve_data_path(config.data, run_dir.resolve().parent.parent)  # run_dir is <ws>/runs/run-<id>
-    columns = pick_columns(load_table(path), config.text_column or None, config.label_column or None)
-    texts, labels = load_examples(path, columns["text_column"], columns["label_column"])
-    texts, labels, duplicates_dropped = drop_repeated_examples(texts, labels)
-    splits = stratified_split(labels, config.val_fraction, config.test_fraction, config.seed)
+    table = load_table(path)
+    columns = pick_columns(table, config.text_column or None, config.label_column or None)
+    found = usable_examples(table, columns["text_column"], columns["label_column"])
+    # The split the OpenAI plan of this file makes too: exact repeats dropped, stratified, the same seed.
+    labelled = split_labelled_texts(found.texts, found.labels, config.val_fraction, config.test_fraction, config.seed)
+    texts, labels, splits = labelled.texts, labelled.labels, labelled.splits
+    duplicates_dropped = labelled.repeats_dropped
     if not splits["test"]:
         raise UserError(
             f"'{path.name}' has too few labelled rows ({len(texts)}) to hold out a test split; "

@@ -1,0 +1,129 @@
+"""The shape a table is used as: the one detected, or the task and columns the user chose.
+
+"treat it as regression", --task sft or --text-column review override what detection found; a
+choice the data cannot support is refused in one sentence naming the file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainer.core.errors import UserError
+from trainer.data.columns import pick_columns
+from trainer.data.shapes import SFT_TASKS, detect_shape
+from trainer.data.table import Table
+from trainer.data.values import as_number
+
+TASK_ALIASES = {
+    "classification": "text-classification",
+    "text-classification": "text-classification",
+    "classify": "text-classification",
+    "pair": "text-pair-classification",
+    "text-pair": "text-pair-classification",
+    "text-pair-classification": "text-pair-classification",
+    "regression": "regression",
+    "score": "regression",
+    "sft": "sft",
+    "chat": "sft",
+    "chat-sft": "sft",
+    "instruction": "sft",
+    "prompt-completion": "sft",
+    "alpaca": "sft",
+    "sharegpt": "sft",
+    "dpo": "preference",
+    "orpo": "preference",
+    "preference": "preference",
+    "kto": "kto",
+    "image-classification": "image-classification",
+    "image": "image-classification",
+    "audio-classification": "audio-classification",
+    "audio": "audio-classification",
+    "text": "text",
+}
+
+
+def normalize_task(task: str) -> str:
+    """The task a user's word for it names ("dpo" -> "preference", "chat" -> "sft"); UserError when none."""
+    key = task.strip().lower().replace("_", "-").replace(" ", "-")
+    if key not in TASK_ALIASES:
+        raise UserError(
+            f"'{task}' is not a task tunechat knows; use text-classification, text-pair-classification, regression, "
+            "sft, preference (dpo), kto, image-classification or audio-classification."
+        )
+    return TASK_ALIASES[key]
+
+
+def resolve_shape(
+    table: Table, task: str | None = None, text_column: str | None = None, label_column: str | None = None
+) -> dict[str, Any]:
+    """The detected shape, or the one the user asked for (a task and/or the text and label columns)."""
+    name = table.path.name
+    for given in (text_column, label_column):
+        if given and given not in table.columns:
+            raise UserError(f"There is no column '{given}' in '{name}'; its columns are: {', '.join(table.columns)}.")
+    wanted = normalize_task(task) if task else None
+    if not wanted and not text_column and not label_column:
+        return detect_shape(table)
+    try:
+        detected: dict[str, Any] | None = detect_shape(table)
+    except UserError:
+        detected = None
+    found = detected["task"] if detected else None
+    if wanted is None:
+        # Naming the columns without a task means a classifier on them (as before tasks existed).
+        wanted = "text-pair-classification" if found == "text-pair-classification" else "text-classification"
+    if wanted == "sft" and found in SFT_TASKS or wanted == found and wanted in ("preference", "kto", "text"):
+        return dict(detected or {})
+    if wanted in ("image-classification", "audio-classification") and wanted == found and detected:
+        if label_column:
+            detected["mapping"]["label"] = label_column
+        return detected
+    if wanted in ("text-classification", "text-pair-classification"):
+        mapping = dict(detected["mapping"]) if detected and found == wanted else {}
+        if wanted == "text-pair-classification" and not mapping.get("text_pair"):
+            raise UserError(
+                f"'{name}' does not have two text columns with a label (like premise and hypothesis); "
+                "name them or choose another task."
+            )
+        choice = pick_columns(table, text_column or mapping.get("text"), label_column or mapping.get("label"))
+        mapping.update(text=choice["text_column"], label=choice["label_column"])
+        return {
+            "task": wanted,
+            "shape": "text-pair+label" if wanted == "text-pair-classification" else "text+label",
+            "mapping": mapping,
+            "confidence": 1.0,
+            "reason": "You chose the task or columns.",
+            "text_reason": choice["text_reason"],
+            "label_reason": choice["label_reason"],
+        }
+    if wanted == "regression":
+        label = label_column or (detected["mapping"]["label"] if detected and found == "regression" else None)
+        label = label or _numeric_column(table, exclude=text_column)
+        if not label:
+            raise UserError(
+                f"'{name}' has no column of numbers to predict that tunechat could find; name it with --label-column."
+            )
+        text = text_column or pick_columns(table, label_column=label)["text_column"]
+        return {
+            "task": "regression",
+            "shape": "text+number",
+            "mapping": {"text": text, "label": label},
+            "confidence": 1.0,
+            "reason": f"You chose regression: predict the number in '{label}' from '{text}'.",
+        }
+    described = f"{found} data ({detected['reason']})" if detected else "data of an unknown shape"
+    raise UserError(f"'{name}' holds {described}, not {wanted} data; pick the task that fits it or upload other data.")
+
+
+def _numeric_column(table: Table, exclude: str | None = None) -> str | None:
+    """The column of numbers with the most distinct values (integer ratings count when asked for regression)."""
+    best: tuple[int, str] | None = None
+    for column in table.columns:
+        if column == exclude:
+            continue
+        present = [v for row in table.rows if (v := (row.get(column) or "").strip())]
+        numbers = [n for v in present if (n := as_number(v)) is not None]
+        if present and len(numbers) >= 0.9 * len(present) and len(set(numbers)) >= 3:
+            if best is None or len(set(numbers)) > best[0]:
+                best = (len(set(numbers)), column)
+    return best[1] if best else None
