@@ -47,6 +47,18 @@ def majority_baseline(train_labels: list[str], y_true: list[str], labels: list[s
     return {"label": top, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
 
 
+def classification_summary(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of a classifier's evaluation kept in its run's registry row (lists and rankings read them)."""
+    baseline = evaluation.get("baseline") or {}
+    return {
+        "accuracy": evaluation["accuracy"],
+        "macro_f1": evaluation["macro_f1"],
+        "baseline_accuracy": baseline.get("accuracy"),
+        "baseline_macro_f1": baseline.get("macro_f1"),
+        "test_size": evaluation["test_size"],
+    }
+
+
 def load_evaluation(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
     """The evaluation.json of a succeeded run, with its run id; a clear UserError for any other run."""
     run = registry.get_run(run_id)

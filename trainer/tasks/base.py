@@ -8,6 +8,7 @@ outside a task's own package never compares a task name with a string: it asks t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from trainer.plan.plan import Plan
     from trainer.serve.http import ServedApi
     from trainer.store.registry import Registry
+
+
+# Asks a model tuned by a hosted API one chat and returns its answer (the backend binds model and client).
+Ask = Callable[[list[dict[str, Any]]], str]
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class Task(ABC):
     rank_metric: ClassVar[str] = ""
     # True when the planner picks text and label columns by inspecting the data, which the chat shows first.
     columns_from_inspection: ClassVar[bool] = False
+    # True when hosted fine-tuning APIs can train it (hosted_data turns its data into their form).
+    hosted_trainable: ClassVar[bool] = False
     # One line for the chat after inspecting data of this task, e.g. "Say **fine-tune ...** for a plan."
     inspect_hint: ClassVar[str] = ""
 
@@ -114,13 +121,21 @@ class Task(ABC):
     def served_api(self) -> ServedApi:
         """The HTTP API a finished run is served with (trainer/serve/): its app, model loader and how to call it."""
 
+    def summary_metrics(self, evaluation: dict[str, Any]) -> dict[str, Any]:
+        """The numbers of an evaluation kept in the run's registry row (what lists and rankings read)."""
+        return {
+            spec.name: evaluation[spec.name]
+            for spec in self.metrics
+            if isinstance(evaluation.get(spec.name), int | float) and not isinstance(evaluation[spec.name], bool)
+        }
+
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """The data as a hosted fine-tuning API takes it; tasks no hosted API trains refuse with a UserError."""
         from trainer.core.errors import UserError
 
         raise UserError(f"{self.title.capitalize()} cannot be trained through a hosted API; train it locally.")
 
-    def evaluate_hosted(self, run_dir: Path, record: dict[str, Any], ask: Any) -> dict[str, Any] | None:
+    def evaluate_hosted(self, run_dir: Path, record: dict[str, Any], ask: Ask) -> dict[str, Any] | None:
         """Evaluate a model tuned by a hosted API on the held-out split; `ask(messages) -> str` calls it.
 
         None when the task has no such evaluation (its training and validation losses are the record).

@@ -28,6 +28,7 @@ from trainer.core.fileio import atomic_write_json, read_json, read_jsonl
 from trainer.core.processes import CHILDREN, child_env
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
+from trainer.tasks.registry import task_of
 
 ACTIVE = ("validating_files", "queued", "running")
 DEFAULT_POLL_S = 15.0
@@ -35,7 +36,6 @@ PHASES = {"validating_files": "loading", "queued": "loading", "running": "traini
 FOLLOWER_MODULE = "trainer.backends.openai.follow"
 # Environment a follower must not inherit: debug logging of the client could print request details.
 DROPPED_ENV = ("OPENAI_LOG",)
-EVAL_MAX_DEFAULT = 500
 
 
 def poll_seconds() -> float:
@@ -186,63 +186,27 @@ def _finish_success(
         "train_mean_token_accuracy": progress.get("train_mean_token_accuracy"),
         "train_seconds": (job.finished_at - job.created_at) if job.finished_at else None,
     }
-    if record.get("task") == "text-classification":
+    task = task_of(record)
+    if task.hosted_trainable:
         write_progress(run_dir, phase="evaluating")
+
+        def ask(messages: list[dict[str, Any]]) -> str:
+            with explained(f"asking {record['fine_tuned_model']} for a test prediction"):
+                answer = client.chat.completions.create(
+                    model=record["fine_tuned_model"], messages=messages, temperature=0, max_completion_tokens=16
+                )
+            return str(answer.choices[0].message.content or "")
+
         try:
-            evaluation = evaluate_classifier(run_dir, record, client)
-            metrics.update(
-                accuracy=evaluation["accuracy"],
-                macro_f1=evaluation["macro_f1"],
-                baseline_accuracy=evaluation["baseline"]["accuracy"],
-                test_size=evaluation["test_size"],
-            )
+            evaluation = task.evaluate_hosted(run_dir, record, ask)
         except UserError as error:
             metrics["evaluation_error"] = str(error)
             log(run_dir, f"evaluation failed: {error}")
+        else:
+            if evaluation is not None:
+                metrics.update(task.summary_metrics(evaluation))
     write_progress(run_dir, phase="done")
     registry.update_run(run_id, status="succeeded", metrics=metrics, error=None)
-
-
-# ---- evaluation on the held-out split -------------------------------------------------------
-
-
-def evaluate_classifier(run_dir: Path, record: dict[str, Any], client: Any) -> dict[str, Any]:
-    """Ask the fine-tuned model for every test example and score it like a local classifier run."""
-    from trainer.evaluate.metrics import classification_metrics, majority_baseline
-    from trainer.evaluate.plots import plot_confusion_matrix, plot_loss_curves
-    from trainer.tasks.text_classification.chat_format import label_from_answer
-
-    labels = list(record.get("labels") or [])
-    test = read_jsonl(Path(record["files"]["test"]))
-    train = read_jsonl(Path(record["files"]["train"]))
-    limit = int(os.environ.get("TUNECHAT_OPENAI_EVAL_MAX") or EVAL_MAX_DEFAULT)
-    test = test[:limit]
-    y_true, y_pred = [], []
-    for example in test:
-        messages = example["messages"]
-        prompt = [m for m in messages if m["role"] != "assistant"]
-        with explained(f"asking {record['fine_tuned_model']} for a test prediction"):
-            answer = client.chat.completions.create(
-                model=record["fine_tuned_model"], messages=prompt, temperature=0, max_completion_tokens=16
-            )
-        y_true.append(messages[-1]["content"])
-        y_pred.append(label_from_answer(answer.choices[0].message.content or "", labels))
-    evaluation = classification_metrics(y_true, y_pred, labels)
-    train_labels = [e["messages"][-1]["content"] for e in train]
-    evaluation["baseline"] = majority_baseline(train_labels, y_true, labels)
-    evaluation["test_size"] = len(y_true)
-    evaluation["fine_tuned_model"] = record["fine_tuned_model"]
-    evaluation["unparsed_answers"] = sum(1 for p in y_pred if p not in labels)
-    evaluation["confusion_matrix_png"] = str(
-        plot_confusion_matrix(evaluation["confusion_matrix"], labels, run_dir / "confusion_matrix.png")
-    )
-    curve = [(int(r["step"]), float(r["loss"])) for r in read_jsonl(run_dir / "metrics.jsonl") if "loss" in r]
-    valid = [(int(r["step"]), float(r["eval_loss"])) for r in read_jsonl(run_dir / "metrics.jsonl") if "eval_loss" in r]
-    evaluation["loss_png"] = str(
-        plot_loss_curves({"train": curve, "validation (eval)": valid}, run_dir / "loss.png", "Loss (OpenAI job)")
-    )
-    atomic_write_json(run_dir / "evaluation.json", evaluation)
-    return evaluation
 
 
 # ---- the follower process -------------------------------------------------------------------

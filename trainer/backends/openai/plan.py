@@ -22,17 +22,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from trainer.backends.openai import NAME
 from trainer.backends.openai.client import endpoint
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json
 from trainer.core.workspace import Workspace
-from trainer.data.columns import pick_columns
-from trainer.data.examples import usable_examples
 from trainer.data.read import load_table
-from trainer.data.splits import split_indices, split_labelled_texts
+from trainer.data.shapes import detect_shape
 from trainer.inspection.rules import MAX_TOKENS_PER_EXAMPLE, example_problems, example_tokens, what_is_wrong
 from trainer.plan.config import resolve_config
-from trainer.tasks.text_classification.chat_format import chat_example, system_prompt
+from trainer.tasks.base import Task
+from trainer.tasks.registry import task_for_kind
 
 # USD per 1M training tokens (OpenAI's published fine-tuning prices; override per model in
 # <workspace>/openai_prices.json, e.g. {"gpt-4.1-mini": 5.0}). Longest matching prefix wins, so
@@ -102,20 +102,6 @@ def price_for(model: str, prices: dict[str, float]) -> float | None:
 # ---- reading the data -----------------------------------------------------------------------
 
 
-def _load_chat(path: Path) -> list[dict[str, Any]]:
-    """Chat examples in OpenAI's form from any SFT shape trainer.data.shapes knows (messages, Alpaca, ShareGPT...)."""
-    from trainer.data.convert import load_chat_examples
-
-    return list(load_chat_examples(path))
-
-
-def _load_pairs(path: Path) -> list[dict[str, Any]]:
-    """Preference pairs as OpenAI DPO examples."""
-    from trainer.data.convert import load_preference_pairs
-
-    return [_as_dpo(pair) for pair in load_preference_pairs(path)]
-
-
 def _as_dpo(pair: dict[str, Any]) -> dict[str, Any]:
     """OpenAI's DPO record from {prompt, chosen, rejected} (strings or message lists) or an OpenAI record."""
     if "input" in pair and "preferred_output" in pair:
@@ -138,23 +124,16 @@ def _as_dpo(pair: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def detect_shape(path: Path) -> str:
-    """'chat', 'preference' or 'table' (texts with labels), as trainer.data.shapes recognises the file."""
-    from trainer.data.read import load_table
-    from trainer.data.shapes import SFT_TASKS
-    from trainer.data.shapes import detect_shape as detect
-
-    task = detect(load_table(path))["task"]
-    if task in SFT_TASKS:
-        return "chat"
-    if task == "preference":
-        return "preference"
-    if task == "text-classification":
-        return "table"
-    raise UserError(
-        f"'{path.name}' looks like {task} data, which OpenAI fine-tuning does not take here; give chat examples, "
-        "preference pairs, or texts with labels."
-    )
+def task_for_file(path: Path) -> Task:
+    """The task the file's data is for, refused in one sentence when the OpenAI API cannot train it."""
+    kind = str(detect_shape(load_table(path))["task"])
+    task = task_for_kind(kind)
+    if task is None or not task.hosted_trainable:
+        raise UserError(
+            f"'{path.name}' looks like {kind} data, which OpenAI fine-tuning does not take here; give chat examples, "
+            "preference pairs, or texts with labels."
+        )
+    return task
 
 
 # ---- the plan -------------------------------------------------------------------------------
@@ -189,7 +168,7 @@ def make_plan(
     settings = {k: v for k, v in (settings or {}).items() if v is not None}
     model = (model or settings.pop("model", None) or DEFAULT_MODEL).strip()
     settings.pop("model", None)
-    shape = detect_shape(data_path)
+    task = task_for_file(data_path)
     base_config = resolve_config(
         {
             k: settings[k]
@@ -198,29 +177,15 @@ def make_plan(
         }
     )
     val_fraction, test_fraction, seed = base_config.val_fraction, base_config.test_fraction, base_config.seed
-    labels_info: dict[str, Any] = {}
-    if shape == "table":
-        table = load_table(data_path)
-        columns = pick_columns(table, base_config.text_column or None, base_config.label_column or None)
-        found = usable_examples(table, columns["text_column"], columns["label_column"])
-        # The split a local classifier run of this file makes, so both are tested on the same rows.
-        labelled = split_labelled_texts(found.texts, found.labels, val_fraction, test_fraction, seed)
-        texts, labels, splits = labelled.texts, labelled.labels, labelled.splits
-        label_names = sorted(set(labels))
-        system = system_prompt(label_names)
-        examples = [chat_example(t, y, system) for t, y in zip(texts, labels, strict=True)]
-        task, method = "text-classification", "supervised"
-        labels_info = {"labels": label_names, "system_prompt": system, **columns}
-        rows: list[dict[str, Any]] = [{"text": t, "label": y} for t, y in zip(texts, labels, strict=True)]
-    else:
-        examples = _load_pairs(data_path) if shape == "preference" else _load_chat(data_path)
-        task, method = ("dpo", "dpo") if shape == "preference" else ("sft", "supervised")
-        splits = split_indices(len(examples), val_fraction, test_fraction, seed)
-        rows = []
+    data = task.hosted_data(data_path, base_config.to_dict())
+    preference = data.objective == "preference"
+    method = "dpo" if preference else "supervised"
+    examples = [_as_dpo(pair) for pair in data.examples] if preference else data.examples
+    splits, rows, labels_info = data.splits, data.local_rows, data.details
     if not examples:
         raise UserError(f"'{data_path.name}' has no usable examples; check that it is the file you meant.")
 
-    problems = example_problems(examples, preference=method == "dpo")
+    problems = example_problems(examples, preference=preference)
     if problems:
         first = problems[0]
         raise UserError(
@@ -251,7 +216,7 @@ def make_plan(
         )
     if price is None:
         notes.append(f"No price is known for {model}; add it to {PRICES_FILE} in the workspace for a cost estimate.")
-    if method == "dpo" and not model.startswith(("gpt-4.1", "gpt-4o")):
+    if preference and not model.startswith(("gpt-4.1", "gpt-4o")):
         notes.append("DPO is offered for gpt-4.1 and gpt-4o models; the API may refuse this model.")
 
     digest = hashlib.sha256(
@@ -274,8 +239,8 @@ def make_plan(
     config = resolve_config(
         {
             "data": str(data_path),
-            "task": task,
-            "backend": "openai",
+            "task": task.name,
+            "backend": NAME,
             "model": model,
             "val_fraction": val_fraction,
             "test_fraction": test_fraction,
@@ -289,10 +254,10 @@ def make_plan(
     ).to_dict()
     plan = {
         "plan_id": digest,
-        "backend": "openai",
+        "backend": NAME,
         "file": data_path.name,
         "data": str(data_path),
-        "task": task,
+        "task": task.name,
         "method": method,
         "model": model,
         "hyperparameters": hyper,

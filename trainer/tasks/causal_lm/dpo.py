@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from trainer.tasks.causal_lm.task import CausalLMTask
+from pathlib import Path
+from typing import Any
+
+from trainer.tasks.base import HostedData
+from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
 
 class DPO(CausalLMTask):
@@ -10,6 +14,14 @@ class DPO(CausalLMTask):
     title = "preference tuning (DPO)"
     data_kinds = ("preference",)
     aliases = ("preference", "orpo")
+
+    def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
+        """Preference pairs as {"prompt", "chosen", "rejected"} message lists (each API turns them into its own
+        preference format)."""
+        from trainer.data.convert import load_preference_pairs
+
+        pairs = list(load_preference_pairs(path))
+        return HostedData(objective="preference", examples=pairs, splits=hosted_split(len(pairs), config))
 
 
 TASK = DPO()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from trainer.tasks.causal_lm.task import CausalLMTask
+from pathlib import Path
+from typing import Any
+
+from trainer.tasks.base import HostedData
+from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
 
 class SFT(CausalLMTask):
@@ -10,6 +14,13 @@ class SFT(CausalLMTask):
     title = "chat fine-tuning (SFT)"
     data_kinds = ("chat-sft", "prompt-completion", "alpaca", "sharegpt")
     aliases = ("chat", "instruction", "chat-sft")
+
+    def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
+        """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...)."""
+        from trainer.data.convert import load_chat_examples
+
+        examples = list(load_chat_examples(path))
+        return HostedData(objective="supervised", examples=examples, splits=hosted_split(len(examples), config))
 
 
 TASK = SFT()

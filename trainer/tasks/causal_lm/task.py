@@ -24,6 +24,13 @@ SHOWN = (
 )
 
 
+def hosted_split(count: int, config: dict[str, Any]) -> dict[str, list[int]]:
+    """Train, validation and test rows of examples sent to a hosted API (shuffled with the run's seed)."""
+    from trainer.data.splits import split_indices
+
+    return split_indices(count, float(config["val_fraction"]), float(config["test_fraction"]), int(config["seed"]))
+
+
 class CausalLMTask(Task):
     """Fine-tuning a causal language model with TRL and PEFT; LoRA by default."""
 
@@ -35,6 +42,7 @@ class CausalLMTask(Task):
         MetricSpec("final_loss", "last logged training loss", -1),
         MetricSpec("train_seconds", "wall-clock training time", 0),
     )
+    hosted_trainable = True
     rank_metric = "eval_loss"
 
     def propose(self, request: PlanRequest) -> Plan:

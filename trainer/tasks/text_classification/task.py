@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from trainer.core.errors import UserError
 from trainer.plan.plan import Plan, PlanRow
 from trainer.store.registry import Registry
-from trainer.tasks.base import HostedData, MetricSpec, PlanRequest, Task
+from trainer.tasks.base import Ask, HostedData, MetricSpec, PlanRequest, Task
 
 if TYPE_CHECKING:
     from trainer.serve.http import ServedApi
@@ -31,6 +31,7 @@ class TextClassification(Task):
         MetricSpec("final_loss", "last logged training loss", -1),
         MetricSpec("train_seconds", "wall-clock training time", 0),
     )
+    hosted_trainable = True
     rank_metric = "macro_f1"
     inspect_hint = "Say **fine-tune a classifier on this** for a plan."
 
@@ -91,11 +92,20 @@ class TextClassification(Task):
 
         return classifier.API
 
-    def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
-        raise NotImplementedError
+    def summary_metrics(self, evaluation: dict[str, Any]) -> dict[str, Any]:
+        from trainer.evaluate.metrics import classification_summary
 
-    def evaluate_hosted(self, run_dir: Path, record: dict[str, Any], ask: Any) -> dict[str, Any] | None:
-        raise NotImplementedError
+        return classification_summary(evaluation)
+
+    def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
+        from trainer.tasks.text_classification import hosted
+
+        return hosted.hosted_data(path, config)
+
+    def evaluate_hosted(self, run_dir: Path, record: dict[str, Any], ask: Ask) -> dict[str, Any] | None:
+        from trainer.tasks.text_classification import hosted
+
+        return hosted.evaluate_hosted(run_dir, record, ask)
 
 
 TASK = TextClassification()

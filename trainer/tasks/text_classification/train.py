@@ -29,7 +29,7 @@ from trainer.data.columns import pick_columns
 from trainer.data.examples import usable_examples
 from trainer.data.read import load_table
 from trainer.data.splits import split_labelled_texts
-from trainer.evaluate.metrics import classification_metrics, majority_baseline
+from trainer.evaluate.metrics import classification_metrics, classification_summary, majority_baseline
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 
@@ -300,11 +300,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
 
     final_loss = next((row["loss"] for row in reversed(read_jsonl(run_dir / "metrics.jsonl")) if "loss" in row), None)
     metrics = {
-        "accuracy": evaluation["accuracy"],
-        "macro_f1": evaluation["macro_f1"],
-        "baseline_accuracy": evaluation["baseline"]["accuracy"],
-        "baseline_macro_f1": evaluation["baseline"]["macro_f1"],
-        "test_size": evaluation["test_size"],
+        **classification_summary(evaluation),
         "train_size": len(splits["train"]),
         "train_seconds": round(train_seconds, 1),
         "final_loss": final_loss,
