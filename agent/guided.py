@@ -12,6 +12,7 @@ from agent.confirmations import is_no
 from agent.intents import Intent, classify
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
+from tools.launch import TRAIN
 from tools.pending import confirm_pending, pending_action
 from tools.registry import TOOLS_BY_NAME
 from tools.session_files import resolve_file
@@ -197,7 +198,7 @@ class GuidedTurn:
         return prefix + render.render_plan(plan) + "\n\nSay **go** to start, or change a setting (e.g. *use 5 epochs*)."
 
     def on_go(self, intent: Intent) -> str:
-        plan = pending_action(self.ctx, "train")
+        plan = pending_action(self.ctx, TRAIN)
         if plan is None:
             if self.state.get("active_file"):
                 return self.on_settings(Intent("train"))
@@ -206,7 +207,7 @@ class GuidedTurn:
             )
         started = time.perf_counter()
         # Exactly the plan shown (the one stored when it was proposed), started once.
-        result = confirm_pending(self.ctx, plan["id"], kind="train")
+        result = confirm_pending(self.ctx, plan["id"], kind=TRAIN)
         config = plan["arguments"]["config"]
         self.record(
             f"step-{len(self.steps)}",

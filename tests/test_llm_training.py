@@ -189,7 +189,7 @@ def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):  # no
 
 def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, capsys):  # noqa: F811
     from tools.context import ToolContext
-    from tools.run_tools import launch_plan
+    from tools.launch import launch_plan
     from trainer.plan.config import resolve_config
     from trainer.tasks.causal_lm.checkpoints import MARKER, latest_complete
 

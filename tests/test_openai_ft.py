@@ -23,8 +23,9 @@ from scripted_model import ScriptedChatModel, say, tool_call
 from agent.assistant import Assistant
 from tools.context import ToolContext
 from tools.hosted_tools import confirm_hosted_job
+from tools.launch import launch_plan
 from tools.registry import TOOLS_BY_NAME
-from tools.run_tools import compare_runs, launch_plan, start_training
+from tools.run_tools import compare_runs, start_training
 from trainer.backends import runs
 from trainer.backends.openai import job as ft_job
 from trainer.backends.openai.follow import follower_alive

@@ -12,8 +12,8 @@ from typing import Any
 from tools.context import ToolContext
 from tools.history_tools import find_runs
 from tools.hosted_tools import plan_hosted_job
+from tools.launch import launch_plan
 from tools.pending import executor, propose_action
-from tools.run_tools import launch_plan
 from trainer.backends.registry import get_backend
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tools.context import ToolContext
+from tools.launch import launch_plan
 from tools.pending import executor, propose_action
-from tools.run_tools import launch_plan
 from tools.session_files import owns_path
 from tools.wording import fmt, label, settings_line
 from trainer.backends import runs

@@ -8,13 +8,13 @@ from typing import Any
 from tools.context import ToolContext
 from tools.data_tools import propose_plan
 from tools.hosted_tools import plan_hosted_job
+from tools.launch import TRAIN
 from tools.pending import confirm_pending, executor, pending_action, propose_action
-from trainer.backends import local, runs
+from trainer.backends import runs
 from trainer.backends.registry import get_backend, hosted_for
 from trainer.core.errors import UserError
 from trainer.evaluate.compare import compare_runs as compare_run_records
 from trainer.evaluate.metrics import load_evaluation
-from trainer.plan.config import resolve_config
 from trainer.serve.deploy import check_deployable
 from trainer.serve.deploy import deploy_run as deploy_run_process
 
@@ -73,7 +73,7 @@ def start_training(
             text_column=text_column, label_column=label_column,
         )  # fmt: skip
     get_backend(backend)  # an unknown backend name gets its one sentence here
-    shown = pending_action(ctx, "train")
+    shown = pending_action(ctx, TRAIN)
     plan = propose_plan(
         ctx,
         file,
@@ -91,27 +91,7 @@ def start_training(
     if shown is None or shown["arguments"]["config"] != plan.config:
         # Not the plan the user saw: it is shown first and waits for their agreement.
         return {**plan.to_dict(), "started": False, "next_step": NOT_SHOWN_NEXT_STEP}
-    return confirm_pending(ctx, kind="train")
-
-
-def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: float | None = None) -> dict[str, Any]:
-    """Create and launch a local run from a resolved config: the one launch path of every training plan."""
-    run_config = resolve_config(config)
-    run_id = local.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
-    pid = local.launch(ctx.workspace, ctx.registry, run_id)
-    return {
-        "run_id": run_id,
-        "status": "running",
-        "pid": pid,
-        "config": run_config.to_dict(),
-        "estimate_seconds": estimate_seconds,
-    }
-
-
-@executor("train", by_user_reply=False, options=("go", "use 5 epochs", "help"), notice=False)
-def _start_planned_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    """The training plan the user agreed to, started exactly as it was shown."""
-    return launch_plan(ctx, arguments["config"], arguments.get("estimate_seconds"))
+    return confirm_pending(ctx, kind=TRAIN)
 
 
 def run_status(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:

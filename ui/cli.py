@@ -89,7 +89,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tools.data_tools import plan_training
-    from tools.run_tools import evaluate_run, launch_plan
+    from tools.launch import launch_plan
+    from tools.run_tools import evaluate_run
     from trainer.backends.registry import hosted_for
     from trainer.plan.config import resolve_config
     from ui.render import render_evaluation, render_plan

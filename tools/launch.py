@@ -1,0 +1,34 @@
+"""The one launch path of every local training plan: the plan shown is the config started."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.context import ToolContext
+from tools.pending import executor
+from trainer.backends import local
+from trainer.plan.config import resolve_config
+
+
+def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: float | None = None) -> dict[str, Any]:
+    """Create and launch a local run from a resolved config: the one launch path of every training plan."""
+    run_config = resolve_config(config)
+    run_id = local.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
+    pid = local.launch(ctx.workspace, ctx.registry, run_id)
+    return {
+        "run_id": run_id,
+        "status": "running",
+        "pid": pid,
+        "config": run_config.to_dict(),
+        "estimate_seconds": estimate_seconds,
+    }
+
+
+# The pending-plan kind of a local training plan (guided "go" or the start_training tool confirms it).
+TRAIN = "train"
+
+
+@executor(TRAIN, by_user_reply=False, options=("go", "use 5 epochs", "help"), notice=False)
+def _start_planned_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The training plan the user agreed to, started exactly as it was shown."""
+    return launch_plan(ctx, arguments["config"], arguments.get("estimate_seconds"))
