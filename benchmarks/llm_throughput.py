@@ -131,8 +131,9 @@ def run_tunechat(model_dir: Path, rows: list, out: Path, common: dict[str, Any])
     from transformers import AutoTokenizer
 
     from trainer.plan.config import resolve_config
+    from trainer.tasks.causal_lm.data import pretokenize
     from trainer.tasks.causal_lm.methods import load_causal_lm, parameter_counts
-    from trainer.tasks.causal_lm.train import _make_trainer, _trainer_args, plan_choices, pretokenize
+    from trainer.tasks.causal_lm.train import _make_trainer, _trainer_args, plan_choices
 
     config = resolve_config(
         {

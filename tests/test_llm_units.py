@@ -10,8 +10,8 @@ from llm_fixtures import tiny_llm  # noqa: F401
 
 from trainer.plan.config import resolve_config
 from trainer.tasks.causal_lm.checkpoints import MARKER, latest_complete, remove_incomplete
-from trainer.tasks.causal_lm.guards import is_out_of_memory, oom_message
-from trainer.tasks.causal_lm.train import pretokenize
+from trainer.tasks.causal_lm.data import pretokenize
+from trainer.tasks.guards import is_out_of_memory, oom_message
 
 CHATS = [
     {"messages": [{"role": "user", "content": "what color is the sky"}, {"role": "assistant", "content": "blue"}]},

@@ -62,3 +62,33 @@ def to_prompt_completion(example: dict[str, Any]) -> dict[str, Any]:
     if "tools" in example:
         row["tools"] = example["tools"]
     return row
+
+
+def pretokenize(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
+    """Token ids and a loss mask per example, truncated to max_length, for padding-free batches.
+
+    Chats are masked with the template's {% generation %} spans (every assistant reply trains);
+    prompt/completion rows train on the completion only. Rows left with nothing to learn are dropped.
+    """
+    out = []
+    for row in rows:
+        tools = row.get("tools")
+        if "messages" in row:
+            encoded = tokenizer.apply_chat_template(
+                row["messages"], tools=tools, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+            )
+            ids, mask = list(encoded["input_ids"]), list(encoded["assistant_masks"])
+        else:
+            prompt = tokenizer.apply_chat_template(
+                row["prompt"], tools=tools, tokenize=True, return_dict=True, add_generation_prompt=True
+            )["input_ids"]
+            ids = list(
+                tokenizer.apply_chat_template(
+                    row["prompt"] + row["completion"], tools=tools, tokenize=True, return_dict=True
+                )["input_ids"]
+            )
+            mask = [0] * len(prompt) + [1] * (len(ids) - len(prompt))
+        ids, mask = ids[:max_length], mask[:max_length]
+        if any(mask):
+            out.append({"input_ids": ids, "assistant_masks": mask})
+    return out

@@ -169,3 +169,32 @@ class ChatModel:
                 cancelled.set()
                 worker.join()
         yield chunk({}, "stop")
+
+
+# Tokens per sample reply: enough to see the tuned model's style, cheap on a CPU.
+SAMPLE_TOKENS = 24
+
+
+def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]]) -> list[str]:
+    """Greedy replies to chat prompts (a few tokens each), for the before/after comparison."""
+    import torch
+
+    replies = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for messages in prompts:
+            inputs = tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            ).to(model.device)
+            output = model.generate(
+                **inputs,
+                max_new_tokens=SAMPLE_TOKENS,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            replies.append(tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+    if was_training:
+        model.train()
+    return replies

@@ -19,35 +19,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
 from trainer.backends.local import resolve_data_path
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json, read_jsonl
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.causal_lm import checkpoints as ckpt
-from trainer.tasks.causal_lm.data import load_chats, load_pairs, prompt_of, split, to_prompt_completion
-from trainer.tasks.causal_lm.guards import LossGuard
-from trainer.tasks.text_classification.train import ProgressWriter, error_details, failure_message
+from trainer.tasks.causal_lm.callbacks import RunCallback, StopRequest, perplexity
+from trainer.tasks.causal_lm.data import load_chats, load_pairs, pretokenize, prompt_of, split, to_prompt_completion
+from trainer.tasks.causal_lm.generate import generate
+from trainer.tasks.guards import LossGuard
+from trainer.tasks.progress import ProgressWriter, error_details, failure_message, log
 
 LOG_POINTS = 25
 SAMPLE_PROMPTS = 3
-SAMPLE_TOKENS = 24
 INTERRUPTED = "Interrupted by a stop request after saving a checkpoint; `tunechat resume {run_id}` continues it."
-
-
-def _log(message: str) -> None:
-    print(f"[tunechat] {message}", flush=True)
 
 
 def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-class _Stop:
-    def __init__(self) -> None:
-        self.requested = False
 
 
 def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool = False) -> dict[str, Any]:
@@ -57,7 +47,7 @@ def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool =
     cancelled with an "interrupted" note and returns {"status": "cancelled", "interrupted": True}.
     """
     run_dir = Path(run_dir)
-    stop = _Stop()
+    stop = StopRequest()
     progress = ProgressWriter(run_dir)
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -74,7 +64,7 @@ def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool =
         result = _train(run_dir, registry, run_id, config, stop, progress, resume)
         if result["status"] == "cancelled":
             message = INTERRUPTED.format(run_id=run_id)
-            _log(message)
+            log(message)
             if _is_main():
                 registry.update_run(run_id, status="cancelled", error=message)
                 progress.write(phase="interrupted", eta_s=None)
@@ -83,7 +73,7 @@ def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool =
         from trainer.plan.hardware import detect_hardware
 
         message = failure_message(error, config, detect_hardware().device)
-        _log(f"run {run_id} failed: {message}")
+        log(f"run {run_id} failed: {message}")
         if _is_main():
             registry.update_run(run_id, status="failed", error=message)
             # The raw exception line too: the diagnosis reads e.g. "tried to allocate N bytes" from it.
@@ -114,7 +104,7 @@ def _train(
     registry: Registry,
     run_id: int,
     config: RunConfig,
-    stop: _Stop,
+    stop: StopRequest,
     progress: ProgressWriter,
     resume: bool,
 ) -> dict[str, Any]:
@@ -136,9 +126,7 @@ def _train(
     path = resolve_data_path(config.data, run_dir.resolve().parent.parent)
     examples = load_chats(path) if config.task == "sft" else load_pairs(path)
     train_rows, val_rows = split(examples, config.val_fraction, config.seed)
-    _log(
-        f"{len(examples)} {config.task} examples in '{path.name}': {len(train_rows)} train, {len(val_rows)} validation"
-    )
+    log(f"{len(examples)} {config.task} examples in '{path.name}': {len(train_rows)} train, {len(val_rows)} validation")
 
     tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     model = load_causal_lm(config, choices["choice"])
@@ -153,7 +141,7 @@ def _train(
     else:
         counts = parameter_counts(model)
     atomic_write_json(run_dir / "hardware.json", choices)
-    _log("choices: " + "; ".join(f"{k}={v} ({choices['reasons'].get(k, '')})" for k, v in choice.items()))
+    log("choices: " + "; ".join(f"{k}={v} ({choices['reasons'].get(k, '')})" for k, v in choice.items()))
 
     samples_path = run_dir / "samples.json"
     held_out = [prompt_of(e) for e in (val_rows or train_rows)[:SAMPLE_PROMPTS]]
@@ -167,14 +155,14 @@ def _train(
     if resume:
         removed = ckpt.remove_incomplete(output_dir)
         if removed:
-            _log(f"deleted incomplete checkpoints (killed while saving): {', '.join(removed)}")
+            log(f"deleted incomplete checkpoints (killed while saving): {', '.join(removed)}")
         latest = ckpt.latest_complete(output_dir)
         if latest:
             resume_from = str(latest[1])
             _truncate_metrics(run_dir / "metrics.jsonl", latest[0])
-            _log(f"resuming from step {latest[0]} ({latest[1].name})")
+            log(f"resuming from step {latest[0]} ({latest[1].name})")
         else:
-            _log("no complete checkpoint yet: starting again from step 0")
+            log("no complete checkpoint yet: starting again from step 0")
             _truncate_metrics(run_dir / "metrics.jsonl", 0)
 
     assistant_only = config.task == "sft" and has_generation_markers(tokenizer.chat_template)
@@ -189,12 +177,12 @@ def _train(
     callbacks = [
         LossGuard(),
         ckpt.CompleteMarker(output_dir),
-        _RunCallback(run_dir, registry, run_id, stop, progress),
+        RunCallback(run_dir, registry, run_id, stop, progress),
     ]
     trainer = _make_trainer(config, model, tokenizer, args, train_rows, val_rows, callbacks)
     if config.method in ("lora", "qlora"):
         counts = parameter_counts(trainer.model)
-    _log(f"model '{config.model}' ({config.method}): {counts['trainable']:,} of {counts['total']:,} parameters train")
+    log(f"model '{config.model}' ({config.method}): {counts['trainable']:,} of {counts['total']:,} parameters train")
 
     lora_start = _lora_tensors(trainer.model)
     started = time.monotonic()
@@ -210,7 +198,7 @@ def _train(
     if val_rows:
         metrics = trainer.evaluate()
         evaluation["eval_loss"] = float(metrics["eval_loss"])
-        evaluation["perplexity"] = _perplexity(metrics["eval_loss"]) if config.task == "sft" else None
+        evaluation["perplexity"] = perplexity(metrics["eval_loss"]) if config.task == "sft" else None
     model = trainer.model
     if lora_start and not resume_from:
         after = _lora_tensors(model)
@@ -250,47 +238,13 @@ def _train(
     }
     registry.update_run(run_id, status="succeeded", metrics=summary, error=None)
     progress.write(phase="done", step=trainer.state.global_step, eta_s=0)
-    _log(f"run {run_id} succeeded: {json.dumps(summary)}")
+    log(f"run {run_id} succeeded: {json.dumps(summary)}")
     return {"status": "succeeded", "run_id": run_id, "metrics": summary}
-
-
-def pretokenize(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
-    """Token ids and a loss mask per example, truncated to max_length, for padding-free batches.
-
-    Chats are masked with the template's {% generation %} spans (every assistant reply trains);
-    prompt/completion rows train on the completion only. Rows left with nothing to learn are dropped.
-    """
-    out = []
-    for row in rows:
-        tools = row.get("tools")
-        if "messages" in row:
-            encoded = tokenizer.apply_chat_template(
-                row["messages"], tools=tools, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-            )
-            ids, mask = list(encoded["input_ids"]), list(encoded["assistant_masks"])
-        else:
-            prompt = tokenizer.apply_chat_template(
-                row["prompt"], tools=tools, tokenize=True, return_dict=True, add_generation_prompt=True
-            )["input_ids"]
-            ids = list(
-                tokenizer.apply_chat_template(
-                    row["prompt"] + row["completion"], tools=tools, tokenize=True, return_dict=True
-                )["input_ids"]
-            )
-            mask = [0] * len(prompt) + [1] * (len(ids) - len(prompt))
-        ids, mask = ids[:max_length], mask[:max_length]
-        if any(mask):
-            out.append({"input_ids": ids, "assistant_masks": mask})
-    return out
 
 
 def _lora_tensors(model: Any) -> dict[str, Any]:
     """A copy of the LoRA A/B matrices (empty for full and freeze), to report which ones training changed."""
     return {name: p.detach().clone() for name, p in model.named_parameters() if "lora_" in name and p.requires_grad}
-
-
-def _perplexity(loss: float) -> float | None:
-    return round(math.exp(loss), 3) if loss < 50 else None
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -393,31 +347,6 @@ def _make_trainer(
     )
 
 
-def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]]) -> list[str]:
-    """Greedy replies to chat prompts (a few tokens each), for the before/after comparison."""
-    import torch
-
-    replies = []
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for messages in prompts:
-            inputs = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-            ).to(model.device)
-            output = model.generate(
-                **inputs,
-                max_new_tokens=SAMPLE_TOKENS,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            replies.append(tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
-    if was_training:
-        model.train()
-    return replies
-
-
 def _save_model(model: Any, tokenizer: Any, run_dir: Path, config: RunConfig) -> None:
     """model/ holds the adapter (lora/qlora) or full weights plus the tokenizer, written under a temp name first."""
     partial = run_dir / ".model.partial"
@@ -429,72 +358,3 @@ def _save_model(model: Any, tokenizer: Any, run_dir: Path, config: RunConfig) ->
     final = run_dir / "model"
     shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)
-
-
-class _RunCallback(TrainerCallback):
-    """Streams metrics.jsonl, progress.json and the registry row; turns SIGTERM into save-and-stop."""
-
-    def __init__(self, run_dir: Path, registry: Registry, run_id: int, stop: _Stop, progress: ProgressWriter):
-        self.metrics_path = run_dir / "metrics.jsonl"
-        self.registry, self.run_id, self.stop, self.progress = registry, run_id, stop, progress
-        self.started = time.monotonic()
-        self.first_step = 0
-        self.last_tokens: tuple[float, int] | None = None
-
-    def _eta(self, state: Any) -> float | None:
-        done = state.global_step - self.first_step
-        if done <= 0:
-            return None
-        per_step = (time.monotonic() - self.started) / done
-        return round(per_step * max(0, state.max_steps - state.global_step), 1)
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.started = time.monotonic()
-        self.first_step = state.global_step
-        self.last_tokens = (time.monotonic(), state.num_input_tokens_seen)
-        if state.is_world_process_zero:
-            self.progress.write(phase="training", step=state.global_step, total_steps=state.max_steps)
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.stop.requested:
-            control.should_save = True
-            control.should_training_stop = True
-            control.should_evaluate = False
-        elif state.is_world_process_zero and time.monotonic() - self.progress.last_write >= 1.0:
-            self.progress.write(step=state.global_step, total_steps=state.max_steps, eta_s=self._eta(state))
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero:
-            return
-        logs = logs or {}
-        epoch = round(float(state.epoch or 0.0), 4)
-        record: dict[str, Any] = {"step": state.global_step, "total_steps": state.max_steps, "epoch": epoch}
-        if "loss" in logs:
-            now, tokens = time.monotonic(), int(state.num_input_tokens_seen)
-            speed = None
-            if self.last_tokens and now > self.last_tokens[0] and tokens > self.last_tokens[1]:
-                speed = round((tokens - self.last_tokens[1]) / (now - self.last_tokens[0]), 1)
-            self.last_tokens = (now, tokens)
-            grad_norm = logs.get("grad_norm")
-            record.update(
-                loss=float(logs["loss"]),
-                learning_rate=float(logs.get("learning_rate", 0.0)),
-                grad_norm=float(grad_norm) if grad_norm is not None else None,
-                tokens_per_s=speed,
-                tokens_seen=tokens,
-                elapsed_s=round(time.monotonic() - self.started, 1),
-                eta_s=self._eta(state),
-            )
-            for key in ("rewards/accuracies", "rewards/margins"):
-                if key in logs:
-                    record[key.replace("/", "_")] = float(logs[key])
-            self.progress.write(step=state.global_step, total_steps=state.max_steps, epoch=epoch, loss=record["loss"])
-            self.progress.write(eta_s=record["eta_s"])
-            self.registry.update_run(self.run_id, metrics={k: v for k, v in record.items() if k != "total_steps"})
-        elif "eval_loss" in logs:
-            loss = float(logs["eval_loss"])
-            record.update(eval_loss=loss, perplexity=_perplexity(loss))
-        else:
-            return
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")

@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
 from trainer.backends.local import resolve_data_path
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_jsonl
@@ -32,74 +30,16 @@ from trainer.data.splits import split_labelled_texts
 from trainer.evaluate.metrics import classification_metrics, classification_summary, majority_baseline
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
+from trainer.tasks.guards import LossGuard
+from trainer.tasks.progress import ProgressWriter, error_details, failure_message, log
+from trainer.tasks.text_classification.callbacks import RunCallback, StopFlag
 
 # About this many training-loss points per run, so the loss curve and the progress bar move smoothly.
 LOG_POINTS = 25
-# progress.json is rewritten at most this often between log lines (seconds).
-PROGRESS_INTERVAL_S = 1.0
 
 
 class RunCancelled(BaseException):
     """Raised when a stop was requested; a BaseException so library code catching Exception lets it through."""
-
-
-class _StopFlag:
-    def __init__(self) -> None:
-        self.requested = False
-        self.in_training_loop = False
-
-
-def _log(message: str) -> None:
-    print(f"[tunechat] {message}", flush=True)
-
-
-class ProgressWriter:
-    """Keeps the latest progress fields and rewrites progress.json atomically."""
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / "progress.json"
-        self.started = time.monotonic()
-        self.fields: dict[str, Any] = {
-            "phase": "loading",
-            "step": 0,
-            "total_steps": None,
-            "epoch": 0.0,
-            "loss": None,
-            "eta_s": None,
-        }
-        self.last_write = 0.0
-
-    def write(self, **changes: Any) -> None:
-        self.fields.update(changes)
-        self.fields["elapsed_s"] = round(time.monotonic() - self.started, 1)
-        self.fields["updated_at"] = time.time()
-        atomic_write_json(self.path, self.fields)
-        self.last_write = time.monotonic()
-
-
-def error_sentence(error: BaseException) -> str:
-    """A UserError's own sentence; otherwise the exception type and its first line."""
-    if isinstance(error, UserError):
-        return str(error)
-    text = (str(error).strip().splitlines() or [""])[0][:400].rstrip(" .")
-    return f"Training failed with {type(error).__name__}" + (f": {text}" if text else "") + "."
-
-
-def error_details(error: BaseException) -> dict[str, str]:
-    """The exception's type and first line, as recorded in progress.json next to the one-sentence error."""
-    first = (str(error).strip().splitlines() or [""])[0][:600]
-    return {"error_type": type(error).__name__, "error_detail": first}
-
-
-def failure_message(error: BaseException, config: RunConfig | None, device: str) -> str:
-    """The one sentence for the registry; an out-of-memory error says so, names the allocation that failed and
-    what to change in `config` (both workers record failures through this)."""
-    from trainer.core.memory import parse_size
-    from trainer.tasks.causal_lm.guards import is_out_of_memory, oom_message
-
-    if config is None or not is_out_of_memory(error):
-        return error_sentence(error)
-    return oom_message(config, device, parse_size(str(error)))
 
 
 def _saved_config(run_dir: Path) -> RunConfig | None:
@@ -116,7 +56,7 @@ def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
     on a stop request it is marked cancelled and {"status": "cancelled"} returned.
     """
     run_dir = Path(run_dir)
-    flag = _StopFlag()
+    flag = StopFlag()
     progress = ProgressWriter(run_dir)
 
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -131,10 +71,10 @@ def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
         progress.write(phase="loading")
         registry.update_run(run_id, status="running", pid=os.getpid(), error=None)
         result = _train(run_dir, registry, run_id, flag, progress)
-        _log(f"run {run_id} succeeded: {json.dumps(result['metrics'])}")
+        log(f"run {run_id} succeeded: {json.dumps(result['metrics'])}")
         return result
     except (RunCancelled, KeyboardInterrupt) as stop:
-        _log(f"run {run_id} stopped on request")
+        log(f"run {run_id} stopped on request")
         registry.update_run(run_id, status="cancelled", error="Stopped on request before it finished.")
         progress.write(phase="cancelled", eta_s=None)
         signal_name = "SIGINT" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
@@ -143,7 +83,7 @@ def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
         import torch
 
         message = failure_message(error, _saved_config(run_dir), "cuda" if torch.cuda.is_available() else "cpu")
-        _log(f"run {run_id} failed: {message}")
+        log(f"run {run_id} failed: {message}")
         registry.update_run(run_id, status="failed", error=message)
         # The raw exception line too: the diagnosis (trainer/evaluate/diagnosis.py) reads e.g.
         # "tried to allocate N bytes".
@@ -160,7 +100,7 @@ def _write_splits(run_dir: Path, texts: list[str], labels: list[str], splits: di
         atomic_write_text(run_dir / "splits" / f"{name}.jsonl", "\n".join(lines) + ("\n" if lines else ""))
 
 
-def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, progress: ProgressWriter) -> dict[str, Any]:
+def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progress: ProgressWriter) -> dict[str, Any]:
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
     from transformers.utils import logging as hf_logging
@@ -195,7 +135,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
     _write_splits(run_dir, texts, labels, splits)
     label_names = sorted(set(labels))
     label2id = {label: i for i, label in enumerate(label_names)}
-    _log(
+    log(
         f"{len(texts)} examples from '{path.name}' (text '{columns['text_column']}', label "
         f"'{columns['label_column']}', {duplicates_dropped} exact repeats dropped), {len(label_names)} classes; split "
         + ", ".join(f"{name} {len(ix)}" for name, ix in splits.items())
@@ -206,7 +146,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     counts = freeze_lower_layers(model, config.freeze_layers)
-    _log(f"model '{config.model}': {counts['trainable']:,} trainable, {counts['frozen']:,} frozen parameters")
+    log(f"model '{config.model}': {counts['trainable']:,} trainable, {counts['frozen']:,} frozen parameters")
     max_length = effective_max_length(config, tokenizer, model)
 
     def encode(indices: list[int]) -> list[dict[str, Any]]:
@@ -258,9 +198,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, prog
         dataloader_pin_memory=torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
-    from trainer.tasks.causal_lm.guards import LossGuard
-
-    callback = _RunCallback(run_dir, registry, run_id, flag, progress)
+    callback = RunCallback(run_dir, registry, run_id, flag, progress)
     trainer = Trainer(
         model=model,
         args=args,
@@ -370,80 +308,8 @@ def _evaluate(
     loss_png = plot_loss_curves(curves, run_dir / "loss.png", f"Run {run_id}: loss")
     evaluation["confusion_matrix_png"] = str(cm_png)
     evaluation["loss_png"] = str(loss_png)
-    _log(
+    log(
         f"test accuracy {evaluation['accuracy']:.4f}, macro-F1 {evaluation['macro_f1']:.4f} "
         f"(majority baseline {evaluation['baseline']['accuracy']:.4f} / {evaluation['baseline']['macro_f1']:.4f})"
     )
     return evaluation
-
-
-class _RunCallback(TrainerCallback):
-    """Streams metrics.jsonl and progress.json, and turns a stop request into a clean stop."""
-
-    def __init__(self, run_dir: Path, registry: Registry, run_id: int, flag: _StopFlag, progress: ProgressWriter):
-        self.metrics_path = run_dir / "metrics.jsonl"
-        self.registry = registry
-        self.run_id = run_id
-        self.flag = flag
-        self.progress = progress
-        self.started = time.monotonic()
-
-    def _timing(self, state: Any) -> tuple[float, float | None]:
-        elapsed = time.monotonic() - self.started
-        if state.global_step <= 0:
-            return elapsed, None
-        per_step = elapsed / state.global_step
-        return elapsed, round(per_step * max(0, state.max_steps - state.global_step), 1)
-
-    def _append(self, record: dict[str, Any]) -> None:
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-    def _stop_if_requested(self, control: Any) -> None:
-        if self.flag.requested:
-            control.should_training_stop = True
-            control.should_save = False
-            control.should_evaluate = False
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.started = time.monotonic()
-        self.registry.update_run(self.run_id, status="running")
-        self.progress.write(phase="training", step=0, total_steps=state.max_steps)
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._stop_if_requested(control)
-        if time.monotonic() - self.progress.last_write >= PROGRESS_INTERVAL_S:
-            _, eta = self._timing(state)
-            self.progress.write(step=state.global_step, total_steps=state.max_steps, epoch=state.epoch, eta_s=eta)
-
-    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._stop_if_requested(control)
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        logs = logs or {}
-        elapsed, eta = self._timing(state)
-        epoch = round(float(state.epoch or 0.0), 4)
-        if "loss" in logs:
-            record = {
-                "step": state.global_step,
-                "total_steps": state.max_steps,
-                "epoch": epoch,
-                "loss": float(logs["loss"]),
-                "learning_rate": float(logs.get("learning_rate", 0.0)),
-                "elapsed_s": round(elapsed, 1),
-                "eta_s": eta,
-            }
-            self._append(record)
-            self.progress.write(
-                step=state.global_step, total_steps=state.max_steps, epoch=epoch, loss=record["loss"], eta_s=eta
-            )
-        elif "eval_loss" in logs:
-            self._append(
-                {
-                    "step": state.global_step,
-                    "epoch": epoch,
-                    "eval_loss": float(logs["eval_loss"]),
-                    "eval_accuracy": logs.get("eval_accuracy"),
-                    "eval_macro_f1": logs.get("eval_macro_f1"),
-                }
-            )

@@ -1,0 +1,70 @@
+"""What every training process writes while it works, whatever its task: progress.json, one-sentence errors.
+
+The run folder is the only channel between a worker and the chat (besides the registry row), so every task
+writes progress the same way and words a failure the same way: one sentence for the user, plus the raw
+exception line the diagnosis reads (trainer/evaluate/diagnosis.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json
+from trainer.plan.config import RunConfig
+from trainer.tasks.guards import is_out_of_memory, oom_message
+
+
+def log(message: str) -> None:
+    """A line in the run's train.log (a worker's stdout), marked as tunechat's own."""
+    print(f"[tunechat] {message}", flush=True)
+
+
+class ProgressWriter:
+    """Keeps the latest progress fields and rewrites progress.json atomically."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "progress.json"
+        self.started = time.monotonic()
+        self.fields: dict[str, Any] = {
+            "phase": "loading",
+            "step": 0,
+            "total_steps": None,
+            "epoch": 0.0,
+            "loss": None,
+            "eta_s": None,
+        }
+        self.last_write = 0.0
+
+    def write(self, **changes: Any) -> None:
+        self.fields.update(changes)
+        self.fields["elapsed_s"] = round(time.monotonic() - self.started, 1)
+        self.fields["updated_at"] = time.time()
+        atomic_write_json(self.path, self.fields)
+        self.last_write = time.monotonic()
+
+
+def error_sentence(error: BaseException) -> str:
+    """A UserError's own sentence; otherwise the exception type and its first line."""
+    if isinstance(error, UserError):
+        return str(error)
+    text = (str(error).strip().splitlines() or [""])[0][:400].rstrip(" .")
+    return f"Training failed with {type(error).__name__}" + (f": {text}" if text else "") + "."
+
+
+def error_details(error: BaseException) -> dict[str, str]:
+    """The exception's type and first line, as recorded in progress.json next to the one-sentence error."""
+    first = (str(error).strip().splitlines() or [""])[0][:600]
+    return {"error_type": type(error).__name__, "error_detail": first}
+
+
+def failure_message(error: BaseException, config: RunConfig | None, device: str) -> str:
+    """The one sentence for the registry; an out-of-memory error says so, names the allocation that failed and
+    what to change in `config` (both workers record failures through this)."""
+    from trainer.core.memory import parse_size
+
+    if config is None or not is_out_of_memory(error):
+        return error_sentence(error)
+    return oom_message(config, device, parse_size(str(error)))
