@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from llm_fixtures import tiny_llm  # noqa: F401
 from openai_server import FakeOpenAI, text
 
 from agent.assistant import Assistant
@@ -276,7 +275,7 @@ def chain_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_chain_llm(tmp_path_factory.mktemp("chain-llm"))
 
 
-def test_local_model_reply_is_its_greedy_generation_and_streams(tiny_llm: Path) -> None:  # noqa: F811
+def test_local_model_reply_is_its_greedy_generation_and_streams(tiny_llm: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

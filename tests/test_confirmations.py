@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews
 from drivers import Driver, ScriptedDriver, ServerDriver
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from openai_server import FakeOpenAI
+from toy_data import make_reviews
 
 from agent.assistant import Assistant
 from tools.pending import pending_action

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FILLER, NEGATIVE, POSITIVE, make_reviews, save_word_bert, wait_for_status
 from drivers import Driver, ScriptedDriver, ServerDriver
 from openai_server import FakeOpenAI
+from polling import wait_for_status
+from toy_data import FILLER, NEGATIVE, POSITIVE, make_reviews
+from toy_models import save_word_bert
 
 from agent.assistant import Assistant
 from trainer.backends import local as runner

@@ -26,9 +26,9 @@ from agent.llm import HISTORY_LIMIT, RECURSION_LIMIT, call_tool, describe_chat_m
 from tools.context import ToolContext
 from tools.registry import TOOLS
 from trainer.core.errors import UserError
+from trainer.store.registry import FINISHED
 
 TOOL_NAMES = [t.__name__ for t in TOOLS]
-FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def assistant_with_tiny_model(tiny_bert: Path, chat_model: Any) -> Assistant:

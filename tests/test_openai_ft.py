@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews
 from fake_openai_ft import FakeFineTuning
 from scripted_model import ScriptedChatModel, say, tool_call
+from toy_data import make_reviews
 
 from agent.assistant import Assistant
 from tools.context import ToolContext

@@ -21,16 +21,6 @@ from trainer.store.registry import Registry
 LONG: dict[str, Any] = {"epochs": 500, "learning_rate": 1e-3, "batch_size": 8}
 
 
-@pytest.fixture
-def ws() -> Workspace:
-    return Workspace.from_env()
-
-
-@pytest.fixture
-def registry(ws: Workspace) -> Registry:
-    return Registry(ws.db_path)
-
-
 def _create(
     ws: Workspace, registry: Registry, data: Path, model: Path, session_id: str | None = None, **settings: Any
 ) -> int:

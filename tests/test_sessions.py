@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews, wait_for_status
 from drivers import Driver, ScriptedDriver, ServerDriver
-from llm_fixtures import chat_jsonl, tiny_llm  # noqa: F401
 from openai_server import FakeOpenAI
+from polling import wait_for_status
 from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
+from toy_data import make_reviews
 
 from agent.assistant import Assistant
 from tools.context import ToolContext
@@ -314,7 +314,7 @@ def test_same_as_last_time_best_run_and_restart_in_guided_mode(tmp_path: Path, t
     assert [run["id"] for run in assistant.registry.list_runs()] == [first, second]
 
 
-def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl: Path) -> None:  # noqa: F811
+def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl: Path) -> None:
     from trainer.tasks.causal_lm.checkpoints import latest_complete
 
     model = ScriptedChatModel()

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews
 from safetensors.torch import load_file
+from toy_data import make_reviews
 
 from trainer.backends import local as runner
 from trainer.core.config import BUNDLED_MODEL, resolve_config
@@ -25,16 +25,6 @@ from trainer.tasks.text_classification.train import train_run
 # Settings under which the tiny BERT learns the toy reviews in a few seconds.
 TINY: dict[str, Any] = {"epochs": 8, "learning_rate": 3e-3, "batch_size": 8}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def ws() -> Workspace:
-    return Workspace.from_env()
-
-
-@pytest.fixture
-def registry(ws: Workspace) -> Registry:
-    return Registry(ws.db_path)
 
 
 def _create(ws: Workspace, registry: Registry, data: Path, model: Path | str, **settings: Any) -> int:
