@@ -288,7 +288,7 @@ class GuidedTurn:
     def on_list_runs(self, intent: Intent) -> str:
         return render.render_runs(self.call("list_runs")["runs"])
 
-    # ---- a failed run (issue 6): "why did it fail?", then "fix it" (a plan that starts on the user's yes) ----
+    # ---- a failed run: "why did it fail?", then "fix it" (a plan that starts on the user's yes) ----
 
     def on_diagnose(self, intent: Intent) -> str:
         diagnosis = self.call("diagnose_run", run_id=intent.run_ids[0] if intent.run_ids else None)
@@ -301,7 +301,7 @@ class GuidedTurn:
             return render.render_openai_plan(plan) + "\n\nSay **go** to upload the files and start the new job."
         return self.guarded_plan(render.render_relaunch_plan(plan))
 
-    # ---- earlier runs (issue 6): "resume the run that crashed", "deploy the best run", "same as last time" ----
+    # ---- earlier runs: "resume the run that crashed", "deploy the best run", "same as last time" ----
 
     def on_resume(self, intent: Intent) -> str:
         if intent.settings:  # "retry with lr 1e-4": a changed copy, not a resume
@@ -331,7 +331,7 @@ class GuidedTurn:
             text += f" Estimated {render.fmt_seconds(plan['estimate_seconds'])} (run {plan['like_run']}'s time)."
         return self.guarded_plan(text)
 
-    # ---- the OpenAI backend (issue 5) -----------------------------------------------------------
+    # ---- the OpenAI backend ----------------------------------------------------------------------
 
     def _active_run(self) -> bool:
         return any(r["status"] in ACTIVE for r in self.ctx.registry.list_runs())

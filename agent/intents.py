@@ -13,7 +13,7 @@ from typing import Any
 # Tried top to bottom; the first intent with a matching pattern wins.
 INTENT_PATTERNS: list[tuple[str, list[str]]] = [
     ("help", [r"^\s*(help|\?|what can you do|how does this work|commands)\b"]),
-    # A failed run (issue 6): "why did it fail?" explains it, "fix it" / "relaunch" / "try again" plans a fixed run.
+    # A failed run: "why did it fail?" explains it, "fix it" / "relaunch" / "try again" plans a fixed run.
     (
         "diagnose",
         [r"\bwhy\b.*\b(fail\w*|crash\w*|broke|break|die|died|stop\w*)\b", r"\bwhat went wrong\b", r"\bdiagnos\w*"],
@@ -22,7 +22,7 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
         "relaunch",
         [r"\bfix (it|this|that|the run|runs?\s*#?\s*\d+)\b", r"\brelaunch\w*\b", r"^\s*try (it |that )?again\b"],
     ),
-    # Run-history references (issue 6): "resume the run that crashed", "retry the failed run".
+    # Run-history references: "resume the run that crashed", "retry the failed run".
     ("resume", [r"\b(resume|retry)\b", r"\bcontinue\b.*\b(run|training)\b"]),
     # Before "stop" and "deploy": "stop serving run 2" takes an endpoint down, it does not stop a training run.
     (
@@ -51,7 +51,7 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
         "evaluate",
         [r"\b(evaluat\w*|results?|metrics?|accuracy|f1|confusion|how (did|well) (it|the model) (do|did|perform))\b"],
     ),
-    # Repair, convert or split the data (issue 3): before "go" so "ok, clean it up" prepares rather than starts.
+    # Repair, convert or split the data: before "go" so "ok, clean it up" prepares rather than starts.
     (
         "prepare",
         [
@@ -94,12 +94,12 @@ SETTING_PATTERNS: list[tuple[str, list[str]]] = [
     # After "use/with/set ... model" any name counts; a bare "model X" needs a name that looks like one.
     ("model", [rf"\b(?:use|with|set|switch to)\s+(?:the\s+)?(?:base[ _-]?)?model{SEP}([\w./~-]+)"]),
     ("model_loose", [rf"\b(?:base[ _-]?model|model){SEP}([\w./~-]+)", r"\buse\s+([\w.-]+/[\w./-]+)"]),
-    # An OpenAI model named anywhere ("fine-tune gpt-4.1-mini on this") picks the OpenAI backend (issue 5).
+    # An OpenAI model named anywhere ("fine-tune gpt-4.1-mini on this") picks the OpenAI backend.
     ("model_openai", [r"\b(gpt-[\w.-]*\w|ft:[\w.:-]*\w|o4-mini[\w.-]*|davinci-002|babbage-002)\b"]),
 ]
 # "on OpenAI", "through the OpenAI API": fine-tune through the API rather than on this machine.
 OPENAI_BACKEND_PATTERN = re.compile(r"\b(open ?ai|via the api|through the api|hosted)\b", re.IGNORECASE)
-# Causal-LM settings named by a word (issue 4): "fine-tune with lora", "qlora", "full fine-tune", "dpo".
+# Causal-LM settings named by a word: "fine-tune with lora", "qlora", "full fine-tune", "dpo".
 WORD_SETTINGS: list[tuple[str, str]] = [
     ("method", r"\b(qlora|lora)\b"),
     ("method", r"\b(full)(?: fine[- ]?tun\w*| weights)\b"),
@@ -114,7 +114,7 @@ DELETE_TARGET_PATTERN = re.compile(r"\b(?:dataset|data ?set|file|upload)\s+[`'\"
 NAMED_RUN_INTENTS = ("resume", "deploy_best", "best_run", "rerun_like")
 NAMED_RUN_PATTERN = re.compile(r"\bruns?\s*#?\s*(\d+)\b", re.IGNORECASE)
 RUN_ID_PATTERN = re.compile(r"\b(?:runs?\s*#?\s*)?(\d+)\b")
-# "treat it as regression": what the data is for, overriding what inspection detected (issue 3).
+# "treat it as regression": what the data is for, overriding what inspection detected.
 TREAT_AS_PATTERN = re.compile(
     r"\b(?:treat|use|handle|read|see)\s+(?:it|this|the data|the file|them)\s+as\s+(?:an?\s+)?"
     r"(regression|text[- ]pair[- ]classification|text[- ]classification|classification|chat|sft|preference|dpo|kto)\b",

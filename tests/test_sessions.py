@@ -1,4 +1,4 @@
-"""Memory and sessions (issue 6): chats do not see each other's files, a chat continues after a restart,
+"""Memory and sessions: chats do not see each other's files, a chat continues after a restart,
 and "the run that crashed", "the best run", "same as last time but 3 epochs" resolve against the run history.
 
 Real parts throughout: real SQLite, real tool calls through the real agent loop (a scripted tool-calling model

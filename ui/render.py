@@ -272,7 +272,7 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
     )
 
 
-# ---- the OpenAI backend (issue 5) -----------------------------------------------------------
+# ---- the OpenAI backend ----------------------------------------------------------------------
 
 
 def render_openai_plan(plan: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from trainer.core.errors import UserError
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 
 # text-classification: an encoder with a classification head (trainer/tasks/text_classification/train.py).
-# sft, dpo: causal language models through TRL (issue 4); the OpenAI backend runs sft and dpo too.
+# sft, dpo: causal language models through TRL; the OpenAI backend runs sft and dpo too.
 TASKS = ("text-classification", "sft", "dpo")
 BACKENDS = ("local", "openai")
 METHODS = ("full", "freeze", "lora", "qlora")
@@ -55,7 +55,7 @@ class RunConfig:
     trust_remote_code: bool = field(
         default=False, metadata={"doc": "Run the model repository's own code; only for models you trust."}
     )
-    # OpenAI backend only (issue 5): "auto" lets the API choose; the local fields above do not apply there.
+    # OpenAI backend only: "auto" lets the API choose; the local fields above do not apply there.
     suffix: str = field(default="", metadata={"doc": "OpenAI backend: text added to the fine-tuned model's name."})
     n_epochs: str = field(default="auto", metadata={"doc": "OpenAI backend: epochs, 'auto' or a whole number."})
     openai_batch_size: str = field(default="auto", metadata={"doc": "OpenAI backend: batch size, 'auto' or a number."})
