@@ -133,7 +133,7 @@ def test_unknown_settings_are_refused_naming_the_key(capsys: pytest.CaptureFixtu
     assert cli_main(["settings", "--llm-model", "m2", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["model"] == "m2" and shown["sources"]["model"] == "flag --llm-model"
-    assert cli_main(["settings", "--set", "llm.colour=red"]) == 2
+    assert cli_main(["settings", "--set", "llm.colour=red"]) == 1
     assert "unknown setting 'llm.colour'" in capsys.readouterr().err
 
 

@@ -297,7 +297,7 @@ def test_cli_refuses_without_confirmation_and_runs_with_yes(fake: FakeFineTuning
     command += ["--model", "gpt-4.1-mini"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     refused = subprocess.run(command, input="", capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
-    assert refused.returncode == 2 and "Nothing was uploaded" in refused.stderr and "--yes" in refused.stderr
+    assert refused.returncode == 1 and "Nothing was uploaded" in refused.stderr and "--yes" in refused.stderr
     assert "Estimated cost" in refused.stderr and fake.requests == []
 
     done = subprocess.run([*command, "--yes", "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
