@@ -9,7 +9,6 @@ the size limit or with a compression ratio only a zip bomb has, before anything 
 from __future__ import annotations
 
 import io
-import json
 import os
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -266,7 +265,3 @@ def json_columns(document: Any) -> list[dict[str, Any]] | None:
         return None
     keys = [str(k) for k in document]
     return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
-
-
-def dumps_cell(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)

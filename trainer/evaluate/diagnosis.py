@@ -21,16 +21,6 @@ from trainer.core.memory import cpu_available_bytes, fmt_bytes, parse_size
 from trainer.core.workspace import Workspace
 from trainer.store.registry import ACTIVE, Registry
 
-CAUSES = (
-    "out_of_memory",
-    "nan_loss",
-    "data_format",
-    "missing_dependency",
-    "openai_cancelled",
-    "openai_failed",
-    "interrupted",
-    "unknown",
-)
 # After the change, the tensor that failed to fit must fit this many times in the memory available: a training
 # step holds several tensors of that size at once (activations kept for the backward pass, their gradients).
 OOM_HEADROOM = 8

@@ -55,7 +55,6 @@ ROLES = {"system", "developer", "user", "assistant", "tool"}
 MESSAGE_KEYS = {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
 TARGET_EPOCHS, MIN_EPOCHS, MAX_EPOCHS = 3, 1, 25
 MIN_TARGET_EXAMPLES, MAX_TARGET_EXAMPLES = 100, 25_000
-HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 
 
 def is_openai_model(name: str | None) -> bool:
