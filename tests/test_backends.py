@@ -18,15 +18,10 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from openai_server import FakeOpenAI, text
 
 from agent.assistant import Assistant
-from agent.backends import (
-    PLACEHOLDER_KEY,
-    chat_model_for,
-    resolve_backend,
-    settings_path,
-    write_setting,
-)
+from agent.backends import PLACEHOLDER_KEY, chat_model_for, resolve_backend
 from agent.llm import describe_chat_model
 from agent.local_chat import LocalChatModel, parse_tool_calls
+from agent.settings import settings_path, write_setting
 from trainer.core.errors import UserError
 from ui.cli import main as cli_main
 

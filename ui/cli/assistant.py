@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from agent.backends import FLAGS, KINDS
+from agent.backends import FLAGS
+from agent.settings import KINDS
 from trainer.core.errors import UserError
 from ui.cli.common import arg, context, emit
 
@@ -62,7 +63,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_settings(args: argparse.Namespace) -> int:
     """Show the chat backend, where each value came from; --set section.key=value edits settings.json."""
-    from agent.backends import resolve_backend, settings_path, write_setting
+    from agent.backends import resolve_backend
+    from agent.settings import settings_path, write_setting
 
     path = settings_path()
     for assignment in args.set or []:
