@@ -26,6 +26,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_train_json_then_runs_eval_compare(reviews_tsv: Path, tiny_bert: Path, capsys) -> None:
     result = run_cli(
         "train", "--data", str(reviews_tsv), "--model", str(tiny_bert), "--epochs", "6", "--lr", "1e-2", "--json"

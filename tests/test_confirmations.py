@@ -122,6 +122,7 @@ def health(url: str) -> dict[str, Any]:
 # ---- deploy -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_deploy_waits_for_the_users_yes_which_no_model_sees(
     driver: Driver,
     assistant_for: Callable[[Driver], Assistant],
@@ -380,6 +381,7 @@ def test_an_injected_row_reaches_the_model_only_as_data_and_cannot_act(
     assert INJECTED_COLUMN in result["columns"] and INJECTION in json.dumps(result["samples"])
 
 
+@pytest.mark.slow
 def test_guided_stop_serving_waits_for_yes_then_takes_the_endpoint_down(quick_model: Path) -> None:
     assistant = Assistant()
     run_id = make_run(assistant, quick_model)

@@ -110,6 +110,7 @@ def train_and_evaluate(assistant: Assistant, driver: ScriptedDriver, data: Path)
     return {"session": session, "run_id": run_id}
 
 
+@pytest.mark.slow
 def test_scripted_model_trains_and_evaluates_through_the_tools(reviews_tsv: Path, tiny_bert: Path) -> None:
     driver = ScriptedDriver()
     assistant = assistant_with_tiny_model(tiny_bert, driver.model)

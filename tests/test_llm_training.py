@@ -34,6 +34,7 @@ def _ws_run(result: dict) -> Path:
     return Path(os.environ["TUNECHAT_HOME"]) / "runs" / f"run-{result['run_id']}"
 
 
+@pytest.mark.slow
 def test_cli_lora_sft_learns_and_every_adapter_weight_changes(tiny_llm, chat_jsonl, capsys):
     result = _train(
         ["--data", str(chat_jsonl), "--model", str(tiny_llm), "--method", "lora", "--lr", "1e-2", "--epochs", "5"],
@@ -88,6 +89,7 @@ def _check_openai_server(run_dir: Path, model_id: str) -> None:
         server.server_close()
 
 
+@pytest.mark.slow
 def test_cli_full_fine_tuning_lowers_the_loss(tiny_llm, chat_jsonl, capsys):
     result = _train(["--data", str(chat_jsonl), "--model", str(tiny_llm), "--method", "full", "--lr", "5e-3"], capsys)
     run_dir = _ws_run(result)
@@ -120,6 +122,7 @@ def _check_deploy_serves_chat_completions(run_id: int) -> None:
     assert list_deployments(ctx.workspace, ctx.registry) == []
 
 
+@pytest.mark.slow
 def test_freeze_keeps_the_embeddings_and_lower_layers_and_trains_the_rest(tiny_llm, chat_jsonl):
     from safetensors.torch import load_file
 
@@ -142,6 +145,7 @@ def test_freeze_keeps_the_embeddings_and_lower_layers_and_trains_the_rest(tiny_l
         assert not bool((base[trained] == tuned[trained]).all()), trained
 
 
+@pytest.mark.slow
 def test_cli_dpo_on_pairs(tiny_llm, pairs_jsonl, capsys):
     result = _train(
         [
@@ -173,6 +177,7 @@ def test_qlora_is_refused_on_cpu_with_the_alternative(tiny_llm, chat_jsonl, caps
     assert not list((Path(os.environ["TUNECHAT_HOME"]) / "runs").glob("run-*"))
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):
     from tools.context import ToolContext
     from trainer.backends import local as runner
@@ -190,6 +195,7 @@ def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):
     assert run["status"] == "failed" and "lower the learning rate" in run["error"]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, capsys):
     from tools.context import ToolContext
     from tools.run_tools import launch_plan
@@ -226,6 +232,7 @@ def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, caps
     assert ctx.registry.get_run(run_id)["status"] == "succeeded"
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_marks_the_run_interrupted(tiny_llm, chat_jsonl):
     from tools.context import ToolContext
     from trainer.backends import local as runner

@@ -87,6 +87,7 @@ def _one_sentence(message: str) -> None:
     assert message.count(". ") == 0, message  # one sentence (a ';' joins what is wrong and what to do)
 
 
+@pytest.mark.slow
 def test_plan_then_confirm_upload_create_follow_evaluate_and_compare(
     fake: FakeFineTuning, tmp_path: Path, tiny_bert: Path
 ) -> None:
@@ -187,6 +188,7 @@ def test_format_problems_are_found_before_anything_is_sent(fake: FakeFineTuning,
     _one_sentence(str(caught.value))
 
 
+@pytest.mark.slow
 def test_401_and_400_are_explained_in_one_sentence(fake: FakeFineTuning, tmp_path: Path) -> None:
     ctx = _ctx()
     name = ctx.workspace.import_file(_reviews(tmp_path), session_id=ctx.session_id).name
@@ -214,6 +216,7 @@ def test_401_and_400_are_explained_in_one_sentence(fake: FakeFineTuning, tmp_pat
     _wait(ctx, run_id, ("succeeded",))
 
 
+@pytest.mark.slow
 def test_restart_reattaches_and_never_creates_a_second_job(fake: FakeFineTuning, tmp_path: Path) -> None:
     fake.hold = True  # the job keeps running until released
     ctx = _ctx()
@@ -291,6 +294,7 @@ def test_llm_mode_cannot_confirm_the_job_itself(fake: FakeFineTuning, tmp_path: 
     assert "created OpenAI job" in reply.text and len(fake.jobs) == 1
 
 
+@pytest.mark.slow
 def test_cli_refuses_without_confirmation_and_runs_with_yes(fake: FakeFineTuning, tmp_path: Path) -> None:
     data = _reviews(tmp_path, 60)
     command = [sys.executable, "-m", "ui.cli", "train", "--backend", "openai", "--data", str(data)]

@@ -58,6 +58,7 @@ def test_create_run_refuses_a_missing_data_file(ws: Workspace, registry: Registr
     assert registry.list_runs() == []
 
 
+@pytest.mark.slow
 def test_stop_run_cancels_a_training_run(ws: Workspace, registry: Registry, reviews_tsv: Path, tiny_bert: Path) -> None:
     run_id = _create(ws, registry, reviews_tsv, tiny_bert, **LONG)
     pid = runner.launch(ws, registry, run_id)
@@ -82,6 +83,7 @@ def test_stop_run_cancels_a_training_run(ws: Workspace, registry: Registry, revi
         runner.stop_run(ws, registry, run_id)
 
 
+@pytest.mark.slow
 def test_a_worker_that_died_is_reported_failed_with_its_log(
     ws: Workspace, registry: Registry, reviews_tsv: Path, tiny_bert: Path
 ) -> None:

@@ -272,6 +272,7 @@ def test_best_run_is_chosen_by_the_tasks_metric() -> None:
         find_runs(ctx, "running")
 
 
+@pytest.mark.slow
 def test_same_as_last_time_best_run_and_restart_in_guided_mode(tmp_path: Path, tiny_bert: Path) -> None:
     data = tmp_path / "reviews.tsv"
     data.write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for text, label in make_reviews(40)))
@@ -314,6 +315,7 @@ def test_same_as_last_time_best_run_and_restart_in_guided_mode(tmp_path: Path, t
     assert [run["id"] for run in assistant.registry.list_runs()] == [first, second]
 
 
+@pytest.mark.slow
 def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl: Path) -> None:
     from trainer.tasks.causal_lm.checkpoints import latest_complete
 

@@ -33,6 +33,7 @@ def _create(ws: Workspace, registry: Registry, data: Path, model: Path | str, **
     return runner.create_run(ws, registry, config)
 
 
+@pytest.mark.slow
 def test_worker_trains_evaluates_and_records_run(
     ws: Workspace, registry: Registry, reviews_tsv: Path, tiny_bert: Path
 ) -> None:
@@ -98,6 +99,7 @@ def test_worker_trains_evaluates_and_records_run(
         runner.stop_run(ws, registry, run_id)
 
 
+@pytest.mark.slow
 def test_frozen_layers_keep_their_weights(
     ws: Workspace, registry: Registry, reviews_tsv: Path, tiny_bert: Path
 ) -> None:
@@ -137,6 +139,7 @@ def test_missing_model_is_one_clear_sentence(tmp_path: Path) -> None:
     assert "local path" in message and message.count(".") >= 1 and "\n" not in message
 
 
+@pytest.mark.slow
 def test_single_class_data_fails_with_the_reason(
     ws: Workspace, registry: Registry, tmp_path: Path, tiny_bert: Path
 ) -> None:
