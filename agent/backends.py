@@ -7,9 +7,8 @@ Backends:
 - "local": a Transformers causal LM folder loaded in this process (agent/local_chat.py).
 - "guided": no LLM; the guided mode understands short requests.
 
-The settings file is `<workspace>/settings.json` (TUNECHAT_HOME, default ~/.tunechat), for example
-`{"llm": {"backend": "openai-compatible", "base_url": "http://127.0.0.1:11434/v1", "model": "qwen2.5:7b"}}`.
-It never holds an API key: the key comes from OPENAI_API_KEY or from the variable named by `api_key_env`.
+The settings file (agent/settings.py) never holds an API key: the key comes from OPENAI_API_KEY or from the
+variable named by `api_key_env`.
 
 OPENAI_API_KEY is sent only to OpenAI or to the server named by OPENAI_BASE_URL (the pair the user set
 together); a server named by a flag or the settings file gets the key of `api_key_env`, or a placeholder.
@@ -17,7 +16,6 @@ together); a server named by a flag or the settings file gets the key of `api_ke
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -25,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.settings import KINDS, display_path, read_settings, settings_path
 from trainer.core.errors import UserError
 from trainer.core.workspace import workspace_root
 
 log = logging.getLogger(__name__)
 
-KINDS = ("openai", "openai-compatible", "local", "guided")
 DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_MAX_NEW_TOKENS = 512
 # Seconds per LLM request (TUNECHAT_LLM_TIMEOUT) and retries on transient errors: a turn must not hang the chat.
@@ -39,10 +37,6 @@ DEFAULT_MAX_RETRIES = 2
 OPENAI_URL = "https://api.openai.com/v1"
 # Sent to keyless OpenAI-compatible servers, which ignore it; the openai client refuses an empty key.
 PLACEHOLDER_KEY = "not-needed"
-SETTINGS_NAME = "settings.json"
-# Keys the "llm" section of settings.json may hold (one line each in README's table).
-LLM_SETTINGS = ("backend", "model", "base_url", "path", "api_key_env", "max_new_tokens")
-TOP_LEVEL_SETTINGS = ("llm",)
 # Values of TUNECHAT_LLM meaning "no LLM" (kept from before the resolver existed).
 OFF_WORDS = ("off", "guided", "none", "0", "false", "no")
 # Flag names as argparse stores them, with how they are written on the command line.
@@ -99,73 +93,6 @@ def short_origin(source: str) -> str:
     return "settings file" if source.startswith("settings file") else source
 
 
-def settings_path(environ: Mapping[str, str] | None = None) -> Path:
-    """`<workspace>/settings.json`, without creating the workspace."""
-    return workspace_root(environ) / SETTINGS_NAME
-
-
-def _display(path: Path) -> str:
-    """The settings path as the user thinks of it (~ for the home folder)."""
-    try:
-        return "~/" + str(path.resolve().relative_to(Path.home().resolve()))
-    except (ValueError, RuntimeError):
-        return str(path)
-
-
-def read_settings(path: Path) -> dict[str, Any]:
-    """The settings file checked: JSON object, known keys only, no API key anywhere. {} when missing."""
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}); fix or delete it.") from None
-    if not isinstance(data, dict):
-        raise UserError(f'{path} must hold a JSON object like {{"llm": {{...}}}}; fix or delete it.')
-    check_settings(data, path)
-    return data
-
-
-def check_settings(data: dict[str, Any], path: Path | str = SETTINGS_NAME) -> None:
-    """Refuse a stored key and unknown keys, each with one sentence naming the key."""
-    for key in data:
-        if _looks_like_key_name(key):
-            raise UserError(_key_refusal(path, key))
-        if key not in TOP_LEVEL_SETTINGS:
-            raise UserError(f"{path} has an unknown setting {key!r}; known: {', '.join(TOP_LEVEL_SETTINGS)}.")
-    llm = data.get("llm", {})
-    if not isinstance(llm, dict):
-        raise UserError(f'{path}: "llm" must be a JSON object like {{"backend": "openai-compatible"}}.')
-    for key, value in llm.items():
-        if _looks_like_key_name(key) or (isinstance(value, str) and _looks_like_secret(value)):
-            raise UserError(_key_refusal(path, f"llm.{key}"))
-        if key not in LLM_SETTINGS:
-            raise UserError(f"{path} has an unknown setting 'llm.{key}'; known: {', '.join(LLM_SETTINGS)}.")
-    backend = llm.get("backend")
-    if backend is not None and backend not in KINDS:
-        raise UserError(f"{path}: llm.backend is {backend!r}; use one of {', '.join(KINDS)}.")
-    tokens = llm.get("max_new_tokens")
-    if tokens is not None and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1):
-        raise UserError(f"{path}: llm.max_new_tokens must be a positive whole number, not {tokens!r}.")
-
-
-def _looks_like_key_name(key: str) -> bool:
-    name = key.lower().replace("-", "_")
-    return name != "api_key_env" and ("api_key" in name or name in ("key", "secret", "token", "password"))
-
-
-def _looks_like_secret(value: str) -> bool:
-    # OpenAI-style keys ("sk-...", "sk-proj-...") and Groq's ("gsk_...") pasted into a field.
-    return value.startswith(("sk-", "gsk_")) and len(value) > 20
-
-
-def _key_refusal(path: Path | str, key: str) -> str:
-    return (
-        f"{path} must not store an API key ({key}); remove it and set OPENAI_API_KEY, or name the variable "
-        'that holds the key with {"llm": {"api_key_env": "MY_KEY_VAR"}}.'
-    )
-
-
 # ---- resolution ---------------------------------------------------------------------------------
 
 
@@ -184,7 +111,7 @@ def resolve_backend(
     layers = [
         _flag_layer(flags or {}),
         _env_layer(env),
-        _settings_layer(settings.get("llm") or {}, f"settings file {_display(path)}"),
+        _settings_layer(settings.get("llm") or {}, f"settings file {display_path(path)}"),
     ]
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -376,32 +303,3 @@ def local_model_folder(path: str, environ: Mapping[str, str] | None = None) -> P
     if not any(folder.glob("*.safetensors")):
         raise UserError(f"{folder} has no .safetensors weights; tunechat loads only safetensors, convert the model.")
     return folder.resolve()
-
-
-def write_setting(dotted: str, value: str, path: Path | None = None) -> dict[str, Any]:
-    """Set one value (e.g. "llm.model", "qwen2.5:7b") in the settings file, atomically; returns the file's data.
-    An empty value removes the key. The result is checked like a file read back, so no key is ever written."""
-    from trainer.core.fileio import atomic_write_json
-
-    target = path or settings_path()
-    data = read_settings(target)
-    section, _, key = dotted.partition(".")
-    if not key:
-        raise UserError(f"Name the setting as section.key, e.g. llm.model=qwen2.5:7b (got {dotted!r}).")
-    updated = data  # just read from the file: ours to change
-    block = updated.setdefault(section, {})
-    if not isinstance(block, dict):
-        raise UserError(f"{target}: {section!r} is not a section; fix or delete the file.")
-    parsed: Any = value
-    if key == "max_new_tokens" and value:
-        try:
-            parsed = int(value)
-        except ValueError:
-            raise UserError(f"llm.max_new_tokens must be a whole number, not {value!r}.") from None
-    if value == "":
-        block.pop(key, None)
-    else:
-        block[key] = parsed
-    check_settings(updated, target)
-    atomic_write_json(target, updated)
-    return updated

@@ -283,7 +283,7 @@ class GuidedTurn:
     def on_list_runs(self, intent: Intent) -> str:
         return render.render_runs(self.call("list_runs")["runs"])
 
-    # ---- a failed run (issue 6): "why did it fail?", then "fix it" (a plan that starts on the user's yes) ----
+    # ---- a failed run: "why did it fail?", then "fix it" (a plan that starts on the user's yes) ----
 
     def on_diagnose(self, intent: Intent) -> str:
         diagnosis = self.call("diagnose_run", run_id=intent.run_ids[0] if intent.run_ids else None)
@@ -296,7 +296,7 @@ class GuidedTurn:
             return render.render_hosted_plan(plan) + "\n\nSay **go** to upload the files and start the new job."
         return render.render_relaunch_plan(plan)
 
-    # ---- earlier runs (issue 6): "resume the run that crashed", "deploy the best run", "same as last time" ----
+    # ---- earlier runs: "resume the run that crashed", "deploy the best run", "same as last time" ----
 
     def on_resume(self, intent: Intent) -> str:
         if intent.settings:  # "retry with lr 1e-4": a changed copy, not a resume

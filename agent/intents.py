@@ -16,7 +16,7 @@ from trainer.tasks.registry import task_names
 # Tried top to bottom; the first intent with a matching pattern wins.
 INTENT_PATTERNS: list[tuple[str, list[str]]] = [
     ("help", [r"^\s*(help|\?|what can you do|how does this work|commands)\b"]),
-    # A failed run (issue 6): "why did it fail?" explains it, "fix it" / "relaunch" / "try again" plans a fixed run.
+    # A failed run: "why did it fail?" explains it, "fix it" / "relaunch" / "try again" plans a fixed run.
     (
         "diagnose",
         [r"\bwhy\b.*\b(fail\w*|crash\w*|broke|break|die|died|stop\w*)\b", r"\bwhat went wrong\b", r"\bdiagnos\w*"],
@@ -25,7 +25,7 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
         "relaunch",
         [r"\bfix (it|this|that|the run|runs?\s*#?\s*\d+)\b", r"\brelaunch\w*\b", r"^\s*try (it |that )?again\b"],
     ),
-    # Run-history references (issue 6): "resume the run that crashed", "retry the failed run".
+    # Run-history references: "resume the run that crashed", "retry the failed run".
     ("resume", [r"\b(resume|retry)\b", r"\bcontinue\b.*\b(run|training)\b"]),
     # Before "stop" and "deploy": "stop serving run 2" takes an endpoint down, it does not stop a training run.
     (
@@ -54,7 +54,7 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
         "evaluate",
         [r"\b(evaluat\w*|results?|metrics?|accuracy|f1|confusion|how (did|well) (it|the model) (do|did|perform))\b"],
     ),
-    # Repair, convert or split the data (issue 3): before "go" so "ok, clean it up" prepares rather than starts.
+    # Repair, convert or split the data: before "go" so "ok, clean it up" prepares rather than starts.
     (
         "prepare",
         [
@@ -113,7 +113,7 @@ DELETE_TARGET_PATTERN = re.compile(r"\b(?:dataset|data ?set|file|upload)\s+[`'\"
 NAMED_RUN_INTENTS = ("resume", "deploy_best", "best_run", "rerun_like")
 NAMED_RUN_PATTERN = re.compile(r"\bruns?\s*#?\s*(\d+)\b", re.IGNORECASE)
 RUN_ID_PATTERN = re.compile(r"\b(?:runs?\s*#?\s*)?(\d+)\b")
-# "treat it as regression": what the data is for, overriding what inspection detected (issue 3).
+# "treat it as regression": what the data is for, overriding what inspection detected.
 TREAT_AS_PATTERN = re.compile(
     r"\b(?:treat|use|handle|read|see)\s+(?:it|this|the data|the file|them)\s+as\s+(?:an?\s+)?"
     r"(regression|text[- ]pair[- ]classification|text[- ]classification|classification|chat|sft|preference|dpo|kto)\b",

@@ -1,13 +1,21 @@
-"""Shared fixtures: offline always, a fresh workspace per test, tiny real models built here."""
+"""Every shared fixture, defined once: offline always, a fresh workspace per test, tiny real models built here.
+
+Plain helpers live in modules beside this one (toy_data, toy_models, polling, drivers, scripted_model); tests
+import those, never conftest.
+"""
 
 from __future__ import annotations
 
-import random
-import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+import toy_task
+from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
+from toy_models import build_tiny_llm, save_word_bert
+
+from trainer.core.workspace import Workspace
+from trainer.store.registry import Registry
 
 
 @pytest.fixture(autouse=True)
@@ -24,21 +32,27 @@ def offline_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-POSITIVE = ["great", "lovely", "excellent", "wonderful", "fantastic", "superb", "delightful", "amazing"]
-NEGATIVE = ["awful", "terrible", "horrible", "dreadful", "bad", "poor", "disgusting", "nasty"]
-FILLER = ["the", "food", "was", "service", "really", "quite", "place", "and", "staff", "meal", "today"]
+@pytest.fixture
+def ws(offline_workspace: Path) -> Workspace:
+    """The test's own workspace (under its temp dir)."""
+    return Workspace.from_env()
 
 
-def make_reviews(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    """Short reviews whose sentiment is carried by one clear word, learnable in a few steps."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = "pos" if i % 2 == 0 else "neg"
-        words = rng.sample(FILLER, 4) + [rng.choice(POSITIVE if label == "pos" else NEGATIVE)]
-        rng.shuffle(words)
-        rows.append((" ".join(words), label))
-    return rows
+@pytest.fixture
+def registry(ws: Workspace) -> Registry:
+    """The run registry of the test's workspace: a real SQLite file."""
+    return Registry(ws.db_path)
+
+
+@pytest.fixture
+def ws_registry(ws: Workspace, registry: Registry) -> Iterator[tuple[Workspace, Registry]]:
+    """The workspace and its registry together; stops any model server a test deployed."""
+    from trainer.serve.deploy import list_deployments, stop_deployment
+
+    yield ws, registry
+    # Never leave a server process behind, whatever the test did.
+    for deployment in list_deployments(ws, registry):
+        stop_deployment(ws, registry, deployment["run_id"])
 
 
 @pytest.fixture
@@ -48,38 +62,6 @@ def reviews_tsv(tmp_path: Path) -> Path:
     lines = ["label\ttext"] + [f"{label}\t{text}" for text, label in make_reviews(120)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def save_word_bert(folder: Path, max_length: int, **config: Any) -> Path:
-    """A BERT classifier with a word-level tokenizer over the review words, saved as safetensors in `folder`.
-
-    `config` sets BertConfig fields (hidden_size, num_hidden_layers, ...); max_length is both the tokenizer's
-    limit and the model's number of positions.
-    """
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
-
-    vocab_words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *FILLER]
-    vocab = {word: index for index, word in enumerate(vocab_words)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    # [CLS] first, as BERT's pooler classifies from the first token.
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=max_length,
-    )
-    tokenizer.save_pretrained(folder)
-    bert = BertConfig(vocab_size=len(vocab), max_position_embeddings=max_length, **config)
-    BertForSequenceClassification(bert).save_pretrained(folder, safe_serialization=True)
-    return folder
 
 
 @pytest.fixture(scope="session")
@@ -95,20 +77,29 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
+@pytest.fixture(scope="session")
+def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama with a BPE tokenizer and chat template made here: trains on the toy facts in seconds."""
+    return build_tiny_llm(tmp_path_factory.mktemp("tiny-llm"))
 
 
-def wait_for_status(workspace: Any, registry: Any, run_id: int, timeout_s: float = 120) -> dict[str, Any]:
-    """Poll a run until it has finished (succeeded, failed or cancelled); fail with its log's tail if it does not."""
-    from trainer.backends import runs
+@pytest.fixture
+def chat_jsonl(tmp_path: Path) -> Path:
+    """48 OpenAI-format chats of the toy facts, some with a system message."""
+    return write_jsonl(tmp_path / "chat.jsonl", chat_rows())
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status = runs.run_status(workspace, registry, run_id)
-        if status["status"] in FINISHED_STATUSES:
-            return status
-        if time.monotonic() > deadline:
-            log = Path(status.get("run_dir") or workspace.run_dir(run_id)) / "train.log"
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise AssertionError(f"run {run_id} did not finish in {timeout_s} s: {tail}")
-        time.sleep(0.3)
+
+@pytest.fixture
+def pairs_jsonl(tmp_path: Path) -> Path:
+    """32 preference pairs of the toy facts: the right answer chosen, a wrong one rejected."""
+    return write_jsonl(tmp_path / "pairs.jsonl", pair_rows())
+
+
+@pytest.fixture
+def keyword_task() -> Iterator[toy_task.KeywordVote]:
+    """The toy plug-in task (tests/toy_task.py) registered for one test, and removed after it."""
+    from trainer.tasks.registry import register, unregister
+
+    task = register(toy_task.KeywordVote())
+    yield task
+    unregister(task.name)

@@ -80,12 +80,6 @@ class FakeOpenAI:
             item = self.script.pop(0)
         return item(body) if callable(item) else item
 
-    def tool_messages(self) -> list[dict[str, Any]]:
-        """Every role "tool" message in the last request (the conversation so far)."""
-        if not self.requests:
-            return []
-        return [m for m in self.requests[-1].get("messages", []) if m.get("role") == "tool"]
-
 
 def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):

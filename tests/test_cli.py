@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from ui.cli import main
+import ui.cli
+from ui.cli import COMMANDS, build_parser, main
+from ui.cli.common import Command
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -19,6 +26,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_train_json_then_runs_eval_compare(reviews_tsv: Path, tiny_bert: Path, capsys) -> None:
     result = run_cli(
         "train", "--data", str(reviews_tsv), "--model", str(tiny_bert), "--epochs", "6", "--lr", "1e-2", "--json"
@@ -64,8 +72,8 @@ def test_inspect_json_reports_columns_and_labels(reviews_tsv: Path, capsys) -> N
         (["compare", "1"], "two"),
     ],
 )
-def test_errors_go_to_stderr_with_nonzero_exit(args: list[str], message: str, capsys) -> None:
-    assert main(args) == 2
+def test_errors_go_to_stderr_with_exit_code_1(args: list[str], message: str, capsys) -> None:
+    assert main(args) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert message in captured.err and captured.err.startswith("error: ")
@@ -74,7 +82,7 @@ def test_errors_go_to_stderr_with_nonzero_exit(args: list[str], message: str, ca
 def test_empty_file_is_one_sentence(tmp_path: Path, capsys) -> None:
     empty = tmp_path / "empty.tsv"
     empty.write_text("")
-    assert main(["inspect", str(empty)]) == 2
+    assert main(["inspect", str(empty)]) == 1
     err = capsys.readouterr().err
     assert "'empty.tsv' is empty" in err and err.count("\n") == 1
 
@@ -86,3 +94,54 @@ def test_terminal_chat_keeps_its_session_across_calls(reviews_tsv: Path, capsys)
     assert "**Plan**" in capsys.readouterr().out  # the file from the previous call is remembered
     assert main(["chat", "fine-tune a classifier on this", "--session", "s2"]) == 0
     assert "Upload a CSV, TSV or JSONL file" in capsys.readouterr().out
+
+
+def readme_command_table() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The command line", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if line.startswith("|"))
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_command_has_help_json_where_it_prints_data_and_a_readme_row() -> None:
+    table = readme_command_table()
+    parsers = subcommands()
+    assert list(parsers) == [command.name for command in COMMANDS]
+    for command in COMMANDS:
+        assert command.help.strip(), f"{command.name} has no help"
+        has_json = "--json" in parsers[command.name]._option_string_actions
+        assert has_json == command.prints_data, f"{command.name}: --json only and always where it prints data"
+        assert f"`tunechat {command.name}" in table, f"{command.name} is missing from the README's command table"
+    # ... and the README's table names no command that does not exist.
+    named = set(re.findall(r"`tunechat ([a-z][a-z-]*)", table))
+    assert named == {command.name for command in COMMANDS}
+    assert "`tunechat --version`" in table
+
+
+def test_version_comes_from_the_package_metadata(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tunechat {version('tunechat')}"
+
+
+@pytest.mark.parametrize("args", [["eval"], ["eval", "one"], ["no-such-command"], ["runs", "--colour"], []])
+def test_a_command_line_that_does_not_parse_exits_with_2(args: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    assert "usage: tunechat" in capsys.readouterr().err
+
+
+def test_an_unexpected_failure_exits_with_1_and_its_traceback(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def broken(args: argparse.Namespace) -> int:
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr(ui.cli, "COMMANDS", (Command("runs", "list runs", broken, prints_data=True),))
+    assert main(["runs"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: the disk went away" in err

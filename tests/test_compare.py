@@ -46,12 +46,6 @@ def add_run(
     return run_id
 
 
-@pytest.fixture
-def ws_registry() -> tuple[Workspace, Registry]:
-    ws = Workspace.from_env()
-    return ws, Registry(ws.db_path)
-
-
 def test_compare_marks_differences_fills_metrics_and_plots_every_curve(ws_registry: tuple[Workspace, Registry]) -> None:
     ws, registry = ws_registry
     baseline = {"label": "pos", "accuracy": 0.5, "macro_f1": 0.33}

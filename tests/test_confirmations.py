@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews
 from drivers import Driver, ScriptedDriver, ServerDriver
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from openai_server import FakeOpenAI
+from toy_data import make_reviews
 
 from agent.assistant import Assistant
 from tools.pending import pending_action
@@ -122,6 +122,7 @@ def health(url: str) -> dict[str, Any]:
 # ---- deploy -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_deploy_waits_for_the_users_yes_which_no_model_sees(
     driver: Driver,
     assistant_for: Callable[[Driver], Assistant],
@@ -380,6 +381,7 @@ def test_an_injected_row_reaches_the_model_only_as_data_and_cannot_act(
     assert INJECTED_COLUMN in result["columns"] and INJECTION in json.dumps(result["samples"])
 
 
+@pytest.mark.slow
 def test_guided_stop_serving_waits_for_yes_then_takes_the_endpoint_down(quick_model: Path) -> None:
     assistant = Assistant()
     run_id = make_run(assistant, quick_model)

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FILLER, NEGATIVE, POSITIVE, make_reviews, save_word_bert, wait_for_status
 from drivers import Driver, ScriptedDriver, ServerDriver
 from openai_server import FakeOpenAI
+from polling import wait_for_status
+from toy_data import FILLER, NEGATIVE, POSITIVE, make_reviews
+from toy_models import save_word_bert
 
 from agent.assistant import Assistant
 from trainer.backends import local
@@ -98,6 +100,7 @@ def converse_diagnose_and_relaunch(assistant: Assistant, driver: Driver, session
     return diagnosis, plan, new_id
 
 
+@pytest.mark.slow
 def test_out_of_memory_run_is_diagnosed_and_relaunched_on_yes(wide_bert: Path, tmp_path: Path) -> None:
     # This conversation goes over HTTP: the real ChatOpenAI against the loopback chat-completions server.
     with FakeOpenAI() as server:
@@ -145,6 +148,7 @@ def check_out_of_memory_run(driver: Driver, wide_bert: Path, tmp_path: Path) -> 
     assert losses and all(math.isfinite(loss) for loss in losses)
 
 
+@pytest.mark.slow
 def test_nan_run_is_diagnosed_and_relaunched_with_a_lower_learning_rate(tiny_bert: Path, reviews_tsv: Path) -> None:
     driver = ScriptedDriver()  # the in-process scripted chat model (the OOM test goes over HTTP)
     assistant = Assistant(chat_model=driver.model)

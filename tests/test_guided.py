@@ -33,6 +33,7 @@ def assistant_with_tiny_model(tiny_bert: Path) -> tuple[Assistant, str]:
     return assistant, assistant.new_session()
 
 
+@pytest.mark.slow
 def test_whole_loop_in_guided_mode(assistant_with_tiny_model, reviews_tsv: Path) -> None:
     assistant, session = assistant_with_tiny_model
 

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from llm_fixtures import tiny_llm  # noqa: F401
 
 from trainer.core.errors import UserError
 from trainer.core.processes import child_env

@@ -26,9 +26,9 @@ from agent.llm import HISTORY_LIMIT, RECURSION_LIMIT, call_tool, describe_chat_m
 from tools.context import ToolContext
 from tools.registry import TOOLS
 from trainer.core.errors import UserError
+from trainer.store.registry import FINISHED
 
 TOOL_NAMES = [t.__name__ for t in TOOLS]
-FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def assistant_with_tiny_model(tiny_bert: Path, chat_model: Any) -> Assistant:
@@ -110,6 +110,7 @@ def train_and_evaluate(assistant: Assistant, driver: ScriptedDriver, data: Path)
     return {"session": session, "run_id": run_id}
 
 
+@pytest.mark.slow
 def test_scripted_model_trains_and_evaluates_through_the_tools(reviews_tsv: Path, tiny_bert: Path) -> None:
     driver = ScriptedDriver()
     assistant = assistant_with_tiny_model(tiny_bert, driver.model)

@@ -6,8 +6,6 @@ import shutil
 import time
 from pathlib import Path
 
-from llm_fixtures import chat_jsonl, tiny_llm  # noqa: F401
-
 from agent.assistant import Assistant
 from agent.intents import parse_settings
 
@@ -18,7 +16,7 @@ def test_method_and_task_words_are_settings():
     assert parse_settings("do a full fine-tune with dpo") == {"method": "full", "task": "dpo"}
 
 
-def test_guided_mode_plans_and_starts_lora_sft_on_a_chat_file(tiny_llm: Path, chat_jsonl: Path):  # noqa: F811
+def test_guided_mode_plans_and_starts_lora_sft_on_a_chat_file(tiny_llm: Path, chat_jsonl: Path):
     assistant = Assistant()
     shutil.copytree(tiny_llm, assistant.workspace.models / "tiny-llm")
     session = assistant.new_session()

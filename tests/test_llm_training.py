@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from llm_fixtures import build_tiny_llm, chat_jsonl, pairs_jsonl, tiny_llm  # noqa: F401
+from toy_models import build_tiny_llm
 
 from trainer.core.fileio import read_json, read_jsonl
 from ui.cli import main
@@ -34,7 +34,8 @@ def _ws_run(result: dict) -> Path:
     return Path(os.environ["TUNECHAT_HOME"]) / "runs" / f"run-{result['run_id']}"
 
 
-def test_cli_lora_sft_learns_and_every_adapter_weight_changes(tiny_llm, chat_jsonl, capsys):  # noqa: F811
+@pytest.mark.slow
+def test_cli_lora_sft_learns_and_every_adapter_weight_changes(tiny_llm, chat_jsonl, capsys):
     result = _train(
         ["--data", str(chat_jsonl), "--model", str(tiny_llm), "--method", "lora", "--lr", "1e-2", "--epochs", "5"],
         capsys,
@@ -85,7 +86,8 @@ def _check_openai_server(run_dir: Path, model_id: str) -> None:
         server.stop()
 
 
-def test_cli_full_fine_tuning_lowers_the_loss(tiny_llm, chat_jsonl, capsys):  # noqa: F811
+@pytest.mark.slow
+def test_cli_full_fine_tuning_lowers_the_loss(tiny_llm, chat_jsonl, capsys):
     result = _train(["--data", str(chat_jsonl), "--model", str(tiny_llm), "--method", "full", "--lr", "5e-3"], capsys)
     run_dir = _ws_run(result)
     losses = _losses(run_dir)
@@ -117,7 +119,8 @@ def _check_deploy_serves_chat_completions(run_id: int) -> None:
     assert list_deployments(ctx.workspace, ctx.registry) == []
 
 
-def test_freeze_keeps_the_embeddings_and_lower_layers_and_trains_the_rest(tiny_llm, chat_jsonl):  # noqa: F811
+@pytest.mark.slow
+def test_freeze_keeps_the_embeddings_and_lower_layers_and_trains_the_rest(tiny_llm, chat_jsonl):
     from safetensors.torch import load_file
 
     from tools.context import ToolContext
@@ -139,7 +142,8 @@ def test_freeze_keeps_the_embeddings_and_lower_layers_and_trains_the_rest(tiny_l
         assert not bool((base[trained] == tuned[trained]).all()), trained
 
 
-def test_cli_dpo_on_pairs(tiny_llm, pairs_jsonl, capsys):  # noqa: F811
+@pytest.mark.slow
+def test_cli_dpo_on_pairs(tiny_llm, pairs_jsonl, capsys):
     result = _train(
         [
             "--data",
@@ -162,15 +166,16 @@ def test_cli_dpo_on_pairs(tiny_llm, pairs_jsonl, capsys):  # noqa: F811
     assert losses[-1] < losses[0] - 0.05, losses
 
 
-def test_qlora_is_refused_on_cpu_with_the_alternative(tiny_llm, chat_jsonl, capsys):  # noqa: F811
+def test_qlora_is_refused_on_cpu_with_the_alternative(tiny_llm, chat_jsonl, capsys):
     code = main(["train", "--data", str(chat_jsonl), "--model", str(tiny_llm), "--method", "qlora"])
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 1
     assert "QLoRA needs an NVIDIA GPU" in err and "--method lora" in err
     assert not list((Path(os.environ["TUNECHAT_HOME"]) / "runs").glob("run-*"))
 
 
-def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):  # noqa: F811
+@pytest.mark.slow
+def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):
     from tools.context import ToolContext
     from trainer.backends import local
     from trainer.core.errors import UserError
@@ -187,7 +192,8 @@ def test_nan_loss_stops_the_run_with_an_explanation(tmp_path, chat_jsonl):  # no
     assert run["status"] == "failed" and "lower the learning rate" in run["error"]
 
 
-def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, capsys):  # noqa: F811
+@pytest.mark.slow
+def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, capsys):
     from tools.context import ToolContext
     from tools.launch import launch_plan
     from trainer.plan.config import resolve_config
@@ -223,7 +229,8 @@ def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, caps
     assert ctx.registry.get_run(run_id)["status"] == "succeeded"
 
 
-def test_sigterm_saves_a_checkpoint_and_marks_the_run_interrupted(tiny_llm, chat_jsonl):  # noqa: F811
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_marks_the_run_interrupted(tiny_llm, chat_jsonl):
     from tools.context import ToolContext
     from trainer.backends import local
     from trainer.plan.config import resolve_config

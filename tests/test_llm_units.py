@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from llm_fixtures import tiny_llm  # noqa: F401
 
 from trainer.plan.config import resolve_config
 from trainer.tasks.causal_lm.checkpoints import MARKER, latest_complete, remove_incomplete
@@ -31,7 +30,7 @@ CHATS = [
 ]
 
 
-def test_pretokenize_masks_assistant_replies_and_truncates(tiny_llm: Path):  # noqa: F811
+def test_pretokenize_masks_assistant_replies_and_truncates(tiny_llm: Path):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
@@ -46,7 +45,7 @@ def test_pretokenize_masks_assistant_replies_and_truncates(tiny_llm: Path):  # n
     assert all(len(row["input_ids"]) <= 8 for row in short) and len(short) < 3  # replies cut off: dropped
 
 
-def test_padding_free_batches_compute_the_same_loss_as_padded_ones(tiny_llm: Path):  # noqa: F811
+def test_padding_free_batches_compute_the_same_loss_as_padded_ones(tiny_llm: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews
 from fake_openai_ft import FakeFineTuning
 from scripted_model import ScriptedChatModel, say, tool_call
+from toy_data import make_reviews
 
 from agent.assistant import Assistant
 from tools.context import ToolContext
@@ -89,6 +89,7 @@ def _one_sentence(message: str) -> None:
     assert message.count(". ") == 0, message  # one sentence (a ';' joins what is wrong and what to do)
 
 
+@pytest.mark.slow
 def test_plan_then_confirm_upload_create_follow_evaluate_and_compare(
     fake: FakeFineTuning, tmp_path: Path, tiny_bert: Path
 ) -> None:
@@ -189,6 +190,7 @@ def test_format_problems_are_found_before_anything_is_sent(fake: FakeFineTuning,
     _one_sentence(str(caught.value))
 
 
+@pytest.mark.slow
 def test_401_and_400_are_explained_in_one_sentence(fake: FakeFineTuning, tmp_path: Path) -> None:
     ctx = _ctx()
     name = ctx.workspace.import_file(_reviews(tmp_path), session_id=ctx.session_id).name
@@ -216,6 +218,7 @@ def test_401_and_400_are_explained_in_one_sentence(fake: FakeFineTuning, tmp_pat
     _wait(ctx, run_id, ("succeeded",))
 
 
+@pytest.mark.slow
 def test_restart_reattaches_and_never_creates_a_second_job(fake: FakeFineTuning, tmp_path: Path) -> None:
     fake.hold = True  # the job keeps running until released
     ctx = _ctx()
@@ -293,13 +296,14 @@ def test_llm_mode_cannot_confirm_the_job_itself(fake: FakeFineTuning, tmp_path: 
     assert "created OpenAI job" in reply.text and len(fake.jobs) == 1
 
 
+@pytest.mark.slow
 def test_cli_refuses_without_confirmation_and_runs_with_yes(fake: FakeFineTuning, tmp_path: Path) -> None:
     data = _reviews(tmp_path, 60)
     command = [sys.executable, "-m", "ui.cli", "train", "--backend", "openai", "--data", str(data)]
     command += ["--model", "gpt-4.1-mini"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     refused = subprocess.run(command, input="", capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
-    assert refused.returncode == 2 and "Nothing was uploaded" in refused.stderr and "--yes" in refused.stderr
+    assert refused.returncode == 1 and "Nothing was uploaded" in refused.stderr and "--yes" in refused.stderr
     assert "Estimated cost" in refused.stderr and fake.requests == []
 
     done = subprocess.run([*command, "--yes", "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)

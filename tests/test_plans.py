@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import toy_task
 from scripted_model import ScriptedChatModel, say, tool_call
 
@@ -21,14 +19,6 @@ from trainer.backends import runs
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.store.registry import Registry
-from trainer.tasks.registry import register, unregister
-
-
-@pytest.fixture
-def keyword_task() -> Iterator[toy_task.KeywordVote]:
-    task = register(toy_task.KeywordVote())
-    yield task
-    unregister(task.name)
 
 
 def _confirm_in_another_process(root: str, session: str, start: Any, results: Any) -> None:

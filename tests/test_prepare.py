@@ -118,7 +118,7 @@ def test_cli_prepare_prints_json_and_words(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert "46 rows before, 43 after" in out and "The original upload is unchanged" in out
     assert "| drop_empty | 2 |" in out and "- Before:" in out and "- After:" in out
-    assert main(["inspect", str(source), "--task", "regression", "--label-column", "sentiment"]) == 2
+    assert main(["inspect", str(source), "--task", "regression", "--label-column", "sentiment"]) == 1
 
     alpaca = tmp_path / "alpaca.json"
     alpaca.write_text(json.dumps([{"instruction": f"Say {i}", "input": "", "output": f"{i}!"} for i in range(4)] * 2))

@@ -22,16 +22,6 @@ from trainer.store.registry import Registry
 LONG: dict[str, Any] = {"epochs": 500, "learning_rate": 1e-3, "batch_size": 8}
 
 
-@pytest.fixture
-def ws() -> Workspace:
-    return Workspace.from_env()
-
-
-@pytest.fixture
-def registry(ws: Workspace) -> Registry:
-    return Registry(ws.db_path)
-
-
 def _create(
     ws: Workspace, registry: Registry, data: Path, model: Path, session_id: str | None = None, **settings: Any
 ) -> int:
@@ -69,6 +59,7 @@ def test_create_run_refuses_a_missing_data_file(ws: Workspace, registry: Registr
     assert registry.list_runs() == []
 
 
+@pytest.mark.slow
 def test_stop_run_cancels_a_training_run(ws: Workspace, registry: Registry, reviews_tsv: Path, tiny_bert: Path) -> None:
     run_id = _create(ws, registry, reviews_tsv, tiny_bert, **LONG)
     pid = local.launch(ws, registry, run_id)
@@ -94,6 +85,7 @@ def test_stop_run_cancels_a_training_run(ws: Workspace, registry: Registry, revi
         runs.stop_run(ws, registry, run_id)
 
 
+@pytest.mark.slow
 def test_a_worker_that_died_is_reported_failed_with_its_log(
     ws: Workspace, registry: Registry, reviews_tsv: Path, tiny_bert: Path
 ) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews
+from toy_data import make_reviews
 
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
@@ -89,16 +89,6 @@ def make_run(ws: Workspace, registry: Registry, model_src: Path | None, status: 
         atomic_write_json(run_dir / "evaluation.json", evaluation)
     registry.update_run(run_id, status=status, run_dir=str(run_dir), metrics=metrics if status == "succeeded" else None)
     return run_id
-
-
-@pytest.fixture
-def ws_registry() -> Iterator[tuple[Workspace, Registry]]:
-    ws = Workspace.from_env()
-    registry = Registry(ws.db_path)
-    yield ws, registry
-    # Never leave a server process behind, whatever the test did.
-    for deployment in list_deployments(ws, registry):
-        stop_deployment(ws, registry, deployment["run_id"])
 
 
 @pytest.fixture(scope="module")

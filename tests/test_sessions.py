@@ -1,4 +1,4 @@
-"""Memory and sessions (issue 6): chats do not see each other's files, a chat continues after a restart,
+"""Memory and sessions: chats do not see each other's files, a chat continues after a restart,
 and "the run that crashed", "the best run", "same as last time but 3 epochs" resolve against the run history.
 
 Real parts throughout: real SQLite, real tool calls through the real agent loop (a scripted tool-calling model
@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews, wait_for_status
 from drivers import Driver, ScriptedDriver, ServerDriver
-from llm_fixtures import chat_jsonl, tiny_llm  # noqa: F401
 from openai_server import FakeOpenAI
+from polling import wait_for_status
 from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
+from toy_data import make_reviews
 
 from agent.assistant import Assistant
 from tools.context import ToolContext
@@ -272,6 +272,7 @@ def test_best_run_is_chosen_by_the_tasks_metric() -> None:
         find_runs(ctx, "running")
 
 
+@pytest.mark.slow
 def test_same_as_last_time_best_run_and_restart_in_guided_mode(tmp_path: Path, tiny_bert: Path) -> None:
     data = tmp_path / "reviews.tsv"
     data.write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for text, label in make_reviews(40)))
@@ -314,7 +315,8 @@ def test_same_as_last_time_best_run_and_restart_in_guided_mode(tmp_path: Path, t
     assert [run["id"] for run in assistant.registry.list_runs()] == [first, second]
 
 
-def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl: Path) -> None:  # noqa: F811
+@pytest.mark.slow
+def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl: Path) -> None:
     from trainer.tasks.causal_lm.checkpoints import latest_complete
 
     model = ScriptedChatModel()

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import toy_task
-from conftest import wait_for_status
+from polling import wait_for_status
 
 from tools.context import ToolContext
 from tools.data_tools import propose_plan
 from tools.pending import confirm_pending, pending_action
 from tools.run_tools import deploy_run, evaluate_run, start_training
 from trainer.serve.deploy import list_deployments, stop_deployment
-from trainer.tasks.registry import register, task_names, unregister
-
-
-@pytest.fixture
-def keyword_task() -> Iterator[toy_task.KeywordVote]:
-    task = register(toy_task.KeywordVote())
-    yield task
-    unregister(task.name)
+from trainer.tasks.registry import task_names
 
 
 def test_a_task_registered_in_a_test_is_planned_trained_evaluated_and_served(

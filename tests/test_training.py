@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_reviews
 from safetensors.torch import load_file
+from toy_data import make_reviews
 
 from trainer.backends import local, runs
 from trainer.core.errors import UserError
@@ -27,22 +27,13 @@ TINY: dict[str, Any] = {"epochs": 8, "learning_rate": 3e-3, "batch_size": 8}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def ws() -> Workspace:
-    return Workspace.from_env()
-
-
-@pytest.fixture
-def registry(ws: Workspace) -> Registry:
-    return Registry(ws.db_path)
-
-
 def _create(ws: Workspace, registry: Registry, data: Path, model: Path | str, **settings: Any) -> int:
     uploaded = ws.import_file(data)
     config = resolve_config({"data": uploaded.name, "model": str(model), **settings})
     return local.create_run(ws, registry, config)
 
 
+@pytest.mark.slow
 def test_worker_trains_evaluates_and_records_run(
     ws: Workspace, registry: Registry, reviews_tsv: Path, tiny_bert: Path
 ) -> None:
@@ -108,6 +99,7 @@ def test_worker_trains_evaluates_and_records_run(
         runs.stop_run(ws, registry, run_id)
 
 
+@pytest.mark.slow
 def test_frozen_layers_keep_their_weights(
     ws: Workspace, registry: Registry, reviews_tsv: Path, tiny_bert: Path
 ) -> None:
@@ -147,6 +139,7 @@ def test_missing_model_is_one_clear_sentence(tmp_path: Path) -> None:
     assert "local path" in message and message.count(".") >= 1 and "\n" not in message
 
 
+@pytest.mark.slow
 def test_single_class_data_fails_with_the_reason(
     ws: Workspace, registry: Registry, tmp_path: Path, tiny_bert: Path
 ) -> None:

@@ -311,6 +311,7 @@ def test_active_run_progress_is_shown(app: App) -> None:
     assert {ids[web.RUNS_LABEL], ids["Active run"]} <= set(tick["outputs"])
 
 
+@pytest.mark.slow
 def test_chat_answers_while_a_real_run_trains_and_the_panel_follows_it(
     app: App, tiny_bert: Path, tmp_path: Path
 ) -> None:

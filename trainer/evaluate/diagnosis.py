@@ -23,16 +23,6 @@ from trainer.plan.config import RunConfig, resolve_config
 from trainer.store.registry import ACTIVE, Registry
 from trainer.tasks.registry import task_of
 
-CAUSES = (
-    "out_of_memory",
-    "nan_loss",
-    "data_format",
-    "missing_dependency",
-    "openai_cancelled",
-    "openai_failed",
-    "interrupted",
-    "unknown",
-)
 # After the change, the tensor that failed to fit must fit this many times in the memory available: a training
 # step holds several tensors of that size at once (activations kept for the backward pass, their gradients).
 OOM_HEADROOM = 8

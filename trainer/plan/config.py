@@ -63,7 +63,7 @@ class RunConfig:
     trust_remote_code: bool = field(
         default=False, metadata={"doc": "Run the model repository's own code; only for models you trust."}
     )
-    # OpenAI backend only (issue 5): "auto" lets the API choose; the local fields above do not apply there.
+    # OpenAI backend only: "auto" lets the API choose; the local fields above do not apply there.
     suffix: str = field(default="", metadata={"doc": "OpenAI backend: text added to the fine-tuned model's name."})
     n_epochs: str = field(default="auto", metadata={"doc": "OpenAI backend: epochs, 'auto' or a whole number."})
     openai_batch_size: str = field(default="auto", metadata={"doc": "OpenAI backend: batch size, 'auto' or a number."})

@@ -57,7 +57,6 @@ MIN_EXAMPLES = 10
 RECOMMENDED_EXAMPLES = 50
 TARGET_EPOCHS, MIN_EPOCHS, MAX_EPOCHS = 3, 1, 25
 MIN_TARGET_EXAMPLES, MAX_TARGET_EXAMPLES = 100, 25_000
-HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 
 
 def is_openai_model(name: str | None) -> bool:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainer.plan.config import BUNDLED_MODEL, RunConfig, field_doc, resolve_config
+from trainer.plan.config import BUNDLED_MODEL, field_doc, resolve_config
 
 # Parameters of the bundled all-MiniLM-L6-v2 encoder that do matmul work per token: its 22.7 M
 # less the 11.9 M of embedding tables, which are only looked up.
@@ -161,7 +161,3 @@ def estimate_seconds(
     eval_tokens = eval_rows * tokens_per_row * (epochs + 1)  # validation per epoch, then the test
     flops = 6 * parameters * train_tokens + 2 * parameters * eval_tokens
     return OVERHEAD_SECONDS + flops / (gflops * 1e9 * CPU_EFFICIENCY)
-
-
-def describe_config(config: RunConfig) -> dict[str, Any]:
-    return config.to_dict()

@@ -1,0 +1,61 @@
+"""Run commands: list, status, stop, evaluate, compare and serve runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from trainer.core.errors import UserError
+from ui.cli.common import context, emit
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from tools.run_tools import list_runs
+    from ui.render import render_runs
+
+    emit(args, list_runs(context()), lambda r: render_runs(r["runs"]))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tools.run_tools import evaluate_run
+    from ui.render import render_evaluation
+
+    result = evaluate_run(context(), args.run)
+    emit(args, result, lambda r: render_evaluation(r) + f"\n\nConfusion matrix: {r.get('confusion_matrix_png')}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tools.run_tools import run_status
+    from ui.render import render_status
+
+    emit(args, run_status(context(), args.run), render_status)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from tools.run_tools import stop_run
+    from ui.render import render_status
+
+    emit(args, stop_run(context(), args.run), render_status)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tools.run_tools import compare_runs
+    from ui.render import render_comparison
+
+    result = compare_runs(context(), args.runs)
+    emit(args, result, lambda r: render_comparison(r) + f"\n\nLoss curves: {r.get('plot')}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from trainer.serve.server import serve_run
+
+    ctx = context()
+    run = ctx.registry.get_run(args.run)
+    if run["status"] != "succeeded":
+        raise UserError(f"Run {args.run} is {run['status']}; only a run that succeeded can be served.")
+    serve_run(ctx.workspace.run_dir(args.run), args.host, args.port)
+    return 0
