@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trainer.data import kinds
 from trainer.tasks.base import HostedData
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
@@ -12,8 +13,8 @@ from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 class DPO(CausalLMTask):
     name = "dpo"
     title = "preference tuning (DPO)"
-    data_kinds = ("preference",)
-    aliases = ("preference", "orpo")
+    data_kinds = (kinds.PREFERENCE,)
+    aliases = (kinds.PREFERENCE, "orpo")
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """Preference pairs as {"prompt", "chosen", "rejected"} message lists (each API turns them into its own

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trainer.data import kinds
 from trainer.tasks.base import HostedData
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
@@ -12,8 +13,8 @@ from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 class SFT(CausalLMTask):
     name = "sft"
     title = "chat fine-tuning (SFT)"
-    data_kinds = ("chat-sft", "prompt-completion", "alpaca", "sharegpt")
-    aliases = ("chat", "instruction", "chat-sft")
+    data_kinds = kinds.CONVERSATIONS
+    aliases = ("chat", "instruction", kinds.CHAT_SFT)
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...)."""
