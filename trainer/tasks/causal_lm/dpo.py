@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.data import kinds
-from trainer.tasks.base import HostedData
+from trainer.tasks.base import DPO_OBJECTIVE, HostedData
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
 
@@ -22,7 +22,7 @@ class DPO(CausalLMTask):
         from trainer.data.convert import load_preference_pairs
 
         pairs = list(load_preference_pairs(path))
-        return HostedData(objective="preference", examples=pairs, splits=hosted_split(len(pairs), config))
+        return HostedData(objective=DPO_OBJECTIVE, examples=pairs, splits=hosted_split(len(pairs), config))
 
 
 TASK = DPO()

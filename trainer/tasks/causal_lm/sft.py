@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.data import kinds
-from trainer.tasks.base import HostedData
+from trainer.tasks.base import SUPERVISED_OBJECTIVE, HostedData
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
 
@@ -21,7 +21,7 @@ class SFT(CausalLMTask):
         from trainer.data.convert import load_chat_examples
 
         examples = list(load_chat_examples(path))
-        return HostedData(objective="supervised", examples=examples, splits=hosted_split(len(examples), config))
+        return HostedData(objective=SUPERVISED_OBJECTIVE, examples=examples, splits=hosted_split(len(examples), config))
 
 
 TASK = SFT()
