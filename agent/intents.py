@@ -98,7 +98,7 @@ SETTING_PATTERNS: list[tuple[str, list[str]]] = [
     ("model", [rf"\b(?:use|with|set|switch to)\s+(?:the\s+)?(?:base[ _-]?)?model{SEP}([\w./~-]+)"]),
     ("model_loose", [rf"\b(?:base[ _-]?model|model){SEP}([\w./~-]+)", r"\buse\s+([\w.-]+/[\w./-]+)"]),
 ]
-# Settings named by a word: "fine-tune with lora", "qlora", "full fine-tune"; a task by its name ("dpo").
+# Settings named by a word: "fine-tune with lora", "qlora", "full fine-tune"; a task by its name, e.g. dpo.
 WORD_SETTINGS: list[tuple[str, str]] = [
     ("method", r"\b(qlora|lora)\b"),
     ("method", r"\b(full)(?: fine[- ]?tun\w*| weights)\b"),

@@ -31,6 +31,7 @@ from trainer.backends.openai import job as ft_job
 from trainer.backends.openai.follow import follower_alive
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json, read_jsonl
+from ui.render import render_hosted_plan
 
 CANARY = "sk-canary-7f3e9b1c5d2a4e6f8091"
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,6 +177,22 @@ def test_preference_pairs_make_a_dpo_job(fake: FakeFineTuning, tmp_path: Path) -
     first = json.loads(fake.files[job["training_file"]]["content"].decode().splitlines()[0])
     assert first["input"]["messages"][-1]["role"] == "user"
     assert first["preferred_output"][0]["role"] == "assistant" and first["non_preferred_output"][0]["content"] == "No."
+
+
+def test_the_plan_says_what_its_method_does(fake: FakeFineTuning, tmp_path: Path) -> None:
+    ctx = _ctx()
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": f"Greet person {i}.", "chosen": f"Hello, person {i}!", "rejected": "No."} for i in range(30)]
+    pairs.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    for path, method, reason in (
+        (_reviews(tmp_path), "supervised", "supervised fine-tuning on chat examples"),
+        (pairs, "dpo", "DPO on preference pairs"),
+    ):
+        name = ctx.workspace.import_file(path, session_id=ctx.session_id).name
+        plan = start_training(ctx, name, backend="openai", model="gpt-4.1-mini")
+        assert plan["method"] == method and plan["method_reason"] == reason
+        assert f"| method | {method} | {reason} |" in render_hosted_plan(plan)
+    assert fake.requests == []
 
 
 def test_format_problems_are_found_before_anything_is_sent(fake: FakeFineTuning, tmp_path: Path) -> None:

@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 
 from trainer.core.errors import UserError
+from trainer.data import kinds
 from trainer.data.convert import load_chat_examples, load_kto_examples, load_preference_pairs
 from trainer.data.read import load_table
 from trainer.data.shapes import detect_shape
+from trainer.data.task_choice import normalize_task
+from trainer.tasks.registry import all_tasks
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
@@ -202,6 +205,25 @@ def test_wrong_kind_of_file_gets_one_sentence_naming_what_it_is(tmp_path: Path) 
         message = str(caught.value)
         assert "spam.csv" in message and "text classification" in message and fragment in message
         assert "\n" not in message and message.endswith(".")
+
+
+def test_conversations_are_named_by_what_they_hold_when_pairs_are_wanted(tmp_path: Path) -> None:
+    chats = write_jsonl(tmp_path / "chat.jsonl", [{"messages": MESSAGES}] * 3)
+    for loader, fragment in ((load_preference_pairs, "not preference pairs"), (load_kto_examples, "not KTO examples")):
+        with pytest.raises(UserError) as caught:
+            loader(chats)
+        assert f"'chat.jsonl' holds conversations (OpenAI messages), {fragment}" in str(caught.value)
+
+
+def test_every_word_for_data_names_a_kind_and_every_task_trains_known_kinds() -> None:
+    assert set(kinds.ALIASES.values()) <= {*kinds.KINDS, kinds.ANY_CONVERSATION}
+    assert kinds.ANY_CONVERSATION not in kinds.KINDS
+    for group in (kinds.CONVERSATIONS, kinds.LANGUAGE_MODEL_DATA, kinds.LABELLED_TEXT, kinds.MEDIA):
+        assert set(group) <= set(kinds.KINDS)
+    assert normalize_task("Chat") == normalize_task("alpaca") == normalize_task("sft") == kinds.ANY_CONVERSATION
+    assert normalize_task("DPO") == "preference" and normalize_task("text pair") == "text-pair-classification"
+    for task in all_tasks():
+        assert task.data_kinds and set(task.data_kinds) <= set(kinds.KINDS), task.name
 
 
 def test_broken_records_are_named_by_line_and_can_be_skipped(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def inspect_data(
         file: Name of an uploaded file in the workspace (as listed by list_files).
         text_column: Column holding the text, only when the user named it.
         label_column: Column holding the label, only when the user named it.
-        task: Only when the user says what the data is for, e.g. "regression" or "text-classification".
+        task: Only when the user says what the data is for, e.g. regression or text-classification.
     """
     path = resolve_file(ctx, file)
     report = inspect_file(path, text_column=text_column, label_column=label_column, task=task)

@@ -249,7 +249,7 @@ def render_hosted_plan(plan: dict[str, Any]) -> str:
         [
             "method",
             plan.get("method"),
-            "DPO on preference pairs" if plan.get("method") == "dpo" else "supervised fine-tuning on chat examples",
+            plan.get("method_reason", ""),
         ],
         ["epochs", hyper.get("n_epochs"), f"about {plan.get('estimated_epochs')} for the estimate"],
         ["batch size", hyper.get("batch_size"), ""],

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
+from trainer.data import kinds
 from trainer.data.messages import (
     RecordError,
     as_text,
@@ -23,7 +24,7 @@ from trainer.data.messages import (
     with_system,
 )
 from trainer.data.read import load_table
-from trainer.data.shapes import SFT_TASKS, detect_shape
+from trainer.data.shapes import detect_shape
 from trainer.data.table import Table
 from trainer.data.values import as_bool, is_messages, is_sharegpt, record_value
 
@@ -37,17 +38,17 @@ def chat_record(table: Table, index: int, info: dict[str, Any]) -> dict[str, Any
         return record_value(table, index, column) if column else None
 
     tools = tool_definitions(get("tools"))
-    if task == "chat-sft":
+    if task == kinds.CHAT_SFT:
         value = get("messages")
         if not is_messages(value):
             raise RecordError("its messages are not a list of {role, content} objects")
         messages = [dict(m) for m in value]
-    elif task == "sharegpt":
+    elif task == kinds.SHAREGPT:
         value = get("messages")
         if not is_sharegpt(value):
             raise RecordError("its conversation is not a list of {from, value} turns")
         messages = with_system(sharegpt_messages(value), get("system"))
-    elif task == "alpaca":
+    elif task == kinds.ALPACA:
         instruction, extra = as_text(get("instruction")).strip(), as_text(get("input")).strip()
         output = as_text(get("output")).strip()
         if not instruction:
@@ -64,7 +65,7 @@ def chat_record(table: Table, index: int, info: dict[str, Any]) -> dict[str, Any
         user = f"{instruction}\n\n{extra}" if extra else instruction
         messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
         messages = with_system(messages, get("system"))
-    elif task == "prompt-completion":
+    elif task == kinds.PROMPT_COMPLETION:
         prompt = string_or_messages(get("prompt"), "user")
         completion = string_or_messages(get("completion"), "assistant")
         messages = with_system(prompt + completion, get("system"))
@@ -161,17 +162,8 @@ def kto_record(table: Table, index: int, info: dict[str, Any]) -> dict[str, Any]
 # ------------------------------------------------------------------------------------------ loading
 
 
-def _describe(info: dict[str, Any]) -> str:
-    return {
-        "preference": "preference pairs (prompt, chosen, rejected)",
-        "kto": "KTO examples (completions marked good or bad)",
-        "text-classification": "text classification data (text and label)",
-        "text-pair-classification": "text-pair classification data",
-        "regression": "regression data (text and a number)",
-        "image-classification": "image classification data",
-        "audio-classification": "audio classification data",
-        "text": "plain text without labels or answers",
-    }.get(info["task"], info["task"])
+def _holds(table: Table, info: dict[str, Any]) -> str:
+    return f"'{table.path.name}' holds {kinds.description(info['task'])}"
 
 
 CHAT_SHAPES_HINT = "OpenAI messages, prompt/completion, Alpaca (instruction/output) or ShareGPT (conversations)"
@@ -224,10 +216,9 @@ def load_chat_examples(path: Path, *, skip_invalid: bool = False) -> list[dict[s
     records cannot be converted, naming the first line and why.
     """
     table, info = _table_and_shape(path)
-    if info["task"] not in SFT_TASKS:
+    if info["task"] not in kinds.CONVERSATIONS:
         raise UserError(
-            f"'{table.path.name}' holds {_describe(info)}, not conversations to fine-tune on; "
-            f"upload {CHAT_SHAPES_HINT} records instead."
+            f"{_holds(table, info)}, not conversations to fine-tune on; upload {CHAT_SHAPES_HINT} records instead."
         )
     return _convert(table, info, chat_record, skip_invalid)
 
@@ -235,9 +226,9 @@ def load_chat_examples(path: Path, *, skip_invalid: bool = False) -> list[dict[s
 def load_preference_pairs(path: Path, *, skip_invalid: bool = False) -> list[dict[str, Any]]:
     """Preference pairs as {"prompt": [messages], "chosen": [assistant messages], "rejected": [...]}."""
     table, info = _table_and_shape(path)
-    if info["task"] != "preference":
+    if info["task"] != kinds.PREFERENCE:
         raise UserError(
-            f"'{table.path.name}' holds {_describe(info)}, not preference pairs; upload records with prompt, chosen "
+            f"{_holds(table, info)}, not preference pairs; upload records with prompt, chosen "
             "and rejected fields (or a ShareGPT conversation with chosen and rejected answers)."
         )
     return _convert(table, info, preference_record, skip_invalid)
@@ -246,9 +237,9 @@ def load_preference_pairs(path: Path, *, skip_invalid: bool = False) -> list[dic
 def load_kto_examples(path: Path, *, skip_invalid: bool = False) -> list[dict[str, Any]]:
     """KTO examples as {"prompt": [messages], "completion": [assistant message(s)], "label": bool}."""
     table, info = _table_and_shape(path)
-    if info["task"] != "kto":
+    if info["task"] != kinds.KTO:
         raise UserError(
-            f"'{table.path.name}' holds {_describe(info)}, not KTO examples; upload records with messages (or prompt "
+            f"{_holds(table, info)}, not KTO examples; upload records with messages (or prompt "
             "and completion) and a true/false label."
         )
     return _convert(table, info, kto_record, skip_invalid)
@@ -256,7 +247,7 @@ def load_kto_examples(path: Path, *, skip_invalid: bool = False) -> list[dict[st
 
 def converter(info: dict[str, Any]) -> Callable[[Table, int, dict[str, Any]], dict[str, Any]]:
     """The function that converts one record of a table of this shape (chat, preference pair or KTO)."""
-    return {"preference": preference_record, "kto": kto_record}.get(info["task"], chat_record)
+    return {kinds.PREFERENCE: preference_record, kinds.KTO: kto_record}.get(info["task"], chat_record)
 
 
 def iter_converted(table: Table, info: dict[str, Any]) -> Iterable[tuple[int, dict[str, Any] | None, str | None]]:

@@ -22,9 +22,9 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
+from trainer.data import kinds
 from trainer.data.convert import iter_converted
 from trainer.data.read import load_table
-from trainer.data.shapes import SFT_TASKS
 from trainer.data.splits import SPLITS, split_indices
 from trainer.data.table import Table
 from trainer.data.task_choice import resolve_shape
@@ -108,18 +108,17 @@ def prepare_dataset(
 
     if table.bad_lines:
         step("drop_unreadable", table.bad_lines, "dropped lines that could not be read")
-    llm = kind in (*SFT_TASKS, "preference", "kto")
-    if llm:
+    if kind in kinds.LANGUAGE_MODEL_DATA:
         records, broken = _llm_records(table, shape)
         if broken:
             reasons = Counter(reason for _, reason in broken)
             detail = "; ".join(f"{n} × {reason}" for reason, n in reasons.most_common(3))
             step("drop_unusable", [line for line, _ in broken], f"dropped records that cannot be used ({detail})")
-        if kind in SFT_TASKS and shape["shape"] not in ("openai-messages", "openai-messages+tools"):
+        if kind in kinds.CONVERSATIONS and shape["shape"] not in ("openai-messages", "openai-messages+tools"):
             step("convert", [], f"converted {shape['shape']} records to OpenAI chat messages")
-        fmt = "chat-jsonl" if kind in SFT_TASKS else f"{kind}-jsonl"
-    elif kind in ("text-classification", "text-pair-classification", "regression"):
-        records, empty, missing = _classification_records(table, shape["mapping"], kind == "regression")
+        fmt = "chat-jsonl" if kind in kinds.CONVERSATIONS else f"{kind}-jsonl"
+    elif kind in (*kinds.LABELLED_TEXT, kinds.REGRESSION):
+        records, empty, missing = _classification_records(table, shape["mapping"], kind == kinds.REGRESSION)
         if empty:
             step("drop_empty", empty, "dropped rows with an empty text or label")
         if missing:
@@ -145,7 +144,7 @@ def prepare_dataset(
             step("dedupe", [], "no duplicates found")
 
     if to == "chat-jsonl" and fmt != "chat-jsonl":
-        if kind not in ("text-classification", "text-pair-classification"):
+        if kind not in kinds.LABELLED_TEXT:
             raise UserError(
                 f"'{path.name}' holds {kind} data, which tunechat cannot turn into chat examples; "
                 "convert labelled texts or conversations."
@@ -205,7 +204,7 @@ def _dedupe(records: list[tuple[int, dict[str, Any]]], kind: str) -> tuple[list,
     kept, dropped = [], []
     for line, record in records:
         # Labelled texts are duplicates when the text repeats (whatever the label); the rest when identical.
-        key = record["text"] if kind in ("text-classification", "regression") and "text" in record else None
+        key = record["text"] if kind in (kinds.TEXT_CLASSIFICATION, kinds.REGRESSION) and "text" in record else None
         key = key if key is not None else json.dumps(record, sort_keys=True, ensure_ascii=False)
         if key in seen:
             dropped.append(line)
@@ -230,9 +229,9 @@ def _split(
         for name, split_table in table.splits.items():
             split_records = (
                 _llm_records(split_table, shape)[0]
-                if kind in (*SFT_TASKS, "preference", "kto")
-                else _classification_records(split_table, shape["mapping"], kind == "regression")[0]
-                if kind in ("text-classification", "text-pair-classification", "regression")
+                if kind in kinds.LANGUAGE_MODEL_DATA
+                else _classification_records(split_table, shape["mapping"], kind == kinds.REGRESSION)[0]
+                if kind in (*kinds.LABELLED_TEXT, kinds.REGRESSION)
                 else [(line, dict(row)) for row, line in zip(split_table.rows, split_table.lines, strict=True)]
             )
             parts[name] = split_records
@@ -243,7 +242,7 @@ def _split(
     if not fractions:
         return {"data": records}
     _, val, test = fractions
-    stratified = kind in ("text-classification", "text-pair-classification")
+    stratified = kind in kinds.LABELLED_TEXT
     labels = [str(r["label"]) for _, r in records] if stratified else None
     indices = split_indices(len(records), val, test, seed, labels=labels)
     how = "stratified by label" if stratified else "shuffled"

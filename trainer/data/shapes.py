@@ -2,8 +2,9 @@
 
 The shapes people bring for fine-tuning language models differ only in column names and nesting:
 OpenAI `messages`, prompt/completion, Alpaca instruction/input/output, ShareGPT `conversations`
-with from/value, preference pairs and KTO's labelled completions. `detect_shape` names the task and
-the columns it used; trainer.data.convert turns the records into the form the trainers take.
+with from/value, preference pairs and KTO's labelled completions. `detect_shape` names the kind of
+data (trainer/data/kinds.py; reports call it "task") and the columns it used; trainer.data.convert
+turns the records into the form the trainers take.
 """
 
 from __future__ import annotations
@@ -12,23 +13,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from trainer.core.errors import UserError
+from trainer.data import kinds
 from trainer.data.columns import pick_columns
 from trainer.data.containers import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from trainer.data.table import Table
 from trainer.data.values import as_bool, as_number, is_messages, is_sharegpt, record_value
 
-SFT_TASKS = ("chat-sft", "prompt-completion", "alpaca", "sharegpt")
-TASKS = (
-    *SFT_TASKS,
-    "preference",
-    "kto",
-    "text-classification",
-    "text-pair-classification",
-    "regression",
-    "image-classification",
-    "audio-classification",
-    "text",
-)
 SAMPLE_RECORDS = 200  # records looked at to decide a shape; shapes are uniform, so a few suffice
 
 PAIR_NAMES = (
@@ -90,7 +80,7 @@ def detect_shape(table: Table) -> dict[str, Any]:
         inputs = _column_values(table, lower["input"])
         if _share(inputs, lambda v: isinstance(v, dict) and "messages" in v) >= 0.8:
             return shape(
-                "preference",
+                kinds.PREFERENCE,
                 "openai-preference",
                 {"prompt": lower["input"], "chosen": chosen, "rejected": rejected, "tools": tools},
                 0.98,
@@ -101,7 +91,7 @@ def detect_shape(table: Table) -> dict[str, Any]:
         if messages and max(openai_share, sharegpt_share) >= 0.8:
             name = "sharegpt-preference" if sharegpt_share >= openai_share else "messages-preference"
             return shape(
-                "preference",
+                kinds.PREFERENCE,
                 name,
                 {"prompt": messages, "chosen": chosen, "rejected": rejected, "system": system, "tools": tools},
                 0.97,
@@ -109,14 +99,14 @@ def detect_shape(table: Table) -> dict[str, Any]:
             )
         if prompt:
             return shape(
-                "preference",
+                kinds.PREFERENCE,
                 "prompt-chosen-rejected",
                 {"prompt": prompt, "chosen": chosen, "rejected": rejected, "system": system},
                 0.97,
                 f"It has '{prompt}', '{chosen}' and '{rejected}' columns (preference pairs).",
             )
         return shape(
-            "preference",
+            kinds.PREFERENCE,
             "chosen-rejected",
             {"chosen": chosen, "rejected": rejected},
             0.85,
@@ -131,7 +121,7 @@ def detect_shape(table: Table) -> dict[str, Any]:
     if kto_ok and kto_label:
         if messages and max(openai_share, sharegpt_share) >= 0.8:
             return shape(
-                "kto",
+                kinds.KTO,
                 "messages-label" if openai_share >= sharegpt_share else "sharegpt-label",
                 {"messages": messages, "label": kto_label, "system": system},
                 0.93,
@@ -139,7 +129,7 @@ def detect_shape(table: Table) -> dict[str, Any]:
             )
         if prompt and completion:
             return shape(
-                "kto",
+                kinds.KTO,
                 "prompt-completion-label",
                 {"prompt": prompt, "completion": completion, "label": kto_label, "system": system},
                 0.93,
@@ -148,7 +138,7 @@ def detect_shape(table: Table) -> dict[str, Any]:
 
     if messages and openai_share >= 0.8:
         return shape(
-            "chat-sft",
+            kinds.CHAT_SFT,
             "openai-messages+tools" if tools else "openai-messages",
             {"messages": messages, "tools": tools},
             0.99 if messages == lower.get("messages") else 0.9,
@@ -156,8 +146,8 @@ def detect_shape(table: Table) -> dict[str, Any]:
         )
     if messages and sharegpt_share >= 0.8:
         return shape(
-            "sharegpt",
-            "sharegpt+tools" if tools else "sharegpt",
+            kinds.SHAREGPT,
+            f"{kinds.SHAREGPT}+tools" if tools else kinds.SHAREGPT,
             {"messages": messages, "system": system, "tools": tools},
             0.97,
             f"Each record's '{messages}' is a list of {{from, value}} turns (ShareGPT format).",
@@ -166,8 +156,8 @@ def detect_shape(table: Table) -> dict[str, Any]:
     instruction, output = col("instruction"), col("output", "response")
     if instruction and output:
         return shape(
-            "alpaca",
-            "alpaca",
+            kinds.ALPACA,
+            kinds.ALPACA,  # the shape is named after its kind
             {
                 "instruction": instruction,
                 "input": col("input", "context"),
@@ -189,8 +179,8 @@ def detect_shape(table: Table) -> dict[str, Any]:
         if left in lower and right in lower and not label_like:
             if _share(_column_values(table, lower[left]), lambda v: isinstance(v, str | list)) >= 0.8:
                 return shape(
-                    "prompt-completion",
-                    "prompt-completion",
+                    kinds.PROMPT_COMPLETION,
+                    kinds.PROMPT_COMPLETION,  # the shape is named after its kind
                     {"prompt": lower[left], "completion": lower[right], "system": system},
                     confidence,
                     f"It has '{lower[left]}' and '{lower[right]}' columns (prompt and completion).",
@@ -204,7 +194,7 @@ def detect_shape(table: Table) -> dict[str, Any]:
     if len(table.columns) == 1:
         only = table.columns[0]
         return shape(
-            "text",
+            kinds.TEXT,
             "plain-text",
             {"text": only},
             0.6,
@@ -213,12 +203,12 @@ def detect_shape(table: Table) -> dict[str, Any]:
 
     pair = _pair_shape(table, lower)
     if pair:
-        return shape("text-pair-classification", "text-pair+label", pair, 0.85, _pair_reason(pair))
+        return shape(kinds.TEXT_PAIR_CLASSIFICATION, "text-pair+label", pair, 0.85, _pair_reason(pair))
 
     regression = _regression_shape(table, lower)
     if regression:
         return shape(
-            "regression",
+            kinds.REGRESSION,
             "text+number",
             regression,
             0.8,
@@ -228,7 +218,7 @@ def detect_shape(table: Table) -> dict[str, Any]:
 
     choice = pick_columns(table)
     return shape(
-        "text-classification",
+        kinds.TEXT_CLASSIFICATION,
         "text+label",
         {"text": choice["text_column"], "label": choice["label_column"]},
         0.9,
@@ -243,8 +233,8 @@ def _media_shape(table: Table) -> tuple[str, str, dict[str, str | None], str] | 
             continue
         lowered = [v.strip().lower() for v in values]
         for task, suffixes, kind in (
-            ("image-classification", IMAGE_SUFFIXES, "image"),
-            ("audio-classification", AUDIO_SUFFIXES, "audio"),
+            (kinds.IMAGE_CLASSIFICATION, IMAGE_SUFFIXES, "image"),
+            (kinds.AUDIO_CLASSIFICATION, AUDIO_SUFFIXES, "audio"),
         ):
             if _share(lowered, lambda v, s=suffixes: v.endswith(s)) < 0.8:  # type: ignore[misc]
                 continue

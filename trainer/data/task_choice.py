@@ -9,48 +9,25 @@ from __future__ import annotations
 from typing import Any
 
 from trainer.core.errors import UserError
+from trainer.data import kinds
 from trainer.data.columns import pick_columns
-from trainer.data.shapes import SFT_TASKS, detect_shape
+from trainer.data.shapes import detect_shape
 from trainer.data.table import Table
 from trainer.data.values import as_number
 
-TASK_ALIASES = {
-    "classification": "text-classification",
-    "text-classification": "text-classification",
-    "classify": "text-classification",
-    "pair": "text-pair-classification",
-    "text-pair": "text-pair-classification",
-    "text-pair-classification": "text-pair-classification",
-    "regression": "regression",
-    "score": "regression",
-    "sft": "sft",
-    "chat": "sft",
-    "chat-sft": "sft",
-    "instruction": "sft",
-    "prompt-completion": "sft",
-    "alpaca": "sft",
-    "sharegpt": "sft",
-    "dpo": "preference",
-    "orpo": "preference",
-    "preference": "preference",
-    "kto": "kto",
-    "image-classification": "image-classification",
-    "image": "image-classification",
-    "audio-classification": "audio-classification",
-    "audio": "audio-classification",
-    "text": "text",
-}
-
 
 def normalize_task(task: str) -> str:
-    """The task a user's word for it names ("dpo" -> "preference", "chat" -> "sft"); UserError when none."""
+    """The kind a user's word for their data names (dpo -> preference; chat -> kinds.ANY_CONVERSATION).
+
+    UserError when the word names none.
+    """
     key = task.strip().lower().replace("_", "-").replace(" ", "-")
-    if key not in TASK_ALIASES:
+    if key not in kinds.ALIASES:
         raise UserError(
             f"'{task}' is not a task tunechat knows; use text-classification, text-pair-classification, regression, "
             "sft, preference (dpo), kto, image-classification or audio-classification."
         )
-    return TASK_ALIASES[key]
+    return kinds.ALIASES[key]
 
 
 def resolve_shape(
@@ -71,16 +48,19 @@ def resolve_shape(
     found = detected["task"] if detected else None
     if wanted is None:
         # Naming the columns without a task means a classifier on them (as before tasks existed).
-        wanted = "text-pair-classification" if found == "text-pair-classification" else "text-classification"
-    if wanted == "sft" and found in SFT_TASKS or wanted == found and wanted in ("preference", "kto", "text"):
+        pair = found == kinds.TEXT_PAIR_CLASSIFICATION
+        wanted = kinds.TEXT_PAIR_CLASSIFICATION if pair else kinds.TEXT_CLASSIFICATION
+    if wanted == kinds.ANY_CONVERSATION and found in kinds.CONVERSATIONS:
         return dict(detected or {})
-    if wanted in ("image-classification", "audio-classification") and wanted == found and detected:
+    if wanted == found and wanted in (kinds.PREFERENCE, kinds.KTO, kinds.TEXT):
+        return dict(detected or {})
+    if wanted in kinds.MEDIA and wanted == found and detected:
         if label_column:
             detected["mapping"]["label"] = label_column
         return detected
-    if wanted in ("text-classification", "text-pair-classification"):
+    if wanted in kinds.LABELLED_TEXT:
         mapping = dict(detected["mapping"]) if detected and found == wanted else {}
-        if wanted == "text-pair-classification" and not mapping.get("text_pair"):
+        if wanted == kinds.TEXT_PAIR_CLASSIFICATION and not mapping.get("text_pair"):
             raise UserError(
                 f"'{name}' does not have two text columns with a label (like premise and hypothesis); "
                 "name them or choose another task."
@@ -89,15 +69,15 @@ def resolve_shape(
         mapping.update(text=choice["text_column"], label=choice["label_column"])
         return {
             "task": wanted,
-            "shape": "text-pair+label" if wanted == "text-pair-classification" else "text+label",
+            "shape": "text-pair+label" if wanted == kinds.TEXT_PAIR_CLASSIFICATION else "text+label",
             "mapping": mapping,
             "confidence": 1.0,
             "reason": "You chose the task or columns.",
             "text_reason": choice["text_reason"],
             "label_reason": choice["label_reason"],
         }
-    if wanted == "regression":
-        label = label_column or (detected["mapping"]["label"] if detected and found == "regression" else None)
+    if wanted == kinds.REGRESSION:
+        label = label_column or (detected["mapping"]["label"] if detected and found == kinds.REGRESSION else None)
         label = label or _numeric_column(table, exclude=text_column)
         if not label:
             raise UserError(
@@ -105,7 +85,7 @@ def resolve_shape(
             )
         text = text_column or pick_columns(table, label_column=label)["text_column"]
         return {
-            "task": "regression",
+            "task": kinds.REGRESSION,
             "shape": "text+number",
             "mapping": {"text": text, "label": label},
             "confidence": 1.0,

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from trainer.data import kinds
 from trainer.data.convert import converter, iter_converted
 from trainer.data.messages import RecordError
 from trainer.data.table import Table
@@ -80,7 +81,7 @@ def llm_report(
             )
         )
     # OpenAI's format rules: on the records as they are when they are already in chat format.
-    if task == "chat-sft":
+    if task == kinds.CHAT_SFT:
         by_code: dict[str, list[int]] = {"data_type": list(table.non_object_lines)} if table.non_object_lines else {}
         column = info["mapping"]["messages"]
         for index, line in enumerate(table.lines):
@@ -95,7 +96,7 @@ def llm_report(
                 lines = by_code[code]
                 problems.append(problem(code, lines, chat_problem_message(code, len(lines), lines)))
     for reason, lines in unusable.items():
-        if task == "chat-sft" and reason in ("no assistant message with content",):
+        if task == kinds.CHAT_SFT and reason in ("no assistant message with content",):
             continue  # already reported with OpenAI's code
         problems.append(
             problem(
@@ -164,7 +165,7 @@ def llm_report(
         "problems": problems,
         "tools": sum(1 for _, r in converted if r.get("tools")),
     }
-    if task == "kto":
+    if task == kinds.KTO:
         labels = Counter("desirable" if r["label"] else "undesirable" for _, r in converted)
         report["labels"] = [{"label": k, "count": v, "share": round(v / len(converted), 4)} for k, v in labels.items()]
     if not converted:

@@ -6,13 +6,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from trainer.data import kinds
 from trainer.data.table import Table
 from trainer.inspection.problems import lines_text, problem
 
 
 def media_report(path: Path, table: Table, info: dict[str, Any]) -> dict[str, Any]:
     """Images or audio with classes: class counts and the files named that are not next to the data file."""
-    kind = "image" if info["task"] == "image-classification" else "audio"
+    kind = "image" if info["task"] == kinds.IMAGE_CLASSIFICATION else "audio"
     column, label = info["mapping"].get(kind), info["mapping"].get("label")
     counts: Counter[str] = Counter()
     missing = []

@@ -12,10 +12,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from trainer.data import kinds
 from trainer.data.columns import pick_columns
 from trainer.data.examples import check_classes, table_examples
 from trainer.data.read import load_table
-from trainer.data.shapes import SFT_TASKS
 from trainer.data.table import Table
 from trainer.data.task_choice import normalize_task, resolve_shape
 from trainer.inspection.chat_report import llm_report
@@ -56,13 +56,13 @@ def inspect_file(
     val_fraction = defaults.val_fraction if val_fraction is None else val_fraction
     test_fraction = defaults.test_fraction if test_fraction is None else test_fraction
 
-    if not text_column and not label_column and (task is None or normalize_task(task) == "sft"):
+    if not text_column and not label_column and (task is None or normalize_task(task) == kinds.ANY_CONVERSATION):
         if streamable_chat(path):
             return stream_report(path, model, given_max_length or LLM_MAX_LENGTH)
     table = load_table(path)
     shape = resolve_shape(table, task, text_column, label_column)
-    if shape["task"] not in ("text-classification", "text-pair-classification"):
-        llm = shape["task"] in (*SFT_TASKS, "preference", "kto")
+    if shape["task"] not in kinds.LABELLED_TEXT:
+        llm = shape["task"] in kinds.LANGUAGE_MODEL_DATA
         return _task_report(path, table, shape, model, given_max_length or (LLM_MAX_LENGTH if llm else max_length))
     text_column, label_column = shape["mapping"]["text"], shape["mapping"]["label"]
     choice = pick_columns(table, text_column, label_column)
@@ -164,15 +164,13 @@ def _task_report(path: Path, table: Table, shape: dict[str, Any], model: str | N
         "notes": notes,
         "length_tokens": None,
     }
-    counter = (
-        counter_or_note(token_model, notes) if task not in ("image-classification", "audio-classification") else None
-    )
-    if task in (*SFT_TASKS, "preference", "kto"):
+    counter = counter_or_note(token_model, notes) if task not in kinds.MEDIA else None
+    if task in kinds.LANGUAGE_MODEL_DATA:
         report.update(llm_report(table, shape, counter, token_model, max_length, notes))
-    elif task == "regression":
+    elif task == kinds.REGRESSION:
         mapping = shape["mapping"]
         report.update(regression_report(table, mapping["text"], mapping["label"], counter, token_model, max_length))
-    elif task in ("image-classification", "audio-classification"):
+    elif task in kinds.MEDIA:
         report.update(media_report(path, table, shape))
     else:
         report.update(text_report(table, shape["mapping"]["text"]))

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trainer.data import kinds
 from trainer.inspection.chat_report import example_text
 from trainer.inspection.problems import problem, short
 from trainer.inspection.stream import check_chat_jsonl
@@ -75,7 +76,7 @@ def stream_report(path: Path, model: str | None, max_length: int) -> dict[str, A
         "rows": checked["rows"],
         "usable_rows": checked["valid_rows"],
         "columns": ["messages"],
-        "task": "chat-sft",
+        "task": kinds.CHAT_SFT,
         "shape": "openai-messages",
         "mapping": {"messages": "messages"},
         "confidence": 0.95,

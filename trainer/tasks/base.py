@@ -45,11 +45,27 @@ class PlanRequest:
 
 
 @dataclass(frozen=True)
+class HostedObjective:
+    """What a hosted API trains on a task's examples: the method, by the name the APIs give it, and what it does."""
+
+    # The method's name in hosted fine-tuning APIs (OpenAI's `method.type`).
+    method: str
+    # What it does, for the plan shown before a job starts.
+    description: str
+    # True when the examples are preference pairs (prompt, chosen, rejected) rather than chat examples.
+    preference: bool = False
+
+
+SUPERVISED_OBJECTIVE = HostedObjective("supervised", "supervised fine-tuning on chat examples")
+DPO_OBJECTIVE = HostedObjective("dpo", "DPO on preference pairs", preference=True)
+
+
+@dataclass(frozen=True)
 class HostedData:
     """A task's data in the form hosted fine-tuning APIs take: chat examples or preference pairs, and splits."""
 
-    # "supervised" (chat examples with an assistant answer) or "preference" (prompt, chosen, rejected).
-    objective: str
+    # SUPERVISED_OBJECTIVE (chat examples with an assistant answer) or DPO_OBJECTIVE (prompt, chosen, rejected).
+    objective: HostedObjective
     examples: list[dict[str, Any]]
     splits: dict[str, list[int]]
     # Rows as a local run of the same task writes them to splits/, so both are tested on the same rows.

@@ -177,8 +177,7 @@ def make_plan(
     )
     val_fraction, test_fraction, seed = base_config.val_fraction, base_config.test_fraction, base_config.seed
     data = task.hosted_data(data_path, base_config.to_dict())
-    preference = data.objective == "preference"
-    method = "dpo" if preference else "supervised"
+    preference = data.objective.preference
     examples = [_as_dpo(pair) for pair in data.examples] if preference else data.examples
     splits, rows, labels_info = data.splits, data.local_rows, data.details
     if not examples:
@@ -257,7 +256,8 @@ def make_plan(
         "file": data_path.name,
         "data": str(data_path),
         "task": task.name,
-        "method": method,
+        "method": data.objective.method,
+        "method_reason": data.objective.description,
         "model": model,
         "hyperparameters": hyper,
         "suffix": suffix,

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trainer.tasks.base import HostedData
+from trainer.data import kinds
+from trainer.tasks.base import DPO_OBJECTIVE, HostedData
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
 
 class DPO(CausalLMTask):
     name = "dpo"
     title = "preference tuning (DPO)"
-    data_kinds = ("preference",)
-    aliases = ("preference", "orpo")
+    data_kinds = (kinds.PREFERENCE,)
+    aliases = (kinds.PREFERENCE, "orpo")
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """Preference pairs as {"prompt", "chosen", "rejected"} message lists (each API turns them into its own
@@ -21,7 +22,7 @@ class DPO(CausalLMTask):
         from trainer.data.convert import load_preference_pairs
 
         pairs = list(load_preference_pairs(path))
-        return HostedData(objective="preference", examples=pairs, splits=hosted_split(len(pairs), config))
+        return HostedData(objective=DPO_OBJECTIVE, examples=pairs, splits=hosted_split(len(pairs), config))
 
 
 TASK = DPO()

@@ -9,18 +9,6 @@ from trainer.core.errors import UserError
 from trainer.plan.config import resolve_config
 
 
-def sniff_task(path: Path) -> str | None:
-    """sft for chats/instructions, dpo for preference pairs, None for anything else (e.g. a labelled table)."""
-    from trainer.data.read import load_table
-    from trainer.data.shapes import SFT_TASKS, detect_shape
-
-    try:
-        task = detect_shape(load_table(path))["task"]
-    except (UserError, OSError, ValueError):
-        return None
-    return "sft" if task in SFT_TASKS else ("dpo" if task == "preference" else None)
-
-
 def propose_llm(path: Path, user: dict[str, Any], task: str) -> dict[str, Any]:
     """Resolve the config for an sft/dpo run and explain it; refuses GPU-only choices on this hardware."""
     from trainer.plan.hardware import check_attention, check_supported, detect_hardware

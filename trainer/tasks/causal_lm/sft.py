@@ -5,22 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trainer.tasks.base import HostedData
+from trainer.data import kinds
+from trainer.tasks.base import SUPERVISED_OBJECTIVE, HostedData
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
 
 class SFT(CausalLMTask):
     name = "sft"
     title = "chat fine-tuning (SFT)"
-    data_kinds = ("chat-sft", "prompt-completion", "alpaca", "sharegpt")
-    aliases = ("chat", "instruction", "chat-sft")
+    data_kinds = kinds.CONVERSATIONS
+    aliases = ("chat", "instruction", kinds.CHAT_SFT)
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...)."""
         from trainer.data.convert import load_chat_examples
 
         examples = list(load_chat_examples(path))
-        return HostedData(objective="supervised", examples=examples, splits=hosted_split(len(examples), config))
+        return HostedData(objective=SUPERVISED_OBJECTIVE, examples=examples, splits=hosted_split(len(examples), config))
 
 
 TASK = SFT()

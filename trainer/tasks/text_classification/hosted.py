@@ -12,7 +12,7 @@ from trainer.data.columns import pick_columns
 from trainer.data.examples import usable_examples
 from trainer.data.read import load_table
 from trainer.data.splits import split_labelled_texts
-from trainer.tasks.base import Ask, HostedData
+from trainer.tasks.base import SUPERVISED_OBJECTIVE, Ask, HostedData
 from trainer.tasks.text_classification.chat_format import chat_example, label_from_answer, system_prompt
 
 # Test examples asked of a hosted model at most (each one is a paid request); TUNECHAT_HOSTED_EVAL_MAX overrides.
@@ -32,7 +32,7 @@ def hosted_data(path: Path, config: dict[str, Any]) -> HostedData:
     system = system_prompt(names)
     pairs = list(zip(labelled.texts, labelled.labels, strict=True))
     return HostedData(
-        objective="supervised",
+        objective=SUPERVISED_OBJECTIVE,
         examples=[chat_example(text, label, system) for text, label in pairs],
         splits=labelled.splits,
         local_rows=[{"text": text, "label": label} for text, label in pairs],

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainer.core.errors import UserError
+from trainer.data import kinds
 from trainer.plan.plan import Plan, PlanRow
 from trainer.store.registry import Registry
 from trainer.tasks.base import Ask, HostedData, MetricSpec, PlanRequest, Task
@@ -20,8 +21,8 @@ COLUMN_SETTINGS = ("text_column", "label_column")
 class TextClassification(Task):
     name = "text-classification"
     title = "text classification"
-    data_kinds = ("text-classification", "text-pair-classification")
-    aliases = ("classification", "classifier", "classify", "text-pair-classification")
+    data_kinds = kinds.LABELLED_TEXT
+    aliases = ("classification", "classifier", "classify", kinds.TEXT_PAIR_CLASSIFICATION)
     methods = ("full", "freeze")
     columns_from_inspection = True
     metrics = (
