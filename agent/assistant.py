@@ -16,7 +16,7 @@ from agent.backends import BackendChoice
 from agent.confirmations import answer_pending, pending_notice
 from agent.sessions import SessionStore
 from agent.suggestions import suggest_next
-from agent.types import EventSink, Reply, ignore_events
+from agent.types import EventSink, Presenter, Reply, ignore_events
 from tools.context import ToolContext
 from tools.pending import kind_of, pending_action
 from trainer.core.errors import UserError
@@ -31,11 +31,15 @@ class Assistant:
         workspace: Workspace | None = None,
         chat_model: Any | None = None,
         backend: BackendChoice | None = None,
+        *,
+        presenter: Presenter,
     ):
         """`chat_model` is a LangChain chat model; without one, `backend` (default: flags aside, the environment
-        and then the settings file, see agent.backends) says which LLM to use, or guided mode."""
+        and then the settings file, see agent.backends) says which LLM to use, or guided mode. `presenter` is how
+        the room that holds this assistant shows tool results (ui/render.MARKDOWN for every room today)."""
         from agent.backends import chat_model_for, resolve_backend
 
+        self.presenter = presenter
         self.workspace = workspace or Workspace.from_env()
         self.registry = Registry(self.workspace.db_path)
         self.sessions = SessionStore(self.workspace.db_path)
@@ -106,13 +110,13 @@ class Assistant:
         context = self.context(session_id)
         before = pending_action(context)
         # The user's own yes/no to a waiting action is answered here, in code: no model can produce it.
-        reply = answer_pending(context, message)
+        reply = answer_pending(context, message, self.presenter)
         if reply is not None:
             pass
         elif self.chat_model is None:
             from agent.guided import guided_reply
 
-            reply = guided_reply(context, state, message, uploaded, on_event)
+            reply = guided_reply(context, state, message, uploaded, self.presenter, on_event)
         else:
             from agent.llm import llm_reply
 

@@ -12,12 +12,11 @@ import re
 import time
 from typing import Any
 
-from agent.types import Reply, ToolStep
+from agent.types import Presenter, Reply, ToolStep
 from tools.context import ToolContext
 from tools.pending import confirm_pending, drop_pending, kind_of, pending_action
 from trainer.backends import runs
 from trainer.core.errors import UserError
-from ui import render
 
 YES = re.compile(
     r"^\s*(yes|y|yep|yeah|yes please|ok|okay|sure|go|go ahead|do it|confirm(ed)?|proceed|approved?)\s*[.!]*\s*$", re.I
@@ -46,7 +45,7 @@ def pending_notice(action: dict[str, Any]) -> str:
     return f"**Waiting for your yes:** {action['summary']}. Reply **yes** to carry it out, or **no** to drop it."
 
 
-def answer_pending(ctx: ToolContext, message: str) -> Reply | None:
+def answer_pending(ctx: ToolContext, message: str, show: Presenter) -> Reply | None:
     """Carry out or drop the pending action when `message` is the user's yes or no to it; else None.
 
     Only kinds confirmed by the user's own reply are answered here (a training plan starts on guided mode's
@@ -71,13 +70,13 @@ def answer_pending(ctx: ToolContext, message: str) -> Reply | None:
         step = ToolStep(name, arguments, False, str(error), time.perf_counter() - started)
         return Reply(text=f"{error} Nothing was done.", steps=[step])
     step = ToolStep(name, arguments, True, "done", time.perf_counter() - started, result)
-    return Reply(text=render_action_result(action["kind"], result), steps=[step], images=[])
+    return Reply(text=render_action_result(action["kind"], result, show), steps=[step], images=[])
 
 
-def render_action_result(kind: str, result: dict[str, Any]) -> str:
+def render_action_result(kind: str, result: dict[str, Any], show: Presenter) -> str:
     """What a confirmed action did, in the chat's words."""
     if kind == "deploy":
-        return render.render_deployment(result)
+        return show.deployment(result)
     if kind == "relaunch":
         changed = ", ".join(f"{key} {value}" for key, value in (result.get("changes") or {}).items())
         return (

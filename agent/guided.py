@@ -10,7 +10,7 @@ from typing import Any
 
 from agent.confirmations import is_no
 from agent.intents import Intent, classify
-from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
+from agent.types import EventSink, Presenter, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.launch import TRAIN
 from tools.pending import confirm_pending, pending_action
@@ -21,7 +21,6 @@ from trainer.backends.registry import get_backend
 from trainer.core.errors import UserError
 from trainer.core.records import plain
 from trainer.tasks.registry import detect_kind, task_for_kind
-from ui import render
 
 LLM_NOTICE = (
     "_Guided mode: I understand short requests (say **help** for the list). For free-form chat, set "
@@ -55,21 +54,6 @@ PREPARE_HINT = (
 )
 
 
-def render_best(found: dict[str, Any]) -> str:
-    """ "The best run is run 3 (macro-F1 0.93; run 1: 0.71)" from find_runs(which="best")."""
-    metric = found["metric"]
-    name = {"macro_f1": "test macro-F1", "eval_loss": "eval loss"}.get(metric, metric)
-    runs = found["runs"]
-    others = "; ".join(f"run {run['id']}: {run[metric]:.3g}" for run in runs[1:4])
-    best = runs[0]
-    how = "highest" if metric == "macro_f1" else "lowest"
-    return (
-        f"The best run is **run {best['id']}** ({how} {name}: {best[metric]:.3g}"
-        + (f"; {others}" if others else "")
-        + ")."
-    )
-
-
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
@@ -82,6 +66,7 @@ def guided_reply(
     state: dict[str, Any],
     message: str,
     uploaded: list[str],
+    show: Presenter,
     on_event: EventSink = ignore_events,
 ) -> Reply:
     intent = classify(message)
@@ -89,7 +74,7 @@ def guided_reply(
         intent = Intent("inspect")
     if intent.name == "unknown" and is_no(message):
         return Reply(text="OK. Nothing is waiting for your answer right now; say **help** for what I can do.")
-    session = GuidedTurn(ctx, state, on_event)
+    session = GuidedTurn(ctx, state, show, on_event)
     try:
         text = session.handle(intent)
     except UserError as error:
@@ -103,8 +88,8 @@ def guided_reply(
 class GuidedTurn:
     """One message's worth of work: calls tools, remembers the steps and images for the reply."""
 
-    def __init__(self, ctx: ToolContext, state: dict[str, Any], on_event: EventSink = ignore_events):
-        self.ctx, self.state = ctx, state
+    def __init__(self, ctx: ToolContext, state: dict[str, Any], show: Presenter, on_event: EventSink = ignore_events):
+        self.ctx, self.state, self.show = ctx, state, show
         self.on_event = on_event
         self.steps: list[ToolStep] = []
         self.images: list[str] = []
@@ -159,7 +144,7 @@ class GuidedTurn:
         report = self.call("inspect_data", file=self.active_file(), **self.columns(), **task)
         trains = task_for_kind(report.get("task"))
         hint = trains.inspect_hint if trains is not None and trains.inspect_hint else PREPARE_HINT
-        return render.render_inspection(report) + "\n\n" + hint
+        return self.show.inspection(report) + "\n\n" + hint
 
     def on_prepare(self, intent: Intent) -> str:
         """ "clean it up", "remove duplicates", "convert it to chat format", "split it": a new prepared dataset."""
@@ -168,7 +153,7 @@ class GuidedTurn:
             options["task"] = self.state["data_task"]
         source = self.active_file()
         result = self.call("prepare_data", file=source, **self.columns(), **options)
-        text = render.render_prepared(result)
+        text = self.show.prepared(result)
         if len(result.get("files", {})) == 1:
             # One prepared file: later requests ("fine-tune on this") use it instead of the raw upload.
             self.state["active_file"] = result["data_file"]
@@ -180,7 +165,7 @@ class GuidedTurn:
         if trains is not None and not trains.columns_from_inspection:
             return self.on_settings(intent)  # e.g. chats or preference pairs: no column inspection before the plan
         report = self.call("inspect_data", file=self.active_file(), **self.columns())
-        return render.render_inspection(report) + "\n\n" + self.on_settings(intent)
+        return self.show.inspection(report) + "\n\n" + self.on_settings(intent)
 
     def on_settings(self, intent: Intent) -> str:
         overrides = self.state.setdefault("overrides", {})
@@ -195,7 +180,7 @@ class GuidedTurn:
         plan = self.call("propose_plan", file=self.active_file(), **overrides)
         changed = ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in intent.settings.items())
         prefix = f"Updated the plan ({changed}).\n\n" if intent.name == "settings" and changed else ""
-        return prefix + render.render_plan(plan) + "\n\nSay **go** to start, or change a setting (e.g. *use 5 epochs*)."
+        return prefix + self.show.plan(plan) + "\n\nSay **go** to start, or change a setting (e.g. *use 5 epochs*)."
 
     def on_go(self, intent: Intent) -> str:
         plan = pending_action(self.ctx, TRAIN)
@@ -216,17 +201,17 @@ class GuidedTurn:
         self.state.setdefault("runs", []).append(result["run_id"])
         return (
             f"Started **run {result['run_id']}** in the background "
-            f"(estimated {render.fmt_seconds(result.get('estimate_seconds'))}). "
+            f"(estimated {self.show.seconds(result.get('estimate_seconds'))}). "
             "Say **status** to see its progress or **stop** to cancel it."
         )
 
     def on_status(self, intent: Intent) -> str:
         status = self.call("run_status", run_id=intent.run_ids[0] if intent.run_ids else None)
-        text = render.render_status(status)
+        text = self.show.status(status)
         if get_backend(status.get("backend")).hosted:
             shown = self.state.setdefault("events_shown", {})
             key = str(status["run_id"])
-            text += render.render_hosted_progress(status, since=int(shown.get(key, 0)))
+            text += self.show.hosted_progress(status, since=int(shown.get(key, 0)))
             shown[key] = len(status.get("events") or [])
         if status.get("status") == "succeeded":
             text += "\n\n" + self.on_evaluate(Intent("evaluate", run_ids=[status["run_id"]]))
@@ -236,15 +221,12 @@ class GuidedTurn:
         status = self.call("stop_run", run_id=intent.run_ids[0] if intent.run_ids else None)
         backend = get_backend(status.get("backend"))
         if isinstance(backend, HostedBackend):
-            return (
-                render.render_status(status)
-                + f" The {backend.provider} job {status.get('job_id') or ''} was cancelled."
-            )
-        return render.render_status(status) + " Its checkpoints stay in the run folder."
+            return self.show.status(status) + f" The {backend.provider} job {status.get('job_id') or ''} was cancelled."
+        return self.show.status(status) + " Its checkpoints stay in the run folder."
 
     def on_evaluate(self, intent: Intent) -> str:
         evaluation = self.call("evaluate_run", run_id=intent.run_ids[0] if intent.run_ids else None)
-        return render.render_evaluation(evaluation)
+        return self.show.evaluation(evaluation)
 
     def on_compare(self, intent: Intent) -> str:
         ids = intent.run_ids
@@ -255,12 +237,12 @@ class GuidedTurn:
                 raise UserError(
                     "Comparing needs two runs; train another one first, then say 'compare run 1 and run 2'."
                 )
-        return render.render_comparison(self.call("compare_runs", run_ids=ids))
+        return self.show.comparison(self.call("compare_runs", run_ids=ids))
 
     def on_deploy(self, intent: Intent) -> str:
         deployment = self.call("deploy_run", run_id=intent.run_ids[0] if intent.run_ids else None)
         if not deployment.get("needs_confirmation"):
-            return render.render_deployment(deployment)  # already served: shown as it is
+            return self.show.deployment(deployment)  # already served: shown as it is
         return f"Run {deployment['arguments']['run_id']} can be deployed; nothing runs yet."
 
     def on_undeploy(self, intent: Intent) -> str:
@@ -281,20 +263,20 @@ class GuidedTurn:
         return f"`{name}` can be deleted; nothing is deleted yet."
 
     def on_list_runs(self, intent: Intent) -> str:
-        return render.render_runs(self.call("list_runs")["runs"])
+        return self.show.runs(self.call("list_runs")["runs"])
 
     # ---- a failed run: "why did it fail?", then "fix it" (a plan that starts on the user's yes) ----
 
     def on_diagnose(self, intent: Intent) -> str:
         diagnosis = self.call("diagnose_run", run_id=intent.run_ids[0] if intent.run_ids else None)
-        return render.render_diagnosis(diagnosis)
+        return self.show.diagnosis(diagnosis)
 
     def on_relaunch(self, intent: Intent) -> str:
         changes = {key: value for key, value in intent.settings.items() if key != "backend"}
         plan = self.call("relaunch_run", run_id=intent.run_ids[0] if intent.run_ids else None, changes=changes or None)
         if not plan.get("needs_confirmation"):  # a hosted job: a new job plan, started by "go"
-            return render.render_hosted_plan(plan) + "\n\nSay **go** to upload the files and start the new job."
-        return render.render_relaunch_plan(plan)
+            return self.show.hosted_plan(plan) + "\n\nSay **go** to upload the files and start the new job."
+        return self.show.relaunch_plan(plan)
 
     # ---- earlier runs: "resume the run that crashed", "deploy the best run", "same as last time" ----
 
@@ -308,11 +290,11 @@ class GuidedTurn:
 
     def on_best_run(self, intent: Intent) -> str:
         found = self.call("find_runs", which="best")
-        return render_best(found)
+        return self.show.best_run(found)
 
     def on_deploy_best(self, intent: Intent) -> str:
         found = self.call("find_runs", which="best")
-        return render_best(found) + "\n\n" + self.on_deploy(Intent("deploy", run_ids=[found["run_id"]]))
+        return self.show.best_run(found) + "\n\n" + self.on_deploy(Intent("deploy", run_ids=[found["run_id"]]))
 
     def on_rerun_like(self, intent: Intent) -> str:
         changes = {key: value for key, value in intent.settings.items() if key != "backend"}
@@ -323,7 +305,7 @@ class GuidedTurn:
         )
         text = f"A new run like **run {plan['like_run']}**" + (f", changing {changed}." if changed else ", unchanged.")
         if plan.get("estimate_seconds"):
-            text += f" Estimated {render.fmt_seconds(plan['estimate_seconds'])} (run {plan['like_run']}'s time)."
+            text += f" Estimated {self.show.seconds(plan['estimate_seconds'])} (run {plan['like_run']}'s time)."
         return text
 
     # ---- a hosted fine-tuning API --------------------------------------------------------------
@@ -337,7 +319,7 @@ class GuidedTurn:
         }
         plan = self.call("start_training", file=self.active_file(), **arguments)
         return (
-            render.render_hosted_plan(plan)
+            self.show.hosted_plan(plan)
             + "\n\nNothing has been uploaded yet. Say **go** to upload the files and start the job, "
             "or change a setting (e.g. *use 2 epochs*)."
         )

@@ -6,16 +6,21 @@ import those, never conftest.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import toy_task
+from drivers import Driver, ScriptedDriver, ServerDriver
+from openai_server import FakeOpenAI
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
 from toy_models import build_tiny_llm, save_word_bert
 
+from agent.assistant import Assistant
 from trainer.core.workspace import Workspace
+from trainer.serve.deploy import list_deployments, stop_deployment
 from trainer.store.registry import Registry
+from ui.render import MARKDOWN
 
 
 @pytest.fixture(autouse=True)
@@ -103,3 +108,56 @@ def keyword_task() -> Iterator[toy_task.KeywordVote]:
     task = register(toy_task.KeywordVote())
     yield task
     unregister(task.name)
+
+
+# ---- the LLM path: the same script through the in-process model or over HTTP -----------------------
+
+
+@pytest.fixture(scope="module")
+def quick_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny_bert given a classification head and a few real optimizer steps, saved like a run's model/."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    labels = ["neg", "pos"]
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert, num_labels=2, id2label=dict(enumerate(labels)), label2id={"neg": 0, "pos": 1}, use_safetensors=True
+    )
+    rows = make_reviews(32, seed=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(4):
+        batch = rows[step * 8 : step * 8 + 8]
+        encoded = tokenizer([text for text, _ in batch], padding=True, return_tensors="pt")
+        loss = model(**encoded, labels=torch.tensor([labels.index(label) for _, label in batch])).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    folder = tmp_path_factory.mktemp("confirmations") / "model"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(params=["scripted", "http"])
+def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    if request.param == "scripted":
+        yield ScriptedDriver()
+        return
+    with FakeOpenAI() as server:
+        yield ServerDriver(server)
+
+
+@pytest.fixture
+def assistant_for() -> Iterator[Callable[[Driver], Assistant]]:
+    made: list[Assistant] = []
+
+    def make(driver: Driver) -> Assistant:
+        made.append(Assistant(chat_model=driver.model, presenter=MARKDOWN))
+        return made[-1]
+
+    yield make
+    for assistant in made:  # never leave a server process behind
+        for deployment in list_deployments(assistant.workspace, assistant.registry):
+            stop_deployment(assistant.workspace, assistant.registry, deployment["run_id"])

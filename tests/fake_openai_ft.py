@@ -17,23 +17,15 @@ timeout retries it). Create honours the Idempotency-Key header, as a real API sh
 from __future__ import annotations
 
 import argparse
-import email.parser
-import email.policy
-import itertools
 import json
 import re
 import threading
 import time
 from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-_ids = itertools.count(1)
-
-
-def _id(prefix: str) -> str:
-    return f"{prefix}-{next(_ids):06d}"
+from fake_openai_ft_http import api_error, handler_for, new_id
 
 
 class FakeFineTuning:
@@ -68,7 +60,7 @@ class FakeFineTuning:
         return f"http://{host}:{port}/v1"
 
     def start(self, port: int = 0) -> FakeFineTuning:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ft", daemon=True)
         self._thread.start()
@@ -101,10 +93,10 @@ class FakeFineTuning:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                return 400, _error(f"Invalid file format: line {number} is not valid JSON.", "invalid_file_format")
+                return 400, api_error(f"Invalid file format: line {number} is not valid JSON.", "invalid_file_format")
             if not isinstance(record, dict) or not ("messages" in record or "input" in record):
-                return 400, _error(f"Invalid file format: line {number} has no 'messages'.", "invalid_file_format")
-        file_id = _id("file")
+                return 400, api_error(f"Invalid file format: line {number} has no 'messages'.", "invalid_file_format")
+        file_id = new_id("file")
         entry = {
             "id": file_id,
             "object": "file",
@@ -123,13 +115,15 @@ class FakeFineTuning:
             if key and key in self.idempotency:
                 return 200, self.public(self.jobs[self.idempotency[key]])
             if body.get("training_file") not in self.files:
-                return 400, _error(f"invalid training_file: {body.get('training_file')}", "invalid_training_file")
+                return 400, api_error(f"invalid training_file: {body.get('training_file')}", "invalid_training_file")
             if body.get("validation_file") and body["validation_file"] not in self.files:
-                return 400, _error(f"invalid validation_file: {body.get('validation_file')}", "invalid_validation_file")
+                return 400, api_error(
+                    f"invalid validation_file: {body.get('validation_file')}", "invalid_validation_file"
+                )
             method = body.get("method") or {"type": "supervised"}
             hyper = dict((method.get(method["type"]) or {}).get("hyperparameters") or {})
             job = {
-                "id": _id("ftjob"),
+                "id": new_id("ftjob"),
                 "object": "fine_tuning.job",
                 "created_at": int(time.time()),
                 "model": body["model"],
@@ -164,7 +158,7 @@ class FakeFineTuning:
     def _event(self, job: dict[str, Any], level: str, message: str, data: Any = None, kind: str = "message") -> None:
         job["_events"].append(
             {
-                "id": _id("ftevent"),
+                "id": new_id("ftevent"),
                 "object": "fine_tuning.job.event",
                 "created_at": int(time.time()),
                 "level": level,
@@ -201,7 +195,7 @@ class FakeFineTuning:
                 if step % 2 == 0 or step == self.steps:
                     job["_checkpoints"].append(
                         {
-                            "id": _id("ftckpt"),
+                            "id": new_id("ftckpt"),
                             "object": "fine_tuning.job.checkpoint",
                             "created_at": int(time.time()),
                             "fine_tuned_model_checkpoint": f"ft:{job['model']}:fake::{job['id']}:ckpt-step-{step}",
@@ -251,145 +245,6 @@ class FakeFineTuning:
             for label, count in votes[word].items():
                 score[label] += count / total if total else 0
         return (score or labels).most_common(1)[0][0] if (score or labels) else ""
-
-
-def _error(message: str, code: str, kind: str = "invalid_request_error") -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "code": code, "param": None}}
-
-
-def _page(items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"object": "list", "data": items, "has_more": False}
-
-
-def _handler(server: FakeFineTuning) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self._route("GET")
-
-        def do_POST(self) -> None:
-            self._route("POST")
-
-        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timeout test)
-
-        def _route(self, method: str) -> None:
-            parts = urlsplit(self.path)
-            path, query = parts.path.rstrip("/"), parse_qsl(parts.query)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            server.requests.append((method, path))
-            server.authorizations.add(self.headers.get("Authorization", ""))
-            injected = server._take_failure(method, path)
-            if injected in (429, 500, 503):
-                retry = {"retry-after-ms": "20"} if injected == 429 else {}
-                kind = "rate_limit_exceeded" if injected == 429 else "server_error"
-                self._send(injected, _error(f"injected {injected}", kind, kind), retry)
-                return
-            if injected == 401 or (server.key and self.headers.get("Authorization") != f"Bearer {server.key}"):
-                self._send(401, _error("Incorrect API key provided.", "invalid_api_key"))
-                return
-            if injected == 400:
-                self._send(400, _error("The file could not be parsed as JSONL (injected).", "invalid_file_format"))
-                return
-            status, payload = self._answer(method, path, query, raw)
-            if injected == "timeout":
-                time.sleep(server.slow_s)  # the work is done; only the answer is late
-            self._send(status, payload)
-
-        def _answer(
-            self, method: str, path: str, query: list[tuple[str, str]], raw: bytes
-        ) -> tuple[int, dict[str, Any]]:
-            if method == "POST" and path == "/v1/files":
-                return self._upload(raw)
-            if method == "GET" and path.startswith("/v1/files/"):
-                entry = server.files.get(path.rsplit("/", 1)[-1])
-                return (
-                    (200, {k: v for k, v in entry.items() if k != "content"})
-                    if entry
-                    else (404, _error("no file", "not_found"))
-                )
-            if method == "POST" and path == "/v1/fine_tuning/jobs":
-                return server.create_job(json.loads(raw or b"{}"), self.headers.get("Idempotency-Key"))
-            if method == "GET" and path == "/v1/fine_tuning/jobs":
-                wanted = {k[len("metadata[") : -1]: v for k, v in query if k.startswith("metadata[")}
-                jobs = [
-                    server.public(j)
-                    for j in reversed(list(server.jobs.values()))
-                    if all((j.get("metadata") or {}).get(k) == v for k, v in wanted.items())
-                ]
-                return 200, _page(jobs)
-            match = re.fullmatch(r"/v1/fine_tuning/jobs/([\w-]+)(/events|/checkpoints|/cancel)?", path)
-            if match:
-                job = server.jobs.get(match.group(1))
-                if job is None:
-                    return 404, _error(f"No fine-tuning job {match.group(1)}", "not_found")
-                what = match.group(2)
-                if what is None and method == "GET":
-                    server.advance(job)
-                    return 200, server.public(job)
-                if what == "/events":
-                    return 200, _page(list(reversed(job["_events"])))
-                if what == "/checkpoints":
-                    return 200, _page(list(reversed(job["_checkpoints"])))
-                if what == "/cancel" and method == "POST":
-                    with server.lock:
-                        if job["status"] in ("validating_files", "queued", "running"):
-                            job["status"] = "cancelled"
-                            server._event(job, "info", "Fine-tuning job cancelled")
-                    return 200, server.public(job)
-            if method == "POST" and path == "/v1/chat/completions":
-                body = json.loads(raw or b"{}")
-                try:
-                    content = server.predict(body.get("model", ""), body.get("messages", []))
-                except KeyError:
-                    return 404, _error(f"The model {body.get('model')} does not exist", "model_not_found")
-                return 200, {
-                    "id": _id("chatcmpl"),
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body.get("model"),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": content},
-                            "finish_reason": "stop",
-                            "logprobs": None,
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
-                }
-            return 404, _error(f"no route {method} {path}", "not_found")
-
-        def _upload(self, raw: bytes) -> tuple[int, dict[str, Any]]:
-            header = f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode()
-            message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
-            fields: dict[str, Any] = {}
-            filename = "upload.jsonl"
-            for part in message.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                if part.get_filename():
-                    filename = part.get_filename()
-                fields[str(name)] = part.get_payload(decode=True)
-            if "file" not in fields:
-                return 400, _error("no file part", "invalid_request")
-            return server.upload(filename, (fields.get("purpose") or b"").decode(), fields["file"])
-
-    return Handler
 
 
 def main() -> None:

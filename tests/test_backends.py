@@ -24,6 +24,7 @@ from agent.local_chat import LocalChatModel, parse_tool_calls
 from agent.settings import settings_path, write_setting
 from trainer.core.errors import UserError
 from ui.cli import main as cli_main
+from ui.render import MARKDOWN
 
 # ---- precedence ---------------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ def test_base_url_without_a_key_chats_through_the_assistant(monkeypatch: pytest.
         _write_settings({"llm": {"base_url": server.base_url, "model": "qwen2.5:7b"}})
         # The user's OpenAI key is for OpenAI: a server named in the settings file does not receive it.
         monkeypatch.setenv("OPENAI_API_KEY", "sk-real-openai-key-never-sent-elsewhere")
-        assistant = Assistant()
+        assistant = Assistant(presenter=MARKDOWN)
         assert assistant.mode == "llm"
         assert assistant.backend_description == f"LLM: qwen2.5:7b at {server.base_url} (from settings file)"
         session = assistant.new_session()
@@ -154,7 +155,7 @@ def test_base_url_without_a_key_chats_through_the_assistant(monkeypatch: pytest.
         with pytest.raises(UserError, match="GROQ_API_KEY, but it is not set"):
             chat_model_for(resolve_backend())
         monkeypatch.setenv("GROQ_API_KEY", "gsk-groq-test")
-        assert Assistant().reply(session, "again").text == "Second answer."
+        assert Assistant(presenter=MARKDOWN).reply(session, "again").text == "Second answer."
         assert server.headers[1]["authorization"] == "Bearer gsk-groq-test"
 
 
@@ -299,7 +300,7 @@ def test_local_model_reply_is_its_greedy_generation_and_streams(tiny_llm: Path) 
 def test_local_model_tool_call_drives_a_real_agent_turn(chain_llm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUNECHAT_LLM", "local")
     monkeypatch.setenv("TUNECHAT_LLM_PATH", str(chain_llm))
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     assert assistant.backend_description == f"LLM: local Transformers model {chain_llm.resolve()} on cpu"
     model = assistant.chat_model
     assert isinstance(model, LocalChatModel)

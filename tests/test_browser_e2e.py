@@ -34,9 +34,10 @@ def free_port() -> int:
 
 def test_upload_plan_confirm_progress_metrics_in_a_real_browser(reviews_tsv: Path, tiny_bert: Path) -> None:
     from agent.assistant import Assistant
+    from ui.render import MARKDOWN
     from ui.web import launch
 
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     shutil.copytree(tiny_bert, assistant.workspace.models / "tiny")
     port = free_port()
     demo = launch(port=port, assistant=assistant, prevent_thread_lock=True)

@@ -24,6 +24,7 @@ from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, read_json, read_jsonl
 from trainer.evaluate.diagnosis import diagnose_run, parse_size, plan_oom
 from trainer.plan.config import resolve_config
+from ui.render import MARKDOWN
 
 LONG_WORDS = 8190  # with [CLS] and [SEP]: exactly the 8192 positions of the wide model
 
@@ -108,7 +109,7 @@ def test_out_of_memory_run_is_diagnosed_and_relaunched_on_yes(wide_bert: Path, t
 
 
 def check_out_of_memory_run(driver: Driver, wide_bert: Path, tmp_path: Path) -> None:
-    assistant = Assistant(chat_model=driver.model)
+    assistant = Assistant(chat_model=driver.model, presenter=MARKDOWN)
     session = assistant.new_session()
     data = assistant.workspace.import_file(long_reviews_tsv(tmp_path))
     config = {
@@ -151,7 +152,7 @@ def check_out_of_memory_run(driver: Driver, wide_bert: Path, tmp_path: Path) -> 
 @pytest.mark.slow
 def test_nan_run_is_diagnosed_and_relaunched_with_a_lower_learning_rate(tiny_bert: Path, reviews_tsv: Path) -> None:
     driver = ScriptedDriver()  # the in-process scripted chat model (the OOM test goes over HTTP)
-    assistant = Assistant(chat_model=driver.model)
+    assistant = Assistant(chat_model=driver.model, presenter=MARKDOWN)
     session = assistant.new_session()
     data = assistant.workspace.import_file(reviews_tsv)
     # lr 0.9 with weight_decay 10: AdamW's decay factor 1 - lr x 10 stays below -1 while the (linearly decaying)
@@ -204,7 +205,7 @@ def recorded_run(assistant: Assistant, reviews_tsv: Path, status: str, error: st
 
 
 def test_data_format_error_points_at_the_column_and_is_not_relaunched(reviews_tsv: Path) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     error = "There is no column 'review' in 'reviews.tsv'; its columns are: label, text."
     run_id = recorded_run(assistant, reviews_tsv, "failed", error)
     diagnosis = diagnose_run(assistant.workspace, assistant.registry, run_id)
@@ -214,7 +215,7 @@ def test_data_format_error_points_at_the_column_and_is_not_relaunched(reviews_ts
 
 
 def test_missing_dependency_names_the_package_and_the_pip_command(reviews_tsv: Path) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     log = "[tunechat] loading\nTraceback (most recent call last):\nModuleNotFoundError: No module named 'sklearn'\n"
     run_id = recorded_run(
         assistant,
@@ -234,7 +235,7 @@ def test_cancelled_openai_job_relaunches_as_a_new_plan(reviews_tsv: Path) -> Non
     from tools.diagnose_tools import relaunch_run
     from tools.pending import pending_action
 
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     data = assistant.workspace.import_file(reviews_tsv, session_id=session)
     config = resolve_config({"data": str(data), "backend": "openai", "model": "gpt-4.1-mini"})
@@ -258,7 +259,7 @@ def test_cancelled_openai_job_relaunches_as_a_new_plan(reviews_tsv: Path) -> Non
 
 
 def test_killed_run_is_interrupted_and_a_running_run_is_not_diagnosed(reviews_tsv: Path) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     killed = recorded_run(
         assistant,
         reviews_tsv,
@@ -289,7 +290,7 @@ def test_oom_plan_for_a_causal_lm_adds_lora_and_halves_without_figures() -> None
 
 
 def test_guided_mode_explains_a_failure_and_plans_the_fix_without_starting_it(reviews_tsv: Path) -> None:
-    assistant = Assistant()  # no chat model: guided mode
+    assistant = Assistant(presenter=MARKDOWN)  # no chat model: guided mode
     session = assistant.new_session()
     run_id = recorded_run(
         assistant,
@@ -318,7 +319,7 @@ def test_guided_mode_explains_a_failure_and_plans_the_fix_without_starting_it(re
 
 
 def test_nan_at_the_first_step_blames_the_weights_not_the_learning_rate(reviews_tsv: Path) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     error = "The training loss became nan at step 1, so the run was stopped; lower the learning rate (e.g. by 10x)."
     run_id = recorded_run(assistant, reviews_tsv, "failed", error)  # the LLM guard stops before logging it
     diagnosis = diagnose_run(assistant.workspace, assistant.registry, run_id)

@@ -14,6 +14,7 @@ import pytest
 from agent.assistant import Assistant
 from agent.guided import LLM_NOTICE
 from trainer.serve.deploy import list_deployments, stop_deployment
+from ui.render import MARKDOWN
 
 
 def wait_for_run(assistant: Assistant, session: str, timeout: float = 240) -> str:
@@ -28,7 +29,7 @@ def wait_for_run(assistant: Assistant, session: str, timeout: float = 240) -> st
 
 @pytest.fixture
 def assistant_with_tiny_model(tiny_bert: Path) -> tuple[Assistant, str]:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     shutil.copytree(tiny_bert, assistant.workspace.models / "tiny")
     return assistant, assistant.new_session()
 
@@ -92,14 +93,14 @@ def test_whole_loop_in_guided_mode(assistant_with_tiny_model, reviews_tsv: Path)
     assert "| 1 | succeeded |" in runs and "| 2 | succeeded |" in runs
 
     # A restart: a new Assistant on the same workspace sees the history and the runs.
-    restarted = Assistant()
+    restarted = Assistant(presenter=MARKDOWN)
     history = restarted.history(session)
     assert history[0]["role"] == "user" and "[uploaded reviews.tsv]" in history[0]["content"]
     assert len(restarted.registry.list_runs()) == 2
 
 
 def test_go_without_a_plan_and_unknown_runs_get_one_clear_sentence() -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     text = assistant.reply(session, "go").text
     assert text.startswith("There is no plan to start yet; upload a data file")
@@ -109,7 +110,7 @@ def test_go_without_a_plan_and_unknown_runs_get_one_clear_sentence() -> None:
 
 
 def test_bad_files_are_explained_and_nothing_starts(tmp_path: Path) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     empty = tmp_path / "empty.csv"
     empty.write_text("")
@@ -127,14 +128,14 @@ def test_bad_files_are_explained_and_nothing_starts(tmp_path: Path) -> None:
 
 
 def test_help_and_unknown_messages_list_what_to_say() -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     assert "compare run 1 and run 2" in assistant.reply(session, "help").text
     assert assistant.reply(session, "what's the weather like").text.startswith("I did not catch that.")
 
 
 def test_a_model_path_outside_the_workspace_is_refused(reviews_tsv: Path, tiny_bert: Path) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     assistant.reply(session, "inspect", files=[reviews_tsv])
     text = assistant.reply(session, f"use model {tiny_bert}").text

@@ -27,12 +27,13 @@ from tools.context import ToolContext
 from tools.registry import TOOLS
 from trainer.core.errors import UserError
 from trainer.store.registry import FINISHED
+from ui.render import MARKDOWN
 
 TOOL_NAMES = [t.__name__ for t in TOOLS]
 
 
 def assistant_with_tiny_model(tiny_bert: Path, chat_model: Any) -> Assistant:
-    assistant = Assistant(chat_model=chat_model)
+    assistant = Assistant(chat_model=chat_model, presenter=MARKDOWN)
     # The chat may only name model folders inside the workspace.
     shutil.copytree(tiny_bert, assistant.workspace.models / "tiny")
     return assistant
@@ -179,7 +180,7 @@ def test_streaming_chat_openai_gets_tool_calls_and_text(reviews_tsv: Path) -> No
     script = [tool("inspect_data", file="reviews.tsv"), text("The data looks fine.")]
     with FakeOpenAI(script) as server:
         model = ChatOpenAI(model="test-model", base_url=server.base_url, api_key="sk-x", max_retries=0, streaming=True)
-        assistant = Assistant(chat_model=model)
+        assistant = Assistant(chat_model=model, presenter=MARKDOWN)
         reply = assistant.reply(assistant.new_session(), "check this", files=[reviews_tsv])
     assert all(request["stream"] is True for request in server.requests)
     assert reply.text == "The data looks fine."
@@ -209,7 +210,7 @@ def test_tool_errors_go_back_to_the_model_and_never_read_outside(tmp_path: Path,
         then(tool_call("inspect_data", file="reviews.tsv", ctx="/")),
         then(say("Sorry, I could not read that file.")),
     )
-    assistant = Assistant(chat_model=model)
+    assistant = Assistant(chat_model=model, presenter=MARKDOWN)
     session = assistant.new_session()
     reply = assistant.reply(session, "inspect these", files=[reviews_tsv])
 
@@ -251,7 +252,7 @@ def test_huge_results_are_shortened_for_the_model() -> None:
 
 def test_a_model_that_never_stops_calling_tools_is_cut_off() -> None:
     model = ScriptedChatModel().add(*[tool_call("list_runs") for _ in range(RECURSION_LIMIT)])
-    assistant = Assistant(chat_model=model)
+    assistant = Assistant(chat_model=model, presenter=MARKDOWN)
     reply = assistant.reply(assistant.new_session(), "loop")
     assert reply.text.startswith("I stopped after too many tool calls")
     assert 5 <= len(reply.steps) <= RECURSION_LIMIT // 2 + 1
@@ -259,7 +260,7 @@ def test_a_model_that_never_stops_calling_tools_is_cut_off() -> None:
 
 
 def test_mode_comes_from_the_environment_and_the_key_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Assistant().mode == "guided"
+    assert Assistant(presenter=MARKDOWN).mode == "guided"
     assert chat_model_for(resolve_backend()) is None
 
     key = "sk-test-very-secret-key-123"
@@ -269,7 +270,7 @@ def test_mode_comes_from_the_environment_and_the_key_is_never_shown(monkeypatch:
         monkeypatch.setenv("OPENAI_API_KEY", key)
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("TUNECHAT_MODEL", "loopback-model")
-        assistant = Assistant()
+        assistant = Assistant(presenter=MARKDOWN)
         assert assistant.mode == "llm"
         assert assistant.backend_description == f"LLM: loopback-model at {server.base_url}"
         assert key not in describe_chat_model(assistant.chat_model) and key not in repr(assistant.chat_model)
@@ -285,5 +286,5 @@ def test_mode_comes_from_the_environment_and_the_key_is_never_shown(monkeypatch:
         closed_url = server.base_url
     # The server is gone now: one sentence naming the endpoint, no traceback, no key.
     model = ChatOpenAI(model="m", base_url=closed_url, api_key=key, max_retries=0)
-    unreachable = Assistant(chat_model=model).reply("s2", "hello").text
+    unreachable = Assistant(chat_model=model, presenter=MARKDOWN).reply("s2", "hello").text
     assert unreachable.startswith(f"The LLM at {closed_url} could not be reached") and key not in unreachable

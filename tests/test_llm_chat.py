@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agent.assistant import Assistant
 from agent.intents import parse_settings
+from ui.render import MARKDOWN
 
 
 def test_method_and_task_words_are_settings():
@@ -17,7 +18,7 @@ def test_method_and_task_words_are_settings():
 
 
 def test_guided_mode_plans_and_starts_lora_sft_on_a_chat_file(tiny_llm: Path, chat_jsonl: Path):
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     shutil.copytree(tiny_llm, assistant.workspace.models / "tiny-llm")
     session = assistant.new_session()
 

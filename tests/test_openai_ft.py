@@ -31,7 +31,8 @@ from trainer.backends.openai import job as ft_job
 from trainer.backends.openai.follow import follower_alive
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json, read_jsonl
-from ui.render import render_hosted_plan
+from ui.render import MARKDOWN
+from ui.render.hosted import render_hosted_plan
 
 CANARY = "sk-canary-7f3e9b1c5d2a4e6f8091"
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,7 +273,7 @@ def test_restart_reattaches_and_never_creates_a_second_job(fake: FakeFineTuning,
 
 def test_guided_chat_plan_go_status_stop(fake: FakeFineTuning, tmp_path: Path) -> None:
     fake.hold = True
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     assistant.chat_model = None  # guided mode, with the key set for fine-tuning
     session = assistant.new_session()
     reply = assistant.reply(session, "fine-tune gpt-4.1-mini on this", files=[_reviews(tmp_path)])
@@ -305,7 +306,7 @@ def test_llm_mode_cannot_confirm_the_job_itself(fake: FakeFineTuning, tmp_path: 
         tool_call("start_training", file="reviews.tsv", model="gpt-4.1-mini"),
         say("Here is the plan; it costs about $0.06. Say go to start."),
     )
-    assistant = Assistant(chat_model=model)
+    assistant = Assistant(chat_model=model, presenter=MARKDOWN)
     session = assistant.new_session()
     assistant.reply(session, "fine-tune gpt-4.1-mini on my reviews", files=[_reviews(tmp_path)])
     assert fake.requests == []  # the tool planned, nothing was uploaded

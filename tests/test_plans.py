@@ -19,6 +19,7 @@ from trainer.backends import runs
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.store.registry import Registry
+from ui.render import MARKDOWN
 
 
 def _confirm_in_another_process(root: str, session: str, start: Any, results: Any) -> None:
@@ -71,7 +72,7 @@ def _launched_config(assistant: Assistant, run_id: int) -> dict[str, Any]:
 
 
 def test_guided_go_starts_exactly_the_plan_shown_last(reviews_tsv: Path, tiny_bert: Path) -> None:
-    assistant = _with_tiny(Assistant(), tiny_bert)
+    assistant = _with_tiny(Assistant(presenter=MARKDOWN), tiny_bert)
     session = assistant.new_session()
     assistant.reply(session, "here is my data", files=[reviews_tsv])
     first = assistant.reply(session, "fine-tune a classifier on this, use model tiny")
@@ -103,7 +104,7 @@ def test_the_llm_starts_only_the_plan_it_showed(reviews_tsv: Path, tiny_bert: Pa
         tool_call("start_training", file="reviews.tsv", model="tiny", epochs=3),
         lambda messages: say(f"Started run {json.loads(messages[-1].content)['run_id']}."),
     )
-    assistant = _with_tiny(Assistant(chat_model=model), tiny_bert)
+    assistant = _with_tiny(Assistant(chat_model=model, presenter=MARKDOWN), tiny_bert)
     session = assistant.new_session()
     assistant.reply(session, "plan a classifier with 2 epochs", files=[reviews_tsv])
     assistant.reply(session, "go")

@@ -14,6 +14,7 @@ from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.data.prepare import parse_split, prepare_dataset
 from ui.cli import main
+from ui.render import MARKDOWN
 
 
 def messy_csv(path: Path) -> Path:
@@ -131,7 +132,7 @@ def test_cli_prepare_prints_json_and_words(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_chat_cleans_converts_and_splits(tmp_path: Path) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     source = messy_csv(tmp_path / "reviews.csv")
     reply = assistant.reply(session, "clean it up", files=[source])

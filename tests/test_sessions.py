@@ -28,6 +28,7 @@ from tools.history_tools import find_runs
 from trainer.backends import local, runs
 from trainer.core.fileio import read_json, read_jsonl
 from trainer.plan.config import resolve_config
+from ui.render import MARKDOWN
 
 
 def result_of(messages: list) -> Any:
@@ -52,7 +53,7 @@ def with_tiny_model(assistant: Assistant, tiny_bert: Path) -> Assistant:
 
 
 def test_two_chats_do_not_see_each_others_files(reviews_tsv: Path, tmp_path: Path) -> None:
-    guided = Assistant()  # chat A, guided mode
+    guided = Assistant(presenter=MARKDOWN)  # chat A, guided mode
     chat_a = guided.new_session()
     reply = guided.reply(chat_a, "inspect this", files=[reviews_tsv])
     assert "120" in reply.text and [s.name for s in reply.steps] == ["inspect_data"]
@@ -83,7 +84,7 @@ def test_two_chats_do_not_see_each_others_files(reviews_tsv: Path, tmp_path: Pat
         note_then(tool_call("propose_plan", file=data_file)),
         note_then(say("I cannot see that file here.")),
     )
-    llm = Assistant(chat_model=model)
+    llm = Assistant(chat_model=model, presenter=MARKDOWN)
     chat_b = llm.new_session()
     reply = llm.reply(chat_b, "train on reviews.tsv")
     assert reply.text == "I cannot see that file here."
@@ -108,7 +109,7 @@ def test_two_chats_do_not_see_each_others_files(reviews_tsv: Path, tmp_path: Pat
     assert [f["name"] for f in listed["files"]] == ["reviews.tsv"] and "datasets" not in listed
 
     # A, through another Assistant object, still has its upload and dataset and can plan on them.
-    again = Assistant()
+    again = Assistant(presenter=MARKDOWN)
     reply = again.reply(chat_a, "inspect")
     assert "120" in reply.text
     ctx_a = again.context(chat_a)
@@ -128,7 +129,7 @@ def test_a_chat_cannot_escape_the_workspace_or_read_other_folders(reviews_tsv: P
     from tools.data_tools import inspect_data
     from trainer.core.errors import UserError
 
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     chat = assistant.new_session()
     assistant.reply(chat, "", files=[reviews_tsv])
     ctx = assistant.context(chat)
@@ -147,7 +148,7 @@ def test_a_chat_from_before_per_chat_uploads_keeps_its_files(reviews_tsv: Path) 
     from tools.data_tools import inspect_data, list_files
     from trainer.core.errors import UserError
 
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     shutil.copyfile(reviews_tsv, assistant.workspace.uploads / "old.tsv")
     assistant.sessions.save_session_state("old-chat", {"files": ["old.tsv"], "active_file": "old.tsv"})
     old = assistant.context("old-chat")
@@ -167,7 +168,7 @@ def test_a_chat_from_before_per_chat_uploads_keeps_its_files(reviews_tsv: Path) 
 
 
 def test_guided_chat_continues_after_a_restart(reviews_tsv: Path, tiny_bert: Path) -> None:
-    first = with_tiny_model(Assistant(), tiny_bert)
+    first = with_tiny_model(Assistant(presenter=MARKDOWN), tiny_bert)
     chat = first.new_session()
     first.reply(chat, "", files=[reviews_tsv])
     reply = first.reply(chat, "use model tiny and 2 epochs")
@@ -176,7 +177,7 @@ def test_guided_chat_continues_after_a_restart(reviews_tsv: Path, tiny_bert: Pat
     del first
 
     # A new process: a fresh Assistant on the same workspace. "go" starts the plan made before the restart.
-    second = Assistant()
+    second = Assistant(presenter=MARKDOWN)
     assert [m["role"] for m in second.history(chat)] == ["user", "assistant"] * 2
     reply = second.reply(chat, "go")
     run_id = reply.steps[0].result["run_id"]
@@ -188,7 +189,7 @@ def test_guided_chat_continues_after_a_restart(reviews_tsv: Path, tiny_bert: Pat
     assert Path(run["config"]["data"]).parent == second.workspace.uploads_for(chat)
 
     # Another restart: "stop" finds this chat's running run in the database.
-    reply = Assistant().reply(chat, "stop")
+    reply = Assistant(presenter=MARKDOWN).reply(chat, "stop")
     assert [(s.name, s.ok) for s in reply.steps] == [("stop_run", True)] and reply.steps[0].result["id"] == run_id
     assert second.registry.get_run(run_id)["status"] == "cancelled"
 
@@ -205,7 +206,7 @@ def test_llm_chat_continues_after_a_restart(path: str, reviews_tsv: Path, tiny_b
         driver.answer(lambda result: f"{result['rows']} rows.")
         driver.call("propose_plan", file="reviews.tsv", model="tiny", epochs=1)
         driver.answer(lambda result: f"Plan: {result['config']['epochs']:g} epoch. Shall I start?")
-        first = with_tiny_model(Assistant(chat_model=driver.model), tiny_bert)
+        first = with_tiny_model(Assistant(chat_model=driver.model, presenter=MARKDOWN), tiny_bert)
         chat = first.new_session()
         assert first.reply(chat, "here is my data", files=[reviews_tsv]).text == "120 rows."
         assert first.reply(chat, "plan a run").text == "Plan: 1 epoch. Shall I start?"
@@ -215,7 +216,7 @@ def test_llm_chat_continues_after_a_restart(path: str, reviews_tsv: Path, tiny_b
         asked = driver.requests()
         driver.call("start_training", file="reviews.tsv", model="tiny", epochs=1)
         driver.answer(lambda result: f"Started run {result['run_id']}.")
-        second = Assistant(chat_model=driver.model)
+        second = Assistant(chat_model=driver.model, presenter=MARKDOWN)
         reply = second.reply(chat, "yes, start it")
         run_id = reply.steps[0].result["run_id"]
         assert reply.text == f"Started run {run_id}." and second.registry.get_run(run_id)["session_id"] == chat
@@ -233,7 +234,7 @@ def test_llm_chat_continues_after_a_restart(path: str, reviews_tsv: Path, tiny_b
         driver = new_driver()
         asked = driver.requests()
         driver.say("ok")
-        Assistant(chat_model=driver.model).reply(chat, "what runs do I have?")
+        Assistant(chat_model=driver.model, presenter=MARKDOWN).reply(chat, "what runs do I have?")
         assert f"run {run_id} (cancelled)" in driver.sent(asked)[0][1]
 
 
@@ -276,7 +277,7 @@ def test_best_run_is_chosen_by_the_tasks_metric() -> None:
 def test_same_as_last_time_best_run_and_restart_in_guided_mode(tmp_path: Path, tiny_bert: Path) -> None:
     data = tmp_path / "reviews.tsv"
     data.write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for text, label in make_reviews(40)))
-    assistant = with_tiny_model(Assistant(), tiny_bert)
+    assistant = with_tiny_model(Assistant(presenter=MARKDOWN), tiny_bert)
     chat = assistant.new_session()
     assistant.reply(chat, "", files=[data])
     assistant.reply(chat, "use model tiny, 1 epoch and learning rate 1e-2")
@@ -320,7 +321,7 @@ def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl:
     from trainer.tasks.causal_lm.checkpoints import latest_complete
 
     model = ScriptedChatModel()
-    assistant = Assistant(chat_model=model)
+    assistant = Assistant(chat_model=model, presenter=MARKDOWN)
     chat = assistant.new_session()
     ctx = assistant.context(chat)
     config = resolve_config(
@@ -359,7 +360,7 @@ def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl:
 
 
 def test_over_http_a_chat_cannot_reach_another_chats_upload(reviews_tsv: Path) -> None:
-    guided = Assistant()
+    guided = Assistant(presenter=MARKDOWN)
     chat_a = guided.new_session()
     guided.reply(chat_a, "inspect this", files=[reviews_tsv])
     a_upload = guided.workspace.uploads_for(chat_a) / "reviews.tsv"
@@ -368,7 +369,7 @@ def test_over_http_a_chat_cannot_reach_another_chats_upload(reviews_tsv: Path) -
         driver.call("inspect_data", file="reviews.tsv")
         driver.call("inspect_data", file=str(a_upload))
         driver.answer(lambda result: f"Tool said: {result}")
-        chat_b = Assistant(chat_model=driver.model)
+        chat_b = Assistant(chat_model=driver.model, presenter=MARKDOWN)
         reply = chat_b.reply(chat_b.new_session(), "inspect reviews.tsv")
         tool_results = [content for role, content in driver.sent(2) if role == "tool"]
     assert [step.ok for step in reply.steps] == [False, False]

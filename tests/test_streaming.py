@@ -16,6 +16,7 @@ from openai_server import FakeOpenAI, text, tool
 from agent.assistant import Assistant
 from agent.types import TurnEvent
 from ui import web_view
+from ui.render import MARKDOWN
 
 
 def test_llm_turn_streams_steps_then_text_over_http(reviews_tsv: Path) -> None:
@@ -23,7 +24,7 @@ def test_llm_turn_streams_steps_then_text_over_http(reviews_tsv: Path) -> None:
     events: list[TurnEvent] = []
     with FakeOpenAI([tool("inspect_data", file="reviews.tsv"), text(answer)]) as server:
         model = ChatOpenAI(model="test-model", base_url=server.base_url, api_key="sk-test-dummy", max_retries=0)
-        assistant = Assistant(chat_model=model)
+        assistant = Assistant(chat_model=model, presenter=MARKDOWN)
         session = assistant.new_session()
         reply = assistant.reply(session, "look at my data", files=[reviews_tsv], on_event=events.append)
 
@@ -42,7 +43,7 @@ def test_llm_turn_streams_steps_then_text_over_http(reviews_tsv: Path) -> None:
 
 
 def test_guided_turn_reports_each_tool_step(reviews_tsv: Path) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     events: list[TurnEvent] = []
     reply = assistant.reply(session, "fine-tune a classifier on this", files=[reviews_tsv], on_event=events.append)
@@ -88,7 +89,7 @@ def test_llm_plan_offers_go_and_a_waiting_action_offers_yes_and_no(reviews_tsv: 
             say("I can delete it once you agree."),
         ]
     )
-    assistant = Assistant(chat_model=model)
+    assistant = Assistant(chat_model=model, presenter=MARKDOWN)
     shutil.copytree(tiny_bert, assistant.workspace.models / "tiny")
     session = assistant.new_session()
     planned = assistant.reply(session, "plan a run on this", files=[reviews_tsv])

@@ -14,6 +14,7 @@ from trainer.data import read
 from trainer.data.read import load_table
 from trainer.data.table import Table
 from trainer.data.turn_cache import one_parse_per_turn
+from ui.render import MARKDOWN
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_guided_fine_tune_turn_parses_the_upload_once(reviews_tsv: Path, parsed: list[str], asked: list[str]) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     reply = assistant.reply(session, "fine-tune a classifier on this", files=[reviews_tsv])
     assert [step.name for step in reply.steps] == ["inspect_data", "propose_plan"]
@@ -55,7 +56,7 @@ def test_guided_fine_tune_turn_parses_the_upload_once(reviews_tsv: Path, parsed:
 
 
 def test_a_file_changed_between_turns_is_read_again(reviews_tsv: Path, parsed: list[str]) -> None:
-    assistant = Assistant()
+    assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     first = assistant.reply(session, "inspect it", files=[reviews_tsv])
     assert first.steps[0].result["rows"] == 120 and parsed == ["reviews.tsv"]

@@ -20,6 +20,7 @@ from trainer.backends import runs  # noqa: E402
 from trainer.core.errors import UserError  # noqa: E402
 from trainer.core.workspace import Workspace  # noqa: E402
 from ui import web, web_view  # noqa: E402
+from ui.render import MARKDOWN
 
 # ---- pure conversions ------------------------------------------------------------------------------
 
@@ -170,7 +171,7 @@ class App:
     def __init__(self, workspace: Workspace):
         from agent.assistant import Assistant
 
-        self.assistant = Assistant(workspace=workspace, chat_model=None)
+        self.assistant = Assistant(workspace=workspace, chat_model=None, presenter=MARKDOWN)
         self.port = free_port()
         self.demo = web.launch(port=self.port, assistant=self.assistant, prevent_thread_lock=True)
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -282,7 +283,7 @@ def test_port_in_use_is_one_clear_sentence(offline_workspace: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(UserError) as caught:
-            web.launch(port=port, assistant=Assistant(chat_model=None), prevent_thread_lock=True)
+            web.launch(port=port, assistant=Assistant(chat_model=None, presenter=MARKDOWN), prevent_thread_lock=True)
     message = str(caught.value)
     assert f"Port {port}" in message and "--port" in message
 

@@ -40,9 +40,11 @@ def find_runs(ctx: ToolContext, which: str = "latest") -> dict[str, Any]:
     if which not in WHICH:
         raise UserError(f"'{which}' is not a kind of run I can find; say one of {', '.join(WHICH)}.")
     runs, scope = _matching(ctx, which)
-    metric = None
+    metric, higher_is_better = None, True
     if which == "best":
         runs, metric = _ranked(runs)
+        spec = task_of(runs[0]).metric(metric)
+        higher_is_better = spec is None or spec.direction >= 0
     elif not runs:
         raise UserError(_none_message(which))
     return {
@@ -50,6 +52,7 @@ def find_runs(ctx: ToolContext, which: str = "latest") -> dict[str, Any]:
         "scope": scope,
         "run_id": runs[0]["id"],
         "metric": metric,
+        "higher_is_better": higher_is_better,
         "runs": [_summary(ctx, run, metric) for run in runs[:10]],
     }
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from agent.assistant import Assistant
 from agent.types import Reply
+from ui.render import MARKDOWN
 
 DEFAULT_SESSION = "terminal"
 
@@ -23,7 +24,7 @@ def print_reply(reply: Reply) -> None:
 def chat(
     message: str | None, session_id: str | None = None, files: Sequence[str] = (), assistant: Assistant | None = None
 ) -> int:
-    assistant = assistant or Assistant()
+    assistant = assistant or Assistant(presenter=MARKDOWN)
     session = session_id or DEFAULT_SESSION
     if message is not None or files:
         print_reply(assistant.reply(session, message or "", files=list(files)))

@@ -25,6 +25,7 @@ from agent.assistant import Assistant
 from agent.types import TurnEvent
 from tools.run_tools import list_runs, run_status
 from trainer.core.errors import UserError
+from ui.render import MARKDOWN
 from ui.web_view import (
     RUN_HEADERS,
     ImageRef,
@@ -254,7 +255,7 @@ def launch(
     host: str = "127.0.0.1", port: int = 7860, assistant: Assistant | None = None, prevent_thread_lock: bool = False
 ) -> gr.Blocks:
     """Serve the chat on http://host:port (blocks unless prevent_thread_lock; then close() the returned app)."""
-    assistant = assistant or Assistant()
+    assistant = assistant or Assistant(presenter=MARKDOWN)
     demo = build_app(assistant)
     try:
         demo.launch(

@@ -10,6 +10,7 @@ from agent.backends import FLAGS
 from agent.settings import KINDS
 from trainer.core.errors import UserError
 from ui.cli.common import arg, context, emit
+from ui.render import MARKDOWN
 
 
 def _reattach_followers() -> None:
@@ -29,7 +30,7 @@ def _assistant(args: argparse.Namespace) -> Any:
     from agent.assistant import Assistant
     from agent.backends import resolve_backend
 
-    return Assistant(backend=resolve_backend(_llm_flags(args)))
+    return Assistant(backend=resolve_backend(_llm_flags(args)), presenter=MARKDOWN)
 
 
 # The flags that choose the chat backend, shared by `ui`, `chat` and `settings`.

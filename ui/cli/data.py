@@ -10,7 +10,7 @@ from ui.cli.common import context, emit
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from tools.data_tools import inspect_data
-    from ui.render import render_inspection
+    from ui.render.data import render_inspection
 
     ctx = context()
     columns = {"text_column": args.text_column, "label_column": args.label_column, "task": args.task}
@@ -30,7 +30,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from tools.data_tools import prepare_data
-    from ui.render import render_prepared
+    from ui.render.data import render_prepared
 
     ctx = context()
     options = {

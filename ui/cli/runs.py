@@ -10,7 +10,7 @@ from ui.cli.common import context, emit
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from tools.run_tools import list_runs
-    from ui.render import render_runs
+    from ui.render.runs import render_runs
 
     emit(args, list_runs(context()), lambda r: render_runs(r["runs"]))
     return 0
@@ -18,7 +18,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from tools.run_tools import evaluate_run
-    from ui.render import render_evaluation
+    from ui.render.runs import render_evaluation
 
     result = evaluate_run(context(), args.run)
     emit(args, result, lambda r: render_evaluation(r) + f"\n\nConfusion matrix: {r.get('confusion_matrix_png')}")
@@ -27,7 +27,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from tools.run_tools import run_status
-    from ui.render import render_status
+    from ui.render.runs import render_status
 
     emit(args, run_status(context(), args.run), render_status)
     return 0
@@ -35,7 +35,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     from tools.run_tools import stop_run
-    from ui.render import render_status
+    from ui.render.runs import render_status
 
     emit(args, stop_run(context(), args.run), render_status)
     return 0
@@ -43,7 +43,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from tools.run_tools import compare_runs
-    from ui.render import render_comparison
+    from ui.render.runs import render_comparison
 
     result = compare_runs(context(), args.runs)
     emit(args, result, lambda r: render_comparison(r) + f"\n\nLoss curves: {r.get('plot')}")

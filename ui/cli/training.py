@@ -33,7 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tools.run_tools import evaluate_run
     from trainer.backends.registry import hosted_for
     from trainer.plan.config import resolve_config
-    from ui.render import render_evaluation, render_plan
+    from ui.render.runs import render_evaluation, render_plan
 
     if hosted_for(args.backend, args.model) is not None:
         return cmd_train_hosted(args)
@@ -103,7 +103,8 @@ def cmd_train_hosted(args: argparse.Namespace) -> int:
     """Plan a hosted job, ask (or take --yes), upload and create it, then follow it to the end."""
     from tools.hosted_tools import confirm_hosted_job, plan_hosted_job
     from tools.run_tools import evaluate_run
-    from ui.render import render_evaluation, render_hosted_plan
+    from ui.render.hosted import render_hosted_plan
+    from ui.render.runs import render_evaluation
 
     if not args.data:
         raise UserError("Name the data to fine-tune on with --data FILE.")

@@ -1,0 +1,127 @@
+"""Data as the chat shows it: the inspection report of a file, and what prepare did to it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from trainer.data import kinds
+from ui.render.format import fmt_number, table
+
+
+def render_inspection(report: dict[str, Any]) -> str:
+    if report.get("task") not in (None, *kinds.LABELLED_TEXT):
+        return render_task_report(report)
+    parts = [
+        f"**{report.get('file', 'Your file')}**: {report.get('rows', 0)} rows ({report.get('format', '?')}), "
+        f"columns {', '.join(f'`{c}`' for c in report.get('columns', []))}.",
+        f"- Text column: `{report.get('text_column')}`. {report.get('text_reason', '')}",
+        f"- Label column: `{report.get('label_column')}`. {report.get('label_reason', '')}",
+    ]
+    labels = report.get("labels") or []
+    if labels:
+        parts.append("")
+        parts.append(table(["label", "rows", "share"], [[e["label"], e["count"], f"{e['share']:.1%}"] for e in labels]))
+
+    def count(key: str) -> int:
+        return int((report.get(key) or {}).get("count", 0))
+
+    facts = [f"duplicates: {count('duplicates')}", f"empty rows: {count('empty_rows')}"]
+    if count("conflicting_duplicates"):
+        facts.append(f"same text with different labels: {count('conflicting_duplicates')}")
+    if count("bad_lines"):
+        facts.append(f"unreadable lines: {count('bad_lines')}")
+    parts.append("")
+    parts.append("- " + ", ".join(facts) + ".")
+    chars = report.get("length_chars") or {}
+    tokens = report.get("length_tokens") or {}
+    if chars:
+        line = (
+            f"- Text length in characters: median {chars.get('p50')}, "
+            f"95th percentile {chars.get('p95')}, max {chars.get('max')}"
+        )
+        if tokens:
+            line += (
+                f"; in tokens: median {tokens.get('p50')}, 95th percentile {tokens.get('p95')}, max {tokens.get('max')}"
+            )
+        parts.append(line + ".")
+    problems = report.get("problems") or []
+    if problems:
+        parts.append("")
+        parts.append("**Problems found:**")
+        parts += [
+            f"- `{p['code']}`" + (f" ({p['count']} rows)" if p.get("rows") else "") + f": {p['message']}"
+            for p in problems
+        ]
+    return "\n".join(parts)
+
+
+def render_task_report(report: dict[str, Any]) -> str:
+    """Inspection of data that is not text classification: task, mapping, counts, lengths, problems."""
+    task = str(report.get("task"))
+    mapping = ", ".join(f"{role} → `{column}`" for role, column in (report.get("mapping") or {}).items())
+    parts = [
+        f"**{report.get('file', 'Your file')}**: {report.get('rows', 0)} rows ({report.get('format', '?')}), "
+        f"{report.get('usable_rows', 0)} usable.",
+        f"- Looks like data for **{kinds.title(task)}** (confidence {report.get('confidence', 0):.0%}). "
+        f"{report.get('task_reason', '')}",
+    ]
+    if mapping:
+        parts.append(f"- Columns used: {mapping}.")
+    rows: list[list[Any]] = []
+    tokens = report.get("length_tokens") or {}
+    if tokens:
+        rows.append(["tokens per example", tokens.get("p50"), tokens.get("p95"), tokens.get("max")])
+    chars = report.get("length_chars") or {}
+    if chars:
+        rows.append(["characters per example", chars.get("p50"), chars.get("p95"), chars.get("max")])
+    turns = report.get("messages_per_example") or {}
+    if turns:
+        rows.append(["messages per example", turns.get("p50"), turns.get("p95"), turns.get("max")])
+    if rows:
+        parts += ["", table(["", "median", "95th percentile", "max"], rows), ""]
+    if tokens.get("tokens_per_epoch"):
+        parts.append(f"- About {fmt_number(tokens['tokens_per_epoch'])} tokens per epoch ({tokens.get('model')}).")
+    target = report.get("target") or {}
+    if target:
+        parts.append(
+            f"- Target `{report.get('label_column')}`: from {target.get('min')} to {target.get('max')}, "
+            f"mean {target.get('mean')}, {target.get('distinct')} distinct values."
+        )
+    labels = report.get("labels") or []
+    if labels:
+        shares = [[e["label"], e["count"], f"{e['share']:.1%}"] for e in labels]
+        parts += ["", table(["label", "rows", "share"], shares)]
+    problems = report.get("problems") or []
+    if problems:
+        parts += ["", "**Problems found:**"]
+        parts += [f"- `{p['code']}` ({p['count']}): {p['message']}" for p in problems]
+    else:
+        parts += ["", "No problems found."]
+    parts += [f"_{note}_" for note in report.get("notes") or []]
+    return "\n".join(parts)
+
+
+def render_prepared(manifest: dict[str, Any]) -> str:
+    """What `prepare_data` did: the steps, counts before and after, the files, and a before/after sample."""
+    counts = manifest.get("counts", {})
+    parts = [
+        f"Prepared **{manifest.get('source', {}).get('file')}** as `{manifest.get('folder') or manifest.get('path')}` "
+        f"({manifest.get('format')}): {counts.get('before')} rows before, {counts.get('after')} after. "
+        "The original upload is unchanged.",
+    ]
+    steps = manifest.get("steps") or []
+    if steps:
+        parts += ["", table(["step", "rows removed", "what"], [[s["step"], s["removed"], s["detail"]] for s in steps])]
+    else:
+        parts.append("- Nothing needed fixing.")
+    splits = counts.get("splits") or {}
+    if splits:
+        parts.append("- Files: " + ", ".join(f"`{manifest['files'][k]}` ({n} rows)" for k, n in splits.items()) + ".")
+    samples = manifest.get("samples") or {}
+    for label, key in (("Before", "before"), ("After", "after")):
+        rows = samples.get(key) or []
+        if rows:
+            shown = json.dumps(rows[0], ensure_ascii=False)
+            parts.append(f"- {label}: `{shown[:300] + ('…' if len(shown) > 300 else '')}`")
+    return "\n".join(parts)

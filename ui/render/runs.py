@@ -1,0 +1,200 @@
+"""Runs as the chat shows them: plans, progress, evaluations, comparisons, deployments, diagnoses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ui.render.format import fmt_number, fmt_seconds, table
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    """A training plan: the settings its task shows, each with its reason, and the time estimate."""
+    config = plan["config"]
+    subject = f" ({plan['subject']})" if plan.get("subject") else ""
+    text = f"**Plan** for `{plan.get('file') or config['data']}`{subject}:\n\n" + table(
+        ["setting", "value", "why"], [list(row) for row in plan.get("table") or []]
+    )
+    estimate = plan.get("estimate_seconds")
+    if estimate is not None:
+        text += f"\n\nEstimated run time on this machine: **about {fmt_seconds(estimate)}**."
+    else:
+        text += "\n\nThe run time of this model can only be estimated once it is loaded."
+    return text
+
+
+def render_status(status: dict[str, Any]) -> str:
+    run_id, state = status.get("run_id", status.get("id")), status.get("status")
+    text = f"Run {run_id} is **{state}**"
+    if status.get("phase") and state == "running":
+        text += f" ({status['phase']})"
+    step, total = status.get("step"), status.get("total_steps")
+    if step is not None and total:
+        text += f": step {step}/{total} ({step / total:.0%})"
+    if status.get("loss") is not None:
+        text += f", loss {fmt_number(status['loss'])}"
+    if state == "running" and status.get("eta_s") is not None:
+        text += f", about {fmt_seconds(status['eta_s'])} left"
+    text += "."
+    if status.get("error"):
+        text += f"\n\nWhat went wrong: {status['error']}"
+    return text
+
+
+def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
+    """A causal-LM run (sft/dpo): losses, perplexity and the before/after sample replies."""
+    first, final = fmt_number(evaluation.get("first_loss")), fmt_number(evaluation.get("final_loss"))
+    lines = [
+        f"**Run {evaluation.get('run_id', '')}** ({evaluation.get('task')}, {evaluation.get('method')}): "
+        f"training loss {first} → {final} in {evaluation.get('steps')} steps.",
+    ]
+    if evaluation.get("eval_loss") is not None:
+        perplexity = fmt_number(evaluation.get("perplexity"))
+        lines.append(f"Validation loss {fmt_number(evaluation['eval_loss'])}, perplexity {perplexity}.")
+    samples = evaluation.get("samples") or {}
+    rows = [
+        [str(prompt[-1].get("content", "")) if prompt else "", before, after]
+        for prompt, before, after in zip(
+            samples.get("prompts", []), samples.get("before", []), samples.get("after", []), strict=False
+        )
+    ]
+    if rows:
+        lines += ["", table(["prompt", "before", "after"], rows)]
+    return "\n".join(lines)
+
+
+def render_evaluation(evaluation: dict[str, Any]) -> str:
+    if "accuracy" not in evaluation:  # a language model's record: losses and sample replies, no test accuracy
+        return render_llm_evaluation(evaluation)
+    baseline = evaluation.get("baseline") or {}
+    lines = [
+        f"**Run {evaluation.get('run_id', '')} on its test split** ({evaluation.get('test_size', '?')} examples"
+        + (
+            f"; {evaluation['duplicates_dropped']} exact repeats were dropped before splitting, "
+            "so none is both trained on and tested"
+            if evaluation.get("duplicates_dropped")
+            else ""
+        )
+        + "):",
+        "",
+        table(
+            ["", "accuracy", "macro-F1"],
+            [
+                ["fine-tuned model", evaluation.get("accuracy"), evaluation.get("macro_f1")],
+                [
+                    f"majority-class baseline (always '{baseline.get('label', '?')}')",
+                    baseline.get("accuracy"),
+                    baseline.get("macro_f1"),
+                ],
+            ],
+        ),
+        "",
+    ]
+    per_class = evaluation.get("per_class") or {}
+    if per_class:
+        lines.append(
+            table(
+                ["class", "precision", "recall", "F1", "support"],
+                [[label, m["precision"], m["recall"], m["f1"], m["support"]] for label, m in per_class.items()],
+            )
+        )
+    return "\n".join(lines)
+
+
+def render_comparison(comparison: dict[str, Any]) -> str:
+    ids = comparison["run_ids"]
+    headers = ["", *[f"run {i}" for i in ids]]
+    config_rows = [
+        [("**" + row["field"] + "** ≠") if row["differs"] else row["field"], *row["values"]]
+        for row in comparison["config_rows"]
+    ]
+    metric_rows = [[row["metric"], *row["values"]] for row in comparison["metric_rows"]]
+    text = "**Settings** (≠ marks a difference):\n\n" + table(headers, config_rows)
+    text += "\n\n**Metrics:**\n\n" + table(headers, metric_rows)
+    if comparison.get("best_run") is not None:
+        metric = {"macro_f1": "macro-F1", "eval_loss": "eval loss"}.get(comparison.get("best_metric", ""), "score")
+        text += f"\n\nBest {metric}: run {comparison['best_run']}."
+    for note in comparison.get("notes") or []:
+        text += f"\n\n{note}"
+    return text
+
+
+def render_deployment(deployment: dict[str, Any]) -> str:
+    if deployment.get("chat_url"):
+        answers = (
+            "It speaks the OpenAI chat-completions API, so the official `openai` client works with "
+            f'`base_url="{deployment["url"]}/v1"`:\n\n```python\n{deployment["python"]}\n```'
+        )
+    else:
+        answers = "It answers one list of {label, score} per input"
+    return (
+        f"Run {deployment['run_id']} is being served at **{deployment['url']}**.\n\n"
+        f"Call it:\n\n```bash\n{deployment['curl']}\n```\n\n"
+        f"{answers}; `GET {deployment.get('health_url', '/health')}` checks it is up."
+    )
+
+
+def render_runs(runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return "There are no runs yet."
+    return table(
+        ["run", "status", "model", "data", "accuracy", "macro-F1"],
+        [
+            [
+                r["id"],
+                r["status"],
+                str(r["model"]).rstrip("/").rsplit("/", 1)[-1] if str(r["model"]).startswith("/") else r["model"],
+                str(r["data"]).rsplit("/", 1)[-1],
+                r.get("accuracy"),
+                r.get("macro_f1"),
+            ]
+            for r in runs
+        ],
+    )
+
+
+def render_diagnosis(diagnosis: dict[str, Any]) -> str:
+    """Why a run failed, the line that shows it, and the proposed changes with their reasons."""
+    cause = str(diagnosis["cause"]).replace("_", " ")
+    lines = [f"**Run {diagnosis['run_id']} {diagnosis['status']}: {cause}.** {diagnosis['explanation']}"]
+    if diagnosis.get("evidence"):
+        lines.append(f"\nFrom its record:\n```\n{str(diagnosis['evidence'])[:500]}\n```")
+    changes = diagnosis.get("changes") or {}
+    if changes:
+        old = diagnosis.get("config_before") or {}
+        rows = [
+            [key, fmt_number(old.get(key, "")), fmt_number(value), diagnosis.get("reasons", {}).get(key, "")]
+            for key, value in changes.items()
+        ]
+        lines.append("\nProposed changes:\n\n" + table(["setting", "was", "new", "why"], rows))
+    if diagnosis.get("pip_command"):
+        lines.append(f"\nInstall it with `{diagnosis['pip_command']}`, then start the run again.")
+    if diagnosis.get("can_relaunch"):
+        lines.append("\nSay **fix it** to get the plan for a new run with these changes (it starts on your yes).")
+    return "\n".join(lines)
+
+
+def render_relaunch_plan(plan: dict[str, Any]) -> str:
+    """The relaunch waiting for a yes: each change with its reason."""
+    rows = [
+        [key, fmt_number(value), plan.get("reasons", {}).get(key, "")] for key, value in plan.get("changes", {}).items()
+    ]
+    text = f"A new run to replace **run {plan['arguments']['from_run']}**"
+    return text + (":\n\n" + table(["setting", "new", "why"], rows) if rows else " with the same settings.")
+
+
+# How the chat names the metrics runs are ranked by.
+METRIC_NAMES = {"macro_f1": "test macro-F1", "eval_loss": "eval loss", "accuracy": "test accuracy"}
+
+
+def render_best_run(found: dict[str, Any]) -> str:
+    """ "The best run is run 3 (highest test macro-F1: 0.93; run 1: 0.71)" from find_runs(which="best")."""
+    metric = found["metric"]
+    runs = found["runs"]
+    others = "; ".join(f"run {run['id']}: {run[metric]:.3g}" for run in runs[1:4])
+    best = runs[0]
+    how = "highest" if found.get("higher_is_better", True) else "lowest"
+    return (
+        f"The best run is **run {best['id']}** ({how} {METRIC_NAMES.get(metric, metric)}: {best[metric]:.3g}"
+        + (f"; {others}" if others else "")
+        + ")."
+    )
