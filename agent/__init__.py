@@ -1,1 +1,1 @@
-"""The assistant: guided mode or an LLM agent, the system prompt, memory per chat session."""
+"""The assistant's mind: guided mode or an LLM agent, the system prompt, confirmations, chat sessions."""

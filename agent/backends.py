@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.settings import KINDS, display_path, read_settings, settings_path
+from agent.settings import COMPATIBLE, GUIDED, KINDS, LOCAL, OPENAI, display_path, read_settings, settings_path
 from trainer.core.errors import UserError
 from trainer.core.workspace import workspace_root
 
@@ -65,9 +65,9 @@ class BackendChoice:
 
     def describe(self) -> str:
         """One line for the UI and `tunechat settings`; never a key."""
-        if self.kind == "guided":
+        if self.kind == GUIDED:
             return f"guided mode ({self.reason or 'no LLM configured'})"
-        if self.kind == "local":
+        if self.kind == LOCAL:
             return f"LLM: local Transformers model {self.path} ({_from(self.origin)})"
         return f"LLM: {self.model} at {self.base_url or OPENAI_URL} ({_from(self.origin)})"
 
@@ -132,10 +132,10 @@ def resolve_backend(
         max_new_tokens=int(values.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS),
         sources={"kind": sources["backend"], **{k: v for k, v in sources.items() if k != "backend"}},
     )
-    if choice.kind == "guided":
+    if choice.kind == GUIDED:
         choice.reason = _guided_reason(choice.origin)
         return choice
-    if choice.kind == "local":
+    if choice.kind == LOCAL:
         if not choice.path:
             raise UserError(
                 f"The local backend ({choice.origin}) needs a model folder; pass --llm-path FOLDER, set "
@@ -143,7 +143,7 @@ def resolve_backend(
             )
         choice.sources.setdefault("path", "default")
         return choice
-    if choice.kind == "openai-compatible" and not choice.base_url:
+    if choice.kind == COMPATIBLE and not choice.base_url:
         raise UserError(
             f"The openai-compatible backend ({choice.origin}) needs the server's URL; pass --llm-base-url URL, "
             'set OPENAI_BASE_URL, or add "base_url" to the llm section of the settings file.'
@@ -170,7 +170,7 @@ def _env_layer(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     mode = (env.get("TUNECHAT_LLM") or "").strip().lower()
     if mode:
         if mode in OFF_WORDS:
-            layer["backend"] = ("guided", "env TUNECHAT_LLM")
+            layer["backend"] = (GUIDED, "env TUNECHAT_LLM")
         elif mode in KINDS:
             layer["backend"] = (mode, "env TUNECHAT_LLM")
         else:
@@ -197,15 +197,15 @@ def _settings_layer(llm: Mapping[str, Any], source: str) -> dict[str, tuple[Any,
 
 def _implied_kind(values: dict[str, Any], sources: dict[str, str], env: Mapping[str, str]) -> tuple[str, str]:
     if values.get("path"):
-        return "local", sources["path"]
+        return LOCAL, sources["path"]
     base_source = sources.get("base_url", "")
     # OPENAI_BASE_URL alone also points the fine-tuning client somewhere; only with a key does it mean chat.
     if values.get("base_url") and not base_source.startswith("env "):
-        return "openai-compatible", base_source
+        return COMPATIBLE, base_source
     if env.get("OPENAI_API_KEY"):
-        kind = "openai-compatible" if values.get("base_url") and _is_custom(values["base_url"]) else "openai"
+        kind = COMPATIBLE if values.get("base_url") and _is_custom(values["base_url"]) else OPENAI
         return kind, "env OPENAI_API_KEY"
-    return "guided", "default"
+    return GUIDED, "default"
 
 
 def _is_custom(url: str) -> bool:
@@ -234,16 +234,16 @@ def api_key_for(choice: BackendChoice, environ: Mapping[str, str] | None = None)
         return key
     openai_key = env.get("OPENAI_API_KEY")
     base_source = choice.sources.get("base_url", "")
-    # "openai" named explicitly means an OpenAI endpoint (or a proxy of it, e.g. Azure) wherever its URL came from.
+    # The OpenAI kind named explicitly means an OpenAI endpoint (or a proxy, e.g. Azure), wherever its URL came from.
     key_belongs = (
-        choice.kind == "openai"
+        choice.kind == OPENAI
         or choice.base_url is None
         or base_source.startswith("env ")
         or not _is_custom(choice.base_url)
     )
     if openai_key and key_belongs:
         return openai_key
-    if choice.kind == "openai":
+    if choice.kind == OPENAI:
         raise UserError(
             "The openai backend needs OPENAI_API_KEY; export it, or choose another backend with --llm "
             "(openai-compatible, local, guided)."
@@ -262,9 +262,9 @@ def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
 def chat_model_for(choice: BackendChoice, environ: Mapping[str, str] | None = None) -> Any | None:
     """The LangChain chat model for a choice (None for guided mode). Nothing is loaded or contacted yet."""
     env = os.environ if environ is None else environ
-    if choice.kind == "guided":
+    if choice.kind == GUIDED:
         return None
-    if choice.kind == "local":
+    if choice.kind == LOCAL:
         from agent.local_chat import LocalChatModel
 
         folder = local_model_folder(choice.path or "", env)

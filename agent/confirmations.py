@@ -17,6 +17,7 @@ from tools.context import ToolContext
 from tools.pending import confirm_pending, drop_pending, kind_of, pending_action
 from trainer.backends import runs
 from trainer.core.errors import UserError
+from trainer.core.records import plain
 
 YES = re.compile(
     r"^\s*(yes|y|yep|yeah|yes please|ok|okay|sure|go|go ahead|do it|confirm(ed)?|proceed|approved?)\s*[.!]*\s*$", re.I
@@ -64,7 +65,7 @@ def answer_pending(ctx: ToolContext, message: str, show: Presenter) -> Reply | N
         return Reply(text=f"Dropped the plan ({action['summary']}); nothing was done.", steps=[step])
     name, arguments = f"confirm_{action['kind']}", dict(action["arguments"])
     try:
-        result = confirm_pending(ctx, action["id"])
+        result = plain(confirm_pending(ctx, action["id"]))
     except UserError as error:
         # Things changed since the plan (the port was taken, the run was deployed): say so; the plan is gone.
         step = ToolStep(name, arguments, False, str(error), time.perf_counter() - started)

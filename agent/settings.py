@@ -15,8 +15,10 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.core.workspace import workspace_root
 
-# The chat backends llm.backend (and --llm, TUNECHAT_LLM) may name.
-KINDS = ("openai", "openai-compatible", "local", "guided")
+# The chat backends llm.backend (and --llm, TUNECHAT_LLM) may name: the OpenAI API, any server speaking its
+# chat-completions API, a local Transformers model, or no LLM at all (guided mode).
+OPENAI, COMPATIBLE, LOCAL, GUIDED = "openai", "openai-compatible", "local", "guided"
+KINDS = (OPENAI, COMPATIBLE, LOCAL, GUIDED)
 SETTINGS_NAME = "settings.json"
 # Keys the "llm" section of settings.json may hold (one line each in README's table).
 LLM_SETTINGS = ("backend", "model", "base_url", "path", "api_key_env", "max_new_tokens")

@@ -95,11 +95,14 @@ def propose_plan(
         task: text-classification, sft (chats/instructions) or dpo (preference pairs); default from the data.
         method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
     """
-    from tools.pending import drop_pending, propose_action
+    from tools.pending import drop_pending, pending_action, propose_action
     from tools.wording import settings_line
 
-    # This plan is now the one on the table: an earlier one must not run on the next "yes", even if this fails.
-    drop_pending(ctx)
+    # A deployment or deletion proposed earlier must not run on the next "yes", even if this plan fails; an earlier
+    # training plan stays until this one replaces it (a refused change leaves the plan shown before).
+    waiting = pending_action(ctx)
+    if waiting is not None and waiting["kind"] != TRAIN:
+        drop_pending(ctx)
     plan = plan_training(
         ctx,
         file,

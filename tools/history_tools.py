@@ -8,6 +8,7 @@ is only proposed here: it starts when the user says yes (tools/pending.py), in g
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from trainer.backends.registry import backend_of
 from trainer.core.errors import UserError
 from trainer.core.workspace import resolve_data_path
 from trainer.store.registry import ACTIVE
+from trainer.store.runs import RunRecord
 from trainer.tasks.registry import task_of
 
 WHICH = ("latest", "best", "failed", "crashed", "interrupted", "running", "succeeded")
@@ -157,12 +159,12 @@ def _start_rerun(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
 # ---- choosing ----------------------------------------------------------------------------------------
 
 
-def _refreshed(ctx: ToolContext, session_id: str | None) -> list[dict[str, Any]]:
+def _refreshed(ctx: ToolContext, session_id: str | None) -> list[RunRecord]:
     """Runs newest first; an active run is brought up to date first (a dead local worker marks it failed)."""
     return list(reversed(runs.refreshed_runs(ctx.workspace, ctx.registry, session_id)))
 
 
-def _wanted(run: dict[str, Any], which: str) -> bool:
+def _wanted(run: Mapping[str, Any], which: str) -> bool:
     status = run["status"]
     if which in ("failed", "crashed"):
         return status == "failed"
@@ -175,7 +177,7 @@ def _wanted(run: dict[str, Any], which: str) -> bool:
     return True
 
 
-def _matching(ctx: ToolContext, which: str) -> tuple[list[dict[str, Any]], str]:
+def _matching(ctx: ToolContext, which: str) -> tuple[list[RunRecord], str]:
     if ctx.session_id:
         mine = [run for run in _refreshed(ctx, ctx.session_id) if _wanted(run, which)]
         if mine and which != "best":
@@ -183,14 +185,14 @@ def _matching(ctx: ToolContext, which: str) -> tuple[list[dict[str, Any]], str]:
     return [run for run in _refreshed(ctx, None) if _wanted(run, which)], "all chats"
 
 
-def _metric(run: dict[str, Any]) -> tuple[str, float] | None:
+def _metric(run: Mapping[str, Any]) -> tuple[str, float] | None:
     """(metric name, value) by which a succeeded run is ranked (its task's rank metric), or None without it."""
     name = task_of(run).rank_metric
     value = (run.get("metrics") or {}).get(name)
     return (name, float(value)) if isinstance(value, int | float) else None
 
 
-def _ranked(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+def _ranked(runs: list[RunRecord]) -> tuple[list[RunRecord], str]:
     """The succeeded runs ranked by one metric, best first: the rank metric of the newest scored run's task
     (classifiers by macro-F1, higher is better; language models by eval loss, lower is better). Runs ranked by
     another metric are left out: their numbers do not compare."""
@@ -208,7 +210,7 @@ def _ranked(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     return same, name
 
 
-def _latest(ctx: ToolContext) -> dict[str, Any]:
+def _latest(ctx: ToolContext) -> RunRecord:
     return ctx.registry.get_run(find_runs(ctx, "latest")["run_id"])
 
 
@@ -220,7 +222,7 @@ def _none_message(which: str) -> str:
     return f"No run has {which} so far; say 'list runs' to see every run and its status."
 
 
-def _summary(ctx: ToolContext, run: dict[str, Any], metric: str | None) -> dict[str, Any]:
+def _summary(ctx: ToolContext, run: Mapping[str, Any], metric: str | None) -> dict[str, Any]:
     config = run.get("config") or {}
     summary = {
         "id": run["id"],
@@ -242,7 +244,7 @@ def _summary(ctx: ToolContext, run: dict[str, Any], metric: str | None) -> dict[
 # ---- wording -----------------------------------------------------------------------------------------
 
 
-def _estimate_seconds(run: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> float | None:
+def _estimate_seconds(run: Mapping[str, Any], old: dict[str, Any], new: dict[str, Any]) -> float | None:
     """The earlier run's time, scaled by the change in epochs (or steps): a plain, honest guess."""
     if run["status"] != "succeeded":
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tools.session_files import owns_path, resolve_file
 from trainer.core.errors import UserError
 from trainer.serve.deploy import list_deployments, stop_deployment
 from trainer.store.registry import FINISHED
+from trainer.store.runs import RunRecord
 
 
 def delete_run(ctx: ToolContext, run_id: int) -> dict[str, Any]:
@@ -111,7 +113,7 @@ def _delete_dataset(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
 # ---- checks -----------------------------------------------------------------------------------
 
 
-def _deletable_run(ctx: ToolContext, run_id: int) -> dict[str, Any]:
+def _deletable_run(ctx: ToolContext, run_id: int) -> RunRecord:
     run = ctx.registry.get_run(run_id)  # a clear error for an unknown id
     if run["status"] not in FINISHED:
         raise UserError(f"Run {run_id} is {run['status']}; stop it first (say 'stop run {run_id}'), then delete it.")
@@ -124,7 +126,7 @@ def _deletable_run(ctx: ToolContext, run_id: int) -> dict[str, Any]:
     return run
 
 
-def _run_folder(ctx: ToolContext, run: dict[str, Any]) -> Path:
+def _run_folder(ctx: ToolContext, run: Mapping[str, Any]) -> Path:
     """The run's folder, refused unless it lies in the workspace's runs/ (the registry row says where)."""
     folder = ctx.workspace.run_dir_of(run).resolve()
     runs = ctx.workspace.runs.resolve()

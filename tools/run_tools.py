@@ -14,7 +14,7 @@ from trainer.backends import runs
 from trainer.backends.registry import get_backend, hosted_for
 from trainer.core.errors import UserError
 from trainer.evaluate.compare import compare_runs as compare_run_records
-from trainer.evaluate.metrics import load_evaluation
+from trainer.evaluate.metrics import Evaluation, load_evaluation
 from trainer.serve.deploy import check_deployable
 from trainer.serve.deploy import deploy_run as deploy_run_process
 
@@ -118,7 +118,7 @@ def stop_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
     return {"run_id": status.get("id", run_id), **status}
 
 
-def evaluate_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
+def evaluate_run(ctx: ToolContext, run_id: int | None = None) -> Evaluation:
     """Show a finished run's test-split evaluation: accuracy, macro-F1, per-class precision and recall, the
     confusion matrix image, beside a majority-class baseline.
 

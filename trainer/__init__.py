@@ -1,4 +1,4 @@
-"""The machinery: run config, data, training backends, run registry, evaluation, serving.
+"""The machinery, one folder per stage: core, store, data, inspection, tasks, plan, evaluate, serve, backends.
 
-Imports neither Gradio nor LangChain, so it can run in a bare training process.
+Imports neither Gradio nor LangChain nor the agent, so it runs in a bare training or serving process.
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,7 @@ def history_to_messages(history: Sequence[dict[str, Any]], image_ref: ImageRef =
     return messages
 
 
-def runs_table(runs: Sequence[dict[str, Any]]) -> list[list[Any]]:
+def runs_table(runs: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     """Rows for the runs table, newest first, from list_runs()' summaries (data as its file name, to fit)."""
 
     def metric(value: Any) -> str:
@@ -132,7 +132,7 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> list[list[Any]]:
     ]
 
 
-def pick_panel_run(runs: Sequence[dict[str, Any]], session_id: str | None) -> int | None:
+def pick_panel_run(runs: Sequence[Mapping[str, Any]], session_id: str | None) -> int | None:
     """The run the progress panel follows: this chat's active run, else any active run, else this chat's
     newest run (to show how it ended), else the newest run of all, else None."""
     mine = [run for run in runs if session_id and run.get("session_id") == session_id]

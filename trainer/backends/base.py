@@ -9,14 +9,40 @@ outside a backend's own module never compares a backend name with a string: it a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from trainer.core.errors import UserError
+from trainer.core.records import Record
+from trainer.store.runs import RunRecord
 
 if TYPE_CHECKING:
     from trainer.core.workspace import Workspace
     from trainer.store.registry import Registry
+
+# What progress.json says that a status repeats at the top level, whatever the backend.
+PROGRESS_KEYS = ("phase", "step", "total_steps", "epoch", "loss", "eta_s", "elapsed_s")
+
+
+@dataclass(frozen=True, eq=False)
+class RunStatus(Record):
+    """A run's registry row with where it stands: the run's fields, its folder, its progress (and what a hosted
+    job adds, such as its events), flat in one JSON object as `tunechat status --json` prints it."""
+
+    run: RunRecord
+    run_dir: str
+    progress: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.run.to_dict()
+        data["run_dir"] = self.run_dir
+        data.update({key: self.progress.get(key) for key in PROGRESS_KEYS})
+        data["progress"] = self.progress
+        data.update(self.extra)
+        return data
 
 
 class Backend(ABC):
@@ -30,11 +56,11 @@ class Backend(ABC):
     own_fields: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def status(self, ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+    def status(self, ws: Workspace, registry: Registry, run_id: int) -> RunStatus:
         """The registry row merged with the run's progress; notices a run that died silently."""
 
     @abstractmethod
-    def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> dict[str, Any]:
+    def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> RunStatus:
         """Stop the run (a hosted job is cancelled) and return its status; a local run gets `grace_s` seconds to
         save and exit before it is killed."""
 
@@ -42,19 +68,19 @@ class Backend(ABC):
         """Continue an interrupted run from its newest complete checkpoint; return the process id."""
         raise UserError(f"Run {run_id} ran on {self.title}, which cannot resume runs; ask for a new plan instead.")
 
-    def refresh(self, ws: Workspace, registry: Registry, run: dict[str, Any]) -> None:  # noqa: B027 - optional
+    def refresh(self, ws: Workspace, registry: Registry, run: Mapping[str, Any]) -> None:  # noqa: B027 - optional
         """Bring an active run's registry row up to date (cheap; no network); nothing to do by default."""
 
     def reattach(self, ws: Workspace, registry: Registry) -> list[int]:
         """Pick up again what must keep running after tunechat restarts; return the run ids."""
         return []
 
-    def diagnose(self, run: dict[str, Any]) -> dict[str, Any] | None:
+    def diagnose(self, run: Mapping[str, Any]) -> dict[str, Any] | None:
         """The cause of a failed or cancelled run when the backend itself explains it, else None:
         {"cause", "explanation", "can_relaunch"}."""
         return None
 
-    def replan_hint(self, run: dict[str, Any]) -> str | None:
+    def replan_hint(self, run: Mapping[str, Any]) -> str | None:
         """Why an earlier run of this backend cannot simply be copied, with what to say instead (None: it can)."""
         return None
 

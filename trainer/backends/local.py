@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trainer.backends.base import Backend
+from trainer.backends.base import Backend, RunStatus
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json_object, update_json
 from trainer.core.processes import CHILDREN, child_env
@@ -28,7 +29,6 @@ STOP_GRACE_S = 20.0
 SECRET_ENV = ("OPENAI_API_KEY",)
 # How a run whose worker died silently is recorded; trainer/evaluate/diagnosis.py recognises it by this opening.
 PROCESS_DIED = "The training process ended without recording a result"
-PROGRESS_KEYS = ("phase", "step", "total_steps", "epoch", "loss", "eta_s", "elapsed_s")
 
 
 def create_run(ws: Workspace, registry: Registry, config: RunConfig, session_id: str | None = None) -> int:
@@ -94,7 +94,7 @@ class LocalBackend(Backend):
     name = "local"
     title = "this machine"
 
-    def refresh(self, ws: Workspace, registry: Registry, run: dict[str, Any]) -> None:
+    def refresh(self, ws: Workspace, registry: Registry, run: Mapping[str, Any]) -> None:
         """Mark an active run whose worker died unnoticed as failed, quoting the end of its log."""
         if run["status"] not in ACTIVE or not run.get("pid") or pid_alive(int(run["pid"])):
             return
@@ -109,19 +109,13 @@ class LocalBackend(Backend):
             registry.update_run(int(run["id"]), status="failed", error=reason)
             _write_phase(run_dir, "failed", error=reason)
 
-    def status(self, ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+    def status(self, ws: Workspace, registry: Registry, run_id: int) -> RunStatus:
         self.refresh(ws, registry, registry.get_run(run_id))
         run = registry.get_run(run_id)
         run_dir = ws.run_dir_of(run)
-        progress = read_json_object(run_dir / "progress.json")
-        status = dict(run)
-        status["run_dir"] = str(run_dir)
-        for key in PROGRESS_KEYS:
-            status[key] = progress.get(key)
-        status["progress"] = progress
-        return status
+        return RunStatus(run, str(run_dir), read_json_object(run_dir / "progress.json"))
 
-    def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> dict[str, Any]:
+    def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> RunStatus:
         """Ask a run to stop (SIGTERM), kill it if it has not exited after `grace_s` (default STOP_GRACE_S)."""
         run = registry.get_run(run_id)
         if run["status"] in FINISHED:

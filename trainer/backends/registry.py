@@ -4,6 +4,7 @@ use; each module exposes its backend as `BACKEND`. The first is the default (thi
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any
 
 from trainer.backends.base import Backend, HostedBackend
@@ -47,7 +48,7 @@ def get_backend(name: str | None) -> Backend:
     raise UserError(f"'{name}' is not a place tunechat trains; use one of {', '.join(backend_names())}.")
 
 
-def backend_of(run: dict[str, Any]) -> Backend:
+def backend_of(run: Mapping[str, Any]) -> Backend:
     """The backend a run (a registry row or a config) executes on."""
     return get_backend(str(run.get("backend") or ""))
 

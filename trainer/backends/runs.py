@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
+from trainer.backends.base import RunStatus
 from trainer.backends.registry import all_backends, backend_of
 from trainer.core.workspace import Workspace
 from trainer.store.registry import ACTIVE, FINISHED, Registry
+from trainer.store.runs import RunRecord
 
 
-def run_status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+def run_status(ws: Workspace, registry: Registry, run_id: int) -> RunStatus:
     """The registry row merged with the run's progress (a local run whose process died is marked failed,
     a hosted job still running gets its follower back)."""
     return backend_of(registry.get_run(run_id)).status(ws, registry, run_id)
 
 
-def stop_run(ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> dict[str, Any]:
+def stop_run(ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> RunStatus:
     """Stop a run (a hosted job is cancelled; a local run gets `grace_s` seconds to exit); return its status."""
     return backend_of(registry.get_run(run_id)).stop(ws, registry, run_id, grace_s)
 
@@ -35,9 +36,9 @@ def follow(
     ws: Workspace,
     registry: Registry,
     run_id: int,
-    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_progress: Callable[[RunStatus], None] | None = None,
     poll_s: float = 1.0,
-) -> dict[str, Any]:
+) -> RunStatus:
     """Block until the run has finished, passing each polled status to `on_progress`; return the last."""
     while True:
         status = run_status(ws, registry, run_id)
@@ -54,7 +55,7 @@ def latest_active_run(registry: Registry, session_id: str | None = None) -> int 
     return max(active) if active else None
 
 
-def refreshed_runs(ws: Workspace, registry: Registry, session_id: str | None = None) -> list[dict[str, Any]]:
+def refreshed_runs(ws: Workspace, registry: Registry, session_id: str | None = None) -> list[RunRecord]:
     """The runs (of one chat, if given), each active one brought up to date by its backend first."""
     for run in registry.list_runs(session_id):
         if run["status"] in ACTIVE:

@@ -1,1 +1,1 @@
-"""Shared ground: the error type, atomic file writes, the workspace, child processes, the run config."""
+"""Shared ground: the error type, atomic file writes, the workspace, child processes, typed records."""

@@ -66,7 +66,7 @@ class Workspace:
     def run_dir(self, run_id: int) -> Path:
         return self.runs / f"run-{run_id}"
 
-    def run_dir_of(self, run: dict[str, Any]) -> Path:
+    def run_dir_of(self, run: Mapping[str, Any]) -> Path:
         """A registry row's run folder: the one it records, else the default place for its id."""
         return Path(run["run_dir"]) if run.get("run_dir") else self.run_dir(int(run["id"]))
 

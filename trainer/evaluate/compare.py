@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ SHARED_FIELDS = (
 
 
 def _run_metrics(
-    run: dict[str, Any], run_dir: Path, log: list[dict[str, Any]], curve: list[tuple[int, float]], names: list[str]
+    run: Mapping[str, Any], run_dir: Path, log: list[dict[str, Any]], curve: list[tuple[int, float]], names: list[str]
 ) -> dict[str, float | None]:
     """The compared numbers: the registry's test metrics, else evaluation.json, else the training log."""
     found: dict[str, Any] = dict(run["metrics"] or {})

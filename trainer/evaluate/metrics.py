@@ -4,11 +4,13 @@ a finished run's evaluation back."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json
+from trainer.core.records import Record
 from trainer.core.workspace import Workspace
 from trainer.store.registry import Registry
 
@@ -59,7 +61,16 @@ def classification_summary(evaluation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def load_evaluation(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+@dataclass(frozen=True, eq=False)
+class Evaluation(Record):
+    """A finished run's evaluation.json with its run id: what its task measured (test metrics and a baseline
+    for a classifier, losses and sample replies for a language model), flat as the file holds it."""
+
+    run_id: int
+    extra: dict[str, Any]
+
+
+def load_evaluation(ws: Workspace, registry: Registry, run_id: int) -> Evaluation:
     """The evaluation.json of a succeeded run, with its run id; a clear UserError for any other run."""
     run = registry.get_run(run_id)
     status = run["status"]
@@ -78,6 +89,4 @@ def load_evaluation(ws: Workspace, registry: Registry, run_id: int) -> dict[str,
     path = Path(run["run_dir"] or ws.run_dir(run_id)) / "evaluation.json"
     if not path.is_file():
         raise UserError(f"Run {run_id} is {status} but its evaluation file is missing ({path}); train the model again.")
-    evaluation = dict(read_json(path))
-    evaluation["run_id"] = run_id
-    return evaluation
+    return Evaluation(run_id, {key: value for key, value in dict(read_json(path)).items() if key != "run_id"})

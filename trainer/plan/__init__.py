@@ -1,1 +1,1 @@
-"""Hardware detection, distributed launch and run-time estimates."""
+"""The run config, plans (a config with its reasons), hardware detection and distributed launch."""

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ def _not_deployable_message(run_id: int, status: str) -> str:
     return f"Run {run_id} is {status}, not succeeded; wait until it finishes training, then deploy it."
 
 
-def _deployment_info(run: dict[str, Any], host: str, port: int, pid: int) -> dict[str, Any]:
+def _deployment_info(run: Mapping[str, Any], host: str, port: int, pid: int) -> dict[str, Any]:
     """Where the server is and how to call it (the API the run's task is served with says how)."""
     run_id = int(run["id"])
     url = f"http://{format_host(client_host(host))}:{port}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def get_task(name: str) -> Task:
     raise UserError(f"'{name}' is not a task tunechat trains; use one of {', '.join(task_names())}.")
 
 
-def task_of(config: dict[str, Any]) -> Task:
+def task_of(config: Mapping[str, Any]) -> Task:
     """The task of a run config (or registry row), the default task for configs that name none."""
     return get_task(str(config.get("task") or default_task().name))
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from trainer.core.records import plain
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,10 @@ def context(session_id: str | None = None) -> Any:
     return ToolContext.from_env(session_id=session_id, allow_any_model_path=True)
 
 
-def emit(args: argparse.Namespace, result: dict[str, Any], render: Callable[[dict[str, Any]], str]) -> None:
+def emit(args: argparse.Namespace, result: Mapping[str, Any], render: Callable[[dict[str, Any]], str]) -> None:
+    """Print a result: its JSON object with --json (typed results as the JSON they stand for), else its markdown."""
+    data = plain(result)
     if getattr(args, "json", False):
-        print(json.dumps(result, default=str))
+        print(json.dumps(data, default=str))
     else:
-        print(render(result))
+        print(render(data))

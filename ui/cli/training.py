@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     final = _follow_with_progress_bar(ctx, run_id, quiet=args.json)
     if final["status"] != "succeeded":
         raise UserError(f"Run {run_id} {final['status']}: {final.get('error') or 'see train.log in its folder'}")
-    evaluation = evaluate_run(ctx, run_id)
+    evaluation = dict(evaluate_run(ctx, run_id))
     if "accuracy" not in evaluation:  # a language model: losses and sample replies
         evaluation["run_id"] = run_id
         emit(args, {"status": final["status"], **evaluation}, _render_llm_result)
@@ -160,7 +161,7 @@ def cmd_train_hosted(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow_hosted(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
+def _follow_hosted(ctx: Any, run_id: int, quiet: bool) -> Mapping[str, Any]:
     import os
     import time
 
@@ -183,14 +184,14 @@ def _follow_hosted(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
         return runner.stop_run(ctx.workspace, ctx.registry, run_id)
 
 
-def _follow_with_progress_bar(ctx: Any, run_id: int, quiet: bool) -> dict[str, Any]:
+def _follow_with_progress_bar(ctx: Any, run_id: int, quiet: bool) -> Mapping[str, Any]:
     from tqdm import tqdm
 
     from trainer.backends import runs as runner
 
     bar = tqdm(total=None, unit="step", disable=quiet, file=sys.stderr, desc=f"run {run_id}")
 
-    def on_progress(status: dict[str, Any]) -> None:
+    def on_progress(status: Mapping[str, Any]) -> None:
         total, step = status.get("total_steps"), status.get("step")
         if total and bar.total != total:
             bar.total = total

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trainer.backends.base import HostedBackend
+from trainer.backends.base import HostedBackend, RunStatus
 from trainer.backends.openai import NAME, follow, job, plan
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
@@ -44,17 +45,17 @@ class OpenAIBackend(HostedBackend):
     def confirm(self, ws: Workspace, registry: Registry, plan_id: str, session_id: str | None = None) -> dict[str, Any]:
         return job.confirm_plan(ws, registry, plan_id, session_id=session_id)
 
-    def status(self, ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+    def status(self, ws: Workspace, registry: Registry, run_id: int) -> RunStatus:
         return follow.status(ws, registry, run_id)  # also re-attaches a follower to a job still running
 
-    def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> dict[str, Any]:
+    def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> RunStatus:
         job.cancel(ws, registry, run_id)
         return self.status(ws, registry, run_id)
 
     def reattach(self, ws: Workspace, registry: Registry) -> list[int]:
         return follow.reattach_all(ws, registry)
 
-    def diagnose(self, run: dict[str, Any]) -> dict[str, Any] | None:
+    def diagnose(self, run: Mapping[str, Any]) -> dict[str, Any] | None:
         run_id, error = run["id"], str(run.get("error") or "")
         if run["status"] == "cancelled":
             return {
@@ -77,7 +78,7 @@ class OpenAIBackend(HostedBackend):
             "can_relaunch": False,
         }
 
-    def replan_hint(self, run: dict[str, Any]) -> str | None:
+    def replan_hint(self, run: Mapping[str, Any]) -> str | None:
         return (
             f"Run {run['id']} was an OpenAI job; say e.g. 'fine-tune {run['model']} on this' for a new plan and cost."
         )

@@ -19,12 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trainer.backends.base import RunStatus
 from trainer.backends.openai import NAME
 from trainer.backends.openai.client import has_api_key, make_client, redact
 from trainer.backends.openai.errors import explained
 from trainer.backends.openai.record import log, read_record, write_progress, write_record
 from trainer.core.errors import UserError
-from trainer.core.fileio import atomic_write_json, read_json, read_jsonl
+from trainer.core.fileio import atomic_write_json, read_json_object, read_jsonl
 from trainer.core.processes import CHILDREN, child_env
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
@@ -290,29 +291,21 @@ def reattach_all(ws: Workspace, registry: Registry) -> list[int]:
     return attached
 
 
-def status(ws: Workspace, registry: Registry, run_id: int) -> dict[str, Any]:
+def status(ws: Workspace, registry: Registry, run_id: int) -> RunStatus:
     """An OpenAI run's registry row merged with progress.json, the latest events and the job record."""
     ensure_follower(ws, registry, run_id)
     run = registry.get_run(run_id)
     run_dir = ws.run_dir_of(run)
-    progress: dict[str, Any] = {}
-    if (run_dir / "progress.json").is_file():
-        try:
-            progress = dict(read_json(run_dir / "progress.json"))
-        except (OSError, ValueError):
-            progress = {}
+    progress = read_json_object(run_dir / "progress.json")
     record = read_record(run_dir)
-    result = dict(run)
-    result["run_dir"] = str(run_dir)
-    for key in ("phase", "step", "total_steps", "epoch", "loss", "eta_s", "elapsed_s"):
-        result[key] = progress.get(key)
-    for key in ("valid_loss", "train_mean_token_accuracy", "valid_mean_token_accuracy", "checkpoints"):
-        result[key] = progress.get(key)
-    result["progress"] = progress
-    result["job_id"] = record.get("job_id")
-    result["fine_tuned_model"] = record.get("fine_tuned_model") or progress.get("fine_tuned_model")
-    result["events"] = read_jsonl(run_dir / "events.jsonl")
-    return result
+    extra: dict[str, Any] = {
+        key: progress.get(key)
+        for key in ("valid_loss", "train_mean_token_accuracy", "valid_mean_token_accuracy", "checkpoints")
+    }
+    extra["job_id"] = record.get("job_id")
+    extra["fine_tuned_model"] = record.get("fine_tuned_model") or progress.get("fine_tuned_model")
+    extra["events"] = read_jsonl(run_dir / "events.jsonl")
+    return RunStatus(run, str(run_dir), progress, extra)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
+from trainer.store.runs import RunRecord
 
 METADATA_KEY = "tunechat_run"
 
@@ -36,7 +37,7 @@ def create_openai_run(ws: Workspace, registry: Registry, plan: dict[str, Any], s
     run_dir = ws.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", config)
-    files = copy_plan_files(plan, run_dir / "openai")
+    files = copy_plan_files(plan, run_dir / NAME)
     splits = Path(plan["files"]["train"]).parent / "splits"
     if splits.is_dir():  # text/label splits, as a local classifier run writes them
         copy_plan_files({"files": {p.stem: str(p) for p in splits.glob("*.jsonl")}}, run_dir / "splits")
@@ -183,7 +184,7 @@ def confirm_plan(
     }
 
 
-def cancel(ws: Workspace, registry: Registry, run_id: int, client: Any | None = None) -> dict[str, Any]:
+def cancel(ws: Workspace, registry: Registry, run_id: int, client: Any | None = None) -> RunRecord:
     """Cancel the run's job (or the run itself when no job was created yet); the status ends cancelled."""
     run = registry.get_run(run_id)
     run_dir = ws.run_dir_of(run)
