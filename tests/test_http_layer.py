@@ -253,6 +253,7 @@ def _reader(process: subprocess.Popen[str]) -> tuple[queue.Queue[str], threading
     return lines, thread
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_server_process_cleanly_and_frees_the_port(classifier_run: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "trainer.serve", str(classifier_run), "--port", "0"],

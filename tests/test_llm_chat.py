@@ -6,6 +6,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.assistant import Assistant
 from agent.intents import parse_settings
 from ui.render import MARKDOWN
@@ -17,6 +19,7 @@ def test_method_and_task_words_are_settings():
     assert parse_settings("do a full fine-tune with dpo") == {"method": "full", "task": "dpo"}
 
 
+@pytest.mark.slow
 def test_guided_mode_plans_and_starts_lora_sft_on_a_chat_file(tiny_llm: Path, chat_jsonl: Path):
     assistant = Assistant(presenter=MARKDOWN)
     shutil.copytree(tiny_llm, assistant.workspace.models / "tiny-llm")

@@ -231,6 +231,7 @@ def test_server_process_exits_with_the_port_sentence(tmp_path: Path) -> None:
 # ---- deployments: real server processes --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_deploy_run_serves_in_its_own_process_until_stopped(
     ws_registry: tuple[Workspace, Registry], trained_model: Path
 ) -> None:
@@ -287,6 +288,7 @@ def test_deploy_on_a_busy_port_names_the_port(ws_registry: tuple[Workspace, Regi
     assert registry.list_deployments() == []
 
 
+@pytest.mark.slow
 def test_deploy_reports_why_the_server_could_not_start(
     ws_registry: tuple[Workspace, Registry], trained_model: Path
 ) -> None:

@@ -211,6 +211,7 @@ print(os.getpid())
 """
 
 
+@pytest.mark.slow
 def test_two_processes_opening_a_new_database_together_migrate_it_once(tmp_path: Path) -> None:
     for round_ in range(3):
         db_path = tmp_path / f"round{round_}" / "tunechat.db"

@@ -4,68 +4,78 @@ parse another caller gets."""
 from __future__ import annotations
 
 import copy
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.assistant import Assistant
+from tools.context import ToolContext
+from tools.data_tools import inspect_data, propose_plan
 from trainer.core.errors import UserError
-from trainer.data import read
 from trainer.data.read import load_table
-from trainer.data.table import Table
 from trainer.data.turn_cache import one_parse_per_turn
 from ui.render import MARKDOWN
 
+_reads: list[str] = []
+_watching: list[bool] = []
 
-@pytest.fixture
-def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the files really parsed (not served from a turn's cache), in order."""
-    names: list[str] = []
-    parse = read._parse
 
-    def counting(path: Path) -> Table:
-        names.append(path.name)
-        return parse(path)
+def _note_reads(event: str, args: tuple[object, ...]) -> None:
+    # Audit hooks stay installed for the process's life; this one records only while a test watches.
+    if _watching and event == "open" and isinstance(args[0], str) and args[1] in ("r", "rb"):
+        _reads.append(str(Path(args[0]).resolve()))
 
-    monkeypatch.setattr(read, "_parse", counting)
-    return names
+
+sys.addaudithook(_note_reads)
 
 
 @pytest.fixture
-def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the files load_table was asked for, cached or not."""
-    names: list[str] = []
-    cached_parse = read.cached_parse
-
-    def counting(path: Path, parse: object) -> Table:
-        names.append(path.name)
-        return cached_parse(path, parse)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(read, "cached_parse", counting)
-    return names
+def parsed() -> Iterator[list[str]]:
+    """The data files opened for reading while the test runs, in order (the interpreter's own "open" audit
+    events: what really reaches the disk, not what any function of ours says it did)."""
+    _reads.clear()
+    _watching.append(True)
+    yield _reads
+    _watching.clear()
 
 
-def test_guided_fine_tune_turn_parses_the_upload_once(reviews_tsv: Path, parsed: list[str], asked: list[str]) -> None:
+def reads_of(parsed: list[str], path: Path) -> int:
+    """How many times `path` itself was opened for reading."""
+    return parsed.count(str(path.resolve()))
+
+
+def test_guided_fine_tune_turn_parses_the_upload_once(reviews_tsv: Path, parsed: list[str]) -> None:
+    # The same tools called outside a chat turn read the file once per question they ask of it ...
+    ctx = ToolContext.from_env(session_id="no-turn")
+    name = ctx.workspace.import_file(reviews_tsv, session_id="no-turn").name
+    parsed.clear()
+    inspect_data(ctx, name)
+    propose_plan(ctx, name)
+    assert reads_of(parsed, ctx.workspace.uploads_for("no-turn") / name) >= 3
+
+    # ... and within one guided turn ("fine-tune a classifier on this") the upload is read once.
     assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
+    parsed.clear()
     reply = assistant.reply(session, "fine-tune a classifier on this", files=[reviews_tsv])
     assert [step.name for step in reply.steps] == ["inspect_data", "propose_plan"]
     assert all(step.ok for step in reply.steps) and reply.steps[1].result["config"]["epochs"]
-    assert len(asked) >= 3  # the turn asks for the table several times (sniff, inspect, plan) ...
-    assert parsed == ["reviews.tsv"]  # ... and the file is parsed once
+    assert reads_of(parsed, assistant.workspace.uploads_for(session) / "reviews.tsv") == 1
 
 
 def test_a_file_changed_between_turns_is_read_again(reviews_tsv: Path, parsed: list[str]) -> None:
     assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     first = assistant.reply(session, "inspect it", files=[reviews_tsv])
-    assert first.steps[0].result["rows"] == 120 and parsed == ["reviews.tsv"]
-
     upload = assistant.workspace.uploads_for(session) / "reviews.tsv"
+    assert first.steps[0].result["rows"] == 120 and reads_of(parsed, upload) == 1
+
     with upload.open("a", encoding="utf-8") as handle:
         handle.write("".join(f"pos\tan added review number {i} that was lovely\n" for i in range(5)))
     second = assistant.reply(session, "inspect it")
-    assert second.steps[0].result["rows"] == 125 and parsed == ["reviews.tsv", "reviews.tsv"]
+    assert second.steps[0].result["rows"] == 125 and reads_of(parsed, upload) == 2
 
 
 def test_within_a_turn_only_a_changed_file_is_parsed_again(tmp_path: Path, parsed: list[str]) -> None:
@@ -75,14 +85,14 @@ def test_within_a_turn_only_a_changed_file_is_parsed_again(tmp_path: Path, parse
         assert len(load_table(path).rows) == len(load_table(path).rows) == 10
         with one_parse_per_turn():  # a scope inside a scope shares its parses
             load_table(path)
-        assert parsed == ["labels.csv"]
+        assert reads_of(parsed, path) == 1
         with path.open("a") as handle:
             handle.write("one more text here,a\n")
-        assert len(load_table(path).rows) == 11 and parsed == ["labels.csv"] * 2
+        assert len(load_table(path).rows) == 11 and reads_of(parsed, path) == 2
     # Outside a turn nothing is kept: every call parses.
     load_table(path)
     load_table(path)
-    assert len(parsed) == 4
+    assert reads_of(parsed, path) == 4
 
 
 def test_no_caller_can_change_what_the_next_caller_gets(tmp_path: Path) -> None:
@@ -119,4 +129,4 @@ def test_a_file_that_cannot_be_read_fails_the_same_way_without_being_read_again(
             with pytest.raises(UserError) as caught:
                 load_table(path)
             messages.append(str(caught.value))
-    assert messages[0] == messages[1] and "PNG image" in messages[0] and parsed == ["picture.csv"]
+    assert messages[0] == messages[1] and "PNG image" in messages[0] and reads_of(parsed, path) == 1
