@@ -52,6 +52,17 @@ def short(text: str) -> str:
     return text if len(text) <= SAMPLE_CHARS else text[: SAMPLE_CHARS - 1] + "…"
 
 
+def repeated_lines(texts: list[tuple[int, str]]) -> list[int]:
+    """The lines whose text repeats the text of an earlier line, in order."""
+    seen: set[str] = set()
+    repeats = []
+    for line, text in texts:
+        if text in seen:
+            repeats.append(line)
+        seen.add(text)
+    return repeats
+
+
 def pii_problem(texts: list[tuple[int, str]]) -> dict[str, Any] | None:
     """Likely personal data (emails, phone numbers, card numbers passing Luhn) in (line, text) pairs."""
     kinds: Counter[str] = Counter()

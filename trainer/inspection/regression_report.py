@@ -8,7 +8,7 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.data.table import Table
 from trainer.data.values import as_number
-from trainer.inspection.problems import lines_text, pii_problem, problem, short, stats
+from trainer.inspection.problems import lines_text, pii_problem, problem, repeated_lines, short, stats
 from trainer.inspection.tokens import TokenCounter, token_stats
 
 
@@ -59,12 +59,7 @@ def regression_report(
                 f"not a number (or is NaN) ({lines_text(not_numbers)}); fix or delete them.",
             )
         )
-    seen: set[str] = set()
-    duplicates = []
-    for line, text in texts:
-        if text in seen:
-            duplicates.append(line)
-        seen.add(text)
+    duplicates = repeated_lines(texts)
     if duplicates:
         problems.append(
             problem(

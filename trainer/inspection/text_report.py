@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainer.data.table import Table
-from trainer.inspection.problems import lines_text, pii_problem, problem, short, stats
+from trainer.inspection.problems import lines_text, pii_problem, problem, repeated_lines, short, stats
 
 
 def text_report(table: Table, column: str) -> dict[str, Any]:
@@ -13,12 +13,7 @@ def text_report(table: Table, column: str) -> dict[str, Any]:
     texts = [(line, (row.get(column) or "").strip()) for row, line in zip(table.rows, table.lines, strict=True)]
     texts = [(line, t) for line, t in texts if t]
     problems = []
-    seen: set[str] = set()
-    duplicates = []
-    for line, text in texts:
-        if text in seen:
-            duplicates.append(line)
-        seen.add(text)
+    duplicates = repeated_lines(texts)
     if duplicates:
         problems.append(
             problem(
