@@ -232,7 +232,7 @@ def diagnose_run(workspace: Workspace, registry: Registry, run_id: int) -> dict[
     result: dict[str, Any] = {
         "run_id": run_id,
         "status": status,
-        "backend": run.get("backend", "local"),
+        "backend": run["backend"],
         "task": config.task,
         "error": error or None,
         "changes": {},
