@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# Every tool module, so each kind of plan that can wait for a yes (from an earlier process too) has its executor.
+import tools.registry  # noqa: F401
 from agent.backends import BackendChoice
 from agent.confirmations import answer_pending, pending_notice
 from agent.sessions import SessionStore

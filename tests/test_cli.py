@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from importlib.metadata import version
@@ -142,3 +143,26 @@ def test_an_unexpected_failure_exits_with_1_and_its_traceback(offline_workspace:
     assert main(["runs"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "DatabaseError" in err
+
+
+@pytest.mark.slow
+def test_a_plan_shown_by_one_chat_process_starts_on_go_in_the_next(
+    reviews_tsv: Path, tiny_bert: Path, offline_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainer.backends import runs
+    from trainer.core.workspace import Workspace
+    from trainer.store.registry import Registry
+
+    monkeypatch.setenv("TUNECHAT_LLM", "off")
+    shutil.copytree(tiny_bert, offline_workspace / "models" / "tiny")
+    planned = run_cli("chat", "--session", "s", "--file", str(reviews_tsv), "fine-tune a classifier, use model tiny")
+    assert planned.returncode == 0, planned.stderr
+    assert "**Plan**" in planned.stdout and "Say **go** to start" in planned.stdout
+    # A new process (the plan waits in the database, not in memory) starts exactly that plan.
+    started = run_cli("chat", "--session", "s", "go")
+    assert started.returncode == 0, started.stderr
+    assert "Started **run 1**" in started.stdout
+    workspace = Workspace.from_env()
+    registry = Registry(workspace.db_path)
+    assert registry.get_run(1)["config"]["model"] == str((offline_workspace / "models" / "tiny").resolve())
+    runs.stop_run(workspace, registry, 1, grace_s=5)

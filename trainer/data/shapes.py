@@ -217,13 +217,15 @@ def detect_shape(table: Table) -> dict[str, Any]:
         )
 
     choice = pick_columns(table)
-    return shape(
+    found = shape(
         kinds.TEXT_CLASSIFICATION,
         "text+label",
         {"text": choice["text_column"], "label": choice["label_column"]},
         0.9,
         f"{choice['text_reason']} {choice['label_reason']}",
     )
+    # Why each column was chosen, for the report (naming the columns again would only say "was named").
+    return {**found, "text_reason": choice["text_reason"], "label_reason": choice["label_reason"]}
 
 
 def _media_shape(table: Table) -> tuple[str, str, dict[str, str | None], str] | None:
