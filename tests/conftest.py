@@ -1,26 +1,41 @@
-"""Every shared fixture, defined once: offline always, a fresh workspace per test, tiny real models built here.
+"""Every fixture of the suite, defined once: offline always, a fresh workspace per test, tiny real models built
+here, the servers and apps the tests talk to over loopback HTTP.
 
-Plain helpers live in modules beside this one (toy_data, toy_models, polling, drivers, scripted_model); tests
-import those, never conftest.
+Plain helpers live in modules beside this one (toy_data, toy_models, polling, drivers, run_records, web_app,
+file_reads, hosted_runs, ...); tests import those, never conftest.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import toy_task
 from drivers import Driver, ScriptedDriver, ServerDriver
+from fake_openai_ft import FakeFineTuning
+from file_reads import watching_reads
+from hosted_runs import CANARY, stop_followers
 from openai_server import FakeOpenAI
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
-from toy_models import build_tiny_llm, save_word_bert
+from toy_models import build_chain_llm, build_tiny_llm, save_word_bert
 
 from agent.assistant import Assistant
 from trainer.core.workspace import Workspace
+from trainer.plan.config import RunConfig
+from trainer.serve import chat, classifier
 from trainer.serve.deploy import list_deployments, stop_deployment
 from trainer.store.registry import Registry
+from trainer.tasks.text_classification.predict import Predictor
 from ui.render import MARKDOWN
+
+if TYPE_CHECKING:
+    from web_app import App
+
+# ---- the workspace -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
@@ -52,12 +67,20 @@ def registry(ws: Workspace) -> Registry:
 @pytest.fixture
 def ws_registry(ws: Workspace, registry: Registry) -> Iterator[tuple[Workspace, Registry]]:
     """The workspace and its registry together; stops any model server a test deployed."""
-    from trainer.serve.deploy import list_deployments, stop_deployment
-
     yield ws, registry
     # Never leave a server process behind, whatever the test did.
     for deployment in list_deployments(ws, registry):
         stop_deployment(ws, registry, deployment["run_id"])
+
+
+@pytest.fixture
+def parsed() -> Iterator[list[str]]:
+    """The files opened for reading while the test runs, in order (resolved paths)."""
+    with watching_reads() as reads:
+        yield reads
+
+
+# ---- data files ----------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -67,6 +90,21 @@ def reviews_tsv(tmp_path: Path) -> Path:
     lines = ["label\ttext"] + [f"{label}\t{text}" for text, label in make_reviews(120)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def chat_jsonl(tmp_path: Path) -> Path:
+    """48 OpenAI-format chats of the toy facts, some with a system message."""
+    return write_jsonl(tmp_path / "chat.jsonl", chat_rows())
+
+
+@pytest.fixture
+def pairs_jsonl(tmp_path: Path) -> Path:
+    """32 preference pairs of the toy facts: the right answer chosen, a wrong one rejected."""
+    return write_jsonl(tmp_path / "pairs.jsonl", pair_rows())
+
+
+# ---- tiny real models ------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -88,16 +126,105 @@ def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_llm(tmp_path_factory.mktemp("tiny-llm"))
 
 
-@pytest.fixture
-def chat_jsonl(tmp_path: Path) -> Path:
-    """48 OpenAI-format chats of the toy facts, some with a system message."""
-    return write_jsonl(tmp_path / "chat.jsonl", chat_rows())
+@pytest.fixture(scope="module")
+def wide_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer BERT with 256 one-dimensional attention heads and 8192 positions, eager attention.
+
+    Its attention scores for one 8192-token text are 256 x 8192 x 8192 floats (64 GiB), so a batch of 8 long
+    texts asks for 512 GiB in one allocation: more than this machine has, refused at once (no swap).
+    """
+    return save_word_bert(
+        tmp_path_factory.mktemp("wide-bert"),
+        max_length=8192,
+        hidden_size=256,
+        num_hidden_layers=1,
+        num_attention_heads=256,
+        intermediate_size=64,
+        attention_probs_dropout_prob=0.0,
+    )
 
 
-@pytest.fixture
-def pairs_jsonl(tmp_path: Path) -> Path:
-    """32 preference pairs of the toy facts: the right answer chosen, a wrong one rejected."""
-    return write_jsonl(tmp_path / "pairs.jsonl", pair_rows())
+@pytest.fixture(scope="module")
+def chain_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer Llama whose greedy output is fixed: a tool call first, a sentence after the tool's result."""
+    return build_chain_llm(tmp_path_factory.mktemp("chain-llm"))
+
+
+@pytest.fixture(scope="module")
+def trained_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny_bert fine-tuned for a few plain-torch steps on the clear-word reviews, saved like a run's model/."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    labels = ["neg", "pos"]
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert,
+        num_labels=2,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        use_safetensors=True,
+    )
+    rows = make_reviews(96, seed=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    losses = []
+    for step in range(48):
+        batch = [rows[(step * 16 + i) % len(rows)] for i in range(16)]
+        encoded = tokenizer([text for text, _ in batch], padding=True, return_tensors="pt")
+        targets = torch.tensor([labels.index(label) for _, label in batch])
+        loss = model(**encoded, labels=targets).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < losses[0], "the fixture's quick fine-tune did not learn"
+    folder = tmp_path_factory.mktemp("trained") / "model"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+# ---- served models ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run 3's folder as the worker leaves it, its model an untrained tiny_bert: enough to start a server."""
+    run_dir = tmp_path_factory.mktemp("runs") / "run-3"
+    shutil.copytree(tiny_bert, run_dir / "model")
+    (run_dir / "config.json").write_text(json.dumps({"task": "text-classification", "max_length": 32}))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+    """Run 7's trained classifier (max_length 32 from its config.json), loaded."""
+    run_dir = tmp_path_factory.mktemp("runs") / "run-7"
+    shutil.copytree(trained_model, run_dir / "model")
+    RunConfig(max_length=32).save(run_dir / "config.json")
+    return Predictor.from_run(run_dir)
+
+
+@pytest.fixture(scope="module")
+def classifier_url(predictor: Predictor) -> Iterator[str]:
+    """The classifier API serving `predictor` in this process on a free loopback port."""
+    with classifier.make_server(predictor, "127.0.0.1", 0, quiet=True) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def chat_url(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The chat API serving run 4 (an SFT run whose model is tiny_llm) in this process on a free loopback port."""
+    run_dir = tmp_path_factory.mktemp("runs") / "run-4"
+    shutil.copytree(tiny_llm, run_dir / "model")
+    (run_dir / "config.json").write_text(json.dumps({"task": "sft"}))
+    with chat.make_server(run_dir, "127.0.0.1", 0, quiet=True) as server:
+        yield server.url
+
+
+# ---- the assistant: guided, through a scripted model or over HTTP, and the web app -----------------------
 
 
 @pytest.fixture
@@ -110,38 +237,17 @@ def keyword_task() -> Iterator[toy_task.KeywordVote]:
     unregister(task.name)
 
 
-# ---- the LLM path: the same script through the in-process model or over HTTP -----------------------
-
-
-@pytest.fixture(scope="module")
-def quick_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny_bert given a classification head and a few real optimizer steps, saved like a run's model/."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    labels = ["neg", "pos"]
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_bert, num_labels=2, id2label=dict(enumerate(labels)), label2id={"neg": 0, "pos": 1}, use_safetensors=True
-    )
-    rows = make_reviews(32, seed=1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for step in range(4):
-        batch = rows[step * 8 : step * 8 + 8]
-        encoded = tokenizer([text for text, _ in batch], padding=True, return_tensors="pt")
-        loss = model(**encoded, labels=torch.tensor([labels.index(label) for _, label in batch])).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    folder = tmp_path_factory.mktemp("confirmations") / "model"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+@pytest.fixture
+def assistant_with_tiny_model(tiny_bert: Path) -> tuple[Assistant, str]:
+    """A guided-mode assistant whose workspace has tiny_bert as the local model `tiny`, and a new session."""
+    assistant = Assistant(presenter=MARKDOWN)
+    shutil.copytree(tiny_bert, assistant.workspace.models / "tiny")
+    return assistant, assistant.new_session()
 
 
 @pytest.fixture(params=["scripted", "http"])
 def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    """The same tool-calling script through the in-process model or a loopback OpenAI-compatible server."""
     if request.param == "scripted":
         yield ScriptedDriver()
         return
@@ -151,6 +257,7 @@ def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
 
 @pytest.fixture
 def assistant_for() -> Iterator[Callable[[Driver], Assistant]]:
+    """Makes an assistant on a driver's model; stops whatever those assistants deployed."""
     made: list[Assistant] = []
 
     def make(driver: Driver) -> Assistant:
@@ -161,3 +268,37 @@ def assistant_for() -> Iterator[Callable[[Driver], Assistant]]:
     for assistant in made:  # never leave a server process behind
         for deployment in list_deployments(assistant.workspace, assistant.registry):
             stop_deployment(assistant.workspace, assistant.registry, deployment["run_id"])
+
+
+@pytest.fixture
+def app(offline_workspace: Path) -> Iterator[App]:
+    """The real web app on the test's workspace, listening on a free loopback port."""
+    from web_app import App  # Gradio takes seconds to import: only the tests of the web app pay for it
+
+    server = App(Workspace.from_env())
+    yield server
+    server.close()
+
+
+# ---- the OpenAI fine-tuning API --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake(
+    monkeypatch: pytest.MonkeyPatch, offline_workspace: Path, capfd: pytest.CaptureFixture[str]
+) -> Iterator[FakeFineTuning]:
+    """A loopback fake of the fine-tuning API, called with the canary key, which must leak nowhere: not into
+    any file of the workspace (the SQLite database and its WAL too) nor the captured output."""
+    server = FakeFineTuning(key=CANARY, steps=4, slow_s=0.8).start()
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("TUNECHAT_OPENAI_POLL_S", "0.1")
+    monkeypatch.setenv("TUNECHAT_OPENAI_TIMEOUT", "0.4")
+    monkeypatch.setenv("TUNECHAT_OPENAI_MAX_RETRIES", "3")
+    yield server
+    server.stop()
+    stop_followers(offline_workspace)
+    leaks = [p for p in offline_workspace.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
+    assert leaks == [], f"the API key was written to {leaks}"
+    out, err = capfd.readouterr()
+    assert CANARY not in out and CANARY not in err

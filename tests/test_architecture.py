@@ -1,4 +1,5 @@
-"""House rules checked on the source itself: no import cycles, no oversized modules, no issue-number comments."""
+"""House rules checked on the source itself: no import cycles, no oversized modules, no issue-number comments,
+fixtures only in conftest.py."""
 
 from __future__ import annotations
 
@@ -265,3 +266,34 @@ def test_the_issue_pointer_pattern() -> None:
     assert ISSUE_POINTER.search(f"# see {word.title()}s 3 and 4")
     assert ISSUE_POINTER.search(f"# {word} #10")
     assert not ISSUE_POINTER.search("# a data issue: 5 rows are empty")
+
+
+def fixture_definitions(path: Path) -> list[str]:
+    """Names of the functions in a file decorated with `pytest.fixture` (bare or called)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(target, ast.Attribute) and target.attr == "fixture":
+                    found.append(node.name)
+    return found
+
+
+def test_fixtures_are_defined_once_in_conftest_and_never_imported() -> None:
+    # A fixture defined in a test module silently shadows the shared one of the same name, for that module only.
+    tests = python_files(("tests",))
+    elsewhere = [
+        f"{path.name}: {name}" for path in tests if path.name != "conftest.py" for name in fixture_definitions(path)
+    ]
+    assert not elsewhere, "fixtures outside conftest.py:\n" + "\n".join(elsewhere)
+    names = fixture_definitions(ROOT / "tests" / "conftest.py")
+    assert len(names) == len(set(names)), f"fixtures defined twice: {sorted({n for n in names if names.count(n) > 1})}"
+    importers = [
+        path.name
+        for path in tests
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (isinstance(node, ast.ImportFrom) and node.module == "conftest")
+        or (isinstance(node, ast.Import) and any(alias.name == "conftest" for alias in node.names))
+    ]
+    assert not importers, f"tests import conftest (import a helper module instead): {importers}"

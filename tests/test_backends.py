@@ -1,6 +1,6 @@
 """Choosing the chat backend (flags > environment > settings file > default) and the local Transformers model.
 
-The local model runs for real: a tiny Llama built here whose weights are set so that greedy decoding
+The local model runs for real: a tiny Llama (toy_models.build_chain_llm) whose weights are set so that greedy decoding
 follows a fixed chain of tokens (each token's logits point at its successor), and a chat template whose
 generation prompt ends in a different token after a tool result. So the first model turn of an agent
 loop really generates a `<tool_call>` block and the next one really generates a sentence, through
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from openai_server import FakeOpenAI, text
+from toy_models import ANSWER
 
 from agent.assistant import Assistant
 from agent.backends import PLACEHOLDER_KEY, chat_model_for, resolve_backend
@@ -197,78 +198,6 @@ def test_parser_reads_hermes_blocks_and_bare_json() -> None:
 
 
 # ---- the local Transformers model -----------------------------------------------------------------
-
-CALL = '{"name": "list_runs", "arguments": {}}'
-ANSWER = ["You", "have", "no", "runs", "yet."]
-# The generation prompt ends in <|turn|> normally and in <|after_tool|> right after a tool result.
-TEMPLATE = (
-    "{%- if tools %}<|im_start|>system\n{{ tools | tojson }}<|im_end|>\n{% endif %}"
-    "{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
-    "{%- for c in m.tool_calls or [] %} <tool_call> {{ c.function | tojson }} </tool_call>{% endfor %}"
-    "<|im_end|>\n{% endfor %}"
-    "{%- if add_generation_prompt %}<|im_start|>assistant\n"
-    "{% if messages[-1].role == 'tool' %} <|after_tool|>{% else %} <|turn|>{% endif %}{% endif %}"
-)
-
-
-def build_chain_llm(folder: Path) -> Path:
-    """A 1-layer Llama whose greedy output is fixed: <|turn|> -> <tool_call> CALL </tool_call> <|im_end|>,
-    <|after_tool|> -> "You have no runs yet." <|im_end|>, any other token -> <|im_end|>.
-
-    Attention and MLP outputs are zeroed, so the last hidden state is the current token's one-hot
-    embedding; the output head maps each token to its successor."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    words = ["<|pad|>", "<|unk|>", "<|im_start|>", "<|im_end|>", "<|turn|>", "<|after_tool|>"]
-    words += ["<tool_call>", "</tool_call>", *ANSWER, "assistant", "user", "system", "tool"]
-    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<|unk|>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="<|pad|>", eos_token="<|im_end|>", unk_token="<|unk|>"
-    )
-    tokenizer.add_tokens([CALL])  # the call's JSON as one token, matched whole
-    tokenizer.chat_template = TEMPLATE
-    vocab = len(tokenizer)
-    ids = tokenizer.convert_tokens_to_ids
-    chain = ["<|turn|>", "<tool_call>", CALL, "</tool_call>", "<|im_end|>"]
-    chain_after = ["<|after_tool|>", *ANSWER, "<|im_end|>"]
-
-    hidden = 48
-    config = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        intermediate_size=8,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=32768,
-        pad_token_id=ids("<|pad|>"),
-        eos_token_id=ids("<|im_end|>"),
-        bos_token_id=ids("<|im_start|>"),
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
-        model.model.embed_tokens.weight.copy_(torch.eye(vocab, hidden))
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        head = torch.zeros(vocab, hidden)
-        head[ids("<|im_end|>"), :vocab] = 5.0  # default successor: stop
-        for sequence in (chain, chain_after):
-            for current, following in zip(sequence, sequence[1:], strict=False):
-                head[ids(following), ids(current)] = 20.0
-        model.lm_head.weight.copy_(head)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def chain_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_chain_llm(tmp_path_factory.mktemp("chain-llm"))
 
 
 def test_local_model_reply_is_its_greedy_generation_and_streams(tiny_llm: Path) -> None:

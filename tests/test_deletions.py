@@ -14,12 +14,12 @@ from ui.render import MARKDOWN
 
 def test_delete_run_is_refused_while_running_and_removes_folder_and_row_after_yes(
     reviews_tsv: Path,
-    quick_model: Path,
+    trained_model: Path,
 ) -> None:
     driver = ScriptedDriver()
     assistant = Assistant(chat_model=driver.model, presenter=MARKDOWN)
     running = make_run(assistant, None, status="running")
-    done = make_run(assistant, quick_model)
+    done = make_run(assistant, trained_model)
     session = assistant.new_session()
 
     driver.call("delete_run", run_id=running)

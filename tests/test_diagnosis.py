@@ -16,7 +16,6 @@ from drivers import Driver, ScriptedDriver, ServerDriver
 from openai_server import FakeOpenAI
 from polling import wait_for_status
 from toy_data import FILLER, NEGATIVE, POSITIVE, make_reviews
-from toy_models import save_word_bert
 
 from agent.assistant import Assistant
 from trainer.backends import local
@@ -27,24 +26,6 @@ from trainer.plan.config import resolve_config
 from ui.render import MARKDOWN
 
 LONG_WORDS = 8190  # with [CLS] and [SEP]: exactly the 8192 positions of the wide model
-
-
-@pytest.fixture(scope="module")
-def wide_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 1-layer BERT with 256 one-dimensional attention heads and 8192 positions, eager attention.
-
-    Its attention scores for one 8192-token text are 256 x 8192 x 8192 floats (64 GiB), so a batch of 8 long
-    texts asks for 512 GiB in one allocation: more than this machine has, refused at once (no swap).
-    """
-    return save_word_bert(
-        tmp_path_factory.mktemp("wide-bert"),
-        max_length=8192,
-        hidden_size=256,
-        num_hidden_layers=1,
-        num_attention_heads=256,
-        intermediate_size=64,
-        attention_probs_dropout_prob=0.0,
-    )
 
 
 def long_reviews_tsv(folder: Path) -> Path:

@@ -4,7 +4,6 @@ evaluate, compare, deploy, list runs; plus the bad inputs and a restart."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -25,13 +24,6 @@ def wait_for_run(assistant: Assistant, session: str, timeout: float = 240) -> st
             return text
         time.sleep(1)
     raise AssertionError("run did not finish in time")
-
-
-@pytest.fixture
-def assistant_with_tiny_model(tiny_bert: Path) -> tuple[Assistant, str]:
-    assistant = Assistant(presenter=MARKDOWN)
-    shutil.copytree(tiny_bert, assistant.workspace.models / "tiny")
-    return assistant, assistant.new_session()
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import json
 import queue
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +15,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,34 +29,6 @@ from trainer.serve.server import app_for_run
 from trainer.tasks.text_classification.predict import Predictor
 
 HELLO = [{"role": "user", "content": "what color is the sky"}]
-
-
-@pytest.fixture(scope="module")
-def classifier_run(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("runs") / "run-3"
-    shutil.copytree(tiny_bert, run_dir / "model")
-    (run_dir / "config.json").write_text(json.dumps({"task": "text-classification", "max_length": 32}))
-    return run_dir
-
-
-@pytest.fixture(scope="module")
-def predictor(classifier_run: Path) -> Predictor:
-    return Predictor.from_run(classifier_run)
-
-
-@pytest.fixture(scope="module")
-def classifier_url(predictor: Predictor) -> Iterator[str]:
-    with classifier.make_server(predictor, "127.0.0.1", 0, quiet=True) as server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def chat_url(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # noqa: F811
-    run_dir = tmp_path_factory.mktemp("runs") / "run-4"
-    shutil.copytree(tiny_llm, run_dir / "model")
-    (run_dir / "config.json").write_text(json.dumps({"task": "sft"}))
-    with chat.make_server(run_dir, "127.0.0.1", 0, quiet=True) as server:
-        yield server.url
 
 
 def call(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -236,7 +206,7 @@ def _has_ipv6_loopback() -> bool:
 def test_a_server_on_ipv6_loopback_answers(predictor: Predictor) -> None:
     with classifier.make_server(predictor, "::1", 0, quiet=True) as server:
         assert server.url.startswith("http://[::1]:")
-        assert call(f"{server.url}/health") == (200, {"status": "ok", "run_id": 3, "labels": predictor.labels})
+        assert call(f"{server.url}/health") == (200, {"status": "ok", "run_id": 7, "labels": predictor.labels})
 
 
 def _reader(process: subprocess.Popen[str]) -> tuple[queue.Queue[str], threading.Thread]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from fake_openai_ft import FakeFineTuning
+from hosted_runs import CANARY
 from scripted_model import ScriptedChatModel, say, tool_call
 from toy_data import make_reviews
 
@@ -34,36 +35,7 @@ from trainer.core.fileio import read_json, read_jsonl
 from ui.render import MARKDOWN
 from ui.render.hosted import render_hosted_plan
 
-CANARY = "sk-canary-7f3e9b1c5d2a4e6f8091"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch, offline_workspace: Path, capfd: pytest.CaptureFixture[str]) -> Any:
-    server = FakeFineTuning(key=CANARY, steps=4, slow_s=0.8).start()
-    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("TUNECHAT_OPENAI_POLL_S", "0.1")
-    monkeypatch.setenv("TUNECHAT_OPENAI_TIMEOUT", "0.4")
-    monkeypatch.setenv("TUNECHAT_OPENAI_MAX_RETRIES", "3")
-    yield server
-    server.stop()
-    _stop_followers(offline_workspace)
-    leaks = [p for p in offline_workspace.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
-    assert leaks == [], f"the API key was written to {leaks}"
-    out, err = capfd.readouterr()
-    assert CANARY not in out and CANARY not in err
-
-
-def _stop_followers(home: Path) -> None:
-    """End the follower processes these tests started (by pid, from the registry)."""
-    from trainer.store.registry import Registry
-
-    if not (home / "tunechat.db").is_file():
-        return
-    for run in Registry(home / "tunechat.db").list_runs():
-        if run.get("backend") == "openai" and follower_alive(run.get("pid")):
-            os.kill(int(run["pid"]), signal.SIGTERM)
 
 
 def _reviews(tmp_path: Path, n: int = 120) -> Path:

@@ -11,12 +11,10 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from toy_data import make_reviews
 
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
@@ -37,41 +35,6 @@ CLEAR = {
 }
 
 
-@pytest.fixture(scope="module")
-def trained_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny_bert fine-tuned for a few plain-torch steps on the clear-word reviews, saved like a run's model/."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_bert,
-        num_labels=2,
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
-        use_safetensors=True,
-    )
-    rows = make_reviews(96, seed=1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    losses = []
-    for step in range(48):
-        batch = [rows[(step * 16 + i) % len(rows)] for i in range(16)]
-        encoded = tokenizer([text for text, _ in batch], padding=True, return_tensors="pt")
-        labels = torch.tensor([LABELS.index(label) for _, label in batch])
-        loss = model(**encoded, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-    assert sum(losses[-5:]) / 5 < losses[0], "the fixture's quick fine-tune did not learn"
-    folder = tmp_path_factory.mktemp("trained") / "model"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def make_run(ws: Workspace, registry: Registry, model_src: Path | None, status: str = "succeeded") -> int:
     """A registry row plus a run folder as the training worker leaves it (model copied from `model_src`)."""
     config = RunConfig(data="uploads/reviews.tsv", text_column="text", label_column="label", max_length=32)
@@ -89,20 +52,6 @@ def make_run(ws: Workspace, registry: Registry, model_src: Path | None, status: 
         atomic_write_json(run_dir / "evaluation.json", evaluation)
     registry.update_run(run_id, status=status, run_dir=str(run_dir), metrics=metrics if status == "succeeded" else None)
     return run_id
-
-
-@pytest.fixture(scope="module")
-def predictor(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Predictor:
-    run_dir = tmp_path_factory.mktemp("runs") / "run-7"
-    shutil.copytree(trained_model, run_dir / "model")
-    RunConfig(max_length=32).save(run_dir / "config.json")
-    return Predictor.from_run(run_dir)
-
-
-@pytest.fixture(scope="module")
-def server_url(predictor: Predictor) -> Iterator[str]:
-    with make_server(predictor, "127.0.0.1", 0, quiet=True) as server:
-        yield server.url
 
 
 def call(url: str, body: bytes | None = None) -> tuple[int, Any]:
@@ -158,23 +107,23 @@ def test_predictor_refuses_a_run_without_a_model(tmp_path: Path) -> None:
 # ---- HTTP server in this process --------------------------------------------------------------
 
 
-def test_health_and_predict_over_http(server_url: str) -> None:
-    status, health = call(f"{server_url}/health")
+def test_health_and_predict_over_http(classifier_url: str) -> None:
+    status, health = call(f"{classifier_url}/health")
     assert status == 200
     assert health == {"status": "ok", "run_id": 7, "labels": LABELS}
 
-    status, single = post(f"{server_url}/predict", {"inputs": "the food was great"})
+    status, single = post(f"{classifier_url}/predict", {"inputs": "the food was great"})
     assert status == 200
     assert len(single) == 1
     assert_distribution(single[0])
     assert single[0][0]["label"] == "pos"
 
     texts = list(CLEAR)
-    status, several = post(f"{server_url}/predict", {"inputs": texts})
+    status, several = post(f"{classifier_url}/predict", {"inputs": texts})
     assert status == 200
     assert [scored[0]["label"] for scored in several] == list(CLEAR.values())
 
-    status, alias = post(f"{server_url}/", {"inputs": ["the staff was awful"]})
+    status, alias = post(f"{classifier_url}/", {"inputs": ["the staff was awful"]})
     assert status == 200 and alias[0][0]["label"] == "neg"
 
 
@@ -192,20 +141,20 @@ def test_health_and_predict_over_http(server_url: str) -> None:
     ],
     ids=["bad-json", "no-inputs", "not-an-object", "number", "list-with-number", "empty-list", "too-many", "too-big"],
 )
-def test_bad_requests_get_400_with_one_sentence(server_url: str, body: bytes, expected: str) -> None:
-    status, answer = call(f"{server_url}/predict", body)
+def test_bad_requests_get_400_with_one_sentence(classifier_url: str, body: bytes, expected: str) -> None:
+    status, answer = call(f"{classifier_url}/predict", body)
     assert status == 400
     assert expected in answer["error"]
     assert answer["error"].endswith(".") and answer["error"].count(". ") == 0
 
 
-def test_unknown_path_is_404_and_server_keeps_answering(server_url: str) -> None:
-    status, answer = call(f"{server_url}/nope")
+def test_unknown_path_is_404_and_server_keeps_answering(classifier_url: str) -> None:
+    status, answer = call(f"{classifier_url}/nope")
     assert status == 404
     assert "/nope" in answer["error"] and "POST /predict" in answer["error"]
-    status, answer = call(f"{server_url}/predict")  # GET instead of POST
+    status, answer = call(f"{classifier_url}/predict")  # GET instead of POST
     assert status == 405 and "Use POST" in answer["error"]
-    assert call(f"{server_url}/health")[0] == 200
+    assert call(f"{classifier_url}/health")[0] == 200
 
 
 def test_make_server_names_a_busy_port(predictor: Predictor) -> None:

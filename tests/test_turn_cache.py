@@ -4,8 +4,6 @@ parse another caller gets."""
 from __future__ import annotations
 
 import copy
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,28 +15,6 @@ from trainer.core.errors import UserError
 from trainer.data.read import load_table
 from trainer.data.turn_cache import one_parse_per_turn
 from ui.render import MARKDOWN
-
-_reads: list[str] = []
-_watching: list[bool] = []
-
-
-def _note_reads(event: str, args: tuple[object, ...]) -> None:
-    # Audit hooks stay installed for the process's life; this one records only while a test watches.
-    if _watching and event == "open" and isinstance(args[0], str) and args[1] in ("r", "rb"):
-        _reads.append(str(Path(args[0]).resolve()))
-
-
-sys.addaudithook(_note_reads)
-
-
-@pytest.fixture
-def parsed() -> Iterator[list[str]]:
-    """The data files opened for reading while the test runs, in order (the interpreter's own "open" audit
-    events: what really reaches the disk, not what any function of ours says it did)."""
-    _reads.clear()
-    _watching.append(True)
-    yield _reads
-    _watching.clear()
 
 
 def reads_of(parsed: list[str], path: Path) -> int:

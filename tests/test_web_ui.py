@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,12 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from web_app import App  # noqa: E402
+
 from agent.sessions import SessionStore  # noqa: E402
 from agent.types import Reply, ToolStep  # noqa: E402
 from trainer.backends import runs  # noqa: E402
 from trainer.core.errors import UserError  # noqa: E402
-from trainer.core.workspace import Workspace  # noqa: E402
 from ui import web, web_view  # noqa: E402
 from ui.render import MARKDOWN
 
@@ -143,12 +143,6 @@ def test_header_tells_how_to_configure_an_llm_in_guided_mode() -> None:
 # ---- the real app over HTTP ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def write_tsv(path: Path, rows: int) -> Path:
     lines = ["label\treview"] + [
         f"{'pos' if i % 2 else 'neg'}\treview number {i} was {'great' if i % 2 else 'bad'}" for i in range(rows)
@@ -165,31 +159,6 @@ def chat_text(chatbot: list[dict[str, Any]]) -> str:
         for part in content if isinstance(content, list) else [content]:
             parts.append(part.get("text", "") if isinstance(part, dict) else str(part))
     return "\n".join(parts)
-
-
-class App:
-    def __init__(self, workspace: Workspace):
-        from agent.assistant import Assistant
-
-        self.assistant = Assistant(workspace=workspace, chat_model=None, presenter=MARKDOWN)
-        self.port = free_port()
-        self.demo = web.launch(port=self.port, assistant=self.assistant, prevent_thread_lock=True)
-        self.url = f"http://127.0.0.1:{self.port}/"
-
-    def client(self) -> Any:
-        from gradio_client import Client
-
-        return Client(self.url, verbose=False, download_files=False, analytics_enabled=False)
-
-    def close(self) -> None:
-        self.demo.close()
-
-
-@pytest.fixture
-def app(offline_workspace: Path) -> Iterator[App]:
-    server = App(Workspace.from_env())
-    yield server
-    server.close()
 
 
 def test_dropped_file_is_inspected_over_http(app: App, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Tiny real models made here (no downloads), saved as safetensors: they load like any local Hugging Face model.
 
-conftest.py builds each once per session (`tiny_bert`, `tiny_llm`); a test that needs a variant calls the builder.
+conftest.py builds each once (`tiny_bert`, `tiny_llm`, `wide_bert`, `chain_llm`); a test that needs a variant calls
+the builder.
 """
 
 from __future__ import annotations
@@ -84,6 +85,74 @@ def build_tiny_llm(folder: Path, *, nan_weights: bool = False) -> Path:
     if nan_weights:
         with torch.no_grad():
             model.lm_head.weight[0, 0] = float("nan")
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+CALL = '{"name": "list_runs", "arguments": {}}'
+ANSWER = ["You", "have", "no", "runs", "yet."]
+# The generation prompt ends in <|turn|> normally and in <|after_tool|> right after a tool result.
+TEMPLATE = (
+    "{%- if tools %}<|im_start|>system\n{{ tools | tojson }}<|im_end|>\n{% endif %}"
+    "{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
+    "{%- for c in m.tool_calls or [] %} <tool_call> {{ c.function | tojson }} </tool_call>{% endfor %}"
+    "<|im_end|>\n{% endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if messages[-1].role == 'tool' %} <|after_tool|>{% else %} <|turn|>{% endif %}{% endif %}"
+)
+
+
+def build_chain_llm(folder: Path) -> Path:
+    """A 1-layer Llama whose greedy output is fixed: <|turn|> -> <tool_call> CALL </tool_call> <|im_end|>,
+    <|after_tool|> -> "You have no runs yet." <|im_end|>, any other token -> <|im_end|>.
+
+    Attention and MLP outputs are zeroed, so the last hidden state is the current token's one-hot
+    embedding; the output head maps each token to its successor."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<|pad|>", "<|unk|>", "<|im_start|>", "<|im_end|>", "<|turn|>", "<|after_tool|>"]
+    words += ["<tool_call>", "</tool_call>", *ANSWER, "assistant", "user", "system", "tool"]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<|unk|>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<|pad|>", eos_token="<|im_end|>", unk_token="<|unk|>"
+    )
+    tokenizer.add_tokens([CALL])  # the call's JSON as one token, matched whole
+    tokenizer.chat_template = TEMPLATE
+    vocab = len(tokenizer)
+    ids = tokenizer.convert_tokens_to_ids
+    chain = ["<|turn|>", "<tool_call>", CALL, "</tool_call>", "<|im_end|>"]
+    chain_after = ["<|after_tool|>", *ANSWER, "<|im_end|>"]
+
+    hidden = 48
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=32768,
+        pad_token_id=ids("<|pad|>"),
+        eos_token_id=ids("<|im_end|>"),
+        bos_token_id=ids("<|im_start|>"),
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        model.model.embed_tokens.weight.copy_(torch.eye(vocab, hidden))
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        head = torch.zeros(vocab, hidden)
+        head[ids("<|im_end|>"), :vocab] = 5.0  # default successor: stop
+        for sequence in (chain, chain_after):
+            for current, following in zip(sequence, sequence[1:], strict=False):
+                head[ids(following), ids(current)] = 20.0
+        model.lm_head.weight.copy_(head)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
