@@ -15,12 +15,12 @@ from typing import Any
 # Every tool module, so each kind of plan that can wait for a yes (from an earlier process too) has its executor.
 import tools.registry  # noqa: F401
 from agent.backends import BackendChoice
-from agent.confirmations import answer_pending, pending_notice
+from agent.confirmations import answer_pending, dropped_notice, pending_notice
 from agent.sessions import SessionStore
 from agent.suggestions import suggest_next
 from agent.types import EventSink, Presenter, Reply, ignore_events
 from tools.context import ToolContext
-from tools.pending import kind_of, pending_action
+from tools.pending import drop_pending, pending_action
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.data.turn_cache import parses_once_per_turn
@@ -112,8 +112,8 @@ class Assistant:
         context = self.context(session_id)
         before = pending_action(context)
         # The user's own yes/no to a waiting action is answered here, in code: no model can produce it.
-        reply = answer_pending(context, message, self.presenter)
-        if reply is not None:
+        reply = answered = answer_pending(context, message, self.presenter)
+        if answered is not None:
             pass
         elif self.chat_model is None:
             from agent.guided import guided_reply
@@ -125,8 +125,14 @@ class Assistant:
             history = self.sessions.messages(session_id)[:-1]
             reply = llm_reply(self.chat_model, context, state, history, user_text, on_event)
         after = pending_action(context)
-        if after is not None and (before is None or before["id"] != after["id"]) and kind_of(after).notice:
-            # A new plan waits: show it in code's words, whatever the model said about it.
+        if answered is None and before is not None and after is not None and before["id"] == after["id"]:
+            # The message was about something else: a plan waits only until then, so a "yes" said later to another
+            # question cannot carry it out.
+            drop_pending(context)
+            reply.text += "\n\n" + dropped_notice(before)
+            after = None
+        if after is not None:
+            # Every reply that leaves a plan waiting restates it, in code's words, whatever the model said.
             reply.text += "\n\n" + pending_notice(after)
         if notes:
             reply.text = "\n".join(notes) + "\n\n" + reply.text

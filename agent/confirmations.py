@@ -14,9 +14,9 @@ from typing import Any
 
 from agent.types import Presenter, Reply, ToolStep
 from tools.context import ToolContext
-from tools.pending import confirm_pending, drop_pending, kind_of, pending_action
+from tools.pending import confirm_pending, drop_pending, pending_action
 from trainer.backends import runs
-from trainer.core.errors import UserError
+from trainer.core.errors import BusyError, UserError
 from trainer.core.records import plain
 
 YES = re.compile(
@@ -46,15 +46,22 @@ def pending_notice(action: dict[str, Any]) -> str:
     return f"**Waiting for your yes:** {action['summary']}. Reply **yes** to carry it out, or **no** to drop it."
 
 
+def dropped_notice(action: dict[str, Any]) -> str:
+    """Why a plan no longer waits: the user's next message was about something else."""
+    return (
+        f"_The plan that waited for your yes ({action['summary']}) was dropped, since this message was about "
+        "something else; ask for it again when you want it._"
+    )
+
+
 def answer_pending(ctx: ToolContext, message: str, show: Presenter) -> Reply | None:
     """Carry out or drop the pending action when `message` is the user's yes or no to it; else None.
 
-    Only kinds confirmed by the user's own reply are answered here (a training plan starts on guided mode's
-    "go" or the LLM's start_training instead). A bare "stop" while one of this chat's runs trains is about the
-    run, not the plan, so it goes on to the assistant.
+    A bare "stop" while one of this chat's runs trains is about the run, not the plan, so it goes on to the
+    assistant.
     """
     action = pending_action(ctx)
-    if action is None or not kind_of(action).by_user_reply or not (is_yes(message) or is_no(message)):
+    if action is None or not (is_yes(message) or is_no(message)):
         return None
     started = time.perf_counter()
     if is_no(message):
@@ -66,6 +73,9 @@ def answer_pending(ctx: ToolContext, message: str, show: Presenter) -> Reply | N
     name, arguments = f"confirm_{action['kind']}", dict(action["arguments"])
     try:
         result = plain(confirm_pending(ctx, action["id"]))
+    except BusyError as error:
+        step = ToolStep(name, arguments, False, str(error), time.perf_counter() - started)
+        return Reply(text=f"{error} The plan keeps waiting.", steps=[step])
     except UserError as error:
         # Things changed since the plan (the port was taken, the run was deployed): say so; the plan is gone.
         step = ToolStep(name, arguments, False, str(error), time.perf_counter() - started)
@@ -78,6 +88,16 @@ def render_action_result(kind: str, result: dict[str, Any], show: Presenter) -> 
     """What a confirmed action did, in the chat's words."""
     if kind == "deploy":
         return show.deployment(result)
+    if kind == "train":
+        return (
+            f"Started **run {result['run_id']}** in the background "
+            f"(estimated {show.seconds(result.get('estimate_seconds'))}). "
+            "Say **status** to see its progress or **stop** to cancel it."
+        )
+    if kind == "resume":
+        return str(result["message"]).replace(f"run {result['run_id']}", f"**run {result['run_id']}**", 1)
+    if kind == "stop_run":
+        return show.status(result) + " Its checkpoints stay in the run folder."
     if kind == "relaunch":
         changed = ", ".join(f"{key} {value}" for key, value in (result.get("changes") or {}).items())
         return (

@@ -12,8 +12,6 @@ from agent.confirmations import is_no
 from agent.intents import Intent, classify
 from agent.types import EventSink, Presenter, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
-from tools.launch import TRAIN
-from tools.pending import confirm_pending, pending_action
 from tools.registry import TOOLS_BY_NAME
 from tools.session_files import resolve_file
 from trainer.backends.base import HostedBackend
@@ -183,27 +181,10 @@ class GuidedTurn:
         return prefix + self.show.plan(plan) + "\n\nSay **go** to start, or change a setting (e.g. *use 5 epochs*)."
 
     def on_go(self, intent: Intent) -> str:
-        plan = pending_action(self.ctx, TRAIN)
-        if plan is None:
-            if self.state.get("active_file"):
-                return self.on_settings(Intent("train"))
-            raise UserError(
-                "There is no plan to start yet; upload a data file and say 'fine-tune a classifier on this'."
-            )
-        started = time.perf_counter()
-        # Exactly the plan shown (the one stored when it was proposed), started once.
-        result = confirm_pending(self.ctx, plan["id"], kind=TRAIN)
-        config = plan["arguments"]["config"]
-        self.record(
-            f"step-{len(self.steps)}",
-            ToolStep("start_training", config, True, "started", time.perf_counter() - started, result),
-        )
-        self.state.setdefault("runs", []).append(result["run_id"])
-        return (
-            f"Started **run {result['run_id']}** in the background "
-            f"(estimated {self.show.seconds(result.get('estimate_seconds'))}). "
-            "Say **status** to see its progress or **stop** to cancel it."
-        )
+        """ "go" with no plan waiting (a waiting plan is started by tunechat's code before this): plan again."""
+        if self.state.get("active_file"):
+            return self.on_settings(Intent("train"))
+        raise UserError("There is no plan to start yet; upload a data file and say 'fine-tune a classifier on this'.")
 
     def on_status(self, intent: Intent) -> str:
         status = self.call("run_status", run_id=intent.run_ids[0] if intent.run_ids else None)
@@ -219,6 +200,8 @@ class GuidedTurn:
 
     def on_stop(self, intent: Intent) -> str:
         status = self.call("stop_run", run_id=intent.run_ids[0] if intent.run_ids else None)
+        if status.get("needs_confirmation"):  # another chat's run: it stops on this user's yes
+            return f"Run {status['arguments']['run_id']} was started by another chat; nothing is stopped yet."
         backend = get_backend(status.get("backend"))
         if isinstance(backend, HostedBackend):
             return self.show.status(status) + f" The {backend.provider} job {status.get('job_id') or ''} was cancelled."
@@ -284,9 +267,7 @@ class GuidedTurn:
         if intent.settings:  # "retry with lr 1e-4": a changed copy, not a resume
             return self.on_rerun_like(intent)
         result = self.call("resume_run", run_id=intent.run_ids[0] if intent.run_ids else None)
-        if result.get("needs_confirmation"):
-            return str(result["message"])
-        return str(result["message"]).replace(f"run {result['run_id']}", f"**run {result['run_id']}**", 1)
+        return str(result["message"])
 
     def on_best_run(self, intent: Intent) -> str:
         found = self.call("find_runs", which="best")

@@ -21,11 +21,14 @@ WORKFLOW = """Workflow:
    If the user speaks of "my file" without naming one, call `list_files`.
    When the user asks to clean the data up, remove duplicates, convert it (e.g. to chat format) or split it,
    call `prepare_data` and show the counts before and after and a sample; the upload itself is never changed.
-2. When the user wants to train, call `propose_plan` and present the plan: base model, hyperparameters
-   with their reasons, and the estimated time. Then ask for the go-ahead. Do not start anything yet.
-3. Call `start_training` only after the user has agreed to the plan (e.g. "go", "yes", "start"), with the
-   settings of the agreed plan and any changes the user asked for.
-4. When asked how training is going, call `run_status`. To stop a run, call `stop_run`.
+2. When the user wants to train, call `propose_plan` to see the proposed settings, then `start_training` with
+   those settings and any changes the user asked for. `start_training` starts nothing: it stores the plan the
+   user will be asked to start. Present it (base model, hyperparameters with their reasons, the estimated time)
+   and ask the user to reply "go"; tunechat itself starts exactly that plan on the reply (you cannot).
+3. A plan waits only for the user's next message: if the user talks about something else, it is dropped, and you
+   call `start_training` again when they want to train.
+4. When asked how training is going, call `run_status`. To stop this chat's run, call `stop_run`; a run another
+   chat started is only proposed for stopping, and stops on the user's "yes".
 5. When a run has succeeded, call `evaluate_run` and report accuracy and macro-F1 next to the
    majority-class baseline, and which classes get confused. Images returned by tools are shown to the
    user automatically; just refer to them.
@@ -41,7 +44,8 @@ WORKFLOW = """Workflow:
 9. When the user refers to earlier runs ("the run that crashed", "the best run", "last time"), call `find_runs`
    to get the run id from the history. "Same as last time but 3 epochs" or "again with lr 1e-4": call
    `plan_like_run` with the changes; it returns a plan that tunechat starts on the user's "yes" (do not call
-   `start_training` for it). "Resume the run that crashed": call `resume_run`.
+   `start_training` for it). "Resume the run that crashed": call `resume_run`; it too only returns a plan that
+   tunechat carries out on the user's "yes".
 10. When a run failed and the user asks why ("why did it fail?", "what went wrong?"), call `diagnose_run` and
    explain the cause in plain words, quote its evidence line, and list the proposed changes with their reasons.
    When the user asks to fix it ("fix it", "relaunch", "try again"), call `relaunch_run` with the run id (and any

@@ -20,14 +20,12 @@ def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
     """Up to four next messages for this chat, most likely first (a plan waiting in the chat's one pending-plan
     store, in either mode, offers the replies that answer it)."""
     action = pending_action(ctx)
-    if action is not None and kind_of(action).by_user_reply:
+    if action is not None:
         return list(kind_of(action).options)
     runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
     latest = runs[-1] if runs else None
     if latest and latest["status"] in ACTIVE_STATUSES:
         return ["status", "stop"]
-    if action is not None:  # a training plan: "go" starts it
-        return list(kind_of(action).options)
     options: list[str] = []
     if latest and latest["status"] == "succeeded":
         options += [f"evaluate run {latest['id']}", f"deploy run {latest['id']}"]

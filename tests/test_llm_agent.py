@@ -53,19 +53,20 @@ def plan_and_start(assistant: Assistant, driver: ScriptedDriver | ServerDriver, 
     assert [(s.name, s.ok) for s in reply.steps] == [("inspect_data", True)]
     assert reply.steps[0].arguments == {"file": "reviews.tsv"} and reply.steps[0].duration_s >= 0
 
-    driver.call("propose_plan", file="reviews.tsv", model="tiny", epochs=6, learning_rate=1e-2)
+    # The model can only store the plan; its reply is followed by the plan in tunechat's own words.
+    driver.call("start_training", file="reviews.tsv", model="tiny", epochs=6, learning_rate=1e-2)
     driver.answer(
-        lambda r: f"Plan: {r['config']['epochs']:g} epochs of {Path(r['config']['model']).name}. Shall I start?"
+        lambda r: f"Plan: {r['config']['epochs']:g} epochs of {Path(r['config']['model']).name}. Say go to start."
     )
     reply = assistant.reply(session, "train a sentiment classifier")
-    assert reply.text == "Plan: 6 epochs of tiny. Shall I start?"
+    assert reply.text.startswith("Plan: 6 epochs of tiny. Say go to start.\n\n**Waiting for your yes:** Train")
     assert assistant.registry.list_runs() == []  # a plan starts nothing
 
-    driver.call("start_training", file="reviews.tsv", model="tiny", epochs=6, learning_rate=1e-2)
-    driver.answer(lambda r: f"Started run {r['run_id']}.")
+    # The user's "go" is handled in code, without asking the model: exactly the stored plan starts.
     reply = assistant.reply(session, "go")
+    assert [(s.name, s.ok) for s in reply.steps] == [("confirm_train", True)]
     run_id = reply.steps[0].result["run_id"]
-    assert reply.text == f"Started run {run_id}." and reply.steps[0].ok
+    assert f"run {run_id}**" in reply.text
     run = assistant.registry.get_run(run_id)
     assert run["session_id"] == session and run["config"]["epochs"] == 6
 
@@ -123,14 +124,16 @@ def test_scripted_model_trains_and_evaluates_through_the_tools(reviews_tsv: Path
     assert isinstance(first_turn[0], SystemMessage) and "reviews.tsv" in first_turn[0].content
     assert isinstance(first_turn[-1], HumanMessage) and "[uploaded reviews.tsv]" in first_turn[-1].content
     # Later turns carry the earlier conversation, and the system prompt names this chat's run.
-    go_turn = next(m for m in driver.model.received if m[-1].content == "go")
-    assert [m.content for m in go_turn[1:]] == [
+    status_turn = next(m for m in driver.model.received if m[-1].content == "how is it going?")
+    contents = [m.content for m in status_turn[1:]]
+    assert contents[:3] == [
         "here is my data\n[uploaded reviews.tsv]",
         "120 rows; text column text, label column label.",
         "train a sentiment classifier",
-        "Plan: 6 epochs of tiny. Shall I start?",
-        "go",
     ]
+    # The model hears its plan, the user's go and what tunechat's code did on it.
+    assert contents[3].startswith("Plan: 6 epochs of tiny. Say go to start.") and contents[4] == "go"
+    assert contents[5].startswith(f"Started **run {outcome['run_id']}**") and contents[6] == "how is it going?"
     last_turn = driver.model.received[-1]
     assert f"run {outcome['run_id']} (succeeded)" in last_turn[0].content
     # Only the newest messages are sent back (system + history + this turn's question, call and result).

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import toy_task
 from scripted_model import ScriptedChatModel, say, tool_call
 
@@ -15,7 +16,9 @@ from agent.assistant import Assistant
 from tools.context import ToolContext
 from tools.data_tools import propose_plan
 from tools.pending import confirm_pending, pending_action
+from tools.registry import TOOLS
 from trainer.backends import runs
+from trainer.backends.capacity import MAX_RUNS_ENV
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.store.registry import Registry
@@ -34,8 +37,9 @@ def _confirm_in_another_process(root: str, session: str, start: Any, results: An
 
 
 def test_confirmations_at_once_from_several_processes_start_one_run(
-    keyword_task: toy_task.KeywordVote, reviews_tsv: Path
+    keyword_task: toy_task.KeywordVote, reviews_tsv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(MAX_RUNS_ENV, "10")  # each round's run may still train when the next round says yes
     ctx = ToolContext.from_env(session_id="tabs")
     name = ctx.workspace.import_file(reviews_tsv, session_id="tabs").name
     forked = multiprocessing.get_context("fork")
@@ -88,30 +92,65 @@ def test_guided_go_starts_exactly_the_plan_shown_last(reviews_tsv: Path, tiny_be
     assert len(assistant.registry.list_runs()) == 1 and "Plan" in again.text
 
 
-def test_the_llm_starts_only_the_plan_it_showed(reviews_tsv: Path, tiny_bert: Path) -> None:
+def test_the_model_cannot_start_a_run_only_the_users_yes_to_the_plan_shown(reviews_tsv: Path, tiny_bert: Path) -> None:
     shown: list[dict[str, Any]] = []
 
     def keep(messages: list[Any]) -> Any:
         shown.append(json.loads(messages[-1].content))
-        return say("Here is the plan. Shall I start?")
+        return say("Here is the plan; say go to start it.")
 
     model = ScriptedChatModel().add(
-        tool_call("propose_plan", file="reviews.tsv", model="tiny", epochs=2),
+        tool_call("start_training", file="reviews.tsv", model="tiny", epochs=2),
         keep,
-        # The user agreed to 2 epochs; a model that starts 3 gets the new plan back, and nothing starts.
+        # Told (by the user, or by text in the data) to start a bigger run, the model can only propose it.
         tool_call("start_training", file="reviews.tsv", model="tiny", epochs=3),
         keep,
-        tool_call("start_training", file="reviews.tsv", model="tiny", epochs=3),
-        lambda messages: say(f"Started run {json.loads(messages[-1].content)['run_id']}."),
+    )
+    assistant = _with_tiny(Assistant(chat_model=model, presenter=MARKDOWN), tiny_bert)
+    assert not [tool.__name__ for tool in TOOLS if "confirm" in tool.__name__]  # no tool can say yes
+    session = assistant.new_session()
+    first = assistant.reply(session, "plan a classifier with 2 epochs", files=[reviews_tsv])
+    assert shown[0]["needs_confirmation"] and assistant.registry.list_runs() == []
+    assert "**Waiting for your yes:** Train" in first.text and "epochs 2" in first.text
+
+    started = assistant.reply(session, "go")  # the user's own yes, handled in code: the model is not asked
+    assert [step.name for step in started.steps] == ["confirm_train"]
+    assert _launched_config(assistant, started.steps[-1].result["run_id"]) == shown[0]["config"]
+
+    second = assistant.reply(session, "the data says: start 3 epochs right away")
+    assert len(assistant.registry.list_runs()) == 1 and shown[1]["config"]["epochs"] == 3
+    assert "**Waiting for your yes:** Train" in second.text and "epochs 3" in second.text
+    again = assistant.reply(session, "yes")
+    assert _launched_config(assistant, again.steps[-1].result["run_id"]) == shown[1]["config"]
+    assert len(assistant.registry.list_runs()) == 2
+
+
+def test_a_plan_waits_only_until_a_message_about_something_else(reviews_tsv: Path, tiny_bert: Path) -> None:
+    model = ScriptedChatModel().add(
+        tool_call("start_training", file="reviews.tsv", model="tiny", epochs=2),
+        say("Here is the plan; say go to start it."),
+        tool_call("list_files"),
+        say("You have reviews.tsv. Shall I also delete the old runs?"),  # a different question
+        say("There is nothing waiting for a yes."),
     )
     assistant = _with_tiny(Assistant(chat_model=model, presenter=MARKDOWN), tiny_bert)
     session = assistant.new_session()
-    assistant.reply(session, "plan a classifier with 2 epochs", files=[reviews_tsv])
-    assistant.reply(session, "go")
-    assert shown[1]["started"] is False and shown[1]["config"]["epochs"] == 3
-    assert assistant.registry.list_runs() == []
+    ctx = ToolContext(assistant.workspace, assistant.registry, session)
+    assistant.reply(session, "plan a classifier", files=[reviews_tsv])
+    assert pending_action(ctx) is not None
 
-    reply = assistant.reply(session, "yes, 3 epochs is what I want")
-    run_id = reply.steps[-1].result["run_id"]
-    assert _launched_config(assistant, run_id) == shown[1]["config"]
-    assert shown[0]["config"]["epochs"] == 2 and len(assistant.registry.list_runs()) == 1
+    other = assistant.reply(session, "which files do I have?")
+    assert pending_action(ctx) is None and "was dropped, since this message was about something else" in other.text
+    assistant.reply(session, "yes")  # the yes to the other question starts nothing
+    assert assistant.registry.list_runs() == [] and model.script == []
+
+
+def test_guided_yes_after_another_question_plans_again_and_starts_nothing(reviews_tsv: Path, tiny_bert: Path) -> None:
+    assistant = _with_tiny(Assistant(presenter=MARKDOWN), tiny_bert)
+    session = assistant.new_session()
+    assistant.reply(session, "here is my data", files=[reviews_tsv])
+    assistant.reply(session, "fine-tune a classifier on this, use model tiny")
+    other = assistant.reply(session, "list files")
+    assert "was dropped" in other.text
+    again = assistant.reply(session, "yes")
+    assert assistant.registry.list_runs() == [] and "**Waiting for your yes:** Train" in again.text

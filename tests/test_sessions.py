@@ -204,38 +204,39 @@ def test_llm_chat_continues_after_a_restart(path: str, reviews_tsv: Path, tiny_b
         driver = new_driver()
         driver.call("inspect_data", file="reviews.tsv")
         driver.answer(lambda result: f"{result['rows']} rows.")
-        driver.call("propose_plan", file="reviews.tsv", model="tiny", epochs=1)
+        driver.call("start_training", file="reviews.tsv", model="tiny", epochs=1)
         driver.answer(lambda result: f"Plan: {result['config']['epochs']:g} epoch. Shall I start?")
         first = with_tiny_model(Assistant(chat_model=driver.model, presenter=MARKDOWN), tiny_bert)
         chat = first.new_session()
         assert first.reply(chat, "here is my data", files=[reviews_tsv]).text == "120 rows."
-        assert first.reply(chat, "plan a run").text == "Plan: 1 epoch. Shall I start?"
+        planned = first.reply(chat, "plan a run").text
+        assert planned.startswith("Plan: 1 epoch. Shall I start?\n\n**Waiting for your yes:** Train")
 
-        # Restart: the model gets the file, the conversation and can start.
-        driver = new_driver()
-        asked = driver.requests()
-        driver.call("start_training", file="reviews.tsv", model="tiny", epochs=1)
-        driver.answer(lambda result: f"Started run {result['run_id']}.")
-        second = Assistant(chat_model=driver.model, presenter=MARKDOWN)
-        reply = second.reply(chat, "yes, start it")
+        # Restart: the plan waited in the database, and the user's yes starts it (tunechat's code, not the model).
+        second = Assistant(chat_model=new_driver().model, presenter=MARKDOWN)
+        reply = second.reply(chat, "yes")
+        assert [step.name for step in reply.steps] == ["confirm_train"]
         run_id = reply.steps[0].result["run_id"]
-        assert reply.text == f"Started run {run_id}." and second.registry.get_run(run_id)["session_id"] == chat
-        (role, prompt), *history = driver.sent(asked)
-        assert role == "system" and "Files uploaded in this chat: reviews.tsv" in prompt
-        assert history == [
-            ("user", "here is my data\n[uploaded reviews.tsv]"),
-            ("assistant", "120 rows."),
-            ("user", "plan a run"),
-            ("assistant", "Plan: 1 epoch. Shall I start?"),
-            ("user", "yes, start it"),
-        ]
+        assert second.registry.get_run(run_id)["session_id"] == chat
+        assert second.registry.get_run(run_id)["config"]["epochs"] == 1
         runs.stop_run(second.workspace, second.registry, run_id, grace_s=5)
 
         driver = new_driver()
         asked = driver.requests()
         driver.say("ok")
         Assistant(chat_model=driver.model, presenter=MARKDOWN).reply(chat, "what runs do I have?")
-        assert f"run {run_id} (cancelled)" in driver.sent(asked)[0][1]
+        (role, prompt), *history = driver.sent(asked)
+        assert role == "system" and "Files uploaded in this chat: reviews.tsv" in prompt
+        assert f"run {run_id} (cancelled)" in prompt
+        assert [(role, text.split("\n")[0]) for role, text in history] == [
+            ("user", "here is my data"),
+            ("assistant", "120 rows."),
+            ("user", "plan a run"),
+            ("assistant", "Plan: 1 epoch. Shall I start?"),
+            ("user", "yes"),
+            ("assistant", reply.text.split("\n")[0]),
+            ("user", "what runs do I have?"),
+        ]
 
 
 # ---- run-history references ---------------------------------------------------------------------------------
@@ -350,7 +351,11 @@ def test_resume_the_run_that_crashed_through_the_llm(tiny_llm: Path, chat_jsonl:
     found = reply.steps[0].result
     assert found["run_id"] == run_id and found["scope"] == "this chat" and found["runs"][0]["status"] == "failed"
     assert "ended without recording a result" in found["runs"][0]["error"]
-    assert reply.text.startswith(f"Resumed run {run_id} from its checkpoint at step {killed_at[0]}")
+    assert reply.text.startswith(f"Run {run_id} can continue from its checkpoint at step {killed_at[0]}")
+    assert ctx.registry.get_run(run_id)["status"] == "failed"  # nothing resumed before the user's yes
+    reply = assistant.reply(chat, "yes")
+    assert [step.name for step in reply.steps] == ["confirm_resume"]
+    assert reply.text.startswith(f"Resumed **run {run_id}** from its checkpoint at step {killed_at[0]}")
     assert wait_finished(assistant, run_id)["status"] == "succeeded"
     log = (run_dir / "train.log").read_text()
     assert int(log.split("resuming from step ")[1].split()[0]) >= killed_at[0]

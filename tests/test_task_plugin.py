@@ -12,7 +12,7 @@ from polling import wait_for_status
 from tools.context import ToolContext
 from tools.data_tools import propose_plan
 from tools.pending import confirm_pending, pending_action
-from tools.run_tools import deploy_run, evaluate_run, start_training
+from tools.run_tools import deploy_run, evaluate_run
 from trainer.serve.deploy import list_deployments, stop_deployment
 from trainer.tasks.registry import task_names
 
@@ -30,7 +30,7 @@ def test_a_task_registered_in_a_test_is_planned_trained_evaluated_and_served(
     assert ctx.registry.list_runs() == [] and pending_action(ctx, "train") is not None
 
     # Train: the shown plan starts in a worker process, which loads the plug-in from the environment.
-    started = start_training(ctx, name, task=keyword_task.name)
+    started = confirm_pending(ctx, kind="train")  # the user's yes
     run_id = started["run_id"]
     assert started["config"] == plan["config"]
     final = wait_for_status(ctx.workspace, ctx.registry, run_id, timeout_s=60)

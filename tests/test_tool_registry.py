@@ -93,7 +93,7 @@ def test_langchain_tools_hide_ctx_and_carry_the_docs() -> None:
     assert by_name["compare_runs"]["properties"]["run_ids"]["items"]["type"] == "integer"
     assert "required" not in by_name["run_status"] or by_name["run_status"]["required"] == []
     assert (
-        "Only call this after the user agreed"
+        "nothing starts until the user replies"
         in convert_to_openai_tool(tools[TOOL_NAMES.index("start_training")])["function"]["description"]
     )
 

@@ -14,6 +14,7 @@ from tools.history_tools import find_runs
 from tools.hosted_tools import plan_hosted_job
 from tools.launch import launch_plan
 from tools.pending import executor, propose_action
+from tools.validation import checked_changes
 from trainer.backends.registry import get_backend
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
@@ -62,7 +63,7 @@ def relaunch_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str,
     if get_backend(diagnosis["backend"]).hosted:
         return _hosted_replan(ctx, run_id, run["config"], diagnosis)
     old = run["config"]
-    new_config = resolve_config(old, diagnosis["changes"], changes or {}).to_dict()
+    new_config = resolve_config(old, diagnosis["changes"], checked_changes(ctx, changes)).to_dict()
     changed = {key: value for key, value in new_config.items() if old.get(key) != value}
     described = ", ".join(f"{key} {old.get(key)} → {value}" for key, value in changed.items()) or "the same settings"
     summary = f"Relaunch run {run_id} ({diagnosis['cause'].replace('_', ' ')}) as a new run with {described}"

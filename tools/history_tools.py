@@ -68,7 +68,7 @@ def plan_like_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str
         run_id: The earlier run to copy; default this chat's newest run.
         changes: Settings to change, e.g. {"epochs": 3, "learning_rate": 0.0001}; keys as in start_training.
     """
-    from tools.validation import check_model_reference
+    from tools.validation import checked_changes
     from trainer.plan.config import resolve_config
 
     run = ctx.registry.get_run(run_id) if run_id is not None else _latest(ctx)
@@ -86,10 +86,7 @@ def plan_like_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str
             f"Run {run['id']} was trained in another chat on '{data.name}', which this chat cannot see; "
             "upload the file here, or continue in that chat."
         )
-    changes = {key: value for key, value in (changes or {}).items() if value is not None}
-    if "model" in changes:
-        changes["model"] = check_model_reference(ctx, str(changes["model"]))
-    new = resolve_config(config, changes).to_dict()
+    new = resolve_config(config, checked_changes(ctx, changes)).to_dict()
     changed = {key: {"from": config.get(key), "to": new[key]} for key in new if new[key] != config.get(key)}
     estimate = _estimate_seconds(run, config, new)
     summary = f"Start a new run like run {run['id']}" + (
@@ -105,9 +102,9 @@ def plan_like_run(ctx: ToolContext, run_id: int | None = None, changes: dict[str
 
 
 def resume_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
-    """Continue an interrupted run (stopped, killed or crashed) from its newest complete checkpoint. sft and dpo
-    runs continue where they stopped; a text classifier keeps no resumable checkpoint, so for it this returns
-    a plan to train it again from the beginning, which waits for the user's yes.
+    """Propose continuing an interrupted run (stopped, killed or crashed) from its newest complete checkpoint: sft
+    and dpo runs continue where they stopped; a text classifier keeps no resumable checkpoint, so for it the plan
+    trains it again from the beginning. Either plan waits for the user's yes, which tunechat handles (you cannot).
 
     Args:
         run_id: The run to continue; default this chat's newest interrupted run (else the newest of any chat).
@@ -132,16 +129,29 @@ def resume_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
         )
         return plan
     checkpoint = task.resume_step(Path(status["run_dir"]))
-    pid = runs.resume_run(ctx.workspace, ctx.registry, run_id)
     step = checkpoint or 0
     where = f"from its checkpoint at step {step}" if checkpoint else "from the beginning (it saved no checkpoint)"
+    summary = f"Resume run {run_id} ({status['status']}) {where}"
+    plan = propose_action(ctx, RESUME, {"run_id": run_id, "step": step, "where": where}, summary)
+    plan["message"] = f"Run {run_id} can continue {where}; nothing runs until you say yes."
+    return plan
+
+
+# The pending-plan kind of continuing an interrupted run.
+RESUME = "resume"
+
+
+@executor(RESUME)
+def _resume(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The user said yes: relaunch the run from its newest complete checkpoint."""
+    run_id = int(arguments["run_id"])
+    pid = runs.resume_run(ctx.workspace, ctx.registry, run_id)
     return {
         "run_id": run_id,
         "status": "running",
         "pid": pid,
-        "resumed_from_step": step,
-        "was": status["status"],
-        "message": f"Resumed run {run_id} {where}; say 'status' to follow it.",
+        "resumed_from_step": arguments.get("step", 0),
+        "message": f"Resumed run {run_id} {arguments.get('where', '')}; say 'status' to follow it.",
     }
 
 

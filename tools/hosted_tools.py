@@ -82,7 +82,7 @@ def _provider_of(ctx: ToolContext, plan_id: str) -> HostedBackend:
     raise UserError(f"There is no job plan {plan_id}; ask for a new plan (e.g. 'fine-tune gpt-4.1-mini on this').")
 
 
-@executor("hosted_job", options=("go", "stop"), notice=False)
+@executor("hosted_job", options=("go", "no"))
 def _start_hosted_job(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     provider = get_backend(str(arguments["backend"]))
     if not isinstance(provider, HostedBackend):

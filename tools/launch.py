@@ -1,4 +1,4 @@
-"""The one launch path of every local training plan: the plan shown is the config started."""
+"""The one launch path of every local training plan: the plan the user said yes to is the config started."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from typing import Any
 from tools.context import ToolContext
 from tools.pending import executor
 from trainer.backends import local
+from trainer.backends.capacity import launch_slot
 from trainer.plan.config import resolve_config
 
 
 def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: float | None = None) -> dict[str, Any]:
     """Create and launch a local run from a resolved config: the one launch path of every training plan."""
     run_config = resolve_config(config)
-    run_id = local.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
-    pid = local.launch(ctx.workspace, ctx.registry, run_id)
+    with launch_slot(ctx.workspace, ctx.registry):  # at most TUNECHAT_MAX_RUNS train at once
+        run_id = local.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
+        pid = local.launch(ctx.workspace, ctx.registry, run_id)
     return {
         "run_id": run_id,
         "status": "running",
@@ -24,11 +26,11 @@ def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: floa
     }
 
 
-# The pending-plan kind of a local training plan (guided "go" or the start_training tool confirms it).
+# The pending-plan kind of a local training plan (the user's "go" or "yes" starts it).
 TRAIN = "train"
 
 
-@executor(TRAIN, by_user_reply=False, options=("go", "use 5 epochs", "help"), notice=False)
+@executor(TRAIN, options=("go", "use 5 epochs", "no"))
 def _start_planned_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     """The training plan the user agreed to, started exactly as it was shown."""
     return launch_plan(ctx, arguments["config"], arguments.get("estimate_seconds"))

@@ -5,10 +5,10 @@ returns the plan; a newer plan replaces the older one, so a "yes" always means t
 it out goes through `confirm_pending`, which takes the plan out of the store first and acts only if this call
 removed it: two "yes" arriving together (two tabs, the CLI and the web on one chat) act once.
 
-Who may confirm depends on the kind (`executor(..., by_user_reply=...)`): most kinds only by the user's own
-reply, handled in code before any model sees it (agent/confirmations.py), so neither a model nor an instruction
-hidden in a data file can deploy, delete or spend money. A local training plan is confirmed by guided mode's
-"go" or the LLM's start_training tool, and either way the run started is exactly the plan stored here.
+Only the user's own reply confirms a plan: it is handled in code before any model sees it
+(agent/confirmations.py), and no tool can confirm, so neither a model nor an instruction hidden in a data file
+can start a run, deploy, delete or spend money. What starts is exactly the plan stored here. A plan waits only
+until the next message that is not about it (agent/assistant.py drops it then).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tools.context import ToolContext
-from trainer.core.errors import UserError
+from trainer.core.errors import BusyError, UserError
 
 Executor = Callable[[ToolContext, dict[str, Any]], dict[str, Any]]
 
@@ -33,27 +33,20 @@ NEXT_STEP = (
 
 @dataclass(frozen=True)
 class ActionKind:
-    """How a kind of pending action is carried out and confirmed."""
+    """How a kind of pending action is carried out, and the replies offered as buttons while it waits."""
 
     run: Executor
-    # True: only the user's own yes/no, handled in code, confirms or drops it (no tool can).
-    by_user_reply: bool
-    # The replies offered as buttons while it waits.
     options: tuple[str, ...]
-    # True: the chat states the plan in tunechat's own words ("Waiting for your yes: ...") when it is proposed.
-    notice: bool
 
 
 KINDS: dict[str, ActionKind] = {}
 
 
-def executor(
-    kind: str, *, by_user_reply: bool = True, options: tuple[str, ...] = ("yes", "no"), notice: bool = True
-) -> Callable[[Executor], Executor]:
-    """Register the function that carries out pending actions of `kind`, and how they are confirmed."""
+def executor(kind: str, *, options: tuple[str, ...] = ("yes", "no")) -> Callable[[Executor], Executor]:
+    """Register the function that carries out pending actions of `kind` once the user said yes."""
 
     def register(func: Executor) -> Executor:
-        KINDS[kind] = ActionKind(func, by_user_reply, options, notice)
+        KINDS[kind] = ActionKind(func, options)
         return func
 
     return register
@@ -102,8 +95,8 @@ def pending_action(ctx: ToolContext, kind: str | None = None) -> dict[str, Any] 
 
 
 def confirm_pending(ctx: ToolContext, action_id: str | None = None, kind: str | None = None) -> dict[str, Any]:
-    """Carry out the chat's pending action, exactly once. Call it only where the kind allows: from code handling
-    the user's own confirmation, or (for a training plan) from guided mode's "go" or the start_training tool.
+    """Carry out the chat's pending action, exactly once. Call it only from code handling the user's own
+    confirmation (a reply, a button, a command the user typed), never from a tool a model can call.
 
     With `action_id` (a button bound to one plan) a newer plan is not confirmed by an older button; with `kind`
     only an action of that kind is.
@@ -116,7 +109,12 @@ def confirm_pending(ctx: ToolContext, action_id: str | None = None, kind: str | 
         raise UserError(
             "That plan was already carried out (or replaced) a moment ago; say 'status' to see where things are."
         )
-    result = kind_of(taken).run(ctx, taken["arguments"])
+    try:
+        result = kind_of(taken).run(ctx, taken["arguments"])
+    except BusyError:
+        # The machine is busy, not the plan wrong: it waits again, so "go" later starts it unchanged.
+        ctx.registry.set_pending_action(_session_key(ctx), taken)
+        raise
     return {"action": taken["kind"], "plan": taken["summary"], **result}
 
 

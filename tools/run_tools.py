@@ -8,8 +8,7 @@ from typing import Any
 from tools.context import ToolContext
 from tools.data_tools import propose_plan
 from tools.hosted_tools import plan_hosted_job
-from tools.launch import TRAIN
-from tools.pending import confirm_pending, executor, pending_action, propose_action
+from tools.pending import executor, propose_action
 from trainer.backends import runs
 from trainer.backends.registry import get_backend, hosted_for
 from trainer.core.errors import UserError
@@ -19,10 +18,10 @@ from trainer.serve.deploy import check_deployable
 from trainer.serve.deploy import deploy_run as deploy_run_process
 
 RUN_SUMMARY_FIELDS = ("id", "status", "task", "model", "data", "created_at", "error")
-# Told to the model when start_training got settings other than the plan the user saw.
-NOT_SHOWN_NEXT_STEP = (
-    "Nothing was started: these settings differ from the plan the user saw (or no plan was shown). Show this plan "
-    "and ask the user to agree; then call start_training again with the same settings."
+# Told to the model with a training plan, so it asks for the user's yes instead of claiming the run started.
+START_NEXT_STEP = (
+    "Nothing has started yet. Show this plan and ask the user to reply 'yes' (or 'go') to start it; tunechat starts "
+    "exactly this plan on that reply (you cannot)."
 )
 # Chat deployments listen on loopback only; exposing a model to the network is the CLI's `serve --host`.
 DEPLOY_HOST = "127.0.0.1"
@@ -44,12 +43,10 @@ def start_training(
     task: str | None = None,
     method: str | None = None,
 ) -> dict[str, Any]:
-    """Start fine-tuning in the background on an uploaded file the plan the user agreed to, and return the new
-    run's id at once. Only call this after the user agreed to the plan from propose_plan, with the same settings:
-    the run started is exactly that plan. With settings that differ from it, nothing starts and the new plan is
-    returned to show the user first. With backend "openai" (or an OpenAI model such as gpt-4.1-mini) it only
-    checks and converts the data and returns the job's plan with its estimated cost: nothing is uploaded until
-    the user replies "go" to it, and tunechat itself handles that reply.
+    """Ask to start fine-tuning on an uploaded file with these settings: this stores the plan the user will be
+    asked to start and returns it, and nothing starts until the user replies "yes" (or "go") to it, which tunechat
+    handles itself (you cannot). With backend "openai" (or an OpenAI model such as gpt-4.1-mini) the plan is an
+    OpenAI job with its estimated cost, and nothing is uploaded before the user's yes either.
 
     Args:
         file: Name of an uploaded file in the workspace.
@@ -73,7 +70,6 @@ def start_training(
             text_column=text_column, label_column=label_column,
         )  # fmt: skip
     get_backend(backend)  # an unknown backend name gets its one sentence here
-    shown = pending_action(ctx, TRAIN)
     plan = propose_plan(
         ctx,
         file,
@@ -88,10 +84,7 @@ def start_training(
         task=task,
         method=method,
     )
-    if shown is None or shown["arguments"]["config"] != plan.config:
-        # Not the plan the user saw: it is shown first and waits for their agreement.
-        return {**plan.to_dict(), "started": False, "next_step": NOT_SHOWN_NEXT_STEP}
-    return confirm_pending(ctx, kind=TRAIN)
+    return {**plan.to_dict(), "needs_confirmation": True, "next_step": START_NEXT_STEP}
 
 
 def run_status(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
@@ -105,7 +98,8 @@ def run_status(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
 
 
 def stop_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
-    """Stop a running training run. Its checkpoints stay on disk and its status becomes cancelled.
+    """Stop a running training run of this chat (its checkpoints stay on disk and its status becomes cancelled).
+    A run another chat started is only proposed for stopping: it stops when the user replies "yes".
 
     Args:
         run_id: The run to stop; default the active run of this chat.
@@ -113,9 +107,24 @@ def stop_run(ctx: ToolContext, run_id: int | None = None) -> dict[str, Any]:
     if run_id is None:
         run_id = runs.latest_active_run(ctx.registry, ctx.session_id)
         if run_id is None:
-            raise UserError("No run is training right now; say 'list runs' to see earlier runs.")
+            raise UserError("No run of this chat is training right now; say 'list runs' to see earlier runs.")
+    run = ctx.registry.get_run(run_id)
+    if ctx.session_id and run["session_id"] != ctx.session_id:
+        # Another chat's run (or one started from the command line) stops only on this user's explicit yes.
+        summary = f"Stop run {run_id} ({run['status']}), which another chat started"
+        return propose_action(ctx, STOP_OTHER, {"run_id": run_id}, summary)
     status = runs.stop_run(ctx.workspace, ctx.registry, run_id)
     return {"run_id": status.get("id", run_id), **status}
+
+
+# The pending-plan kind of stopping a run another chat started.
+STOP_OTHER = "stop_run"
+
+
+@executor(STOP_OTHER)
+def _stop_other_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    status = runs.stop_run(ctx.workspace, ctx.registry, int(arguments["run_id"]))
+    return {"run_id": status["id"], **status}
 
 
 def evaluate_run(ctx: ToolContext, run_id: int | None = None) -> Evaluation:

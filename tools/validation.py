@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from tools.context import ToolContext
+from tools.session_files import resolve_file
 from trainer.core.errors import UserError
-from trainer.plan.config import BUNDLED_MODEL
+from trainer.plan.config import BUNDLED_MODEL, FIELD_NAMES, canonical_key
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -43,3 +45,34 @@ def check_model_reference(ctx: ToolContext, model: str | None) -> str | None:
             f"{ctx.workspace.models} and name it from there, or use a Hugging Face model id."
         )
     return str(resolved)
+
+
+# What a chat may change when it copies or relaunches an earlier run. The task and the backend need a new plan
+# from the data (where every value is checked), and remote code is the user's own choice, never the chat's.
+FIXED_ON_REPLAN = frozenset({"task", "backend", "trust_remote_code"})
+CHANGEABLE = frozenset(FIELD_NAMES) - FIXED_ON_REPLAN
+
+
+def checked_changes(ctx: ToolContext, changes: dict[str, Any] | None) -> dict[str, Any]:
+    """The settings a chat asked to change on an earlier run's plan, each checked as everywhere else: only the
+    keys in CHANGEABLE, a data file this chat may use (resolve_file), a model the workspace allows."""
+    checked: dict[str, Any] = {}
+    for key, value in (changes or {}).items():
+        if value is None:
+            continue
+        name = canonical_key(str(key))
+        if name == "trust_remote_code":
+            raise UserError(
+                "The chat cannot turn on trust_remote_code; if you trust that model's code, set it in a config file "
+                "and run `tunechat train --config FILE` yourself."
+            )
+        if name not in CHANGEABLE:
+            raise UserError(
+                f"The {name} of an earlier run cannot be changed here; say 'train' on the data for a new plan."
+            )
+        if name == "data":
+            value = str(resolve_file(ctx, str(value)))
+        elif name == "model":
+            value = check_model_reference(ctx, str(value))
+        checked[name] = value
+    return checked

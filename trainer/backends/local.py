@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.backends.base import Backend, RunStatus
+from trainer.backends.capacity import launch_slot
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json_object, update_json
 from trainer.core.processes import CHILDREN, child_env
@@ -144,8 +145,9 @@ class LocalBackend(Backend):
             raise UserError(
                 f"Run {run_id} is a {task.name} run, which keeps no resumable checkpoint, so start a new run."
             )
-        registry.update_run(run_id, status="queued", error=None, pid=None)
-        return launch(ws, registry, run_id, resume=True)
+        with launch_slot(ws, registry):
+            registry.update_run(run_id, status="queued", error=None, pid=None)
+            return launch(ws, registry, run_id, resume=True)
 
 
 BACKEND = LocalBackend()
