@@ -112,9 +112,10 @@ class Assistant:
         context = self.context(session_id)
         before = pending_action(context)
         # The user's own yes/no to a waiting action is answered here, in code: no model can produce it.
-        reply = answered = answer_pending(context, message, self.presenter)
+        answered = answer_pending(context, message, self.presenter)
+        reply: Reply
         if answered is not None:
-            pass
+            reply = answered
         elif self.chat_model is None:
             from agent.guided import guided_reply
 
