@@ -236,8 +236,9 @@ def _train(
         key: evaluation.get(key)
         for key in ("final_loss", "first_loss", "eval_loss", "perplexity", "steps", "tokens_per_s", "train_seconds")
     }
-    registry.update_run(run_id, status="succeeded", metrics=summary, error=None)
+    # progress.json says done before the row says succeeded, so whoever sees the status sees the phase too.
     progress.write(phase="done", step=trainer.state.global_step, eta_s=0)
+    registry.update_run(run_id, status="succeeded", metrics=summary, error=None)
     log(f"run {run_id} succeeded: {json.dumps(summary)}")
     return {"status": "succeeded", "run_id": run_id, "metrics": summary}
 

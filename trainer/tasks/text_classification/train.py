@@ -243,8 +243,9 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
         "train_seconds": round(train_seconds, 1),
         "final_loss": final_loss,
     }
-    registry.update_run(run_id, status="succeeded", metrics=metrics, error=None)
+    # progress.json says done before the row says succeeded, so whoever sees the status sees the phase too.
     progress.write(phase="done", step=progress.fields.get("step"), eta_s=0)
+    registry.update_run(run_id, status="succeeded", metrics=metrics, error=None)
     return {"status": "succeeded", "run_id": run_id, "metrics": metrics}
 
 
