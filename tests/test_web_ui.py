@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -288,9 +289,11 @@ def test_chat_answers_while_a_real_run_trains_and_the_panel_follows_it(
     from gradio_client import handle_file
 
     client = app.client()
+    shutil.copytree(tiny_bert, app.assistant.workspace.models / "tiny")  # the chat names models in the workspace
     data = write_tsv(tmp_path / "reviews.tsv", 80)
     client.predict({"text": "fine-tune a classifier on this", "files": [handle_file(str(data))]}, api_name="/chat")
-    client.predict({"text": f"use model {tiny_bert} and 20 epochs", "files": []}, api_name="/chat")
+    planned, _, _ = client.predict({"text": "use model tiny and 20 epochs", "files": []}, api_name="/chat")
+    assert "**Waiting for your yes:** Train" in chat_text(planned[-1:]) and "model tiny" in chat_text(planned[-1:])
     started, _, _ = client.predict({"text": "go", "files": []}, api_name="/chat")
     assert "Started **run 1**" in chat_text(started)
     try:
