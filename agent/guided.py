@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from agent.confirmations import is_no
+from agent.images import result_images
 from agent.intents import Intent, classify
 from agent.types import EventSink, Presenter, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
@@ -45,7 +46,6 @@ Things to say:
 - through the OpenAI API (needs `OPENAI_API_KEY`): **fine-tune gpt-4.1-mini on this** shows the plan and cost, \
 **go** uploads and starts the job, **status** shows its events and metrics, **stop** cancels it"""
 
-IMAGE_KEYS = ("confusion_matrix_png", "loss_png", "plot")
 PREPARE_HINT = (
     "Say **clean it up** (drop broken rows and duplicates), **convert it to chat format** or **split it 80/10/10** "
     "to write a prepared copy; your upload stays unchanged."
@@ -102,7 +102,7 @@ class GuidedTurn:
             self.record(step_id, ToolStep(name, arguments, False, str(error), time.perf_counter() - started))
             raise
         self.record(step_id, ToolStep(name, arguments, True, "done", time.perf_counter() - started, result))
-        self.images += [str(result[key]) for key in IMAGE_KEYS if result.get(key)]
+        self.images += result_images(name, result, self.ctx.workspace)
         return result
 
     def record(self, step_id: str, step: ToolStep) -> None:

@@ -15,7 +15,6 @@ import re
 import time
 import typing
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -24,12 +23,14 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from agent.images import result_images
 from agent.prompts import system_prompt
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS
 from trainer.core.errors import UserError
 from trainer.core.records import plain
+from trainer.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -222,17 +223,17 @@ def llm_reply(
             elif mode == "messages":
                 events.on_token(chunk)
     except GraphRecursionError:
-        steps, images = collect_steps(final)
+        steps, images = collect_steps(final, ctx.workspace)
         text = (
             "I stopped after too many tool calls in one turn; here is where things stand. "
             "Ask me to continue or rephrase the request."
         )
         return Reply(text=text, images=images, steps=steps)
     except Exception as error:
-        steps, images = collect_steps(final)
+        steps, images = collect_steps(final, ctx.workspace)
         return Reply(text=llm_error_message(chat_model, error), images=images, steps=steps)
 
-    steps, images = collect_steps(final)
+    steps, images = collect_steps(final, ctx.workspace)
     text = ""
     if final and isinstance(final[-1], AIMessage):
         text = final[-1].text.strip()
@@ -292,8 +293,9 @@ def history_messages(history: list[dict[str, Any]]) -> list[BaseMessage]:
     return messages
 
 
-def collect_steps(messages: list[BaseMessage]) -> tuple[list[ToolStep], list[str]]:
-    """The turn's tool calls (paired with their results by call id) and the images they produced."""
+def collect_steps(messages: list[BaseMessage], workspace: Workspace | None = None) -> tuple[list[ToolStep], list[str]]:
+    """The turn's tool calls (paired with their results by call id) and the plots they drew (agent/images.py:
+    only the known keys of evaluation and comparison results, PNG files in the workspace's run folders)."""
     calls: dict[str, Any] = {}
     for message in messages:
         if isinstance(message, AIMessage):
@@ -305,20 +307,20 @@ def collect_steps(messages: list[BaseMessage]) -> tuple[list[ToolStep], list[str
         if not isinstance(message, ToolMessage):
             continue
         call: dict[str, Any] = dict(calls.get(message.tool_call_id) or {})
+        name = str(call.get("name") or message.name or "tool")
         artifact = message.artifact if isinstance(message.artifact, dict) else {}
         result = artifact.get("result") if isinstance(artifact.get("result"), dict) else None
         ok = bool(artifact.get("ok")) and message.status != "error"
         if ok and result is not None:
             summary = summarize_result(result)
-            for image in find_images(result):
-                if image not in images:
-                    images.append(image)
+            found = result_images(name, result, workspace) if workspace is not None else []
+            images += [image for image in found if image not in images]
         else:
             # A validation error from the tool node has no artifact; its text is the explanation.
             summary = str(artifact.get("error") or message.text)[:300]
         steps.append(
             ToolStep(
-                name=str(call.get("name") or message.name or "tool"),
+                name=name,
                 arguments=dict(call.get("args") or {}),
                 ok=ok,
                 summary=summary,
@@ -343,22 +345,6 @@ def summarize_result(result: dict[str, Any], limit: int = 200) -> str:
             parts.append(f"{key}: {len(value)} item{'s' if len(value) != 1 else ''}")
     summary = ", ".join(parts)
     return summary if len(summary) <= limit else summary[: limit - 3] + "..."
-
-
-def find_images(value: Any) -> list[str]:
-    """Paths to existing PNG files under keys ending in "_png" or named "plot", at any depth."""
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and (key.endswith("_png") or key == "plot") and isinstance(item, str | Path):
-                if item and Path(item).is_file():
-                    found.append(str(item))
-            elif isinstance(item, dict | list):
-                found.extend(find_images(item))
-    elif isinstance(value, list):
-        for item in value:
-            found.extend(find_images(item))
-    return found
 
 
 def llm_error_message(chat_model: Any, error: Exception) -> str:

@@ -5,6 +5,12 @@ Training runs in its own process, so the panel only reads the registry and the r
 the chat stays responsive while a model trains. Everything shown is rebuilt from the registry and
 the chat sessions, so after a restart the earlier runs and chats are still there. What is shown is
 built by ui/web_view.py; this module wires it into the Gradio app.
+
+What the app lets out: the plots it shows are copied into a private folder, the only folder it serves;
+uploads over TUNECHAT_MAX_UPLOAD_MB are refused by the server while they stream in; its temporary files
+are deleted on a schedule and when it stops; a login can be required (`auth`). Each browser keeps the ids of
+its own chats (in its local storage): the list of earlier chats shows those, and a chat is reopened only by
+its id, which no other caller is given.
 """
 
 from __future__ import annotations
@@ -12,11 +18,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
-import shutil
-import tempfile
+import sys
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -26,6 +30,14 @@ from agent.types import TurnEvent
 from tools.run_tools import list_runs, run_status
 from trainer.core.errors import UserError
 from ui.render import MARKDOWN
+from ui.web_access import (
+    DELETE_CACHE,
+    ImageStage,
+    exposure_warning,
+    held_chats,
+    remember_chat,
+    upload_limit_bytes,
+)
 from ui.web_view import (
     RUN_HEADERS,
     ImageRef,
@@ -53,39 +65,23 @@ POLL_SECONDS = 2.0
 STREAM_POLL_SECONDS = 0.1
 
 
-def image_ref_for(assistant: Assistant, staging: Path) -> ImageRef:
-    """Images in the run and comparison folders are served as they are (launch allows those folders);
-    any other image is copied to a staging folder in the temp dir first, so no other workspace folder
-    (uploads, datasets, the database) ever has to be served."""
-    served = [served_folder.resolve() for served_folder in served_folders(assistant)]
-
-    def ref(path: str) -> str | None:
-        source = Path(path)
-        if not source.is_file():
-            return None
-        if any(source.resolve().is_relative_to(folder) for folder in served):
-            return str(source)
-        digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
-        target = staging / f"{digest}{source.suffix}"
-        staging.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        return str(target)
-
-    return ref
-
-
-def served_folders(assistant: Assistant) -> list[Path]:
-    return [assistant.workspace.runs, assistant.workspace.root / "comparisons"]
-
-
-def build_app(assistant: Assistant) -> gr.Blocks:
+def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blocks:
     """The chat app around one Assistant. Each browser tab has its own chat session."""
-    image_ref = image_ref_for(assistant, Path(tempfile.gettempdir()) / "tunechat-ui-images")
+    image_ref = image_ref or ImageStage(assistant.workspace)
+    root = str(assistant.workspace.root.resolve()).encode()
 
-    def sessions_update(selected: str | None) -> Any:
-        return gr.update(choices=session_choices(assistant.sessions.list_sessions()), value=selected)
+    def sessions_update(selected: str | None, known: Any = None) -> Any:
+        """The earlier chats this browser holds (and the one on screen), never anyone else's."""
+        held = {*held_chats(known), *([selected] if selected else [])}
+        mine = [session for session in assistant.sessions.list_sessions() if session["id"] in held]
+        return gr.update(choices=session_choices(mine), value=selected)
 
-    def chat(message: dict[str, Any] | str | None, session_id: str | None, shown: list[Message] | None) -> Iterator:
+    def chat(
+        message: dict[str, Any] | str | None,
+        session_id: str | None,
+        shown: list[Message] | None,
+        known: list[str] | None = None,
+    ) -> Iterator:
         """Send one message (and any dropped files); first echo it, then show the steps and the answer."""
         if isinstance(message, str):
             message = {"text": message, "files": []}
@@ -127,21 +123,29 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             yield [*shown, *live.messages()], gr.skip(), gr.skip(), gr.skip(), gr.skip()
         worker.join()
         shown = [*shown, *outcome["answer"]]
-        yield shown, gr.MultimodalTextbox(value=None, interactive=True), session_id, shown, sessions_update(session_id)
+        chats = sessions_update(session_id, known)
+        yield shown, gr.MultimodalTextbox(value=None, interactive=True), session_id, shown, chats
 
     def send_example(prompt: str) -> Callable[..., Iterator]:
-        def send(session_id: str | None, shown: list[Message] | None) -> Iterator:
-            yield from chat({"text": prompt, "files": []}, session_id, shown)
+        def send(session_id: str | None, shown: list[Message] | None, known: list[str] | None = None) -> Iterator:
+            yield from chat({"text": prompt, "files": []}, session_id, shown, known)
 
         return send
 
-    def choose_option(session_id: str | None, shown: list[Message] | None, selected: gr.SelectData) -> Iterator:
+    def choose_option(
+        session_id: str | None, shown: list[Message] | None, known: list[str] | None, selected: gr.SelectData
+    ) -> Iterator:
         """A click on a suggested next step sends it as the user's message."""
         value = selected.value.get("value") if isinstance(selected.value, dict) else selected.value
-        yield from chat({"text": str(value or ""), "files": []}, session_id, shown)
+        yield from chat({"text": str(value or ""), "files": []}, session_id, shown, known)
+
+    def listed_chats(known: list[str] | None = None) -> Any:
+        """The list of earlier chats, for the ids the caller holds."""
+        return sessions_update(None, known)
 
     def open_session(session_id: str | None) -> tuple[Any, Any, Any]:
-        """Reopen an earlier chat: its messages (with images) and its session become this tab's."""
+        """Reopen an earlier chat: its messages (with images) and its session become this tab's. The id is the key:
+        chat ids are random, and each is given only to the browser that started the chat."""
         if not session_id:
             return [], None, []
         if session_id not in {known["id"] for known in assistant.sessions.list_sessions()}:
@@ -173,8 +177,15 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             return gr.skip(), gr.skip(), gr.skip()
         return rows, progress, (rows, progress)
 
-    with gr.Blocks(title="tunechat", fill_height=True) as demo:
+    with gr.Blocks(title="tunechat", fill_height=True, delete_cache=DELETE_CACHE) as demo:
         session = gr.State(None)  # this tab's chat session id; created on its first message
+        # The ids of this browser's chats, kept in its local storage. The browser itself decrypts it, so the
+        # secret only has to stay the same across restarts (for the list to survive one), not be secret.
+        known = gr.BrowserState(
+            [],
+            storage_key="tunechat-chats-" + hashlib.sha256(root).hexdigest()[:12],
+            secret=hashlib.sha256(b"tunechat-chats:" + root).hexdigest()[:32],
+        )
         shown_state = gr.State([])  # the messages on screen, tool steps included (not stored in the registry)
         panel_state = gr.State(None)  # the panel's last contents, to skip unchanged refreshes
         gr.Markdown(header_markdown(assistant.mode, assistant.backend_description))
@@ -217,26 +228,30 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 timer = gr.Timer(POLL_SECONDS)
 
         chat_outputs = [chatbot, box, session, shown_state, sessions]
+        # After each turn (and each reopened chat) the browser adds the chat to the ids it keeps.
+        remember: dict[str, Any] = {"fn": remember_chat, "inputs": [session, known], "outputs": [known]}
+        remember |= {"api_visibility": "private", "show_progress": "hidden"}
         box.submit(
             chat,
-            [box, session, shown_state],
+            [box, session, shown_state, known],
             chat_outputs,
             api_name="chat",
             concurrency_limit=4,
             show_progress="minimal",
-        )
+        ).then(**remember)
         for button, prompt in zip(example_buttons, EXAMPLE_PROMPTS, strict=True):
             button.click(
                 send_example(prompt),
-                [session, shown_state],
+                [session, shown_state, known],
                 chat_outputs,
                 api_visibility="private",
                 concurrency_limit=4,
-            )
+            ).then(**remember)
         chatbot.option_select(
-            choose_option, [session, shown_state], chat_outputs, api_visibility="private", concurrency_limit=4
-        )
-        sessions.input(open_session, [sessions], [chatbot, session, shown_state], api_name="open_session")
+            choose_option, [session, shown_state, known], chat_outputs, api_visibility="private", concurrency_limit=4
+        ).then(**remember)
+        opened = sessions.input(open_session, [sessions], [chatbot, session, shown_state], api_name="open_session")
+        opened.then(**remember)
         new_button.click(new_chat, None, [chatbot, session, shown_state, sessions], api_name="new_chat")
         timer.tick(
             tick,
@@ -247,22 +262,33 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             concurrency_limit=None,
         )
         demo.load(panel, [session], [runs, progress], api_name="runs", show_progress="hidden")
-        demo.load(lambda: sessions_update(None), None, [sessions], api_name="sessions", show_progress="hidden")
+        demo.load(listed_chats, [known], [sessions], api_name="sessions", show_progress="hidden")
     return demo
 
 
 def launch(
-    host: str = "127.0.0.1", port: int = 7860, assistant: Assistant | None = None, prevent_thread_lock: bool = False
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    assistant: Assistant | None = None,
+    prevent_thread_lock: bool = False,
+    auth: tuple[str, str] | None = None,
 ) -> gr.Blocks:
-    """Serve the chat on http://host:port (blocks unless prevent_thread_lock; then close() the returned app)."""
+    """Serve the chat on http://host:port (blocks unless prevent_thread_lock; then close() the returned app);
+    with `auth` (user, password) every page and API call needs that login."""
     assistant = assistant or Assistant(presenter=MARKDOWN)
-    demo = build_app(assistant)
+    stage = ImageStage(assistant.workspace)
+    demo = build_app(assistant, stage)
+    warning = exposure_warning(host, auth)
+    if warning:
+        print(warning, file=sys.stderr)
     try:
         demo.launch(
             server_name=host,
             server_port=port,
             prevent_thread_lock=prevent_thread_lock,
-            allowed_paths=[str(folder) for folder in served_folders(assistant)],
+            allowed_paths=[str(stage.folder)],
+            max_file_size=upload_limit_bytes(),
+            auth=auth,
             footer_links=["api"],
             quiet=prevent_thread_lock,
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.types import Reply, ToolStep, TurnEvent
 from trainer.store.registry import ACTIVE as ACTIVE_STATUSES
+from ui.render.safe import code, prose, strip_remote_media
 
 # The runs table's columns, in the order runs_table fills them.
 RUN_HEADERS = ["run", "status", "model", "data", "acc.", "F1"]
@@ -34,9 +35,9 @@ def existing_image(path: str) -> str | None:
 
 
 def step_message(step: ToolStep) -> Message:
-    """One tool call as a collapsed "thought" message: the arguments and what came back."""
+    """One tool call as a collapsed "thought" message: the arguments and what came back (both may quote data)."""
     arguments = json.dumps(step.arguments, ensure_ascii=False, default=str)
-    content = f"**Arguments:** `{arguments}`\n\n{'' if step.ok else '**Failed:** '}{step.summary}"
+    content = f"**Arguments:** {code(arguments)}\n\n{'' if step.ok else '**Failed:** '}{prose(step.summary)}"
     metadata: dict[str, Any] = {"title": f"🔧 {step.name}", "duration": round(step.duration_s, 2), "status": "done"}
     if not step.ok:
         metadata["log"] = "failed"
@@ -44,7 +45,9 @@ def step_message(step: ToolStep) -> Message:
 
 
 def assistant_message(text: str, images: Sequence[str], image_ref: ImageRef = existing_image) -> Message:
-    """The answer's markdown followed by its images, in one chat bubble."""
+    """The answer's markdown followed by its images, in one chat bubble. Images and raw HTML in the text are
+    dropped (a model may repeat a link it read in the data, and the browser would fetch it)."""
+    text = strip_remote_media(text)
     files = [{"path": ref} for ref in (image_ref(str(image)) for image in images) if ref]
     if not files:
         return {"role": "assistant", "content": text}
@@ -65,7 +68,7 @@ def running_step_message(name: str, arguments: dict[str, Any]) -> Message:
     shown = json.dumps(arguments, ensure_ascii=False, default=str)
     return {
         "role": "assistant",
-        "content": f"**Arguments:** `{shown}`\n\nRunning…",
+        "content": f"**Arguments:** {code(shown)}\n\nRunning…",
         "metadata": {"title": f"🔧 {name}", "status": "pending"},
     }
 
@@ -89,7 +92,7 @@ class LiveTurn:
     def messages(self) -> list[Message]:
         shown = list(self.steps.values())
         if self.text:
-            shown.append({"role": "assistant", "content": self.text})
+            shown.append({"role": "assistant", "content": strip_remote_media(self.text)})
         return shown
 
 

@@ -15,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from trainer.backends.registry import backend_names
 from trainer.core.errors import UserError
 from trainer.tasks.registry import task_names
-from ui.cli.assistant import LLM_FLAGS, cmd_chat, cmd_settings, cmd_ui
+from ui.cli.assistant import LLM_FLAGS, UI_FLAGS, cmd_chat, cmd_settings, cmd_ui
 from ui.cli.common import Command, arg
 from ui.cli.data import cmd_inspect, cmd_prepare
 from ui.cli.runs import cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
@@ -32,6 +32,7 @@ COMMANDS: tuple[Command, ...] = (
         (
             arg("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"),
             arg("--port", type=int, default=7860),
+            *UI_FLAGS,
             *LLM_FLAGS,
         ),
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -44,6 +45,29 @@ LLM_FLAGS = (
 )
 
 
+# The flags of `tunechat ui` beyond host and port.
+UI_FLAGS = (
+    arg(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="require this login in the browser and the API (TUNECHAT_UI_AUTH works too and, unlike a flag, "
+        "is not shown in the process list)",
+    ),
+)
+
+
+def ui_auth(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The login the UI requires: --auth, else TUNECHAT_UI_AUTH, else none."""
+    value = getattr(args, "auth", None) or os.environ.get("TUNECHAT_UI_AUTH")
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user.strip() or not password:
+        # The value itself is not repeated: it may be a password typed in the wrong shape.
+        raise UserError("Give the UI login as USER:PASSWORD (in --auth or TUNECHAT_UI_AUTH), e.g. ada:long-passphrase.")
+    return user.strip(), password
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from ui.terminal import chat
 
@@ -56,9 +80,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from ui.web import launch
 
+    auth = ui_auth(args)
     assistant = _assistant(args)
     _reattach_followers()
-    launch(host=args.host, port=args.port, assistant=assistant)
+    launch(host=args.host, port=args.port, assistant=assistant, auth=auth)
     return 0
 
 

@@ -7,21 +7,22 @@ from typing import Any
 
 from trainer.data import kinds
 from ui.render.format import fmt_number, table
+from ui.render.safe import code, data_text, prose
 
 
 def render_inspection(report: dict[str, Any]) -> str:
     if report.get("task") not in (None, *kinds.LABELLED_TEXT):
         return render_task_report(report)
     parts = [
-        f"**{report.get('file', 'Your file')}**: {report.get('rows', 0)} rows ({report.get('format', '?')}), "
-        f"columns {', '.join(f'`{c}`' for c in report.get('columns', []))}.",
-        f"- Text column: `{report.get('text_column')}`. {report.get('text_reason', '')}",
-        f"- Label column: `{report.get('label_column')}`. {report.get('label_reason', '')}",
+        f"**{data_text(report.get('file', 'Your file'))}**: {report.get('rows', 0)} rows "
+        f"({data_text(report.get('format', '?'))}), columns {', '.join(code(c) for c in report.get('columns', []))}.",
+        f"- Text column: {code(report.get('text_column'))}. {prose(report.get('text_reason', ''))}",
+        f"- Label column: {code(report.get('label_column'))}. {prose(report.get('label_reason', ''))}",
     ]
     labels = report.get("labels") or []
     if labels:
         parts.append("")
-        parts.append(table(["label", "rows", "share"], [[e["label"], e["count"], f"{e['share']:.1%}"] for e in labels]))
+        parts.append(label_table(labels))
 
     def count(key: str) -> int:
         return int((report.get(key) or {}).get("count", 0))
@@ -50,21 +51,26 @@ def render_inspection(report: dict[str, Any]) -> str:
         parts.append("")
         parts.append("**Problems found:**")
         parts += [
-            f"- `{p['code']}`" + (f" ({p['count']} rows)" if p.get("rows") else "") + f": {p['message']}"
+            f"- {code(p['code'])}" + (f" ({p['count']} rows)" if p.get("rows") else "") + f": {prose(p['message'])}"
             for p in problems
         ]
     return "\n".join(parts)
 
 
+def label_table(labels: list[dict[str, Any]]) -> str:
+    """The labels of a dataset with their counts and shares (labels are data: escaped)."""
+    return table(["label", "rows", "share"], [[data_text(e["label"]), e["count"], f"{e['share']:.1%}"] for e in labels])
+
+
 def render_task_report(report: dict[str, Any]) -> str:
     """Inspection of data that is not text classification: task, mapping, counts, lengths, problems."""
     task = str(report.get("task"))
-    mapping = ", ".join(f"{role} → `{column}`" for role, column in (report.get("mapping") or {}).items())
+    mapping = ", ".join(f"{data_text(role)} → {code(column)}" for role, column in (report.get("mapping") or {}).items())
     parts = [
-        f"**{report.get('file', 'Your file')}**: {report.get('rows', 0)} rows ({report.get('format', '?')}), "
-        f"{report.get('usable_rows', 0)} usable.",
-        f"- Looks like data for **{kinds.title(task)}** (confidence {report.get('confidence', 0):.0%}). "
-        f"{report.get('task_reason', '')}",
+        f"**{data_text(report.get('file', 'Your file'))}**: {report.get('rows', 0)} rows "
+        f"({data_text(report.get('format', '?'))}), {report.get('usable_rows', 0)} usable.",
+        f"- Looks like data for **{data_text(kinds.title(task))}** (confidence {report.get('confidence', 0):.0%}). "
+        f"{prose(report.get('task_reason', ''))}",
     ]
     if mapping:
         parts.append(f"- Columns used: {mapping}.")
@@ -81,24 +87,25 @@ def render_task_report(report: dict[str, Any]) -> str:
     if rows:
         parts += ["", table(["", "median", "95th percentile", "max"], rows), ""]
     if tokens.get("tokens_per_epoch"):
-        parts.append(f"- About {fmt_number(tokens['tokens_per_epoch'])} tokens per epoch ({tokens.get('model')}).")
+        tokens_per_epoch = fmt_number(tokens["tokens_per_epoch"])
+        parts.append(f"- About {tokens_per_epoch} tokens per epoch ({data_text(tokens.get('model'))}).")
     target = report.get("target") or {}
     if target:
         parts.append(
-            f"- Target `{report.get('label_column')}`: from {target.get('min')} to {target.get('max')}, "
-            f"mean {target.get('mean')}, {target.get('distinct')} distinct values."
+            f"- Target {code(report.get('label_column'))}: from {data_text(target.get('min'))} to "
+            f"{data_text(target.get('max'))}, mean {data_text(target.get('mean'))}, "
+            f"{data_text(target.get('distinct'))} distinct values."
         )
     labels = report.get("labels") or []
     if labels:
-        shares = [[e["label"], e["count"], f"{e['share']:.1%}"] for e in labels]
-        parts += ["", table(["label", "rows", "share"], shares)]
+        parts += ["", label_table(labels)]
     problems = report.get("problems") or []
     if problems:
         parts += ["", "**Problems found:**"]
-        parts += [f"- `{p['code']}` ({p['count']}): {p['message']}" for p in problems]
+        parts += [f"- {code(p['code'])} ({p['count']}): {prose(p['message'])}" for p in problems]
     else:
         parts += ["", "No problems found."]
-    parts += [f"_{note}_" for note in report.get("notes") or []]
+    parts += [f"_{prose(note)}_" for note in report.get("notes") or []]
     return "\n".join(parts)
 
 
@@ -106,22 +113,24 @@ def render_prepared(manifest: dict[str, Any]) -> str:
     """What `prepare_data` did: the steps, counts before and after, the files, and a before/after sample."""
     counts = manifest.get("counts", {})
     parts = [
-        f"Prepared **{manifest.get('source', {}).get('file')}** as `{manifest.get('folder') or manifest.get('path')}` "
-        f"({manifest.get('format')}): {counts.get('before')} rows before, {counts.get('after')} after. "
-        "The original upload is unchanged.",
+        f"Prepared **{data_text(manifest.get('source', {}).get('file'))}** as "
+        f"{code(manifest.get('folder') or manifest.get('path'))} ({data_text(manifest.get('format'))}): "
+        f"{counts.get('before')} rows before, {counts.get('after')} after. The original upload is unchanged.",
     ]
     steps = manifest.get("steps") or []
     if steps:
-        parts += ["", table(["step", "rows removed", "what"], [[s["step"], s["removed"], s["detail"]] for s in steps])]
+        rows = [[data_text(s["step"]), s["removed"], prose(s["detail"])] for s in steps]
+        parts += ["", table(["step", "rows removed", "what"], rows)]
     else:
         parts.append("- Nothing needed fixing.")
     splits = counts.get("splits") or {}
     if splits:
-        parts.append("- Files: " + ", ".join(f"`{manifest['files'][k]}` ({n} rows)" for k, n in splits.items()) + ".")
+        files = ", ".join(f"{code(manifest['files'][k])} ({n} rows)" for k, n in splits.items())
+        parts.append(f"- Files: {files}.")
     samples = manifest.get("samples") or {}
     for label, key in (("Before", "before"), ("After", "after")):
-        rows = samples.get(key) or []
-        if rows:
-            shown = json.dumps(rows[0], ensure_ascii=False)
-            parts.append(f"- {label}: `{shown[:300] + ('…' if len(shown) > 300 else '')}`")
+        examples = samples.get(key) or []
+        if examples:
+            shown = json.dumps(examples[0], ensure_ascii=False)
+            parts.append(f"- {label}: {code(shown[:300] + ('…' if len(shown) > 300 else ''))}")
     return "\n".join(parts)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# A `|` not already escaped (data passed through ui.render.safe arrives with its `|` escaped once).
+_BARE_PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -30,8 +34,11 @@ def fmt_number(value: Any, digits: int = 3) -> str:
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A markdown table. Cells that came from data must be passed through ui.render.safe.data_text first; here
+    only a bare `|` and line breaks are escaped, which keeps the renderers' own markup in a cell working."""
+
     def cell(value: Any) -> str:
-        return fmt_number(value).replace("|", "\\|").replace("\n", " ")
+        return _BARE_PIPE.sub(r"\1\\|", fmt_number(value).replace("\r", " ").replace("\n", " "))
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]

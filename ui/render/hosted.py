@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ui.render.format import fmt_number, table
+from ui.render.safe import code, data_text, prose
 
 
 def render_hosted_plan(plan: dict[str, Any]) -> str:
@@ -13,16 +14,16 @@ def render_hosted_plan(plan: dict[str, Any]) -> str:
     cost = plan.get("estimated_cost_usd")
     price = plan.get("price_per_million_tokens")
     rows: list[list[Any]] = [
-        ["model", plan.get("model"), f"fine-tuned through the OpenAI API at {plan.get('endpoint')}"],
         [
-            "method",
-            plan.get("method"),
-            plan.get("method_reason", ""),
+            "model",
+            data_text(plan.get("model")),
+            f"fine-tuned through the OpenAI API at {data_text(plan.get('endpoint'))}",
         ],
-        ["epochs", hyper.get("n_epochs"), f"about {plan.get('estimated_epochs')} for the estimate"],
+        ["method", data_text(plan.get("method")), prose(plan.get("method_reason", ""))],
+        ["epochs", hyper.get("n_epochs"), f"about {data_text(plan.get('estimated_epochs'))} for the estimate"],
         ["batch size", hyper.get("batch_size"), ""],
         ["learning-rate multiplier", hyper.get("learning_rate_multiplier"), ""],
-        ["suffix", plan.get("suffix"), "added to the fine-tuned model's name"],
+        ["suffix", data_text(plan.get("suffix")), "added to the fine-tuned model's name"],
         [
             "examples (train/validation/test)",
             f"{counts.get('train')}/{counts.get('validation')}/{counts.get('test')}",
@@ -33,16 +34,17 @@ def render_hosted_plan(plan: dict[str, Any]) -> str:
     if cost is not None:
         when = (
             f"Estimated cost: **about ${cost:.2f}** ({plan.get('billed_tokens')} billed tokens at ${price} per 1M, "
-            f"{plan.get('price_source')})."
+            f"{prose(plan.get('price_source'))})."
         )
     else:
         when = "No cost estimate: the price of this model is unknown."
-    notes = "".join(f"\n- {note}" for note in plan.get("notes") or [])
-    what = plan.get("task")
+    notes = "".join(f"\n- {prose(note)}" for note in plan.get("notes") or [])
+    what = data_text(plan.get("task"))
     if plan.get("labels"):
-        what = f"classification into {', '.join(plan['labels'])}, converted to chat examples"
+        labels = ", ".join(data_text(label) for label in plan["labels"])
+        what = f"classification into {labels}, converted to chat examples"
     return (
-        f"**OpenAI fine-tuning plan** for `{plan.get('file')}` ({what}):\n\n"
+        f"**OpenAI fine-tuning plan** for {code(plan.get('file'))} ({what}):\n\n"
         + table(["setting", "value", "note"], rows)
         + f"\n\n{when}"
         + notes
@@ -54,7 +56,7 @@ def render_hosted_progress(status: dict[str, Any], since: int = 0) -> str:
     lines = []
     events = (status.get("events") or [])[since:]
     if events:
-        lines.append("\n\nEvents:\n" + "\n".join(f"- {event.get('message')}" for event in events[-15:]))
+        lines.append("\n\nEvents:\n" + "\n".join(f"- {data_text(event.get('message'))}" for event in events[-15:]))
     metrics = [
         ("training loss", status.get("loss")),
         ("validation loss", status.get("valid_loss")),
@@ -65,7 +67,7 @@ def render_hosted_progress(status: dict[str, Any], since: int = 0) -> str:
     if known:
         lines.append("\n\nLatest metrics: " + ", ".join(known) + ".")
     if status.get("checkpoints"):
-        lines.append(f"\n\nCheckpoints saved by OpenAI: {status['checkpoints']}.")
+        lines.append(f"\n\nCheckpoints saved by OpenAI: {data_text(status['checkpoints'])}.")
     if status.get("fine_tuned_model"):
-        lines.append(f"\n\nFine-tuned model: `{status['fine_tuned_model']}`.")
+        lines.append(f"\n\nFine-tuned model: {code(status['fine_tuned_model'])}.")
     return "".join(lines)

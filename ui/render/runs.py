@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from ui.render.format import fmt_number, fmt_seconds, table
+from ui.render.safe import code, code_block, data_text, prose
 
 
 def render_plan(plan: dict[str, Any]) -> str:
     """A training plan: the settings its task shows, each with its reason, and the time estimate."""
     config = plan["config"]
-    subject = f" ({plan['subject']})" if plan.get("subject") else ""
-    text = f"**Plan** for `{plan.get('file') or config['data']}`{subject}:\n\n" + table(
-        ["setting", "value", "why"], [list(row) for row in plan.get("table") or []]
-    )
+    subject = f" ({prose(plan['subject'])})" if plan.get("subject") else ""
+    table_rows = plan.get("table") or []
+    rows = [[data_text(setting), data_text(fmt_number(value)), prose(why)] for setting, value, why in table_rows]
+    text = f"**Plan** for {code(plan.get('file') or config['data'])}{subject}:\n\n"
+    text += table(["setting", "value", "why"], rows)
     estimate = plan.get("estimate_seconds")
     if estimate is not None:
         text += f"\n\nEstimated run time on this machine: **about {fmt_seconds(estimate)}**."
@@ -24,9 +26,9 @@ def render_plan(plan: dict[str, Any]) -> str:
 
 def render_status(status: dict[str, Any]) -> str:
     run_id, state = status.get("run_id", status.get("id")), status.get("status")
-    text = f"Run {run_id} is **{state}**"
+    text = f"Run {data_text(run_id)} is **{data_text(state)}**"
     if status.get("phase") and state == "running":
-        text += f" ({status['phase']})"
+        text += f" ({data_text(status['phase'])})"
     step, total = status.get("step"), status.get("total_steps")
     if step is not None and total:
         text += f": step {step}/{total} ({step / total:.0%})"
@@ -36,7 +38,7 @@ def render_status(status: dict[str, Any]) -> str:
         text += f", about {fmt_seconds(status['eta_s'])} left"
     text += "."
     if status.get("error"):
-        text += f"\n\nWhat went wrong: {status['error']}"
+        text += f"\n\nWhat went wrong: {prose(status['error'])}"
     return text
 
 
@@ -44,7 +46,8 @@ def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
     """A causal-LM run (sft/dpo): losses, perplexity and the before/after sample replies."""
     first, final = fmt_number(evaluation.get("first_loss")), fmt_number(evaluation.get("final_loss"))
     lines = [
-        f"**Run {evaluation.get('run_id', '')}** ({evaluation.get('task')}, {evaluation.get('method')}): "
+        f"**Run {data_text(evaluation.get('run_id', ''))}** ({data_text(evaluation.get('task'))}, "
+        f"{data_text(evaluation.get('method'))}): "
         f"training loss {first} → {final} in {evaluation.get('steps')} steps.",
     ]
     if evaluation.get("eval_loss") is not None:
@@ -52,7 +55,7 @@ def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
         lines.append(f"Validation loss {fmt_number(evaluation['eval_loss'])}, perplexity {perplexity}.")
     samples = evaluation.get("samples") or {}
     rows = [
-        [str(prompt[-1].get("content", "")) if prompt else "", before, after]
+        [data_text(prompt[-1].get("content", "")) if prompt else "", data_text(before), data_text(after)]
         for prompt, before, after in zip(
             samples.get("prompts", []), samples.get("before", []), samples.get("after", []), strict=False
         )
@@ -67,7 +70,8 @@ def render_evaluation(evaluation: dict[str, Any]) -> str:
         return render_llm_evaluation(evaluation)
     baseline = evaluation.get("baseline") or {}
     lines = [
-        f"**Run {evaluation.get('run_id', '')} on its test split** ({evaluation.get('test_size', '?')} examples"
+        f"**Run {data_text(evaluation.get('run_id', ''))} on its test split** "
+        f"({data_text(evaluation.get('test_size', '?'))} examples"
         + (
             f"; {evaluation['duplicates_dropped']} exact repeats were dropped before splitting, "
             "so none is both trained on and tested"
@@ -81,7 +85,7 @@ def render_evaluation(evaluation: dict[str, Any]) -> str:
             [
                 ["fine-tuned model", evaluation.get("accuracy"), evaluation.get("macro_f1")],
                 [
-                    f"majority-class baseline (always '{baseline.get('label', '?')}')",
+                    f"majority-class baseline (always '{data_text(baseline.get('label', '?'))}')",
                     baseline.get("accuracy"),
                     baseline.get("macro_f1"),
                 ],
@@ -94,7 +98,10 @@ def render_evaluation(evaluation: dict[str, Any]) -> str:
         lines.append(
             table(
                 ["class", "precision", "recall", "F1", "support"],
-                [[label, m["precision"], m["recall"], m["f1"], m["support"]] for label, m in per_class.items()],
+                [
+                    [data_text(label), m["precision"], m["recall"], m["f1"], m["support"]]
+                    for label, m in per_class.items()
+                ],
             )
         )
     return "\n".join(lines)
@@ -104,17 +111,20 @@ def render_comparison(comparison: dict[str, Any]) -> str:
     ids = comparison["run_ids"]
     headers = ["", *[f"run {i}" for i in ids]]
     config_rows = [
-        [("**" + row["field"] + "** ≠") if row["differs"] else row["field"], *row["values"]]
+        [
+            ("**" + data_text(row["field"]) + "** ≠") if row["differs"] else data_text(row["field"]),
+            *[data_text(fmt_number(value)) for value in row["values"]],
+        ]
         for row in comparison["config_rows"]
     ]
-    metric_rows = [[row["metric"], *row["values"]] for row in comparison["metric_rows"]]
+    metric_rows = [[data_text(row["metric"]), *row["values"]] for row in comparison["metric_rows"]]
     text = "**Settings** (≠ marks a difference):\n\n" + table(headers, config_rows)
     text += "\n\n**Metrics:**\n\n" + table(headers, metric_rows)
     if comparison.get("best_run") is not None:
         metric = {"macro_f1": "macro-F1", "eval_loss": "eval loss"}.get(comparison.get("best_metric", ""), "score")
         text += f"\n\nBest {metric}: run {comparison['best_run']}."
     for note in comparison.get("notes") or []:
-        text += f"\n\n{note}"
+        text += f"\n\n{prose(note)}"
     return text
 
 
@@ -141,9 +151,11 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
         [
             [
                 r["id"],
-                r["status"],
-                str(r["model"]).rstrip("/").rsplit("/", 1)[-1] if str(r["model"]).startswith("/") else r["model"],
-                str(r["data"]).rsplit("/", 1)[-1],
+                data_text(r["status"]),
+                data_text(
+                    str(r["model"]).rstrip("/").rsplit("/", 1)[-1] if str(r["model"]).startswith("/") else r["model"]
+                ),
+                data_text(str(r["data"]).rsplit("/", 1)[-1]),
                 r.get("accuracy"),
                 r.get("macro_f1"),
             ]
@@ -154,20 +166,26 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
 
 def render_diagnosis(diagnosis: dict[str, Any]) -> str:
     """Why a run failed, the line that shows it, and the proposed changes with their reasons."""
-    cause = str(diagnosis["cause"]).replace("_", " ")
-    lines = [f"**Run {diagnosis['run_id']} {diagnosis['status']}: {cause}.** {diagnosis['explanation']}"]
+    cause = data_text(str(diagnosis["cause"]).replace("_", " "))
+    run = f"{data_text(diagnosis['run_id'])} {data_text(diagnosis['status'])}"
+    lines = [f"**Run {run}: {cause}.** {prose(diagnosis['explanation'])}"]
     if diagnosis.get("evidence"):
-        lines.append(f"\nFrom its record:\n```\n{str(diagnosis['evidence'])[:500]}\n```")
+        lines.append(f"\nFrom its record:\n{code_block(str(diagnosis['evidence'])[:500])}")
     changes = diagnosis.get("changes") or {}
     if changes:
         old = diagnosis.get("config_before") or {}
         rows = [
-            [key, fmt_number(old.get(key, "")), fmt_number(value), diagnosis.get("reasons", {}).get(key, "")]
+            [
+                data_text(key),
+                data_text(fmt_number(old.get(key, ""))),
+                data_text(fmt_number(value)),
+                prose(diagnosis.get("reasons", {}).get(key, "")),
+            ]
             for key, value in changes.items()
         ]
         lines.append("\nProposed changes:\n\n" + table(["setting", "was", "new", "why"], rows))
     if diagnosis.get("pip_command"):
-        lines.append(f"\nInstall it with `{diagnosis['pip_command']}`, then start the run again.")
+        lines.append(f"\nInstall it with {code(diagnosis['pip_command'])}, then start the run again.")
     if diagnosis.get("can_relaunch"):
         lines.append("\nSay **fix it** to get the plan for a new run with these changes (it starts on your yes).")
     return "\n".join(lines)
@@ -176,9 +194,10 @@ def render_diagnosis(diagnosis: dict[str, Any]) -> str:
 def render_relaunch_plan(plan: dict[str, Any]) -> str:
     """The relaunch waiting for a yes: each change with its reason."""
     rows = [
-        [key, fmt_number(value), plan.get("reasons", {}).get(key, "")] for key, value in plan.get("changes", {}).items()
+        [data_text(key), data_text(fmt_number(value)), prose(plan.get("reasons", {}).get(key, ""))]
+        for key, value in plan.get("changes", {}).items()
     ]
-    text = f"A new run to replace **run {plan['arguments']['from_run']}**"
+    text = f"A new run to replace **run {data_text(plan['arguments']['from_run'])}**"
     return text + (":\n\n" + table(["setting", "new", "why"], rows) if rows else " with the same settings.")
 
 
