@@ -18,11 +18,11 @@ from trainer.serve.http import (
     ModelSlot,
     RequestBody,
     ServedApi,
-    Server,
     create_app,
     loading_response,
     refusal,
 )
+from trainer.serve.listen import Server
 from trainer.tasks.causal_lm.generate import DEFAULT_MAX_TOKENS, ChatModel, Sampling
 
 EXAMPLE = 'send {"messages": [{"role": "user", "content": "Hello!"}]}'

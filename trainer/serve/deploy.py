@@ -18,7 +18,7 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.core.processes import CHILDREN, child_env
 from trainer.core.workspace import Workspace
-from trainer.serve.http import bind, client_host, format_host, port_in_use_message
+from trainer.serve.listen import bind, client_host, format_host, port_in_use_message
 from trainer.serve.server import SERVER_MODULE
 from trainer.store.registry import Registry
 from trainer.tasks.registry import plugin_env, task_of
