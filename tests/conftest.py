@@ -11,7 +11,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import toy_task
@@ -19,6 +19,7 @@ from drivers import Driver, ScriptedDriver, ServerDriver
 from fake_openai_ft import FakeFineTuning
 from file_reads import watching_reads
 from hosted_runs import CANARY, stop_followers
+from http_probe import Faulty, FaultyChat
 from openai_server import FakeOpenAI
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
 from toy_models import build_chain_llm, build_tiny_llm, save_word_bert
@@ -222,6 +223,30 @@ def chat_url(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     (run_dir / "config.json").write_text(json.dumps({"task": "sft"}))
     with chat.make_server(run_dir, "127.0.0.1", 0, quiet=True) as server:
         yield server.url
+
+
+@pytest.fixture(scope="module")
+def tiny_llm_loaded(tiny_llm: Path) -> tuple[Any, Any]:
+    """tiny_llm's model and tokenizer, loaded once per module."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm, use_safetensors=True)
+    return model.eval(), AutoTokenizer.from_pretrained(tiny_llm)
+
+
+@pytest.fixture
+def faulty_chat(tiny_llm_loaded: tuple[Any, Any]) -> Iterator[FaultyChat]:
+    """The chat API in this process over tiny_llm made to fail or stall when the test says, with short limits
+    (a stream stalls after 1 s without text; a request waits at most 10 s for the model)."""
+    from trainer.serve.http import ModelSlot
+    from trainer.serve.listen import Server
+    from trainer.tasks.causal_lm.generate import ChatModel, Limits
+
+    model, tokenizer = tiny_llm_loaded
+    faulty = Faulty(model)
+    served = ChatModel(faulty, tokenizer, "tunechat-run-4", 4, limits=Limits(token_s=1.0, generation_s=20, busy_s=10))
+    with Server(chat.create_chat_app(ModelSlot(served)), "127.0.0.1", 0, quiet=True) as server:
+        yield FaultyChat(server.url, faulty, served)
 
 
 # ---- the assistant: guided, through a scripted model or over HTTP, and the web app -----------------------

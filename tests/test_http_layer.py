@@ -24,7 +24,8 @@ import pytest
 from trainer.core.errors import UserError
 from trainer.core.processes import child_env
 from trainer.serve import chat, classifier
-from trainer.serve.http import MAX_BODY_BYTES, ModelSlot, Server
+from trainer.serve.http import MAX_BODY_BYTES, ModelSlot
+from trainer.serve.listen import Server
 from trainer.serve.server import app_for_run
 from trainer.tasks.text_classification.predict import Predictor
 

@@ -17,7 +17,7 @@ from trainer.backends.base import Backend, RunStatus
 from trainer.backends.capacity import launch_slot
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json_object, update_json
-from trainer.core.processes import CHILDREN, child_env
+from trainer.core.processes import CHILDREN, child_env, secret_env
 from trainer.core.workspace import Workspace, resolve_data_path
 from trainer.plan.config import RunConfig
 from trainer.plan.launch import WORKER_MODULE
@@ -26,8 +26,6 @@ from trainer.tasks.registry import plugin_env, task_of
 
 # How long a stopped run gets to finish its current step and exit before it is killed.
 STOP_GRACE_S = 20.0
-# Environment variables a training process must not inherit (it never talks to the LLM).
-SECRET_ENV = ("OPENAI_API_KEY",)
 # How a run whose worker died silently is recorded; trainer/evaluate/diagnosis.py recognises it by this opening.
 PROCESS_DIED = "The training process ended without recording a result"
 
@@ -46,7 +44,7 @@ def create_run(ws: Workspace, registry: Registry, config: RunConfig, session_id:
 
 def worker_env() -> dict[str, str]:
     """A worker's environment: no API keys, the plug-in tasks of this process, quiet tokenizers."""
-    env = child_env(drop=SECRET_ENV, extra=plugin_env())
+    env = child_env(drop=secret_env(), extra=plugin_env())
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     return env
 

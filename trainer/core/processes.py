@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,6 +18,18 @@ from pathlib import Path
 
 # The folder holding the trainer package: children import it from here, installed or not.
 SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+# Variables a child that never talks to the chat's LLM (a training worker, a model server) must not inherit.
+SECRET_ENV = ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+# ...nor any other whose name says it holds a key, a secret or a password (as the variable a chat's settings
+# name for its key usually does). Hub tokens (HF_TOKEN) stay: a worker or server may need one to fetch a gated model.
+SECRET_NAME = re.compile(r"API_?KEY|SECRET|PASSWORD|PASSWD|PRIVATE_KEY", re.IGNORECASE)
+
+
+def secret_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The names in `environ` (this process's environment by default) that hold secrets: SECRET_ENV and every
+    name SECRET_NAME matches."""
+    env = os.environ if environ is None else environ
+    return [name for name in env if name in SECRET_ENV or SECRET_NAME.search(name)]
 
 
 def child_env(drop: Iterable[str] = (), extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -5,27 +5,39 @@ server-sent events with "stream": true) and GET /v1/models, so the official `ope
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from starlette.exceptions import HTTPException
 
+from trainer.core.errors import UserError
 from trainer.serve.http import (
     ErrorStyle,
     ModelSlot,
     RequestBody,
     ServedApi,
-    Server,
     create_app,
     loading_response,
     refusal,
+    sentence,
 )
-from trainer.tasks.causal_lm.generate import DEFAULT_MAX_TOKENS, ChatModel, Sampling
+from trainer.serve.listen import Server
+from trainer.tasks.causal_lm.generate import (
+    DEFAULT_MAX_TOKENS,
+    MAX_TOKENS,
+    ChatModel,
+    GenerationFailed,
+    ModelBusy,
+    Sampling,
+)
 
 EXAMPLE = 'send {"messages": [{"role": "user", "content": "Hello!"}]}'
+logger = logging.getLogger("uvicorn.error")
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -42,19 +54,68 @@ STYLE = ErrorStyle(
 )
 
 
+ROLES = ("system", "user", "assistant", "tool")
+PART_EXAMPLE = '{"type": "text", "text": "Hello!"}'
+
+
 class Message(BaseModel):
     # Other fields of OpenAI's message (name, tool_calls, ...) pass through to the chat template.
     model_config = ConfigDict(extra="allow")
 
-    role: str = Field(description="system, user, assistant or tool")
-    content: str | list[dict[str, Any]] | None = Field(None, description="The text (or OpenAI content parts).")
+    role: Literal["system", "user", "assistant", "tool"] = Field(description="system, user, assistant or tool")
+    content: str | list[dict[str, Any]] | None = Field(
+        None, description=f"The text, or a list of text parts like {PART_EXAMPLE}; null only for an assistant."
+    )
 
-    @field_validator("content", mode="before")
-    @classmethod
-    def _content(cls, value: Any) -> Any:
-        if value is None or isinstance(value, str) or isinstance(value, list):
-            return value
-        raise refusal(f"A message's 'content' must be a string or a list of content parts; {EXAMPLE}")
+    def for_template(self) -> dict[str, Any]:
+        """The message as the chat template reads it: its content one string (text parts joined)."""
+        message = self.model_dump(exclude_none=True)
+        content = self.content
+        if isinstance(content, list):
+            content = "\n".join(part["text"] for part in content)
+        message["content"] = content or ""
+        return message
+
+
+def check_messages(value: Any) -> Any:
+    """Refuse, naming the place, what the chat template could not render: OpenAI's message shapes, text only."""
+    if not isinstance(value, list) or not value:
+        raise refusal(f"'messages' must be a non-empty list of messages; {EXAMPLE}")
+    for index, message in enumerate(value):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise refusal(f"'{where}' must be an object with a 'role' and a 'content'; {EXAMPLE}")
+        if "role" not in message:
+            raise refusal(f"'{where}.role' is missing; give every message one of {', '.join(ROLES)}")
+        if message["role"] not in ROLES:
+            raise refusal(f"'{where}.role' must be one of {', '.join(ROLES)}, not {_shown(message['role'])}")
+        content = message.get("content")
+        if content is None and message["role"] != "assistant":
+            raise refusal(f"'content' is missing in {where}; every {message['role']} message needs its text")
+        if content is None or isinstance(content, str):
+            continue
+        text_parts = isinstance(content, list) and all(
+            isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+            for part in content
+        )
+        if not text_parts:
+            raise refusal(
+                f"'content' in {where} must be a string or a list of text parts like {PART_EXAMPLE} "
+                "(this model reads text only)"
+            )
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_range(name: str, value: float | None, low: float, high: float) -> float | None:
+    """A number of the request, within [low, high] (NaN is in no range)."""
+    if value is not None and not low <= value <= high:
+        raise refusal(f"'{name}' must be from {low:g} to {high:g}, not {value:g}")
+    return value
 
 
 class ChatRequest(RequestBody):
@@ -62,21 +123,44 @@ class ChatRequest(RequestBody):
 
     model: str | None = Field(None, description="Ignored: the server has one model.")
     messages: list[Message] = Field(min_length=1, description="The conversation so far, oldest first.")
-    max_tokens: int | None = Field(None, ge=1, description=f"Longest reply in tokens (default {DEFAULT_MAX_TOKENS}).")
-    max_completion_tokens: int | None = Field(None, ge=1, description="The same as max_tokens.")
-    temperature: float | None = Field(None, ge=0, le=2, description="0 (the default) decodes greedily.")
-    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling, when temperature is above 0.")
+    max_tokens: int | None = Field(
+        None, description=f"Longest reply in tokens, 1 to {MAX_TOKENS} (default {DEFAULT_MAX_TOKENS})."
+    )
+    max_completion_tokens: int | None = Field(None, description="The same as max_tokens.")
+    temperature: float | None = Field(None, description="0 to 2; 0 (the default) decodes greedily.")
+    top_p: float | None = Field(None, description="0 to 1: nucleus sampling, when temperature is above 0.")
     stream: bool = Field(False, description="Answer with server-sent chat.completion.chunk events.")
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _messages(cls, value: Any) -> Any:
+        return check_messages(value)
+
+    @field_validator("max_tokens", "max_completion_tokens")
+    @classmethod
+    def _tokens(cls, value: int | None, info: ValidationInfo) -> int | None:
+        check_range(str(info.field_name), value, 1, MAX_TOKENS)
+        return value
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperature(cls, value: float | None) -> float | None:
+        return check_range("temperature", value, 0, 2)
+
+    @field_validator("top_p")
+    @classmethod
+    def _top_p(cls, value: float | None) -> float | None:
+        return check_range("top_p", value, 0, 1)
 
     def sampling(self) -> Sampling:
         return Sampling(
             max_new_tokens=self.max_tokens or self.max_completion_tokens or DEFAULT_MAX_TOKENS,
             temperature=self.temperature or 0.0,
-            top_p=self.top_p or 1.0,
+            top_p=1.0 if self.top_p is None else self.top_p,
         )
 
     def conversation(self) -> list[dict[str, Any]]:
-        return [message.model_dump(exclude_none=True) for message in self.messages]
+        return [message.for_template() for message in self.messages]
 
 
 def create_chat_app(slot: ModelSlot[ChatModel]) -> FastAPI:
@@ -97,17 +181,33 @@ def create_chat_app(slot: ModelSlot[ChatModel]) -> FastAPI:
     @app.post("/v1/chat/completions", summary="A chat completion, streamed as server-sent events or not")
     def completions(request: ChatRequest) -> Response:
         chat = slot.get()
-        if not request.stream:
-            return JSONResponse(chat.complete(request.conversation(), request.sampling()))
-        events = _events(chat.stream(request.conversation(), request.sampling()))
-        return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        try:
+            if not request.stream:
+                return JSONResponse(chat.complete(request.conversation(), request.sampling()))
+            chunks = chat.stream(request.conversation(), request.sampling())
+        except ModelBusy as error:
+            raise HTTPException(503, str(error), headers={"Retry-After": "30"}) from None
+        except UserError as error:
+            raise HTTPException(400, str(error)) from None
+        except Exception as error:  # the server must keep answering whatever one generation does
+            logger.exception("generation failed")
+            message = f"The model failed on this request ({type(error).__name__}); see the server's log"
+            raise HTTPException(500, message) from None
+        return StreamingResponse(_events(chunks), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     return app
 
 
 def _events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
-    for chunk in chunks:
-        yield f"data: {json.dumps(chunk)}\n\n"
+    """Server-sent events; an error once the stream has started (a 200 already sent) is its last event, in
+    the shape the openai client raises from."""
+    try:
+        for chunk in chunks:
+            yield f"data: {json.dumps(chunk)}\n\n"
+    except Exception as error:
+        logger.error("streamed generation failed: %s", error, exc_info=error.__cause__ or error)
+        message = str(error) if isinstance(error, GenerationFailed) else f"The stream failed ({type(error).__name__})"
+        yield f"data: {json.dumps(error_body(500, sentence(message)))}\n\n"
     yield "data: [DONE]\n\n"
 
 

@@ -20,11 +20,11 @@ from trainer.serve.http import (
     ModelSlot,
     RequestBody,
     ServedApi,
-    Server,
     create_app,
     loading_response,
     refusal,
 )
+from trainer.serve.listen import Server
 from trainer.tasks.text_classification.predict import Predictor
 
 MAX_INPUTS = 256

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
-from trainer.core.processes import CHILDREN, child_env
+from trainer.core.processes import CHILDREN, child_env, secret_env
 from trainer.core.workspace import Workspace
-from trainer.serve.http import bind, client_host, format_host, port_in_use_message
+from trainer.serve.listen import bind, client_host, format_host, port_in_use_message
 from trainer.serve.server import SERVER_MODULE
 from trainer.store.registry import Registry
 from trainer.tasks.registry import plugin_env, task_of
@@ -49,8 +49,9 @@ def deploy_run(
     log_path = run_dir / "serve.log"
     log_start = log_path.stat().st_size if log_path.exists() else 0
     command = [sys.executable, "-m", SERVER_MODULE, str(run_dir), "--host", host, "--port", str(port)]
-    # The server loads the same plug-in tasks as this process, so any registered task can be served.
-    pid = CHILDREN.start(command, log=log_path, env=child_env(extra=plugin_env()))
+    # The server loads the same plug-in tasks as this process, so any registered task can be served; it never
+    # talks to the chat's LLM, so it gets none of its keys (a request could otherwise read them off /proc).
+    pid = CHILDREN.start(command, log=log_path, env=child_env(drop=secret_env(), extra=plugin_env()))
 
     info = _deployment_info(run, host, port, pid)
     deadline = time.monotonic() + timeout

@@ -1,24 +1,18 @@
-"""The one HTTP layer under tunechat's model servers: FastAPI for routes, validation and docs, uvicorn to serve.
+"""The one HTTP layer under tunechat's model servers: FastAPI for routes, validation and docs (uvicorn serves
+it: see listen.py).
 
 What it adds to FastAPI: every error is one sentence in the API's own JSON shape (a bad body names its field;
-never a 422 with pydantic's dump), a body-size limit, OpenAPI docs at /docs, and a `Server` that claims its
-port before the slow model load (so a busy port is refused at once while /health says "loading"), answers
-in the foreground until SIGTERM or Ctrl+C (uvicorn's graceful shutdown), or in a thread for tests.
+never a 422 with pydantic's dump, never a 500 for a body too deeply nested to read), a body-size limit, and
+OpenAPI docs at /docs.
 """
 
 from __future__ import annotations
 
-import errno
-import signal
-import socket
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -28,15 +22,13 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trainer.core.errors import UserError
-
 MAX_BODY_BYTES = 1_000_000
 # A too-large body up to this size is read to its end and dropped before the answer, so the client sees the
 # answer instead of a connection reset; anything larger gets the answer and a closed connection.
 DRAIN_LIMIT_BYTES = 16_000_000
-# How long a stopping server lets a request in flight (a generation, say) finish before cancelling it;
-# deploy's stop waits 10 s before it kills.
-GRACEFUL_SHUTDOWN_S = 5
+# Deepest nesting of objects and lists a body may have: far more than any request of these APIs needs, and far
+# less than what makes Python's recursion limit (in the JSON parser, pydantic or a chat template) give out.
+MAX_DEPTH = 64
 LOADING_MESSAGE = "The model is still loading; try again in a few seconds."
 REFUSAL = "tunechat_refusal"
 
@@ -88,17 +80,40 @@ def refusal(message: str) -> PydanticCustomError:
 
 class RequestBody(BaseModel):
     """A JSON request body; any body that is not an object reads as an empty one, so the answer names the
-    first field it lacks instead of describing pydantic's model type."""
+    first field it lacks instead of describing pydantic's model type. One nested deeper than MAX_DEPTH is
+    refused before anything walks it recursively."""
 
     @model_validator(mode="before")
     @classmethod
     def _an_object(cls, data: Any) -> Any:
+        if nesting_depth(data) > MAX_DEPTH:
+            raise refusal(too_deep_message())
         return data if isinstance(data, dict) else {}
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and dicts nest in `value` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def too_deep_message(example: str = "") -> str:
+    advice = example or "send a flatter request"
+    return f"The request body nests lists or objects more than {MAX_DEPTH} levels deep; {advice}"
 
 
 def create_app(title: str, description: str, style: ErrorStyle) -> FastAPI:
     """A FastAPI app with the body limit, docs at /docs and every error answered in `style`."""
     app = FastAPI(title=title, description=description, redirect_slashes=False)
+    app.state.error_style = style  # also how the server words a request its HTTP parser refuses
 
     async def invalid_request(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
@@ -114,6 +129,11 @@ def create_app(title: str, description: str, style: ErrorStyle) -> FastAPI:
             message = f"Use {headers.get('Allow', 'another method')} for {path}; {style.example}."
         elif status == 413:
             return too_large_response(style, None, drained="Connection" not in headers)
+        elif status == 400 and isinstance(error.__cause__, RecursionError):
+            message = sentence(too_deep_message(style.example))  # too deep for the JSON parser itself
+        elif status == 400 and isinstance(error.__cause__, ValueError):
+            # Not valid UTF-8, or a number with more digits than Python converts: not JSON it can read.
+            message = f"The request body is not valid JSON; {style.example}."
         else:
             message = sentence(str(error.detail))
         return JSONResponse(style.body(status, message), status_code=status, headers=headers)
@@ -129,6 +149,12 @@ def create_app(title: str, description: str, style: ErrorStyle) -> FastAPI:
     app.add_middleware(JsonBodies)
     app.add_middleware(BodyLimit, style=style)
     return app
+
+
+def error_style(app: FastAPI) -> ErrorStyle | None:
+    """The error style of an app made by create_app (None for any other)."""
+    style = getattr(app.state, "error_style", None)
+    return style if isinstance(style, ErrorStyle) else None
 
 
 def too_large_response(style: ErrorStyle, length: int | None, drained: bool) -> JSONResponse:
@@ -159,10 +185,14 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = Headers(scope=scope).get("content-length")
-        length = int(header) if header is not None and header.isdigit() else None
+        # uvicorn's parser refuses a Content-Length that is not a plain number; anything else (a chunked body,
+        # or one whose length lies) is counted below as it arrives.
+        header = Headers(scope=scope).get("content-length", "")
+        length = int(header) if header.isascii() and header.isdigit() else None
         if length is not None and length > MAX_BODY_BYTES:
             drained = length <= DRAIN_LIMIT_BYTES and await _drain(receive, 0)
+            if drained is None:
+                return  # the client left (or uvicorn refused the rest of the request): nobody to answer
             await too_large_response(self.style, length, drained)(scope, receive, send)
             return
         received = 0
@@ -172,7 +202,7 @@ class BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > MAX_BODY_BYTES:
-                drained = not message.get("more_body", False) or await _drain(receive, received)
+                drained = not message.get("more_body", False) or bool(await _drain(receive, received))
                 # Answered by create_app's handler, as FastAPI reads the body.
                 raise HTTPException(413, headers=None if drained else {"Connection": "close"})
             return message
@@ -180,12 +210,12 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-async def _drain(receive: Receive, received: int) -> bool:
-    """Read and drop the rest of a body; False when it went past DRAIN_LIMIT_BYTES (or the client left)."""
+async def _drain(receive: Receive, received: int) -> bool | None:
+    """Read and drop the rest of a body; False when it went past DRAIN_LIMIT_BYTES, None when the client left."""
     while received <= DRAIN_LIMIT_BYTES:
         message = await receive()
         if message["type"] != "http.request":
-            return False
+            return None
         received += len(message.get("body", b""))
         if not message.get("more_body", False):
             return received <= DRAIN_LIMIT_BYTES
@@ -237,128 +267,3 @@ def field_name(loc: Any) -> str:
 def sentence(text: str) -> str:
     text = text.strip().rstrip(".")
     return f"{text}." if text else "The request failed."
-
-
-# ---- the server ---------------------------------------------------------------------------------
-
-
-def format_host(host: str) -> str:
-    """A host as it appears in a URL (IPv6 addresses go in brackets)."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def client_host(host: str) -> str:
-    """Where a client on this machine reaches a server listening on `host`."""
-    if host in ("0.0.0.0", ""):
-        return "127.0.0.1"
-    if host == "::":
-        return "::1"
-    return host
-
-
-def port_in_use_message(host: str, port: int) -> str:
-    return f"Port {port} on {host} is already in use; pick another with --port (or stop what is using it)."
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port (IPv6 when the host has a colon); UserError when that is refused."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    # Same option the standard library's servers set, so a port in TIME_WAIT after a restart is free.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-        sock.listen(128)  # listening, not just bound, is what keeps another server off this port
-    except OSError as error:
-        sock.close()
-        if error.errno == errno.EADDRINUSE:
-            raise UserError(port_in_use_message(host, port)) from None
-        if error.errno == errno.EACCES:
-            raise UserError(f"Not allowed to listen on port {port} of {host}; pick a port above 1023.") from None
-        raise UserError(f"Cannot listen on {host}:{port} ({error.strerror or error}); use host 127.0.0.1.") from None
-    return sock
-
-
-class Server:
-    """An app served by uvicorn on a port claimed when the Server is made."""
-
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False):
-        self.socket = bind(host, port)
-        self.host = host
-        config = uvicorn.Config(
-            app,
-            lifespan="off",
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            access_log=not quiet,
-            log_level="warning" if quiet else "info",
-            # Quiet servers run inside another program (tests): leave its logging configuration alone.
-            log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
-        )
-        self._uvicorn = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
-        self._load_error: BaseException | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.socket.getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{format_host(client_host(self.host))}:{self.port}"
-
-    def serve(self, load: Callable[[], None] | None = None) -> None:
-        """Answer in this (the main) thread until SIGTERM or Ctrl+C, which finish the requests in flight.
-
-        `load` runs in a thread meanwhile (the model, while /health says "loading"); if it raises, the server
-        stops and the error is raised here.
-        """
-        if load is not None:
-            threading.Thread(target=self._load, args=(load,), name="load-model", daemon=True).start()
-        # uvicorn handles SIGTERM/SIGINT while it runs, then restores these handlers and re-raises the signal
-        # to them: here that is a clean stop, not a death by signal (or a KeyboardInterrupt traceback).
-        previous = {sig: signal.signal(sig, self._stop_on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            self._uvicorn.run(sockets=[self.socket])
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self.socket.close()
-        if self._load_error is not None:
-            raise self._load_error
-
-    def start(self) -> Server:
-        """Answer in a background thread (for tests); returns once the server accepts connections."""
-        self._thread = threading.Thread(
-            target=self._uvicorn.run, kwargs={"sockets": [self.socket]}, name="http-server", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._uvicorn.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("The HTTP server thread did not start; see its log above.")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop a server started with `start` (or never started) and free its port."""
-        self._uvicorn.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=GRACEFUL_SHUTDOWN_S + 5)
-        self.socket.close()
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _load(self, load: Callable[[], None]) -> None:
-        try:
-            load()
-        except BaseException as error:  # reported by serve() in the main thread, after the server stops
-            self._load_error = error
-            self._uvicorn.should_exit = True
-
-    def _stop_on_signal(self, signum: int, frame: object) -> None:
-        # Also covers a signal that arrives before uvicorn has installed its own handlers.
-        self._uvicorn.should_exit = True

@@ -14,7 +14,8 @@ from typing import Any
 
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json
-from trainer.serve.http import ModelSlot, ServedApi, Server
+from trainer.serve.http import ModelSlot, ServedApi
+from trainer.serve.listen import Server
 from trainer.tasks.registry import task_of
 
 # What deploy's liveness check looks for in a server's command line.

@@ -5,6 +5,7 @@ Torch and Transformers are imported only when a model is loaded, so the server c
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
@@ -18,6 +19,13 @@ from trainer.core.fileio import read_json
 from trainer.core.workspace import run_id_from_dir
 
 DEFAULT_MAX_TOKENS = 128
+# The longest reply one request may ask for (the model's context may cut it shorter).
+MAX_TOKENS = 4096
+# Below this temperature sampling is greedy decoding in all but name; dividing the logits by a smaller one
+# overflows them, and sampling from the result fails.
+MIN_SAMPLING_TEMPERATURE = 1e-4
+# Config fields that give a model's context length, by architecture.
+CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,23 @@ class Sampling:
     max_new_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float = 0.0
     top_p: float = 1.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long one request may hold the model, or wait for it, so no request can stall the ones after it."""
+
+    token_s: float = 120.0  # a stream that gets no new text for this long has stalled: it ends with an error
+    generation_s: float = 300.0  # the longest one generation runs; it then ends as if it reached max_tokens
+    busy_s: float = 300.0  # the longest a request waits while another one generates, then is told to retry
+
+
+class ModelBusy(UserError):
+    """Another request held the model for longer than Limits.busy_s."""
+
+
+class GenerationFailed(RuntimeError):
+    """A streamed generation stalled or raised; the stream has started, so this ends it with an error event."""
 
 
 def load_chat_model(run_dir: Path) -> tuple[Any, Any]:
@@ -61,12 +86,17 @@ def load_chat_model(run_dir: Path) -> tuple[Any, Any]:
 class ChatModel:
     """Generation behind the API: the chat template, greedy or sampled decoding, token counts.
 
-    One generation at a time (a lock), which is what a CPU can do anyway.
+    One generation at a time (a lock), which is what a CPU can do anyway. The lock is held only while
+    `generate` runs, by the thread that runs it, and every generation is bounded in time (`limits`): a request
+    that fails, stalls or is abandoned by its client never keeps the next one waiting for longer than that.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, model_id: str, run_id: int | None = None):
+    def __init__(
+        self, model: Any, tokenizer: Any, model_id: str, run_id: int | None = None, limits: Limits | None = None
+    ):
         self.model, self.tokenizer, self.model_id = model, tokenizer, model_id
         self.run_id = run_id  # reported by /health so deploy_run knows it reached this run
+        self.limits = limits or Limits()
         self.lock = threading.Lock()
 
     @classmethod
@@ -74,34 +104,72 @@ class ChatModel:
         model, tokenizer = load_chat_model(run_dir)
         return cls(model, tokenizer, f"tunechat-{Path(run_dir).name}", run_id_from_dir(Path(run_dir)))
 
-    def _inputs(self, messages: list[dict[str, Any]]) -> Any:
-        return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.model.device)
+    @property
+    def context_length(self) -> int | None:
+        """How many tokens the model reads at most (prompt and reply together), when its config says."""
+        config = getattr(self.model, "config", None)
+        for source in (config, getattr(config, "text_config", None)):
+            for field in CONTEXT_FIELDS:
+                value = getattr(source, field, None)
+                if isinstance(value, int) and value > 0:
+                    return value
+        return None
 
-    def _generate_kwargs(self, sampling: Sampling) -> dict[str, Any]:
+    def _inputs(self, messages: list[dict[str, Any]]) -> Any:
+        """The prompt as tensors; UserError when the chat template cannot render it or the model cannot read it."""
+        try:
+            inputs = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+        except Exception as error:  # jinja's own errors, or the template's raise_exception, or a TypeError
+            detail = " ".join(str(error).split())[:200].rstrip(".").replace(". ", ", ") or type(error).__name__
+            raise UserError(
+                f"The model's chat template cannot render these messages ({detail}); check their roles and order"
+            ) from None
+        prompt_tokens, context = int(inputs["input_ids"].shape[1]), self.context_length
+        if context is not None and prompt_tokens >= context:
+            raise UserError(
+                f"The conversation is {prompt_tokens} tokens long, and this model reads at most {context} "
+                "(its reply included); send a shorter conversation"
+            )
+        return inputs.to(self.model.device)
+
+    def _generate_kwargs(self, sampling: Sampling, prompt_tokens: int) -> dict[str, Any]:
+        room = MAX_TOKENS if self.context_length is None else self.context_length - prompt_tokens
         kwargs: dict[str, Any] = {
-            "max_new_tokens": sampling.max_new_tokens,
+            "max_new_tokens": max(1, min(sampling.max_new_tokens, MAX_TOKENS, room)),
+            "max_time": self.limits.generation_s,
             "pad_token_id": self.tokenizer.pad_token_id,
             "eos_token_id": self.tokenizer.eos_token_id,
-            "do_sample": sampling.temperature > 0,
+            "do_sample": sampling.temperature >= MIN_SAMPLING_TEMPERATURE,
         }
-        if sampling.temperature > 0:
+        if kwargs["do_sample"]:
             kwargs["temperature"] = sampling.temperature
             kwargs["top_p"] = sampling.top_p
         return kwargs
+
+    def _acquire(self) -> None:
+        if not self.lock.acquire(timeout=self.limits.busy_s):
+            raise ModelBusy(
+                f"The model has been busy with other requests for {self.limits.busy_s:g} s; try again in a minute"
+            )
 
     def complete(self, messages: list[dict[str, Any]], sampling: Sampling) -> dict[str, Any]:
         """One chat.completion object."""
         import torch
 
         inputs = self._inputs(messages)
-        with self.lock, torch.no_grad():
-            output = self.model.generate(**inputs, **self._generate_kwargs(sampling))
-        new = output[0, inputs["input_ids"].shape[1] :]
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        kwargs = self._generate_kwargs(sampling, prompt_tokens)
+        self._acquire()
+        try:
+            with torch.no_grad():
+                output = self.model.generate(**inputs, **kwargs)
+        finally:
+            self.lock.release()
+        new = output[0, prompt_tokens:]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         finished = bool(len(new)) and int(new[-1]) == self.tokenizer.eos_token_id
-        prompt_tokens = int(inputs["input_ids"].shape[1])
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -122,22 +190,55 @@ class ChatModel:
         }
 
     def stream(self, messages: list[dict[str, Any]], sampling: Sampling) -> Iterator[dict[str, Any]]:
-        """Yield chat.completion.chunk dicts as tokens are generated.
+        """Start a generation and return the chat.completion.chunk dicts it yields as tokens come.
 
-        Closing the iterator early (the client went away) stops the generation at its next token, so the
-        lock is not held for a reply nobody reads.
+        What can be refused is refused here, before any chunk: UserError for the prompt, ModelBusy. Once
+        chunks flow, a generation that raises, or yields no text for `limits.token_s`, ends the iterator with
+        GenerationFailed. Closing the iterator early (the client went away) stops the generation at its next
+        token; one never read at all still ends by itself, bounded like any other.
         """
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self._inputs(messages)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        kwargs = self._generate_kwargs(sampling, int(inputs["input_ids"].shape[1]))
+        streamer = TextIteratorStreamer(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.limits.token_s
+        )
         cancelled = threading.Event()
+        failures: list[BaseException] = []
 
         class StopWhenCancelled(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
+
+        def run() -> None:
+            try:
+                with torch.no_grad():
+                    self.model.generate(
+                        **inputs,
+                        **kwargs,
+                        streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([StopWhenCancelled()]),
+                    )
+            except BaseException as error:
+                failures.append(error)
+                streamer.text_queue.put(streamer.stop_signal)  # the reader stops instead of waiting for text
+            finally:
+                self.lock.release()
+
+        self._acquire()
+        try:
+            threading.Thread(target=run, name="generate", daemon=True).start()
+        except BaseException:
+            self.lock.release()
+            raise
+        return self._chunks(streamer, cancelled, failures)
+
+    def _chunks(
+        self, streamer: Any, cancelled: threading.Event, failures: list[BaseException]
+    ) -> Iterator[dict[str, Any]]:
+        ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             return {
@@ -148,26 +249,24 @@ class ChatModel:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             }
 
-        def run() -> None:
-            with torch.no_grad():
-                self.model.generate(
-                    **inputs,
-                    **self._generate_kwargs(sampling),
-                    streamer=streamer,
-                    stopping_criteria=StoppingCriteriaList([StopWhenCancelled()]),
-                )
-
-        with self.lock:
-            worker = threading.Thread(target=run, daemon=True)
-            worker.start()
+        try:
+            yield chunk({"role": "assistant", "content": ""})
             try:
-                yield chunk({"role": "assistant", "content": ""})
                 for piece in streamer:
                     if piece:
                         yield chunk({"content": piece})
-            finally:
-                cancelled.set()
-                worker.join()
+            except queue.Empty:
+                raise GenerationFailed(
+                    f"The model produced no text for {self.limits.token_s:g} s, so the reply was cut off; "
+                    "try again, or send a shorter conversation"
+                ) from None
+            if failures:
+                error = failures[0]
+                raise GenerationFailed(
+                    f"The model failed while generating this reply ({type(error).__name__}); see the server's log"
+                ) from error
+        finally:
+            cancelled.set()  # stops the generation at its next token when the reader is gone or gave up
         yield chunk({}, "stop")
 
 
