@@ -27,6 +27,8 @@ from trainer.serve.http import error_style
 # How long a stopping server lets a request in flight (a generation, say) finish before cancelling it;
 # deploy's stop waits 10 s before it kills.
 GRACEFUL_SHUTDOWN_S = 5
+# How long a refused connection is kept half-open for the client to read the answer before it is closed.
+LINGER_S = 2.0
 MALFORMED_REQUEST = (
     "The request is not valid HTTP (a bad Content-Length or header, say); send it again with an HTTP client "
     "such as curl"
@@ -51,7 +53,28 @@ def json_refusals(body: bytes) -> type[H11Protocol]:
             self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers, reason=b"Bad Request")))
             self.transport.write(self.conn.send(h11.Data(data=body)))
             self.transport.write(self.conn.send(h11.EndOfMessage()))
-            self.transport.close()
+            self._linger()
+
+        def _linger(self) -> None:
+            """Half-close, drop what the client still sends, and close when it does (or after LINGER_S).
+
+            Closing at once with request bytes unread makes the kernel reset the connection, and a reset can
+            destroy the answer before the client has read it (a client still sending a 20 MB body, say).
+            """
+            self.refused = True
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+
+        def data_received(self, data: bytes) -> None:
+            if not getattr(self, "refused", False):
+                super().data_received(data)
+
+        def eof_received(self) -> None:
+            if getattr(self, "refused", False):
+                self.transport.close()
+                return
+            super().eof_received()
 
     return JsonRefusals
 
