@@ -28,6 +28,7 @@ from agent.prompts import system_prompt
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS
+from tools.session_files import hide_other_chats
 from trainer.core.errors import UserError
 from trainer.core.records import plain
 from trainer.core.workspace import Workspace
@@ -145,12 +146,14 @@ def call_tool(
     try:
         result = plain(func(ctx, **kwargs))
     except UserError as error:
-        return f"Error: {error}", {"ok": False, "error": str(error), "duration_s": time.monotonic() - started}
+        text = hide_other_chats(ctx, str(error))
+        return f"Error: {text}", {"ok": False, "error": str(error), "duration_s": time.monotonic() - started}
     except Exception as error:  # the model should hear about a bug, and the chat must go on
         log.exception("tool %s failed", func.__name__)
         message = f"{type(error).__name__}: {error}"
         return f"Error: {message}", {"ok": False, "error": message, "duration_s": time.monotonic() - started}
-    return result_text(result), {"ok": True, "result": result, "duration_s": time.monotonic() - started}
+    text = hide_other_chats(ctx, result_text(result))
+    return text, {"ok": True, "result": result, "duration_s": time.monotonic() - started}
 
 
 def result_text(result: Any) -> str:

@@ -105,3 +105,19 @@ def test_one_run_trains_at_a_time_and_a_chat_stops_another_chats_run_only_on_yes
     own = assistant.reply(second, "stop")  # a chat stops its own run at once
     assert [step.name for step in own.steps] == ["stop_run"] and own.steps[0].result["id"] == started
     assert runs.run_status(assistant.workspace, assistant.registry, started)["status"] in ("cancelled", "succeeded")
+
+
+def test_a_model_in_one_chat_never_reads_another_chats_id(reviews_tsv: Path) -> None:
+    from scripted_model import ScriptedChatModel, say, tool_call
+
+    model = ScriptedChatModel()
+    assistant = Assistant(chat_model=model, presenter=MARKDOWN)
+    first, second = assistant.new_session(), assistant.new_session()
+    run_id = failed_run(assistant.context(first), reviews_tsv)  # an upload path names its chat: uploads/<id>/
+    assert first in assistant.registry.get_run(run_id)["config"]["data"]
+
+    model.add(tool_call("list_runs"), tool_call("run_status", run_id=run_id), tool_call("find_runs"), say("ok"))
+    reply = assistant.reply(second, "what runs are there?")
+    assert [step.name for step in reply.steps] == ["list_runs", "run_status", "find_runs"]
+    read = [str(message.content) for message in model.received[-1]]
+    assert [text for text in read if first in text] == [] and "uploads/(another chat)/reviews.tsv" in read[-1 - 2]

@@ -92,7 +92,8 @@ def test_two_chats_do_not_see_each_others_files(reviews_tsv: Path, tmp_path: Pat
     refusals = shown[1:]
     names = ["reviews.tsv", a_relative, str(a_upload), data_file, "reviews.tsv", data_file]
     for name, refusal in zip(names, refusals, strict=True):
-        assert refusal.startswith(f"Error: There is no file '{name}' in this chat;"), refusal
+        shown_name = name.replace(f"uploads/{chat_a}/", "uploads/(another chat)/")  # chat A's id never reaches B
+        assert refusal.startswith(f"Error: There is no file '{shown_name}' in this chat;"), refusal
         assert "upload the file here" in refusal and refusal.count(". ") == 0  # one sentence
     assert [s.ok for s in reply.steps] == [True] + [False] * 6
     assert llm.registry.list_runs() == []

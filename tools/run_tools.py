@@ -187,6 +187,7 @@ def list_runs(ctx: ToolContext) -> dict[str, Any]:
     runs = []
     for run in ctx.registry.list_runs():
         summary = {key: run[key] for key in RUN_SUMMARY_FIELDS}
+        summary["data"] = Path(str(run["data"])).name  # the file, not the folder of the chat that uploaded it
         metrics = run.get("metrics") or {}
         summary["accuracy"] = metrics.get("accuracy")
         summary["macro_f1"] = metrics.get("macro_f1")

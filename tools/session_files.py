@@ -7,6 +7,7 @@ whole workspace, as before.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,25 @@ def _not_here(name: str) -> str:
         f"There is no file '{name}' in this chat; each chat sees only the files dropped into it and the datasets "
         "it prepared, so upload the file here (say 'list files' to see this chat's files)."
     )
+
+
+# Where a chat's id shows in a tool result: an upload path (uploads/<chat id>/file) and a run's session_id.
+# A chat id opens that chat in the web UI.
+UPLOAD_FOLDER = re.compile(r"uploads([/\\])([A-Za-z0-9_-]+)([/\\])")
+SESSION_FIELD = re.compile(r'"session_id": "([^"]*)"')
+ANOTHER_CHAT = "(another chat)"
+
+
+def hide_other_chats(ctx: ToolContext, text: str) -> str:
+    """`text` (a tool result as JSON, or an error) with other chats' ids left out, so a model cannot repeat one:
+    the run history is shared, the keys to other chats are not."""
+
+    def folder(match: re.Match[str]) -> str:
+        if match.group(2) == ctx.session_id:
+            return match.group(0)
+        return f"uploads{match.group(1)}{ANOTHER_CHAT}{match.group(3)}"
+
+    def field(match: re.Match[str]) -> str:
+        return match.group(0) if match.group(1) == ctx.session_id else f'"session_id": "{ANOTHER_CHAT}"'
+
+    return SESSION_FIELD.sub(field, UPLOAD_FOLDER.sub(folder, text))
