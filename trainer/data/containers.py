@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from trainer.core.errors import UserError
+from trainer.data.columnar import records_from_arrow
 
 DATA_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".json", ".jsonl", ".ndjson", ".parquet")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -61,43 +62,6 @@ def split_of(name: str) -> str | None:
 # ------------------------------------------------------------------------------------------ records
 
 
-def records_from_arrow(table: Any) -> list[dict[str, Any]]:
-    """Rows of a pyarrow Table as Python dicts (nested lists and structs kept)."""
-    return list(table.to_pylist())
-
-
-def load_parquet(path: Path, raw: bytes | None = None) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(io.BytesIO(raw) if raw is not None else path)
-    except Exception as error:  # pyarrow raises several types for damaged files
-        raise UserError(
-            f"'{path.name}' is not a readable Parquet file ({str(error).splitlines()[0][:120]}); "
-            "export it again or save it as CSV or JSONL."
-        ) from None
-    return records_from_arrow(table)
-
-
-def load_arrow_stream(name: str, chunks: list[bytes]) -> list[dict[str, Any]]:
-    """The Arrow stream files `Dataset.save_to_disk` writes (data-00000-of-00001.arrow ...)."""
-    import pyarrow as pa
-
-    records: list[dict[str, Any]] = []
-    for raw in chunks:
-        try:
-            records += records_from_arrow(pa.ipc.open_stream(pa.BufferReader(raw)).read_all())
-        except Exception:
-            try:
-                records += records_from_arrow(pa.ipc.open_file(pa.BufferReader(raw)).read_all())
-            except Exception as error:
-                raise UserError(
-                    f"'{name}' holds an Arrow file that cannot be read ({str(error).splitlines()[0][:100]}); "
-                    "save the dataset again with save_to_disk."
-                ) from None
-    return records
-
-
 def is_hf_folder(path: Path) -> bool:
     return path.is_dir() and (
         (path / "dataset_dict.json").is_file()
@@ -117,8 +81,8 @@ def load_hf_folder(path: Path) -> dict[str, list[dict[str, Any]]]:
             f"({str(error).splitlines()[0][:120]}); save it again with save_to_disk."
         ) from None
     if isinstance(loaded, datasets.DatasetDict):
-        return {name: records_from_arrow(split.data.table) for name, split in loaded.items()}
-    return {"train": records_from_arrow(loaded.data.table)}
+        return {name: records_from_arrow(split.data.table, path.name) for name, split in loaded.items()}
+    return {"train": records_from_arrow(loaded.data.table, path.name)}
 
 
 def media_records(root_name: str, files: list[str]) -> tuple[str, list[dict[str, Any]]] | None:
