@@ -95,3 +95,54 @@ def test_the_default_read_limit_is_a_share_of_this_machines_memory(monkeypatch: 
     assert 1e9 <= memory_limit_bytes() <= max(1e9, total / 2)
     monkeypatch.setenv("TUNECHAT_READ_MEMORY_MB", "1500")
     assert memory_limit_bytes() == 1_500_000_000
+
+
+INSPECT = """
+from pathlib import Path
+from trainer.inspection.report import inspect_file
+report = inspect_file(Path(PATH))
+RESULT = {"tokens": report["length_tokens"], "notes": report["notes"], "problems": report["problems"]}
+"""
+
+
+@pytest.mark.slow
+def test_a_20_mb_text_field_is_tokenized_only_as_far_as_the_length_check_needs(tmp_path: Path) -> None:
+    # Tokenized whole, this one field took about 30 s and 2.7 GB in the tokenizer.
+    path = tmp_path / "one-huge-text.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("text,label\n" + "hello world " * 1_700_000 + ",pos\n")
+        handle.write("".join(f"short text number {i},{'neg' if i % 2 else 'pos'}\n" for i in range(50)))
+    assert path.stat().st_size > 20_000_000
+    measured = run_measured(f"PATH = {str(path)!r}\n" + INSPECT)
+    tokens = measured.result["tokens"]
+    assert tokens["cut_texts"] == 1 and tokens["truncated_at_128"] == 1
+    # The cut text still counts more tokens than max_length, so the length problem is reported as before.
+    assert tokens["max"] > 128 and tokens["p50"] == 6
+    assert any(p["code"] == "too_long" for p in measured.result["problems"])
+    assert any("at least" in note and "1 text longer than" in note for note in measured.result["notes"])
+    assert measured.seconds < 15, measured.seconds
+    assert measured.peak_mb < 600, measured.peak_mb
+
+
+def test_a_long_run_before_an_at_sign_is_scanned_for_emails_in_linear_time() -> None:
+    import time
+
+    from trainer.inspection.personal_data import find_pii
+
+    start = time.monotonic()
+    assert find_pii("a" * 200_000 + "@") == []
+    assert find_pii("x" * 100_000 + " write to ann.lee@example.org today") == ["email"]
+    assert time.monotonic() - start < 1
+
+
+def test_a_cut_count_is_shown_as_a_lower_bound() -> None:
+    from ui.render.data import render_inspection
+
+    report = {
+        "task": "text-classification",
+        "length_chars": {"p50": 30, "p95": 40, "max": 9_000_000},
+        "length_tokens": {"p50": 6, "p95": 9, "max": 3_200, "cut_texts": 1},
+    }
+    assert "max at least 3200." in render_inspection(report)
+    del report["length_tokens"]["cut_texts"]
+    assert "max 3200." in render_inspection(report)

@@ -50,7 +50,7 @@ def stream_report(path: Path, model: str | None, max_length: int) -> dict[str, A
             texts.append((line, example_text(json.loads(raw))))
         except (ValueError, AttributeError, TypeError):
             continue
-    tokens = token_stats(texts, counter, token_model, max_length)
+    tokens = token_stats(texts, counter, token_model, max_length, notes)
     problems = list(checked["problems"])
     if tokens:
         long_lines = tokens.pop("long_lines", [])

@@ -41,9 +41,7 @@ def render_inspection(report: dict[str, Any]) -> str:
             f"95th percentile {chars.get('p95')}, max {chars.get('max')}"
         )
         if tokens:
-            line += (
-                f"; in tokens: median {tokens.get('p50')}, 95th percentile {tokens.get('p95')}, max {tokens.get('max')}"
-            )
+            line += f"; in tokens: median {tokens.get('p50')}, 95th percentile {tokens.get('p95')}, max {_most(tokens)}"
         parts.append(line + ".")
     problems = report.get("problems") or []
     if problems:
@@ -71,7 +69,7 @@ def render_task_report(report: dict[str, Any]) -> str:
     rows: list[list[Any]] = []
     tokens = report.get("length_tokens") or {}
     if tokens:
-        rows.append(["tokens per example", tokens.get("p50"), tokens.get("p95"), tokens.get("max")])
+        rows.append(["tokens per example", tokens.get("p50"), tokens.get("p95"), _most(tokens)])
     chars = report.get("length_chars") or {}
     if chars:
         rows.append(["characters per example", chars.get("p50"), chars.get("p95"), chars.get("max")])
@@ -100,6 +98,11 @@ def render_task_report(report: dict[str, Any]) -> str:
         parts += ["", "No problems found."]
     parts += [f"_{note}_" for note in report.get("notes") or []]
     return "\n".join(parts)
+
+
+def _most(tokens: dict[str, Any]) -> str:
+    """The longest text's token count; a text cut before counting makes it a lower bound."""
+    return f"at least {tokens.get('max')}" if tokens.get("cut_texts") else str(tokens.get("max"))
 
 
 def render_prepared(manifest: dict[str, Any]) -> str:
