@@ -24,8 +24,7 @@ def _read_in_child(path: Path, env: dict[str, str] | None = None) -> tuple[dict,
     return measured.result, measured.peak_mb, measured.seconds
 
 
-@pytest.fixture
-def packed_parquet(tmp_path: Path) -> Path:
+def _packed_parquet(tmp_path: Path) -> Path:
     """A few kilobytes on disk, a million rows once read: one short review repeated (dictionary encoded)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -38,9 +37,8 @@ def packed_parquet(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_small_parquet_file_that_decodes_to_a_million_rows_is_refused_before_it_is_read(
-    packed_parquet: Path,
-) -> None:
+def test_a_small_parquet_file_that_decodes_to_a_million_rows_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    packed_parquet = _packed_parquet(tmp_path)
     # Read as it was, this file took about 1 GB and 5 s; now its own metadata is enough to refuse it.
     result, peak_mb, seconds = _read_in_child(packed_parquet, {"TUNECHAT_READ_MEMORY_MB": "300"})
     assert "error" in result, result

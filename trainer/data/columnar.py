@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
-from trainer.data.limits import check_rows_memory
+from trainer.data.limits import OverBudget, check_rows_memory
 
 BATCH_ROWS = 1024  # rows decoded at a time: small enough that one batch of long texts stays small
 
@@ -78,7 +78,7 @@ def load_parquet(path: Path, raw: bytes | None = None) -> list[dict[str, Any]]:
         known = sum(max(0, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups))
         check_rows_memory(path.name, max(0, rows), max(0, rows) * columns, known)
         return _records_from_batches(path.name, parquet.iter_batches(batch_size=BATCH_ROWS), rows, known)
-    except (UserError, MemoryError):
+    except (UserError, MemoryError, OverBudget):
         raise
     except Exception as error:  # pyarrow raises several types for damaged files
         raise UserError(
@@ -93,7 +93,7 @@ def load_arrow_stream(name: str, chunks: list[bytes]) -> list[dict[str, Any]]:
     for raw in chunks:
         try:
             records += _records_from_batches(name, _arrow_batches(raw), len(records))
-        except (UserError, MemoryError):
+        except (UserError, MemoryError, OverBudget):
             raise
         except Exception as error:
             raise UserError(

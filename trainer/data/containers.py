@@ -16,6 +16,7 @@ from typing import Any
 
 from trainer.core.errors import UserError
 from trainer.data.columnar import records_from_arrow
+from trainer.data.limits import check_inflated
 
 DATA_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".json", ".jsonl", ".ndjson", ".parquet")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -148,6 +149,7 @@ def open_zip(path: Path, raw: bytes) -> tuple[zipfile.ZipFile, list[zipfile.ZipI
             f"'{name}' would unpack to {total / 1e6:.0f} MB, over the {limit / 1e6:.0f} MB limit; "
             "upload a smaller archive or raise TUNECHAT_MAX_UPLOAD_MB."
         )
+    check_inflated(name, total)
     for info in files:
         if info.file_size > 1_000_000 and info.file_size > MAX_RATIO * max(1, info.compress_size):
             raise UserError(

@@ -9,6 +9,9 @@ sentence instead of the chat's memory. The inspection child process runs under t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from trainer.core.errors import UserError
@@ -21,6 +24,32 @@ SHARE = 0.25  # of this machine's memory: the chat, a training run and the inspe
 # str header of a value (a non-string value also gets its JSON text).
 ROW_BYTES = 600
 VALUE_BYTES = 120
+
+
+class OverBudget(Exception):
+    """The data fits the read limit but not the smaller budget of a read in the chat process (in_budget)."""
+
+
+# (bytes of text, bytes of rows) a read in the chat process may take; None outside in_budget().
+_BUDGET: ContextVar[tuple[int, int] | None] = ContextVar("tunechat_read_budget", default=None)
+
+
+@contextmanager
+def in_budget(text_bytes: int, rows_bytes: int) -> Iterator[None]:
+    """Within this block a reader that learns its data is larger raises OverBudget before it builds rows:
+    `text_bytes` for what an archive inflates to, `rows_bytes` for rows whose size the file states."""
+    token = _BUDGET.set((text_bytes, rows_bytes))
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def check_inflated(name: str, size: int) -> None:
+    """Raise OverBudget when an archive would inflate past the text budget of in_budget()."""
+    budget = _BUDGET.get()
+    if budget is not None and size > budget[0]:
+        raise OverBudget(f"'{name}' inflates to {size:,} bytes")
 
 
 def machine_memory_bytes() -> int:
@@ -66,3 +95,6 @@ def check_rows_memory(name: str, rows: int, values: int, data_bytes: int) -> Non
             f"'{name}' holds {rows:,} rows that need at least {need / 1e6:,.0f} MB of memory to read, over the "
             f"{limit / 1e6:,.0f} MB limit; upload a sample of the rows or raise {MEMORY_ENV}."
         )
+    budget = _BUDGET.get()
+    if budget is not None and need > budget[1]:
+        raise OverBudget(f"'{name}' needs about {need:,} bytes")
