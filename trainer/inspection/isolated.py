@@ -26,6 +26,7 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.core.processes import child_env
 from trainer.data.limits import MEMORY_ENV, OverBudget, in_budget, memory_limit_bytes
+from trainer.inspection.report import inspect_file, listed_labels
 
 INLINE_BYTES = 512_000  # files up to this size are inspected here: at worst ~130 MB of rows (one-letter lines)
 INLINE_ROWS_BYTES = 128_000_000  # ... unless they state that their rows take more (Parquet), or unpack further (zip)
@@ -40,17 +41,16 @@ NATIVE_OUT_OF_MEMORY = ("bad_alloc", "memory allocation of", "MemoryError", "Can
 
 
 def inspect_upload(path: Path, **options: Any) -> dict[str, Any]:
-    """trainer.inspection.report.inspect_file, in a memory-limited child process unless the file is small text."""
+    """trainer.inspection.report.inspect_file as the chat gets it (listed_labels), in a memory-limited child process
+    unless the file is small."""
     path = Path(path)
     if _inline(path):
-        from trainer.inspection.report import inspect_file
-
         try:
             with in_budget(INLINE_BYTES, INLINE_ROWS_BYTES):
-                return inspect_file(path, **options)
+                return listed_labels(inspect_file(path, **options))
         except OverBudget:
             pass  # a small file that states it unpacks or decodes to more: the child reads it
-    return inspect_in_child(path, **options)
+    return listed_labels(inspect_in_child(path, **options))
 
 
 def inspect_in_child(path: Path, **options: Any) -> dict[str, Any]:
@@ -123,8 +123,6 @@ def _child_main() -> None:
     request = json.loads(sys.stdin.buffer.read())
     answer: dict[str, Any]
     try:
-        from trainer.inspection.report import inspect_file
-
         answer = {"ok": True, "report": inspect_file(Path(request["path"]), **request["options"])}
         text = json.dumps(answer, ensure_ascii=False)
     except UserError as error:

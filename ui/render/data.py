@@ -8,6 +8,8 @@ from typing import Any
 from trainer.data import kinds
 from ui.render.format import fmt_number, table
 
+LABELS_SHOWN = 20  # rows of a label table in a chat message; a file can hold 100,000 labels
+
 
 def render_inspection(report: dict[str, Any]) -> str:
     if report.get("task") not in (None, *kinds.LABELLED_TEXT):
@@ -21,7 +23,7 @@ def render_inspection(report: dict[str, Any]) -> str:
     labels = report.get("labels") or []
     if labels:
         parts.append("")
-        parts.append(table(["label", "rows", "share"], [[e["label"], e["count"], f"{e['share']:.1%}"] for e in labels]))
+        parts += _label_table(report)
 
     def count(key: str) -> int:
         return int((report.get(key) or {}).get("count", 0))
@@ -88,8 +90,7 @@ def render_task_report(report: dict[str, Any]) -> str:
         )
     labels = report.get("labels") or []
     if labels:
-        shares = [[e["label"], e["count"], f"{e['share']:.1%}"] for e in labels]
-        parts += ["", table(["label", "rows", "share"], shares)]
+        parts += ["", *_label_table(report)]
     problems = report.get("problems") or []
     if problems:
         parts += ["", "**Problems found:**"]
@@ -98,6 +99,18 @@ def render_task_report(report: dict[str, Any]) -> str:
         parts += ["", "No problems found."]
     parts += [f"_{note}_" for note in report.get("notes") or []]
     return "\n".join(parts)
+
+
+def _label_table(report: dict[str, Any]) -> list[str]:
+    """The most frequent LABELS_SHOWN labels as a table, and a line saying how many more there are."""
+    labels = report.get("labels") or []
+    shown = labels[:LABELS_SHOWN]
+    parts = [table(["label", "rows", "share"], [[e["label"], e["count"], f"{e['share']:.1%}"] for e in shown])]
+    more = len(labels) - len(shown) + int(report.get("labels_not_listed") or 0)
+    if more > 0:
+        total = len(shown) + more
+        parts.append(f"- …and {more:,} more label{'s' if more != 1 else ''} ({total:,} in all).")
+    return parts
 
 
 def _most(tokens: dict[str, Any]) -> str:
