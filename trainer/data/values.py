@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from trainer.data.json_text import loads
 from trainer.data.table import Table
 
 TRUE_WORDS = {"true", "1", "yes", "y", "t", "good", "desirable", "1.0"}
@@ -24,7 +25,7 @@ def record_value(table: Table, index: int, column: str) -> Any:
         value = table.rows[index].get(column)
     if isinstance(value, str) and value[:1] in ("[", "{") and value.rstrip()[-1:] in ("]", "}"):
         try:
-            return json.loads(value)
+            return loads(value)
         except json.JSONDecodeError:
             return value
     return value
