@@ -8,12 +8,14 @@ decoded is stopped after one small batch past the limit, not after all of it.
 
 from __future__ import annotations
 
+import datetime
 import io
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
+from trainer.data.json_text import MAX_DEPTH
 from trainer.data.limits import OverBudget, check_rows_memory
 
 BATCH_ROWS = 1024  # rows decoded at a time: small enough that one batch of long texts stays small
@@ -22,7 +24,8 @@ BATCH_ROWS = 1024  # rows decoded at a time: small enough that one batch of long
 def records_from_arrow(table: Any, name: str = "the dataset") -> list[dict[str, Any]]:
     """Rows of a pyarrow Table as Python dicts (nested lists and structs kept), refused above the read limit."""
     check_rows_memory(name, table.num_rows, table.num_rows * table.num_columns, table.nbytes)
-    return list(table.to_pylist())
+    records = list(table.to_pylist())
+    return [_plain(record) for record in records] if _has_unplain(table.schema) else records
 
 
 def _records_from_batches(name: str, batches: Iterable[Any], rows: int = 0, known_bytes: int = 0) -> list[dict]:
@@ -35,8 +38,46 @@ def _records_from_batches(name: str, batches: Iterable[Any], rows: int = 0, know
         seen = len(records) + batch.num_rows
         total = max(rows, seen)
         check_rows_memory(name, total, total * batch.num_columns, max(decoded, known_bytes))
-        records += batch.to_pylist()
+        converted = batch.to_pylist()
+        records += [_plain(row) for row in converted] if _has_unplain(batch.schema) else converted
     return records
+
+
+def _has_unplain(schema: Any) -> bool:
+    """True when a column holds values JSON has no type for (times, decimals, bytes), at any depth."""
+    import pyarrow as pa
+
+    kinds = [field.type for field in schema]
+    while kinds:
+        kind = kinds.pop()
+        if pa.types.is_temporal(kind) or pa.types.is_decimal(kind) or _is_binary(kind) or pa.types.is_map(kind):
+            return True
+        if pa.types.is_dictionary(kind):
+            kinds.append(kind.value_type)
+        elif pa.types.is_struct(kind):
+            kinds.extend(kind.field(i).type for i in range(kind.num_fields))
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+            kinds.append(kind.value_type)
+    return False
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A value as JSON could hold it: times and dates in ISO form, decimals and durations as text, bytes as text
+    when they are UTF-8 (else their size), map entries as [key, value] lists."""
+    if isinstance(value, dict):
+        return {key: _plain(item, depth + 1) for key, item in value.items()} if depth < MAX_DEPTH else str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(item, depth + 1) for item in value] if depth < MAX_DEPTH else str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"<{len(value)} bytes>"
+    return str(value)  # Decimal, timedelta, an interval: their own text is exact
 
 
 def _decoded_bytes(batch: Any) -> int:
@@ -55,6 +96,12 @@ def _decoded_bytes(batch: Any) -> int:
         else:
             total += column.dictionary_decode().nbytes
     return total
+
+
+def _is_binary(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind))
 
 
 def _is_bytes_like(kind: Any) -> bool:

@@ -9,8 +9,10 @@ the size limit or with a compression ratio only a zip bomb has, before anything 
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -31,6 +33,18 @@ SPLIT_NAMES = {
     "test": "test",
     "testing": "test",
 }
+# What zipfile and its decompressors raise for a damaged or forged entry.
+ZIP_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+)
 MAX_ENTRIES = 100_000
 MAX_RATIO = 200  # text compresses ~3-10x, even very repetitive CSVs stay below ~100x; bombs reach 1000x+
 DEFAULT_LIMIT_MB = 512.0
@@ -125,7 +139,7 @@ def open_zip(path: Path, raw: bytes) -> tuple[zipfile.ZipFile, list[zipfile.ZipI
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except ZIP_READ_ERRORS:
         raise UserError(f"'{name}' is a damaged ZIP archive; create the archive again and upload it.") from None
     if len(infos) > MAX_ENTRIES:
         raise UserError(f"'{name}' holds {len(infos):,} entries, more than {MAX_ENTRIES:,}; upload fewer files.")
@@ -163,8 +177,16 @@ def open_zip(path: Path, raw: bytes) -> tuple[zipfile.ZipFile, list[zipfile.ZipI
 
 def read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, archive_name: str) -> bytes:
     """An entry's bytes, stopping at its declared size: a forged header cannot make it inflate further."""
-    with archive.open(info) as handle:
-        data = handle.read(info.file_size + 1)
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(info.file_size + 1)
+    except ZIP_READ_ERRORS as error:
+        # A damaged or forged entry: a bad header or checksum, a method or version zipfile cannot read.
+        reason = str(error).strip().splitlines()[0][:80] if str(error).strip() else type(error).__name__
+        raise UserError(
+            f"'{archive_name}' has an entry that cannot be read ('{info.filename[:60]}': {reason}); create the "
+            "archive again and upload it."
+        ) from None
     if len(data) > info.file_size:
         raise UserError(f"'{archive_name}' has an entry larger than its header says; upload the data file itself.")
     return data
