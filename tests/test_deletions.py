@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from drivers import ScriptedDriver
 from run_records import make_run
 
@@ -113,3 +114,35 @@ def test_guided_mode_deletes_a_prepared_dataset_only_after_yes(reviews_tsv: Path
     assistant.reply(session, f"delete dataset {prepared['folder']}")
     assert assistant.reply(session, "yes").text == f"Deleted `{prepared['folder']}` from the workspace."
     assert not folder.exists() and (assistant.workspace.root / "datasets").is_dir()
+
+
+def test_a_prepared_dataset_two_chats_share_stays_until_the_last_one_deletes_it(reviews_tsv: Path) -> None:
+    from tools.session_files import resolve_file
+    from trainer.core.errors import UserError
+
+    assistant = Assistant(presenter=MARKDOWN)
+    first, second = assistant.new_session(), assistant.new_session()
+    prepared = []
+    for session in (first, second):
+        assistant.reply(session, "inspect this", files=[reviews_tsv])
+        prepared.append(assistant.reply(session, "remove duplicates").steps[0].result)
+    # The same content makes the same folder (named by its hash): both chats hold it.
+    assert prepared[0]["folder"] == prepared[1]["folder"]
+    name, data_file = prepared[0]["folder"], prepared[0]["data_file"]
+    folder = assistant.workspace.root / name
+
+    reply = assistant.reply(first, f"delete dataset {name}")
+    assert (
+        f"**Waiting for your yes:** Remove the prepared dataset folder {name} from this chat (1 other chat also uses "
+        "it, so its files stay)" in reply.text
+    )
+    assistant.reply(first, "yes")
+    assert folder.is_dir() and assistant.registry.file_owners(name) == [second]
+    with pytest.raises(UserError, match="There is no file"):
+        resolve_file(assistant.context(first), data_file)
+    assert resolve_file(assistant.context(second), data_file).is_file()
+
+    reply = assistant.reply(second, f"delete dataset {name}")
+    assert f"**Waiting for your yes:** Delete the prepared dataset folder {name}" in reply.text
+    assert assistant.reply(second, "yes").text == f"Deleted `{name}` from the workspace."
+    assert not folder.exists() and assistant.registry.file_owners(name) == []

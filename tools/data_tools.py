@@ -9,7 +9,7 @@ from tools.context import ToolContext
 from tools.launch import TRAIN
 from tools.session_files import chat_datasets, chat_uploads, record_dataset, resolve_file
 from tools.validation import check_model_reference
-from trainer.inspection.report import inspect_file
+from trainer.inspection.isolated import inspect_upload
 from trainer.plan.plan import Plan
 from trainer.tasks.base import PlanRequest
 from trainer.tasks.registry import get_task, task_for_data
@@ -42,7 +42,8 @@ def inspect_data(
         task: Only when the user says what the data is for, e.g. regression or text-classification.
     """
     path = resolve_file(ctx, file)
-    report = inspect_file(path, text_column=text_column, label_column=label_column, task=task)
+    # A large or compressed upload is read in a memory-limited child process, so it cannot exhaust the chat's.
+    report = inspect_upload(path, text_column=text_column, label_column=label_column, task=task)
     report["file"] = path.name
     return report
 

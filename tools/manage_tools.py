@@ -52,6 +52,12 @@ def delete_dataset(ctx: ToolContext, dataset: str) -> dict[str, Any]:
     used = _finished_runs_using(ctx, target)
     kind = "prepared dataset folder" if target.is_dir() else "uploaded file"
     summary = f"Delete the {kind} {_shown(ctx, target)}"
+    shared = len(_other_owners(ctx, target))
+    if shared:
+        summary = (
+            f"Remove the {kind} {_shown(ctx, target)} from this chat ({shared} other chat{'s' if shared > 1 else ''} "
+            f"also {'use' if shared > 1 else 'uses'} it, so its files stay)"
+        )
     if used:
         many = len(used) > 1
         summary += f" (used by run{'s' if many else ''} {_id_list(used)}, which keep{'' if many else 's'} "
@@ -104,6 +110,12 @@ def _delete_dataset(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
     used = _finished_runs_using(ctx, target)
     shown = _shown(ctx, target)
     if target.is_dir():
+        # The folder is named by its content, so another chat that prepared the same data holds it too: this
+        # chat lets go of it, and the folder goes only with the last chat's claim.
+        others = ctx.registry.release_session_file(ctx.session_id, shown)
+        if others:
+            message = f"Removed {shown} from this chat; {others} other chat{'s' if others > 1 else ''} still use it"
+            return {"deleted": shown, "used_by_runs": used, "kept_for_other_chats": others, "message": message}
         shutil.rmtree(target)
     else:
         target.unlink()
@@ -179,6 +191,13 @@ def _finished_runs_using(ctx: ToolContext, target: Path) -> list[int]:
             f"(say 'stop run {active[0]}'), then delete the data."
         )
     return [int(run["id"]) for run in used]
+
+
+def _other_owners(ctx: ToolContext, target: Path) -> list[str]:
+    """The other chats that hold a prepared folder (none for an upload, which only its own chat has)."""
+    if not target.is_dir() or not ctx.session_id:
+        return []  # the command line deletes for every chat
+    return [owner for owner in ctx.registry.file_owners(_shown(ctx, target)) if owner != ctx.session_id]
 
 
 def _shown(ctx: ToolContext, path: Path) -> str:

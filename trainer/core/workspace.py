@@ -124,8 +124,19 @@ class Workspace:
             return same  # the same file again: no second copy
         target = folder / unique_name(folder, clean)
         tmp = target.with_name(f".{target.name}.part")
-        shutil.copyfile(source, tmp)
-        tmp.replace(target)
+        try:
+            shutil.copyfile(source, tmp)
+            tmp.replace(target)
+        except BaseException as error:
+            # A full disk, a source that fails mid-read, an interrupt: no half copy stays behind.
+            tmp.unlink(missing_ok=True)
+            if isinstance(error, OSError):
+                reason = error.strerror or type(error).__name__
+                raise UserError(
+                    f"'{source.name}' could not be copied into the workspace ({reason}); free some disk space or "
+                    "check the file, then upload it again."
+                ) from None
+            raise
         return target
 
 

@@ -9,12 +9,16 @@ the size limit or with a compression ratio only a zip bomb has, before anything 
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from trainer.core.errors import UserError
+from trainer.data.columnar import records_from_arrow
+from trainer.data.limits import check_inflated
 
 DATA_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".json", ".jsonl", ".ndjson", ".parquet")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -29,6 +33,18 @@ SPLIT_NAMES = {
     "test": "test",
     "testing": "test",
 }
+# What zipfile and its decompressors raise for a damaged or forged entry.
+ZIP_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+)
 MAX_ENTRIES = 100_000
 MAX_RATIO = 200  # text compresses ~3-10x, even very repetitive CSVs stay below ~100x; bombs reach 1000x+
 DEFAULT_LIMIT_MB = 512.0
@@ -61,43 +77,6 @@ def split_of(name: str) -> str | None:
 # ------------------------------------------------------------------------------------------ records
 
 
-def records_from_arrow(table: Any) -> list[dict[str, Any]]:
-    """Rows of a pyarrow Table as Python dicts (nested lists and structs kept)."""
-    return list(table.to_pylist())
-
-
-def load_parquet(path: Path, raw: bytes | None = None) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(io.BytesIO(raw) if raw is not None else path)
-    except Exception as error:  # pyarrow raises several types for damaged files
-        raise UserError(
-            f"'{path.name}' is not a readable Parquet file ({str(error).splitlines()[0][:120]}); "
-            "export it again or save it as CSV or JSONL."
-        ) from None
-    return records_from_arrow(table)
-
-
-def load_arrow_stream(name: str, chunks: list[bytes]) -> list[dict[str, Any]]:
-    """The Arrow stream files `Dataset.save_to_disk` writes (data-00000-of-00001.arrow ...)."""
-    import pyarrow as pa
-
-    records: list[dict[str, Any]] = []
-    for raw in chunks:
-        try:
-            records += records_from_arrow(pa.ipc.open_stream(pa.BufferReader(raw)).read_all())
-        except Exception:
-            try:
-                records += records_from_arrow(pa.ipc.open_file(pa.BufferReader(raw)).read_all())
-            except Exception as error:
-                raise UserError(
-                    f"'{name}' holds an Arrow file that cannot be read ({str(error).splitlines()[0][:100]}); "
-                    "save the dataset again with save_to_disk."
-                ) from None
-    return records
-
-
 def is_hf_folder(path: Path) -> bool:
     return path.is_dir() and (
         (path / "dataset_dict.json").is_file()
@@ -117,8 +96,8 @@ def load_hf_folder(path: Path) -> dict[str, list[dict[str, Any]]]:
             f"({str(error).splitlines()[0][:120]}); save it again with save_to_disk."
         ) from None
     if isinstance(loaded, datasets.DatasetDict):
-        return {name: records_from_arrow(split.data.table) for name, split in loaded.items()}
-    return {"train": records_from_arrow(loaded.data.table)}
+        return {name: records_from_arrow(split.data.table, path.name) for name, split in loaded.items()}
+    return {"train": records_from_arrow(loaded.data.table, path.name)}
 
 
 def media_records(root_name: str, files: list[str]) -> tuple[str, list[dict[str, Any]]] | None:
@@ -160,7 +139,7 @@ def open_zip(path: Path, raw: bytes) -> tuple[zipfile.ZipFile, list[zipfile.ZipI
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except ZIP_READ_ERRORS:
         raise UserError(f"'{name}' is a damaged ZIP archive; create the archive again and upload it.") from None
     if len(infos) > MAX_ENTRIES:
         raise UserError(f"'{name}' holds {len(infos):,} entries, more than {MAX_ENTRIES:,}; upload fewer files.")
@@ -184,6 +163,7 @@ def open_zip(path: Path, raw: bytes) -> tuple[zipfile.ZipFile, list[zipfile.ZipI
             f"'{name}' would unpack to {total / 1e6:.0f} MB, over the {limit / 1e6:.0f} MB limit; "
             "upload a smaller archive or raise TUNECHAT_MAX_UPLOAD_MB."
         )
+    check_inflated(name, total)
     for info in files:
         if info.file_size > 1_000_000 and info.file_size > MAX_RATIO * max(1, info.compress_size):
             raise UserError(
@@ -197,8 +177,16 @@ def open_zip(path: Path, raw: bytes) -> tuple[zipfile.ZipFile, list[zipfile.ZipI
 
 def read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, archive_name: str) -> bytes:
     """An entry's bytes, stopping at its declared size: a forged header cannot make it inflate further."""
-    with archive.open(info) as handle:
-        data = handle.read(info.file_size + 1)
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(info.file_size + 1)
+    except ZIP_READ_ERRORS as error:
+        # A damaged or forged entry: a bad header or checksum, a method or version zipfile cannot read.
+        reason = str(error).strip().splitlines()[0][:80] if str(error).strip() else type(error).__name__
+        raise UserError(
+            f"'{archive_name}' has an entry that cannot be read ('{info.filename[:60]}': {reason}); create the "
+            "archive again and upload it."
+        ) from None
     if len(data) > info.file_size:
         raise UserError(f"'{archive_name}' has an entry larger than its header says; upload the data file itself.")
     return data

@@ -56,7 +56,8 @@ def chat_record(table: Table, index: int, info: dict[str, Any]) -> dict[str, Any
         if not output:
             raise RecordError("empty output")
         messages = []
-        for turn in get("history") or []:
+        history = get("history")
+        for turn in history if isinstance(history, list) else []:
             if isinstance(turn, list | tuple) and len(turn) == 2:
                 messages += [
                     {"role": "user", "content": as_text(turn[0])},

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from trainer.core.errors import UserError
 from trainer.data.containers import json_columns
+from trainer.data.json_text import loads, raw_decode
 from trainer.data.table import Table, record_table
 
 
@@ -18,7 +19,7 @@ def load_json_object_or_lines(path: Path, text: str) -> Table:
     """A text starting with '{': one JSON document ({"data": [...]}, columns of lists) or JSON lines."""
     # A pretty-printed {"data": [...]} is one JSON document, not JSON lines; look for its list of records.
     try:
-        document = json.loads(text)
+        document = loads(text)
     except json.JSONDecodeError:
         return _load_jsonl(path, text)
     columns = json_columns(document)
@@ -42,7 +43,7 @@ def _load_jsonl(path: Path, text: str) -> Table:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = loads(line)
         except json.JSONDecodeError:
             bad.append(number)
             continue
@@ -63,7 +64,6 @@ def _load_jsonl(path: Path, text: str) -> Table:
 
 def load_json_array(path: Path, text: str, start: int | None = None) -> Table:
     """Parse a JSON array one element at a time, so each record knows its line."""
-    decoder = json.JSONDecoder()
     pos = text.index("[") if start is None else start
     pos += 1
     line, counted = 1 + text.count("\n", 0, pos), pos
@@ -81,8 +81,13 @@ def load_json_array(path: Path, text: str, start: int | None = None) -> Table:
         if text[pos] == "]":
             break
         try:
-            value, end = decoder.raw_decode(text, pos)
+            value, end = raw_decode(text, pos)
         except json.JSONDecodeError as error:
+            if error.msg.startswith("nested deeper"):
+                raise UserError(
+                    f"'{path.name}' is a JSON array with a record {error.msg} at line {line}; flatten that record "
+                    "or remove it."
+                ) from None
             raise UserError(
                 f"'{path.name}' is a JSON array with invalid JSON at line {error.lineno}; "
                 "fix that line or save the data as JSON lines (one record per line)."

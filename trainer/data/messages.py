@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from trainer.data.json_text import loads
 from trainer.data.values import is_messages, is_sharegpt
 
 # ShareGPT speakers (LLaMA-Factory, FastChat, Glaive exports) in OpenAI roles.
@@ -61,7 +62,7 @@ def tool_definitions(value: Any) -> list[dict[str, Any]] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = loads(value)
         except json.JSONDecodeError:
             raise RecordError("its tools are not valid JSON") from None
     if isinstance(value, dict):
@@ -81,7 +82,7 @@ def tool_definitions(value: Any) -> list[dict[str, Any]] | None:
 
 def _function_call(value: str, number: int) -> list[dict[str, Any]]:
     try:
-        parsed = json.loads(value)
+        parsed = loads(value)
     except json.JSONDecodeError:
         raise RecordError("a function_call turn is not valid JSON") from None
     calls = parsed if isinstance(parsed, list) else [parsed]
@@ -118,7 +119,7 @@ def sharegpt_messages(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
             results: list[Any] = [value]
             if len(pending) > 1 and isinstance(value, str):
                 try:
-                    parsed = json.loads(value)
+                    parsed = loads(value)
                 except json.JSONDecodeError:
                     parsed = None
                 if isinstance(parsed, list) and len(parsed) == len(pending):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from trainer.core.errors import UserError
 from trainer.data import containers
+from trainer.data.columnar import load_arrow_stream, load_parquet
 from trainer.data.delimited import load_delimited
 from trainer.data.encodings import EXCEL_SUFFIXES, FORMATS_HINT, decode, read_bytes
 from trainer.data.json_records import load_json_array, load_json_object_or_lines
@@ -39,7 +40,7 @@ def _parse(path: Path) -> Table:
 def _table_from_bytes(path: Path, raw: bytes) -> Table:
     suffix = path.suffix.lower()
     if raw.startswith(b"PAR1") or (suffix == ".parquet" and raw):
-        return rows_table(path, "parquet", containers.load_parquet(path, raw))
+        return rows_table(path, "parquet", load_parquet(path, raw))
     if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")) and suffix not in EXCEL_SUFFIXES:
         return _load_zip(path, raw)
     text, encoding = decode(path, raw)
@@ -83,10 +84,10 @@ def _load_zip(path: Path, raw: bytes) -> Table:
     elif contents["kind"] == "arrow":
         splits = contents["splits"]
         train = splits.get("train") or next(iter(splits.values()))
-        table = rows_table(path, "hf-dataset", containers.load_arrow_stream(path.name, train))
+        table = rows_table(path, "hf-dataset", load_arrow_stream(path.name, train))
         for name, chunks in splits.items():
             if chunks is not train:
-                table.splits[name] = rows_table(path, "hf-dataset", containers.load_arrow_stream(path.name, chunks))
+                table.splits[name] = rows_table(path, "hf-dataset", load_arrow_stream(path.name, chunks))
     elif contents["kind"] == "file":
         table = _inner_table(path, contents["name"], contents["raw"])
     else:

@@ -106,7 +106,8 @@ def record_table(path: Path, fmt: str, records: list[tuple[int, dict]], bad: lis
     raw: list[dict[str, Any]] = []
     lines = []
     for line, record in records:
-        clean = ReadOnlyDict((str(k).strip(), v) for k, v in record.items())
+        # A key that is empty once stripped is named by its position, as a CSV's empty header cell is.
+        clean = ReadOnlyDict((str(k).strip() or f"column_{i + 1}", v) for i, (k, v) in enumerate(record.items()))
         row = ReadOnlyDict((k, scalar(v)) for k, v in clean.items())
         columns.update(dict.fromkeys(row))
         rows.append(row)

@@ -6,8 +6,10 @@ Shared by shape detection (trainer.data.shapes), conversion (trainer.data.conver
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
+from trainer.data.json_text import loads
 from trainer.data.table import Table
 
 TRUE_WORDS = {"true", "1", "yes", "y", "t", "good", "desirable", "1.0"}
@@ -24,7 +26,7 @@ def record_value(table: Table, index: int, column: str) -> Any:
         value = table.rows[index].get(column)
     if isinstance(value, str) and value[:1] in ("[", "{") and value.rstrip()[-1:] in ("]", "}"):
         try:
-            return json.loads(value)
+            return loads(value)
         except json.JSONDecodeError:
             return value
     return value
@@ -56,15 +58,17 @@ def as_bool(value: Any) -> bool | None:
 
 
 def as_number(value: Any) -> float | None:
-    """A number (from a number or a numeric string); None for anything else, NaN and booleans included."""
+    """A finite number (from a number or a numeric string); None for anything else, NaN, infinities (and integers
+    too large for a float) and booleans included: none of them is a target."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
+            number = float(value)
+        elif isinstance(value, str):
             number = float(value.strip())
-        except ValueError:
+        else:
             return None
-        return number if number == number else None  # NaN is not a target
-    return None
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None

@@ -133,7 +133,7 @@ def llm_report(
     if overlap:
         problems.append(overlap)
 
-    tokens = token_stats(texts, count_tokens, token_model, max_length)
+    tokens = token_stats(texts, count_tokens, token_model, max_length, notes)
     if tokens and tokens.get(f"truncated_at_{max_length}"):
         over = tokens[f"truncated_at_{max_length}"]
         problems.append(

@@ -75,8 +75,7 @@ def regression_report(
     tokens = token_stats(texts, count_tokens, token_model, max_length)
     if tokens:
         tokens.pop("long_lines", None)
-    mean = sum(values) / len(values) if values else 0.0
-    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) if values else 0.0
+    mean, spread = _mean_and_spread(values)
     return {
         "usable_rows": len(values),
         "text_column": text_column,
@@ -97,3 +96,15 @@ def regression_report(
         ],
         "problems": problems,
     }
+
+
+def _mean_and_spread(values: list[float]) -> tuple[float, float]:
+    """Mean and standard deviation, computed on values scaled into [-1, 1] so that targets near the float limit
+    (1e308) cannot overflow a square."""
+    if not values:
+        return 0.0, 0.0
+    scale = max(abs(v) for v in values) or 1.0
+    scaled = [v / scale for v in values]
+    mean = math.fsum(scaled) / len(scaled)
+    spread = math.sqrt(math.fsum((x - mean) ** 2 for x in scaled) / len(scaled))
+    return mean * scale, spread * scale

@@ -29,6 +29,7 @@ from trainer.inspection.tokens import counter_or_note, token_lengths
 from trainer.plan.config import BUNDLED_MODEL, RunConfig
 
 LLM_MAX_LENGTH = 1024  # the causal-LM planner's default; conversations are far longer than classifier texts
+LABELS_LISTED = 50  # labels a report for the chat lists (the most frequent); num_classes still counts them all
 
 
 def inspect_file(
@@ -136,6 +137,16 @@ def inspect_file(
     if length_tokens:
         length_tokens["tokens_per_epoch"] = round(length_tokens["mean"] * total * (1 - val_fraction - test_fraction))
     return report
+
+
+def listed_labels(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as the chat gets it: at most LABELS_LISTED labels (the most frequent) and, when there are more,
+    `labels_not_listed` saying how many (100,000 labels made a 2 MB message)."""
+    labels = report.get("labels")
+    if not isinstance(labels, list) or len(labels) <= LABELS_LISTED:
+        return report
+    shown = sorted(labels, key=lambda entry: -int(entry.get("count") or 0))[:LABELS_LISTED]
+    return {**report, "labels": shown, "labels_not_listed": len(labels) - len(shown)}
 
 
 def _shape_keys(shape: dict[str, Any]) -> dict[str, Any]:

@@ -142,8 +142,9 @@ class Scanner:
                 owners.extend(chain.from_iterable(repeat(i, n) for i, n in enumerate(counts)))
             bad.update(owners[j] for j in flat_indices)
 
-        # Exactly two keys that include role and content: nothing unrecognised, nothing missing.
-        sizes = list(map(len, flat))
+        # Exactly two keys that include role and content: nothing unrecognised, nothing missing. A message that is
+        # a number or a boolean has no length: its size is None, so its line takes the exact check.
+        sizes = _map_marking(len, flat, set())
         if set(sizes) != {2} and flat:
             mark(j for j, n in enumerate(sizes) if n != 2)
         flat_bad: set[int] = set()

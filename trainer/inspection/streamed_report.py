@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from trainer.data import kinds
+from trainer.data.json_text import loads
 from trainer.inspection.chat_report import example_text
 from trainer.inspection.problems import problem, short
 from trainer.inspection.stream import check_chat_jsonl
@@ -27,7 +27,7 @@ def streamable_chat(path: Path) -> bool:
         for raw in handle:
             if raw.strip():
                 try:
-                    first = json.loads(raw)
+                    first = loads(raw)
                 except ValueError:
                     return False
                 return isinstance(first, dict) and isinstance(first.get("messages"), list)
@@ -47,10 +47,10 @@ def stream_report(path: Path, model: str | None, max_length: int) -> dict[str, A
     texts = []
     for line, raw in samples:
         try:
-            texts.append((line, example_text(json.loads(raw))))
+            texts.append((line, example_text(loads(raw))))
         except (ValueError, AttributeError, TypeError):
             continue
-    tokens = token_stats(texts, counter, token_model, max_length)
+    tokens = token_stats(texts, counter, token_model, max_length, notes)
     problems = list(checked["problems"])
     if tokens:
         long_lines = tokens.pop("long_lines", [])

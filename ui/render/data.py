@@ -9,6 +9,8 @@ from trainer.data import kinds
 from ui.render.format import fmt_number, table
 from ui.render.safe import code, data_text, prose
 
+LABELS_SHOWN = 20  # rows of a label table in a chat message; a file can hold 100,000 labels
+
 
 def render_inspection(report: dict[str, Any]) -> str:
     if report.get("task") not in (None, *kinds.LABELLED_TEXT):
@@ -22,7 +24,7 @@ def render_inspection(report: dict[str, Any]) -> str:
     labels = report.get("labels") or []
     if labels:
         parts.append("")
-        parts.append(label_table(labels))
+        parts += _label_table(report)
 
     def count(key: str) -> int:
         return int((report.get(key) or {}).get("count", 0))
@@ -42,9 +44,7 @@ def render_inspection(report: dict[str, Any]) -> str:
             f"95th percentile {chars.get('p95')}, max {chars.get('max')}"
         )
         if tokens:
-            line += (
-                f"; in tokens: median {tokens.get('p50')}, 95th percentile {tokens.get('p95')}, max {tokens.get('max')}"
-            )
+            line += f"; in tokens: median {tokens.get('p50')}, 95th percentile {tokens.get('p95')}, max {_most(tokens)}"
         parts.append(line + ".")
     problems = report.get("problems") or []
     if problems:
@@ -55,11 +55,6 @@ def render_inspection(report: dict[str, Any]) -> str:
             for p in problems
         ]
     return "\n".join(parts)
-
-
-def label_table(labels: list[dict[str, Any]]) -> str:
-    """The labels of a dataset with their counts and shares (labels are data: escaped)."""
-    return table(["label", "rows", "share"], [[data_text(e["label"]), e["count"], f"{e['share']:.1%}"] for e in labels])
 
 
 def render_task_report(report: dict[str, Any]) -> str:
@@ -77,7 +72,7 @@ def render_task_report(report: dict[str, Any]) -> str:
     rows: list[list[Any]] = []
     tokens = report.get("length_tokens") or {}
     if tokens:
-        rows.append(["tokens per example", tokens.get("p50"), tokens.get("p95"), tokens.get("max")])
+        rows.append(["tokens per example", tokens.get("p50"), tokens.get("p95"), _most(tokens)])
     chars = report.get("length_chars") or {}
     if chars:
         rows.append(["characters per example", chars.get("p50"), chars.get("p95"), chars.get("max")])
@@ -98,7 +93,7 @@ def render_task_report(report: dict[str, Any]) -> str:
         )
     labels = report.get("labels") or []
     if labels:
-        parts += ["", label_table(labels)]
+        parts += ["", *_label_table(report)]
     problems = report.get("problems") or []
     if problems:
         parts += ["", "**Problems found:**"]
@@ -107,6 +102,26 @@ def render_task_report(report: dict[str, Any]) -> str:
         parts += ["", "No problems found."]
     parts += [f"_{prose(note)}_" for note in report.get("notes") or []]
     return "\n".join(parts)
+
+
+def _label_table(report: dict[str, Any]) -> list[str]:
+    """The most frequent LABELS_SHOWN labels as a table, and a line saying how many more there are."""
+    labels = report.get("labels") or []
+    shown = labels[:LABELS_SHOWN]
+    # Labels are data: escaped.
+    parts = [
+        table(["label", "rows", "share"], [[data_text(e["label"]), e["count"], f"{e['share']:.1%}"] for e in shown])
+    ]
+    more = len(labels) - len(shown) + int(report.get("labels_not_listed") or 0)
+    if more > 0:
+        total = len(shown) + more
+        parts.append(f"- …and {more:,} more label{'s' if more != 1 else ''} ({total:,} in all).")
+    return parts
+
+
+def _most(tokens: dict[str, Any]) -> str:
+    """The longest text's token count; a text cut before counting makes it a lower bound."""
+    return f"at least {tokens.get('max')}" if tokens.get("cut_texts") else str(tokens.get("max"))
 
 
 def render_prepared(manifest: dict[str, Any]) -> str:
