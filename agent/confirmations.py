@@ -121,6 +121,8 @@ def render_action_result(kind: str, result: dict[str, Any], show: Presenter) -> 
     if kind == "delete_run":
         folder = f" (its folder `{result['deleted_folder']}` and its record)" if result.get("deleted_folder") else ""
         return f"Deleted **run {result['run_id']}**{folder}. Say **list runs** to see the others."
+    if kind == "delete_dataset" and result.get("kept_for_other_chats"):
+        return f"{result['message']}, so its files stay."
     if kind == "delete_dataset":
         text = f"Deleted `{result['deleted']}` from the workspace."
         used = result.get("used_by_runs") or []

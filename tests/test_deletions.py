@@ -136,7 +136,8 @@ def test_a_prepared_dataset_two_chats_share_stays_until_the_last_one_deletes_it(
         f"**Waiting for your yes:** Remove the prepared dataset folder {name} from this chat (1 other chat also uses "
         "it, so its files stay)" in reply.text
     )
-    assistant.reply(first, "yes")
+    removed = assistant.reply(first, "yes").text
+    assert removed == f"Removed {name} from this chat; 1 other chat still uses it, so its files stay."
     assert folder.is_dir() and assistant.registry.file_owners(name) == [second]
     with pytest.raises(UserError, match="There is no file"):
         resolve_file(assistant.context(first), data_file)
