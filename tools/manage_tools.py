@@ -114,7 +114,8 @@ def _delete_dataset(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
         # chat lets go of it, and the folder goes only with the last chat's claim.
         others = ctx.registry.release_session_file(ctx.session_id, shown)
         if others:
-            message = f"Removed {shown} from this chat; {others} other chat{'s' if others > 1 else ''} still use{'' if others > 1 else 's'} it"
+            chats = f"{others} other chats still use" if others > 1 else "1 other chat still uses"
+            message = f"Removed {shown} from this chat; {chats} it"
             return {"deleted": shown, "used_by_runs": used, "kept_for_other_chats": others, "message": message}
         shutil.rmtree(target)
     else:
