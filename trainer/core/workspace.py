@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.core.errors import UserError
+from trainer.core.errors import UserError, disk_space_for
 
 # Uploads larger than this are refused before they are copied (override with TUNECHAT_MAX_UPLOAD_MB).
 DEFAULT_MAX_UPLOAD_MB = 512
@@ -124,8 +124,13 @@ class Workspace:
             return same  # the same file again: no second copy
         target = folder / unique_name(folder, clean)
         tmp = target.with_name(f".{target.name}.part")
-        shutil.copyfile(source, tmp)
-        tmp.replace(target)
+        try:
+            with disk_space_for(f"the upload '{clean}'", "upload it again"):
+                shutil.copyfile(source, tmp)
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a copy cut short is never left behind
+            raise
         return target
 
 
