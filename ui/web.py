@@ -53,6 +53,7 @@ POLL_SECONDS = 2.0
 STREAM_POLL_SECONDS = 0.1
 
 
+# What a turn's thread puts last on its event queue: the answer is ready.
 TURN_OVER = None
 
 
