@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -143,7 +144,8 @@ class Store:
     def __init__(self, db_path: Path, migrations: Migrations):
         self.db_path = Path(db_path)
         open_database(self.db_path, migrations)
-        self._held = hold_open(self.db_path)
+        # Closed with the store (explicitly, so no connection is left for the garbage collector to warn about).
+        weakref.finalize(self, hold_open(self.db_path).close)
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
         return closing_connection(self.db_path)
