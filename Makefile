@@ -16,7 +16,8 @@ lint:
 	mypy
 
 # Each script's default size finishes in a few minutes on 2 cores (the checker's 1,000,000 rows, a
-# 300 MB temporary file, in well under a minute; the throughput run in a minute or two).
+# 300 MB temporary file, in well under a minute; the throughput run in a minute or two; the chat load in about one).
 bench:
 	$(PYTHON) benchmarks/check_chat_jsonl.py
 	$(PYTHON) benchmarks/llm_throughput.py
+	$(PYTHON) benchmarks/chat_load.py

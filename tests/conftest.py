@@ -54,6 +54,21 @@ def offline_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def small_disk(offline_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The workspace on its own 32 MB tmpfs, which a test can fill (faults.fill_disk); skipped where it cannot be
+    mounted (not root)."""
+    from faults import mount_tmpfs, unmount
+
+    home = offline_workspace.parent / "small-disk"
+    refused = mount_tmpfs(home, 32 * 2**20)
+    if refused:
+        pytest.skip(refused)
+    monkeypatch.setenv("TUNECHAT_HOME", str(home))
+    yield home
+    unmount(home)
+
+
+@pytest.fixture
 def ws(offline_workspace: Path) -> Workspace:
     """The test's own workspace (under its temp dir)."""
     return Workspace.from_env()

@@ -65,6 +65,32 @@ POLL_SECONDS = 2.0
 STREAM_POLL_SECONDS = 0.1
 
 
+# What a turn's thread puts last on its event queue: the answer is ready.
+TURN_OVER = None
+
+
+def turn_events(events: queue.Queue[TurnEvent | None], worker: threading.Thread) -> Iterator[list[TurnEvent]]:
+    """The turn's events in bursts (a burst of streamed tokens is one screen update), until TURN_OVER."""
+    while True:
+        try:
+            first = events.get(timeout=STREAM_POLL_SECONDS)
+        except queue.Empty:
+            if worker.is_alive():
+                continue
+            return  # the thread is gone without its last word: nothing more will come
+        burst: list[TurnEvent] = []
+        event: TurnEvent | None = first
+        while event is not TURN_OVER:
+            burst.append(event)
+            if events.empty():
+                break
+            event = events.get_nowait()
+        if burst:
+            yield burst
+        if event is TURN_OVER:
+            return
+
+
 def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blocks:
     """The chat app around one Assistant. Each browser tab has its own chat session."""
     image_ref = image_ref or ImageStage(assistant.workspace)
@@ -96,7 +122,9 @@ def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blo
         yield shown, gr.MultimodalTextbox(value=None, interactive=False), session_id, shown, gr.skip()
         # The turn runs in a thread and reports its steps and text through a queue, so the chat shows each
         # tool call with a spinner while it runs and the answer as it streams in.
-        events: queue.Queue[TurnEvent] = queue.Queue()
+        # The turn puts TURN_OVER last, so the answer is sent the moment it is ready rather than at the next poll
+        # (a queue slot held for nothing is a wait for every other chat under load).
+        events: queue.Queue[TurnEvent | None] = queue.Queue()
         outcome: dict[str, Any] = {}
 
         def run_turn() -> None:
@@ -109,17 +137,15 @@ def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blo
             except Exception as error:  # keep the chat alive and say what broke; the details go to the console
                 log.exception("reply failed in session %s", session_id)
                 outcome["answer"] = [assistant_message(f"Something went wrong: {type(error).__name__}: {error}", [])]
+            finally:
+                events.put(TURN_OVER)
 
         worker = threading.Thread(target=run_turn, name=f"turn-{session_id}", daemon=True)
         worker.start()
         live = LiveTurn()
-        while worker.is_alive() or not events.empty():
-            try:
-                live.apply(events.get(timeout=STREAM_POLL_SECONDS))
-            except queue.Empty:
-                continue
-            while not events.empty():  # coalesce a burst of tokens into one screen update
-                live.apply(events.get_nowait())
+        for burst in turn_events(events, worker):
+            for event in burst:
+                live.apply(event)
             yield [*shown, *live.messages()], gr.skip(), gr.skip(), gr.skip(), gr.skip()
         worker.join()
         shown = [*shown, *outcome["answer"]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.core.errors import UserError
+from trainer.core.errors import UserError, disk_space_for
 
 # Uploads larger than this are refused before they are copied (override with TUNECHAT_MAX_UPLOAD_MB).
 DEFAULT_MAX_UPLOAD_MB = 512
@@ -125,7 +125,8 @@ class Workspace:
         target = folder / unique_name(folder, clean)
         tmp = target.with_name(f".{target.name}.part")
         try:
-            shutil.copyfile(source, tmp)
+            with disk_space_for(f"the upload '{clean}'", "upload it again"):
+                shutil.copyfile(source, tmp)
             tmp.replace(target)
         except BaseException as error:
             # A full disk, a source that fails mid-read, an interrupt: no half copy stays behind.

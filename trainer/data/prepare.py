@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from trainer.core.errors import UserError
+from trainer.core.errors import UserError, disk_space_for
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
 from trainer.data import kinds
@@ -184,7 +184,8 @@ def prepare_dataset(
         "samples": {"before": before_samples, "after": [r for _, r in records[:SAMPLES]]},
     }
     target = workspace.datasets / folder_name
-    _write_folder(workspace, target, contents, manifest)
+    with disk_space_for(f"the prepared dataset {folder_name}", "prepare it again"):
+        _write_folder(workspace, target, contents, manifest)
     manifest["path"] = str(target)
     return manifest
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainer.core.errors import UserError
+from trainer.core.errors import UserError, disk_full_sentence, is_disk_full
 from trainer.core.fileio import atomic_write_json
 from trainer.plan.config import RunConfig
 from trainer.tasks.guards import is_out_of_memory, oom_message
@@ -19,7 +19,10 @@ from trainer.tasks.guards import is_out_of_memory, oom_message
 
 def log(message: str) -> None:
     """A line in the run's train.log (a worker's stdout), marked as tunechat's own."""
-    print(f"[tunechat] {message}", flush=True)
+    try:
+        print(f"[tunechat] {message}", flush=True)
+    except OSError:
+        pass  # a log line lost on a full disk must not stop the run from recording how it ended
 
 
 class ProgressWriter:
@@ -50,6 +53,8 @@ def error_sentence(error: BaseException) -> str:
     """A UserError's own sentence; otherwise the exception type and its first line."""
     if isinstance(error, UserError):
         return str(error)
+    if is_disk_full(error):
+        return disk_full_sentence("the run's files", "resume the run or start it again")
     text = (str(error).strip().splitlines() or [""])[0][:400].rstrip(" .")
     return f"Training failed with {type(error).__name__}" + (f": {text}" if text else "") + "."
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.backends.local import resolve_data_path
-from trainer.core.errors import UserError
+from trainer.core.errors import UserError, is_disk_full
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json, read_jsonl
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
@@ -72,6 +72,10 @@ def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool =
     except BaseException as error:
         from trainer.plan.hardware import detect_hardware
 
+        if is_disk_full(error) and _is_main():
+            # A save cut short by a full disk: drop the partial checkpoint (never trusted anyway), which also
+            # frees the room to record the failure; the complete ones stay for a resume.
+            ckpt.remove_incomplete(run_dir / "checkpoints")
         message = failure_message(error, config, detect_hardware().device)
         log(f"run {run_id} failed: {message}")
         if _is_main():
