@@ -135,8 +135,8 @@ def test_a_database_held_by_another_writer_is_one_sentence_and_nothing_is_corrup
     ws: Workspace, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TUNECHAT_DB_TIMEOUT_S", "1")
-    run_id = registry.create_run({"task": "text-classification", "model": "tiny", "data": "reviews.tsv"})
-    ctx = ToolContext(ws, registry, "s1")
+    run_id = registry.create_run({"task": "text-classification", "model": "tiny", "data": "reviews.tsv"}, "s1")
+    ctx = ToolContext(ws, registry, "s1")  # the chat that started the run stops it without a plan
     assistant = Assistant(workspace=ws, chat_model=None, presenter=MARKDOWN)
     locker = hold_write_lock(ws.db_path, seconds=60)
     try:

@@ -110,10 +110,9 @@ def test_a_session_through_every_tool_leaks_the_key_nowhere(
         chat.tool("look at it", "inspect_data", file="reviews.tsv")
         chat.tool("remove duplicates", "prepare_data", file="reviews.tsv", dedupe=True)
         (dataset,) = [p.name for p in assistant.workspace.datasets.iterdir()]
-        chat.tool("plan a run", "propose_plan", **plan)
-        chat.tool("go", "start_training", **plan)
-        if not assistant.registry.list_runs():
-            chat.send("yes")  # where starting waits for the user's own yes
+        chat.tool("what would you propose?", "propose_plan", **plan)
+        chat.tool("plan that run", "start_training", **plan)
+        chat.send("go")  # the user's own yes starts it
         assert wait_finished(assistant, 1) == "succeeded"
         chat.tool("status?", "run_status", run_id=1)
         chat.tool("how good is it?", "evaluate_run", run_id=1)
@@ -181,8 +180,8 @@ def test_a_session_through_every_tool_leaks_the_key_nowhere(
     # No child's argv; the environment only of the follower, which calls the API.
     assert {argv[2] for argv, _ in children.started} >= {"trainer.backends.worker", FOLLOWER, SERVER}
     assert [argv for argv, _ in children.started if any(CANARY in arg for arg in argv)] == []
-    holders = [argv[2] for argv, env in children.started if CANARY in env.values() and argv[2] != SERVER]
-    assert holders == [FOLLOWER]  # the model server's environment: test_a_model_server_holds_no_api_key
+    holders = [argv[2] for argv, env in children.started if CANARY in env.values()]
+    assert holders == [FOLLOWER]
 
 
 @pytest.mark.slow

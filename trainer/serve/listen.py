@@ -8,6 +8,7 @@ any app sees them; `Server` makes that refusal a JSON answer in the API's own er
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import signal
@@ -15,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import h11
 import uvicorn
@@ -35,10 +37,62 @@ MALFORMED_REQUEST = (
 )
 
 
+class LingeringClose:
+    """A connection's transport whose close() half-closes first and drops what the client still sends.
+
+    Closing a socket with request bytes unread makes the kernel reset the connection, and a reset can destroy
+    the answer before the client has read it (a client still sending a 20 MB body when it is refused, say). So
+    the answer is followed by end-of-stream, the rest of the request is read and dropped, and the socket
+    closes when the client closes its side, or after LINGER_S.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self.lingering = False
+
+    def close(self) -> None:
+        if self.lingering or self._transport.is_closing():
+            return
+        self.lingering = True
+        try:
+            if self._transport.can_write_eof():
+                self._transport.write_eof()  # sent after the queued answer
+        except OSError:  # the client is gone already: nothing to linger for
+            self._transport.close()
+            return
+        self._loop.call_later(LINGER_S, self._transport.close)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def finish(self) -> None:
+        """Close now: the client has read the answer and closed its side."""
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def json_refusals(body: bytes) -> type[H11Protocol]:
-    """uvicorn's HTTP/1.1 protocol whose answer to a request it cannot parse is `body` (JSON), not plain text."""
+    """uvicorn's HTTP/1.1 protocol whose answer to a request it cannot parse is `body` (JSON), not plain text,
+    and whose connections close without a reset (LingeringClose)."""
 
     class JsonRefusals(H11Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.lingering_close = LingeringClose(transport, self.loop)  # type: ignore[arg-type]
+            super().connection_made(self.lingering_close)  # type: ignore[arg-type]
+
+        def data_received(self, data: bytes) -> None:
+            if not self.lingering_close.lingering:  # after the answer to a refused request: dropped
+                super().data_received(data)
+
+        def eof_received(self) -> None:
+            if self.lingering_close.lingering:
+                self.lingering_close.finish()
+                return
+            super().eof_received()
+
         def send_400_response(self, msg: str) -> None:
             if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
                 # A response is already under way on this connection (the garbage came after a request):
@@ -53,28 +107,7 @@ def json_refusals(body: bytes) -> type[H11Protocol]:
             self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers, reason=b"Bad Request")))
             self.transport.write(self.conn.send(h11.Data(data=body)))
             self.transport.write(self.conn.send(h11.EndOfMessage()))
-            self._linger()
-
-        def _linger(self) -> None:
-            """Half-close, drop what the client still sends, and close when it does (or after LINGER_S).
-
-            Closing at once with request bytes unread makes the kernel reset the connection, and a reset can
-            destroy the answer before the client has read it (a client still sending a 20 MB body, say).
-            """
-            self.refused = True
-            if self.transport.can_write_eof():
-                self.transport.write_eof()
-            self.loop.call_later(LINGER_S, self.transport.close)
-
-        def data_received(self, data: bytes) -> None:
-            if not getattr(self, "refused", False):
-                super().data_received(data)
-
-        def eof_received(self) -> None:
-            if getattr(self, "refused", False):
-                self.transport.close()
-                return
-            super().eof_received()
+            self.transport.close()
 
     return JsonRefusals
 
