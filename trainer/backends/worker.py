@@ -8,11 +8,15 @@ Exit codes: 0 succeeded, 1 failed, 143 stopped by SIGTERM (a resumable task save
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
+# Training yields the CPU to the chat and the servers on this machine: on an idle machine it runs as fast as
+# before, and a chat reply never waits behind a training step. Set before torch makes its threads, which inherit it.
+TRAINING_NICENESS = 10
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", required=True, type=int, help="The run's id in the registry.")
     parser.add_argument("--resume", action="store_true", help="Continue from the newest complete checkpoint.")
     args = parser.parse_args(argv)
+    if hasattr(os, "nice"):
+        os.nice(TRAINING_NICENESS)
 
     from trainer.core.fileio import read_json_object
     from trainer.store.registry import Registry
