@@ -280,7 +280,11 @@ def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blo
                 concurrency_limit=CHAT_TURNS_AT_ONCE,
             ).then(**remember)
         chatbot.option_select(
-            choose_option, [session, shown_state, known], chat_outputs, api_visibility="private", concurrency_limit=CHAT_TURNS_AT_ONCE
+            choose_option,
+            [session, shown_state, known],
+            chat_outputs,
+            api_visibility="private",
+            concurrency_limit=CHAT_TURNS_AT_ONCE,
         ).then(**remember)
         opened = sessions.input(open_session, [sessions], [chatbot, session, shown_state], api_name="open_session")
         opened.then(**remember)
