@@ -10,7 +10,7 @@ from tools.launch import TRAIN
 from tools.session_files import chat_datasets, chat_uploads, record_dataset, resolve_file
 from tools.validation import check_model_reference
 from trainer.inspection.isolated import inspect_upload
-from trainer.plan.plan import Plan
+from trainer.plan.plan import Plan, with_first_use
 from trainer.tasks.base import PlanRequest
 from trainer.tasks.registry import get_task, task_for_data
 
@@ -62,7 +62,7 @@ def plan_training(
         named["model"] = check_model_reference(ctx, model)
     columns_named = bool(named.get("text_column") or named.get("label_column"))
     chosen = task_for_data(path, task, columns_named=columns_named)
-    return chosen.propose(PlanRequest(path, named, cache_dir=ctx.workspace.root))
+    return with_first_use(chosen.propose(PlanRequest(path, named, cache_dir=ctx.workspace.root)), ctx.workspace.root)
 
 
 def propose_plan(

@@ -9,6 +9,7 @@ from typing import Any
 from tools.context import ToolContext
 from tools.session_files import resolve_file
 from trainer.core.errors import UserError
+from trainer.models.catalog import is_known
 from trainer.plan.config import BUNDLED_MODEL, FIELD_NAMES, canonical_key
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -20,8 +21,8 @@ def check_model_reference(ctx: ToolContext, model: str | None) -> str | None:
     A path elsewhere on disk is refused: a chat message (or text in the data the LLM read) must
     not make a tool read arbitrary folders. Local models go in the workspace's models/ folder.
     """
-    if model is None or model == BUNDLED_MODEL:
-        return model
+    if model is None or model == BUNDLED_MODEL or is_known(model):
+        return model  # an offline catalog model, fetched into the workspace on first use
     if ctx.allow_any_model_path and Path(model).expanduser().is_dir():
         return str(Path(model).expanduser().resolve())
     in_models = ctx.workspace.models / model

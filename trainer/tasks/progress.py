@@ -49,6 +49,25 @@ class ProgressWriter:
         self.last_write = time.monotonic()
 
 
+# The phase a run shows while an offline model is installed and converted before its first load.
+FETCH_PHASE = "downloading/converting model"
+
+
+def fetch_model(name: str, progress: ProgressWriter) -> str:
+    """The folder (or hub id) to load a run's model from, through the offline catalog: a catalog model that is not
+    on this machine yet is installed and converted now, and progress.json says so while it happens."""
+    from trainer.models.catalog import resolve
+
+    def report(message: str) -> None:
+        log(message)
+        progress.write(phase=FETCH_PHASE, detail=message)
+
+    path = resolve(name, progress=report)
+    if progress.fields.get("phase") == FETCH_PHASE:
+        progress.write(phase="loading", detail=None)
+    return path
+
+
 def error_sentence(error: BaseException) -> str:
     """A UserError's own sentence; otherwise the exception type and its first line."""
     if isinstance(error, UserError):

@@ -18,6 +18,8 @@ from trainer.tasks.registry import task_names
 from ui.cli.assistant import LLM_FLAGS, UI_FLAGS, cmd_chat, cmd_settings, cmd_ui
 from ui.cli.common import Command, arg
 from ui.cli.data import cmd_inspect, cmd_prepare
+from ui.cli.models import ACTIONS as MODEL_ACTIONS
+from ui.cli.models import cmd_models
 from ui.cli.runs import cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
 from ui.cli.training import cmd_resume, cmd_train
 
@@ -135,6 +137,16 @@ COMMANDS: tuple[Command, ...] = (
         "serve a run's model over HTTP (POST /predict, or OpenAI chat completions for a language model)",
         cmd_serve,
         (arg("run", type=int), arg("--host", default="127.0.0.1"), arg("--port", type=int, default=8000)),
+    ),
+    Command(
+        "models",
+        "list the offline models (size, licence, whether present); `models pull NAME` installs and converts one",
+        cmd_models,
+        (
+            arg("action", nargs="?", choices=MODEL_ACTIONS, default="list", help="list (default) or pull"),
+            arg("name", nargs="?", help="the model to pull, e.g. smollm2"),
+        ),
+        prints_data=True,
     ),
 )
 

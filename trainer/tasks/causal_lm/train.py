@@ -16,6 +16,7 @@ import shutil
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from trainer.tasks.causal_lm.callbacks import RunCallback, StopRequest, perplexi
 from trainer.tasks.causal_lm.data import load_chats, load_pairs, pretokenize, prompt_of, split, to_prompt_completion
 from trainer.tasks.causal_lm.generate import generate
 from trainer.tasks.guards import LossGuard
-from trainer.tasks.progress import ProgressWriter, error_details, failure_message, log
+from trainer.tasks.progress import ProgressWriter, error_details, failure_message, fetch_model, log
 
 LOG_POINTS = 25
 SAMPLE_PROMPTS = 3
@@ -132,6 +133,9 @@ def _train(
     train_rows, val_rows = split(examples, config.val_fraction, config.seed)
     log(f"{len(examples)} {config.task} examples in '{path.name}': {len(train_rows)} train, {len(val_rows)} validation")
 
+    # An offline catalog name (e.g. smollm2) loads from its converted folder, fetched now on first use; a saved
+    # adapter then names that folder as its base.
+    config = replace(config, model=fetch_model(config.model, progress))
     tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     model = load_causal_lm(config, choices["choice"])
     template_note = ensure_chat_template(tokenizer, model)

