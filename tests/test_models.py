@@ -16,8 +16,10 @@ import pytest
 import toy_catalog
 from toy_catalog import FAILING, HERE, MISSING, TOY
 
+from trainer.core.workspace import Workspace
 from trainer.models import catalog
 from trainer.plan.plan import Plan, PlanRow, with_first_use
+from trainer.store.registry import Registry
 from trainer.tasks.progress import FETCH_PHASE, ProgressWriter, fetch_model
 from trainer.tasks.text_classification.model import resolve_model_path
 from ui.cli import main
@@ -130,6 +132,15 @@ def test_a_pull_that_converts_records_progress_and_the_plan_says_first_use(
     assert json.loads((Path(folder) / "config.json").read_text())["source"] == "no package"
     assert fetch_model("toy-here", writer) == folder and len(phases) == 2  # present: nothing to report
     assert with_first_use(Plan(config={"model": "toy-here"}, reasons={}), offline_workspace).reasons == {}
+
+
+def test_the_chat_may_name_a_catalog_model_which_stays_a_name_in_the_config(ws: Workspace, registry: Registry) -> None:
+    from tools.context import ToolContext
+    from tools.validation import check_model_reference
+
+    ctx = ToolContext(ws, registry, "s1")
+    assert check_model_reference(ctx, "smollm2") == "smollm2"  # fetched by the run, not resolved at plan time
+    assert check_model_reference(ctx, "SmolLM2") == "SmolLM2"
 
 
 def test_resolve_gives_catalog_folders_local_folders_and_hub_ids(tmp_path: Path) -> None:
