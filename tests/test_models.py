@@ -69,6 +69,7 @@ def test_the_catalog_lists_its_entries_with_size_licence_and_task() -> None:
 
 
 def test_models_json_shows_which_are_present(offline_workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert catalog.folder_if_present("smollm2") is None
     assert main(["models", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["models"]}
     minilm, smollm2 = rows["all-minilm-l6-v2"], rows["smollm2"]
@@ -82,6 +83,7 @@ def test_models_json_shows_which_are_present(offline_workspace: Path, capsys: py
     assert main(["models", "--json"]) == 0
     smollm2 = {row["name"]: row for row in json.loads(capsys.readouterr().out)["models"]}["smollm2"]
     assert smollm2["present"] is True and smollm2["folder"] == str(converted)
+    assert catalog.folder_if_present("SmolLM2") == str(converted) and catalog.folder_if_present("org/x") is None
     assert main(["models"]) == 0
     assert "| smollm2 | chat fine-tuning" in capsys.readouterr().out
 

