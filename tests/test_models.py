@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,12 @@ def test_a_converter_that_raises_is_one_sentence_with_the_command(
     assert "second line" not in err
     # Nothing half-written is left where a later pull or load would find it.
     assert [p.name for p in (offline_workspace / "models").iterdir()] == [".toy-broken.lock"]
+
+    use(monkeypatch, replace(FAILING, converter="toy_catalog:convert_on_a_full_disk"))
+    assert main(["models", "pull", "toy-broken"]) == 1
+    assert "The disk is full, so the converted 'toy-broken' could not be written; free some space, then run " in (
+        one_error_line(capsys)
+    )
 
 
 def test_a_pull_that_converts_records_progress_and_the_plan_says_first_use(

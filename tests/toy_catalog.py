@@ -101,6 +101,12 @@ def _write_model(target: Path, source: str) -> None:
     save_file({"weight": np.zeros((2, 2), dtype=np.float32)}, str(target / "model.safetensors"))
 
 
+def convert_on_a_full_disk(target: Path) -> None:
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
 def convert_broken(target: Path) -> None:
     (target / "half-written.bin").write_bytes(b"\0")
     raise RuntimeError("block 3 has the wrong shape\nand a second line nobody needs")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.core.errors import UserError
+from trainer.core.errors import UserError, disk_full_sentence, is_disk_full
 from trainer.core.workspace import workspace_root
 
 # Called with a one-line description of each step (installing, converting), for progress in the chat or CLI.
@@ -242,6 +242,9 @@ def _convert(model: OfflineModel, target: Path, progress: Progress | None) -> No
     except UserError:
         raise
     except Exception as error:
+        if is_disk_full(error):
+            what = f"the converted '{model.name}'"
+            raise UserError(disk_full_sentence(what, f"run `tunechat models pull {model.name}`")) from error
         detail = (str(error).strip().splitlines() or [""])[0][:200].rstrip(".")
         raise UserError(
             f"Converting '{model.name}' failed ({type(error).__name__}{': ' + detail if detail else ''}); "
