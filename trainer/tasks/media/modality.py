@@ -84,7 +84,10 @@ class Modality(ABC):
 
     @abstractmethod
     def describe(self, items: list[tuple[str, Any]]) -> dict[str, Any]:
-        """Facts for the inspection report about decoded (name, item) pairs: sizes, modes, durations, ..."""
+        """Facts for the inspection report about decoded (name, item) pairs: sizes, modes, durations, ...
+
+        Keys are short phrases and values short strings or numbers ("image size (min / median / max)":
+        "32 x 32 / 32 x 32 / 32 x 32 px"): the chat lists them as they are, whatever the modality."""
 
     @abstractmethod
     def preview(self, item: Any, size: int) -> Image.Image:
