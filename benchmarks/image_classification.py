@@ -10,6 +10,7 @@ own: on matplotlib's photo of Grace Hopper, ImageNet's "military uniform" (652) 
 
     python benchmarks/image_classification.py                 # pretrained, then random init (about 10-15 min)
     python benchmarks/image_classification.py --skip-random   # the pretrained run only
+    python benchmarks/image_classification.py --chat --skip-random   # upload, "fine-tune on this", "go" in chat
     python benchmarks/image_classification.py --data other.zip --epochs 2
 
 The goal (macro-F1 >= 0.95 in under 10 minutes on 2 CPU cores) is measured, not asserted. Timings depend on
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DIGITS = ROOT.parent / "shared" / "datasets" / "digits_images.zip"
 GOAL_F1, GOAL_S = 0.95, 600.0
+FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def tunechat(home: Path, *args: str, timeout: float = 3600) -> tuple[dict[str, Any], float]:
@@ -45,6 +47,30 @@ def tunechat(home: Path, *args: str, timeout: float = 3600) -> tuple[dict[str, A
     if done.returncode != 0:
         raise SystemExit(f"tunechat {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout), seconds
+
+
+def train_via_chat(home: Path, data: Path) -> tuple[dict[str, Any], float]:
+    """The guided chat, as a user types it: upload and inspect, "fine-tune on this", "go", then "status" until
+    the run has finished. The time is from the upload to the finished evaluation."""
+    os.environ["TUNECHAT_HOME"] = str(home)
+    from agent.assistant import Assistant
+    from trainer.backends.runs import run_status
+    from ui.render import MARKDOWN
+
+    assistant = Assistant(presenter=MARKDOWN)
+    session = assistant.new_session()
+    started = time.monotonic()
+    for message, files in (("inspect this", [data]), ("fine-tune on this", []), ("go", [])):
+        reply = assistant.reply(session, message, files=files)
+        print(f"> {message}\n{reply.text[:1500]}\n  (images: {[Path(p).name for p in reply.images]})\n")
+    run_id = assistant.registry.list_runs()[-1]["id"]
+    while run_status(assistant.workspace, assistant.registry, run_id)["status"] not in FINISHED:
+        time.sleep(2)
+    final = assistant.reply(session, "status")
+    seconds = time.monotonic() - started
+    print(f"> status\n{final.text[:1200]}\n  (images: {[Path(p).name for p in final.images]})\n")
+    evaluation = json.loads((home / "runs" / f"run-{run_id}" / "evaluation.json").read_text())
+    return {"run_id": run_id, **evaluation}, seconds
 
 
 def examples_per_second(home: Path, run_id: int) -> float | None:
@@ -113,12 +139,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DIGITS)
     parser.add_argument("--epochs", type=float, help="override the planner's epochs (both runs)")
     parser.add_argument("--skip-random", action="store_true", help="skip the random-init comparison")
+    parser.add_argument("--chat", action="store_true", help="train through the guided chat instead of the CLI")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="tunechat-image-bench-"))
     print(f"workspace {home}; load average before: {os.getloadavg()}")
     extra = ["--epochs", str(args.epochs)] if args.epochs else []
 
-    result, wall = tunechat(home, "train", "--data", str(args.data), *extra)
+    if args.chat:
+        result, wall = train_via_chat(home, args.data)
+    else:
+        result, wall = tunechat(home, "train", "--data", str(args.data), *extra)
     run_id = int(result["run_id"])
     speed = examples_per_second(home, run_id)
     f1 = float(result["macro_f1"])

@@ -78,6 +78,8 @@ def test_images_are_planned_trained_evaluated_and_served(tmp_path: Path) -> None
     log = (run_dir / "train.log").read_text()
     assert "Traceback" not in log and "'colours/warm/broken.png' is not an image" in log
 
+    losses = [row["loss"] for row in read_jsonl(run_dir / "metrics.jsonl") if "loss" in row]
+    assert len(losses) >= 4 and sum(losses[-2:]) / 2 < losses[0]
     evaluation = evaluate_run(ctx, started["run_id"])
     assert evaluation["test_size"] == 2 and set(evaluation["per_class"]) == {"cool", "warm"}
     assert len(evaluation["confusion_matrix"]) == 2 and "baseline" in evaluation

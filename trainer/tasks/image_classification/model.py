@@ -78,7 +78,17 @@ class ImageModel(MediaModel):
 
 
 class LiteModel(ImageModel):
+    """Kept channels-last: on CPUs oneDNN runs its depthwise convolutions about twice as fast in that layout."""
+
     network: lite.EfficientNetLite
+
+    def __init__(self, network: lite.EfficientNetLite, labels: list[str], preprocess: dict[str, Any]):
+        network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        super().__init__(network, labels, preprocess)
+
+    def batch(self, items: list[Any], train: bool, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        pixels = super().batch(items, train, rng)["pixel_values"]
+        return {"pixel_values": pixels.contiguous(memory_format=torch.channels_last)}
 
     def units(self) -> tuple[list[torch.nn.Module], list[list[torch.nn.Module]]]:
         return self.network.stem(), self.network.layers()

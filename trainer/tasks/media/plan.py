@@ -129,7 +129,7 @@ def _choose_training(
         )
     elif per_class < TOP_LAYERS_PER_CLASS:
         frozen = max(1, round(layers * (1 - TOP_SHARE)))
-        proposed.update(method="freeze", freeze_layers=frozen, epochs=passes(4000, 3, 10), learning_rate=1e-3)
+        proposed.update(method="freeze", freeze_layers=frozen, epochs=passes(5000, 3, 10), learning_rate=1e-3)
         reasons["freeze_layers"] = (
             f"About {per_class:.0f} training files per class are enough to adapt the top {layers - frozen} of "
             f"{layers} layers to this data, but not to retrain the general low-level filters below them, which "
