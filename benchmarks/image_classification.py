@@ -163,13 +163,16 @@ def main() -> None:
 
     if not args.skip_random:
         twin = random_twin(home)
-        result_random, wall_random = tunechat(home, "train", "--data", str(args.data), "--model", str(twin), *extra)
-        random_f1 = float(result_random["macro_f1"])
-        print(
-            f"random-init efficientnet-lite0 (same settings and split): test macro-F1 {random_f1:.4f}, "
-            f"{examples_per_second(home, int(result_random['run_id']))} examples/s, wall time {wall_random:.0f} s; "
-            f"pretraining adds {f1 - random_f1:+.4f} macro-F1"
-        )
+        # The same settings (lower layers frozen), then every layer trained: random lower layers frozen would be
+        # an unfair comparison on their own.
+        for label, more in (("same settings", []), ("every layer trained", ["--freeze-layers", "0"])):
+            found, seconds = tunechat(home, "train", "--data", str(args.data), "--model", str(twin), *extra, *more)
+            random_f1 = float(found["macro_f1"])
+            print(
+                f"random-init efficientnet-lite0 ({label}, same split): test macro-F1 {random_f1:.4f}, "
+                f"{examples_per_second(home, int(found['run_id']))} examples/s, wall time {seconds:.0f} s; "
+                f"pretraining adds {f1 - random_f1:+.4f} macro-F1"
+            )
     print(f"load average after: {os.getloadavg()}")
 
 
