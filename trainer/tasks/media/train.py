@@ -244,13 +244,11 @@ def _train(
 def _validation_record(
     model: MediaModel, items: list[Any], targets: list[int], step: int, steps_per_epoch: int
 ) -> dict[str, Any]:
-    import math as _math
-
     from sklearn.metrics import f1_score
 
     probabilities = predict_probabilities(model, items)
     predicted = [max(range(len(row)), key=row.__getitem__) for row in probabilities]
-    loss = -sum(_math.log(max(row[t], 1e-12)) for row, t in zip(probabilities, targets, strict=True)) / len(targets)
+    loss = -sum(math.log(max(row[t], 1e-12)) for row, t in zip(probabilities, targets, strict=True)) / len(targets)
     accuracy = sum(p == t for p, t in zip(predicted, targets, strict=True)) / len(targets)
     f1 = f1_score(targets, predicted, labels=list(range(len(model.labels))), average="macro", zero_division=0)
     return {
