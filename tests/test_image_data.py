@@ -178,6 +178,9 @@ def test_the_plan_picks_a_linear_probe_for_few_images_with_a_reason(tmp_path: Pa
     # The user's word wins, with the reason saying so.
     full = task.propose(PlanRequest(archive, {"model": str(model), "freeze_layers": 0}, cache_dir=tmp_path))
     assert full.config["freeze_layers"] == 0 and full.reasons["freeze_layers"] == "You asked for this."
+    assert full.config["method"] == "full" and ["training", "full fine-tuning", "You asked for this."] in [
+        [row.setting, row.value, row.reason] for row in full.table
+    ]
 
 
 def test_our_efficientnet_lite0_has_the_layout_of_the_published_weights() -> None:

@@ -68,6 +68,8 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
         proposed["batch_size"] = 32
         reasons["batch_size"] = "32 keeps the CPU busy and batch-norm statistics stable."
 
+    if user.get("freeze_layers") is not None and "method" not in user:
+        proposed["method"] = "freeze" if int(user["freeze_layers"]) > 0 else "full"  # the method follows the user's
     chosen, why = modality.plan_settings(media, user)
     proposed.update(chosen)
     reasons.update(why)
