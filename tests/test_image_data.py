@@ -50,7 +50,7 @@ def test_bad_files_are_skipped_and_named_and_the_rest_is_used(tmp_path: Path) ->
     assert "not an image tunechat can read" in reasons["cool/fake.jpg"]
     assert "400,000,000 pixels" in reasons["cool/huge.png"] and "decompression bombs" in reasons["cool/huge.png"]
     # Each is one sentence; the usable files are all kept.
-    assert all(reason.count(". ") == 0 and reason.endswith(".") for reason in reasons.values())
+    assert all(reason.count(". ") == 0 and reason.endswith("; it was skipped.") for reason in reasons.values())
     assert len(media.examples) == 13 and media.labels == ["cool", "lonely", "warm"]
     assert "4 files were skipped" in str(media.skipped_sentence())
     assert any("'empty' is empty" in note for note in media.notes)

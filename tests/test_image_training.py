@@ -96,7 +96,8 @@ def test_images_are_planned_trained_evaluated_and_served(tmp_path: Path) -> None
         assert status == 200 and {a["label"] for a in answer} == {"cool", "warm"}
         assert abs(sum(a["score"] for a in answer) - 1) < 1e-4
         status, answer = post(url, b"definitely not an image", "image/jpeg")
-        assert status == 400 and answer["error"].startswith("'the input' is not an image tunechat can read")
+        assert status == 400 and answer["error"].startswith("The request body is not an image tunechat can read")
+        assert answer["error"].endswith("; send a readable image file.")
     finally:
         stop_deployment(ctx.workspace, ctx.registry, started["run_id"])
 

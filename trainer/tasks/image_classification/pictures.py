@@ -47,7 +47,7 @@ def decode(data: bytes, name: str) -> Picture:
             if width * height > MAX_PIXELS:
                 raise UserError(
                     f"'{name}' is {width:,} x {height:,} pixels, over the {MAX_PIXELS // 1_000_000}-megapixel limit "
-                    "(a guard against decompression bombs); it was skipped, so shrink it to use it."
+                    "(a guard against decompression bombs)."
                 )
             image.seek(0)
             mode, kind = image.mode, image.format or "?"
@@ -61,15 +61,13 @@ def decode(data: bytes, name: str) -> Picture:
         claimed = f"{int(found.group(1)):,} pixels" if found else "more pixels than tunechat decodes"
         raise UserError(
             f"'{name}' claims {claimed}, over the {MAX_PIXELS // 1_000_000}-megapixel limit (a guard against "
-            "decompression bombs); it was skipped, so shrink it to use it."
+            "decompression bombs)."
         ) from None
     except UnidentifiedImageError:
-        raise UserError(
-            f"'{name}' is not an image tunechat can read (PNG, JPEG, WebP, BMP or GIF); it was skipped."
-        ) from None
+        raise UserError(f"'{name}' is not an image tunechat can read (PNG, JPEG, WebP, BMP or GIF).") from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         reason = str(error).strip().splitlines()[0][:80] if str(error).strip() else type(error).__name__
-        raise UserError(f"'{name}' is a damaged image ({reason}); it was skipped.") from None
+        raise UserError(f"'{name}' is a damaged image ({reason}).") from None
     rgb = to_rgb(image)
     if max(rgb.size) > KEEP_SIDE:
         rgb.thumbnail((KEEP_SIDE, KEEP_SIDE), Image.Resampling.BILINEAR)

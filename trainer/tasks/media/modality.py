@@ -74,8 +74,9 @@ class Modality(ABC):
 
     @abstractmethod
     def decode(self, data: bytes, name: str) -> Any:
-        """The decoded file (what `MediaModel.batch` and `preview` take); UserError with one sentence naming
-        `name` when the bytes are not a readable file of this kind."""
+        """The decoded file (what `MediaModel.batch` and `preview` take); UserError when the bytes are not a
+        readable file of this kind, whose sentence starts with `name` in quotes and says what is wrong, without
+        advice: the caller adds what happens ("it was skipped", "send a readable image file")."""
 
     def group_of(self, name: str) -> str | None:
         """The group an example belongs to, from its file name relative to the upload (e.g. a speaker), so a

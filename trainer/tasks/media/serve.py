@@ -57,10 +57,14 @@ class Classifier:
         """For each file, every label with its probability, most likely first; UserError for unreadable bytes."""
         from trainer.tasks.media.predict import predict_probabilities
 
-        items = [
-            self.modality.decode(data, f"input {i + 1}" if len(files) > 1 else "the input")
-            for i, data in enumerate(files)
-        ]
+        items = []
+        for index, data in enumerate(files):
+            name = f"File {index + 1}" if len(files) > 1 else "The request body"
+            try:
+                items.append(self.modality.decode(data, name))
+            except UserError as error:
+                message = str(error).replace(f"'{name}'", name, 1).rstrip(".")
+                raise UserError(f"{message}; send a readable {self.modality.noun} file.") from None
         with self._lock:
             rows = predict_probabilities(self.model, items)
         return [
