@@ -202,3 +202,29 @@ def test_our_efficientnet_lite0_has_the_layout_of_the_published_weights() -> Non
         assert (
             network(torch.zeros(1, 3, 48, 48)).shape == (1, 1000) and network(torch.zeros(2, 3, 61, 75)).shape[0] == 2
         )
+
+
+def test_photos_are_turned_upright_and_shrunk_to_what_training_uses(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from trainer.tasks.media.examples import MediaExample
+    from trainer.tasks.media.predict import ItemStore
+
+    wide = Image.new("RGB", (400, 200), (200, 40, 40))
+    exif = wide.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    buffer = __import__("io").BytesIO()
+    wide.save(buffer, format="JPEG", exif=exif)
+    upright = decode(buffer.getvalue(), "phone.jpg")
+    assert upright.image.size == (200, 400) and upright.size == (400, 200)
+
+    class Model:
+        def compact(self, item: object) -> object:
+            return item.shrunk(60)  # type: ignore[attr-defined]
+
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(buffer.getvalue())
+    examples = [MediaExample(path, "phone.jpg", "warm")] * 3
+    kept = ItemStore(IMAGES, Model(), examples, budget=60 * 120 * 3 * 2)  # type: ignore[arg-type]
+    assert [kept[i].image.size for i in range(3)] == [(60, 120)] * 3
+    assert len(kept._kept) == 2  # the budget holds two; the third is decoded again when asked for

@@ -52,6 +52,11 @@ class MediaModel(ABC):
     def save(self, folder: Path) -> None:
         """Write the trained model (config.json, safetensors weights, what `batch` needs) into `folder`."""
 
+    def compact(self, item: Any) -> Any:
+        """A decoded item reduced to what `batch` uses (e.g. a photo shrunk towards the input size), so more fit
+        in memory; items with an `nbytes` are counted by it."""
+        return item
+
     def train_mode(self) -> None:
         """Put the network in training mode; frozen layers with batch norm keep their pretrained statistics."""
         self.network.train()

@@ -28,7 +28,7 @@ from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.guards import LossGuard
 from trainer.tasks.media.examples import MediaSet, drop_repeats, load_media
-from trainer.tasks.media.predict import load_items, logits_of, predict_probabilities
+from trainer.tasks.media.predict import ItemStore, logits_of, predict_probabilities
 from trainer.tasks.media.split import split_media
 from trainer.tasks.progress import ProgressWriter, error_details, failure_message, log
 
@@ -137,7 +137,7 @@ def _train(
     counts = model.freeze(config.freeze_layers)
     log(f"model '{config.model}': {counts['trainable']:,} trainable, {counts['frozen']:,} frozen parameters")
 
-    train_items = load_items(modality, [media.examples[i] for i in splits["train"]])
+    train_items = ItemStore(modality, model, [media.examples[i] for i in splits["train"]])
     train_targets = [labels.index(media.examples[i].label) for i in splits["train"]]
     batch_size = config.batch_size
     steps_per_epoch = math.ceil(len(train_items) / batch_size)
@@ -155,7 +155,7 @@ def _train(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
     validation = [media.examples[i] for i in splits["validation"]]
-    validation_items = load_items(modality, validation)
+    validation_items = ItemStore(modality, model, validation)
     validation_targets = [labels.index(example.label) for example in validation]
     log_every = max(1, total_steps // LOG_POINTS)
     guard = LossGuard(zero_loss_check=False)
@@ -205,7 +205,7 @@ def _train(
                     )
                 if step >= total_steps:
                     break
-            if validation_items:
+            if len(validation_items):
                 _append(
                     metrics_path, _validation_record(model, validation_items, validation_targets, step, steps_per_epoch)
                 )
@@ -242,7 +242,7 @@ def _train(
 
 
 def _validation_record(
-    model: MediaModel, items: list[Any], targets: list[int], step: int, steps_per_epoch: int
+    model: MediaModel, items: ItemStore, targets: list[int], step: int, steps_per_epoch: int
 ) -> dict[str, Any]:
     from sklearn.metrics import f1_score
 
