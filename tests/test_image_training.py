@@ -23,6 +23,7 @@ from tools.context import ToolContext
 from tools.data_tools import propose_plan
 from tools.pending import confirm_pending
 from tools.run_tools import deploy_run, evaluate_run
+from trainer.core.errors import UserError
 from trainer.core.fileio import read_jsonl
 from trainer.plan.config import RunConfig
 from trainer.serve.deploy import stop_deployment
@@ -118,6 +119,17 @@ def test_a_hub_image_model_trains_in_process_and_its_api_takes_every_input_form(
         data=str(data), task="image-classification", model=str(vit), epochs=8, learning_rate=3e-3,
         batch_size=8, image_size=32, freeze_layers=1, method="freeze",
     )  # fmt: skip
+    # More frozen layers than the model has: the run fails with one sentence naming the range.
+    too_many = registry.create_run({**config.to_dict(), "freeze_layers": 9})
+    RunConfig(**{**config.to_dict(), "freeze_layers": 9}).save(ws.run_dir(too_many) / "config.json")
+    with pytest.raises(UserError):
+        train_media_run(IMAGES, ws.run_dir(too_many), registry, too_many)
+    failed = registry.get_run(too_many)
+    assert failed["status"] == "failed"
+    assert failed["error"] == (
+        "freeze_layers is 9 but the model has only 2 layers; choose a number from 0 to 2 (2 trains only the new head)."
+    )
+
     run_id = registry.create_run(config.to_dict())
     run_dir = ws.run_dir(run_id)
     config.save(run_dir / "config.json")
