@@ -158,6 +158,7 @@ def test_flips_are_judged_from_the_class_names() -> None:
     assert safe and "Mirrored" in reason
 
 
+@pytest.mark.slow  # the time estimate measures this machine's matmul rate
 def test_the_plan_picks_a_linear_probe_for_few_images_with_a_reason(tmp_path: Path) -> None:
     from trainer.tasks.base import PlanRequest
     from trainer.tasks.registry import task_for_data
