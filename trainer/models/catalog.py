@@ -164,7 +164,7 @@ def model_folder(name: str, root: Path | None = None, progress: Progress | None 
 
 
 # Modules that add their entries with `add(...)` when imported: one per model family that needs its own code.
-ENTRY_MODULES: tuple[str, ...] = ("trainer.models.entries",)
+ENTRY_MODULES: tuple[str, ...] = ("trainer.models.entries", "trainer.models.whisper_base")
 
 
 def _load_entries() -> None:
