@@ -121,3 +121,25 @@ def split_labelled_texts(
     kept_texts, kept_labels, dropped = drop_repeated_examples(texts, labels)
     splits = stratified_split(kept_labels, val_fraction, test_fraction, seed)
     return LabelledSplit(kept_texts, kept_labels, splits, dropped)
+
+
+def split_groups(groups: Sequence[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[int]]:
+    """Split row indices so that all rows of a group (a speaker, a patient) land in the same split.
+
+    Whole groups, shuffled with the seed, go to test, then validation, then train, until each holds about its
+    share of the groups; with fewer than three groups there is nothing to hold out, so all rows train.
+    """
+    if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
+        raise UserError(
+            f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be at least 0 and sum to "
+            "less than 1; lower them, e.g. to 0.1 each."
+        )
+    names = sorted(set(groups))
+    random.Random(seed).shuffle(names)
+    _, n_val, n_test = split_sizes(len(names), val_fraction, test_fraction, min_examples=3)
+    split_of = {name: "test" for name in names[:n_test]}
+    split_of.update({name: "validation" for name in names[n_test : n_test + n_val]})
+    splits: dict[str, list[int]] = {name: [] for name in SPLITS}
+    for index, group in enumerate(groups):
+        splits[split_of.get(group, "train")].append(index)
+    return splits

@@ -85,6 +85,16 @@ class RunConfig:
     save_steps: int = field(default=0, metadata={"doc": "Checkpoint every N steps (0: about 5 a run), and at the end."})
     max_steps: int = field(default=0, metadata={"doc": "Stop after this many optimizer steps (0: train for `epochs`)."})
     dpo_beta: float = field(default=0.1, metadata={"doc": "DPO beta: how far the tuned model may move from the base."})
+    # Image and audio classification (trainer/tasks/media/).
+    file_column: str = field(default="", metadata={"doc": "Column of a CSV/JSONL holding the media file paths."})
+    group_split: bool = field(
+        default=False, metadata={"doc": "Hold out whole groups (e.g. speakers) in validation and test, not files."}
+    )
+    augment: bool = field(default=True, metadata={"doc": "Randomly vary training examples (crops, shifts, noise)."})
+    image_size: int = field(default=224, metadata={"doc": "Images are resized and cropped to this many pixels a side."})
+    horizontal_flip: bool = field(
+        default=False, metadata={"doc": "Mirror training images at random (not for digits or text in images)."}
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -178,6 +188,7 @@ def _validate(config: RunConfig) -> None:
         (config.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1"),
         (config.save_steps >= 0 and config.max_steps >= 0, "save_steps and max_steps must be 0 or more"),
         (config.dpo_beta > 0, "dpo_beta must be above 0"),
+        (16 <= config.image_size <= 1024, "image_size must be between 16 and 1024 pixels"),
     ]
     for ok, message in checks:
         if not ok:

@@ -1,0 +1,1 @@
+"""Classifying media files (images, sounds): what every modality shares."""

@@ -1,0 +1,120 @@
+"""What differs between kinds of media (images, sounds): the one interface the media-classification task asks.
+
+A `Modality` says which files it reads (suffixes, HTTP content types, a data kind of trainer/data/kinds.py), how
+it decodes bytes (one sentence for what it cannot read), how it describes files for inspection and draws a
+preview of one (a thumbnail, a waveform), and which model it trains: `load_model` gives a `MediaModel`, a network
+with the batching (and training augmentation) and the freezing it needs. Everything else (reading class folders,
+zips and CSVs of paths, splits, the training loop, evaluation, the HTTP API) is shared, in trainer/tasks/media/.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from trainer.plan.config import RunConfig
+    from trainer.tasks.media.examples import MediaSet
+
+# Called with a one-line description of a slow step (installing or converting a model), for progress.
+Progress = Callable[[str], None]
+
+
+class MediaModel(ABC):
+    """A classifier of one modality: its network, how it turns decoded files into a batch, how it freezes and saves.
+
+    `network(**batch)` returns logits (a tensor, or an output with `.logits`), one row per item.
+    """
+
+    def __init__(self, network: torch.nn.Module, labels: list[str]):
+        self.network = network
+        self.labels = list(labels)
+
+    @abstractmethod
+    def batch(self, items: list[Any], train: bool, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """The network's inputs for decoded items; `train` adds the augmentation the run config allows."""
+
+    @abstractmethod
+    def layer_count(self) -> int:
+        """How many layers (blocks) of the backbone `freeze` counts; freezing them all is a linear probe."""
+
+    @abstractmethod
+    def freeze(self, n: int) -> dict[str, int]:
+        """Freeze the input layers and the lowest `n` layers; {"trainable", "frozen"} parameter counts."""
+
+    @abstractmethod
+    def save(self, folder: Path) -> None:
+        """Write the trained model (config.json, safetensors weights, what `batch` needs) into `folder`."""
+
+    def train_mode(self) -> None:
+        """Put the network in training mode; frozen layers with batch norm keep their pretrained statistics."""
+        self.network.train()
+
+
+class Modality(ABC):
+    """One kind of media file. Subclasses set the class attributes and implement the methods."""
+
+    # "image" or "audio": the word in sentences ("'x.png' is not a readable image").
+    noun: ClassVar[str]
+    # The data kind (trainer/data/kinds.py) of class folders of these files.
+    kind: ClassVar[str]
+    # File name endings it reads (lowercase, with the dot).
+    suffixes: ClassVar[tuple[str, ...]]
+    # HTTP Content-Type prefixes a served model takes as raw bytes, e.g. ("image/",), and one full type for examples.
+    content_types: ClassVar[tuple[str, ...]]
+    example_content_type: ClassVar[str]
+    # The base model when the user names none: an offline catalog name (trainer/models/catalog.py) or a hub id.
+    default_model: ClassVar[str]
+
+    @abstractmethod
+    def decode(self, data: bytes, name: str) -> Any:
+        """The decoded file (what `MediaModel.batch` and `preview` take); UserError with one sentence naming
+        `name` when the bytes are not a readable file of this kind."""
+
+    def group_of(self, name: str) -> str | None:
+        """The group an example belongs to, from its file name relative to the upload (e.g. a speaker), so a
+        group split can hold out whole groups; None when the modality knows none."""
+        return None
+
+    @abstractmethod
+    def describe(self, items: list[tuple[str, Any]]) -> dict[str, Any]:
+        """Facts for the inspection report about decoded (name, item) pairs: sizes, modes, durations, ..."""
+
+    @abstractmethod
+    def preview(self, item: Any, size: int) -> Image.Image:
+        """A picture of a decoded item at most `size` pixels wide and high (a thumbnail, a waveform)."""
+
+    @abstractmethod
+    def load_model(self, config: RunConfig, labels: list[str], progress: Progress | None = None) -> MediaModel:
+        """The run's base model (`config.model`; pretrained unless the config says otherwise) with a new head."""
+
+    @abstractmethod
+    def load_trained(self, folder: Path) -> MediaModel:
+        """A model saved by `MediaModel.save`, for evaluation and serving."""
+
+    @abstractmethod
+    def plan_settings(self, media: MediaSet, settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Settings this modality chooses from the data (e.g. image size, flips, clip length), each with a reason;
+        `settings` are the user's own, which win."""
+
+    @abstractmethod
+    def layer_count(self, model: str) -> int | None:
+        """How many freezable layers the base model `model` has, without loading its weights; None if unknown."""
+
+    @abstractmethod
+    def train_gflops(self, config: RunConfig) -> float | None:
+        """Forward GFLOPs per example of `config.model` at the run's input size (for time estimates)."""
+
+    def accepts(self, content_type: str) -> bool:
+        """True when an HTTP Content-Type names raw bytes of this kind (image/png, audio/wav, ...)."""
+        kind = content_type.split(";", 1)[0].strip().lower()
+        return any(kind.startswith(prefix) for prefix in self.content_types)
+
+    def readable(self, name: str) -> bool:
+        return name.lower().endswith(self.suffixes)
