@@ -109,3 +109,14 @@ def ctranslate2_variables(model: Any) -> dict[str, np.ndarray]:
     out["encoder/num_heads"] = np.asarray(heads)
     out["encoder/position_encodings/encodings"] = state["embed_positions.weight"]
     return out
+
+
+def zip_folder(folder: Path, target: Path) -> Path:
+    """A zip of `folder` with its own name as the top folder, as a user zips a folder."""
+    import zipfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w") as archive:
+        for file in sorted(folder.rglob("*")):
+            archive.write(file, file.relative_to(folder.parent).as_posix())
+    return target

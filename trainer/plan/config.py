@@ -95,6 +95,9 @@ class RunConfig:
     horizontal_flip: bool = field(
         default=False, metadata={"doc": "Mirror training images at random (not for digits or text in images)."}
     )
+    clip_seconds: float = field(
+        default=0.0, metadata={"doc": "Sounds are padded or cut to this many seconds (0: chosen from the data)."}
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -189,6 +192,7 @@ def _validate(config: RunConfig) -> None:
         (config.save_steps >= 0 and config.max_steps >= 0, "save_steps and max_steps must be 0 or more"),
         (config.dpo_beta > 0, "dpo_beta must be above 0"),
         (16 <= config.image_size <= 1024, "image_size must be between 16 and 1024 pixels"),
+        (0 <= config.clip_seconds <= 30, "clip_seconds must be between 0 (chosen from the data) and 30"),
     ]
     for ok, message in checks:
         if not ok:

@@ -47,6 +47,12 @@ class AudioInfo:
     format: str
 
 
+def named(name: str) -> str:
+    """How a sentence names a file: quoted (as the user knows it, inside the upload) when it is a file name, as is
+    for "the input" of a request."""
+    return f"'{name}'" if PurePath(name).suffix else name[:1].upper() + name[1:]
+
+
 def readable_formats() -> set[str]:
     """The major formats the installed libsndfile reads (MP3 and OGG depend on how it was built)."""
     import soundfile
@@ -64,13 +70,13 @@ def check_suffix(name: str) -> None:
         import soundfile
 
         raise UserError(
-            f"'{PurePath(name).name}' is {suffix[1:].upper()} audio, which this machine's libsndfile "
+            f"{named(name)} is {suffix[1:].upper()} audio, which this machine's libsndfile "
             f"({soundfile.__libsndfile_version__}) cannot read; convert it to WAV or FLAC "
-            f"(e.g. `ffmpeg -i {PurePath(name).name} {PurePath(name).stem}.wav`)."
+            f"(for example `ffmpeg -i {PurePath(name).name} {PurePath(name).stem}.wav`)."
         )
 
 
-def _open(source: bytes | Path, name: str):  # type: ignore[no-untyped-def]
+def open_sound(source: bytes | Path, name: str):  # type: ignore[no-untyped-def]
     import soundfile
 
     check_suffix(name)
@@ -78,7 +84,7 @@ def _open(source: bytes | Path, name: str):  # type: ignore[no-untyped-def]
         return soundfile.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else str(source))
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as error:
         raise UserError(
-            f"'{PurePath(name).name}' is not a readable audio file ({_reason(error)}); replace it with a WAV or FLAC "
+            f"{named(name)} is not a readable audio file ({_reason(error)}); replace it with a WAV or FLAC "
             "file or leave it out."
         ) from error
 
@@ -91,30 +97,41 @@ def _reason(error: BaseException) -> str:
 
 def probe(source: bytes | Path, name: str) -> AudioInfo:
     """The file's duration, rate and channels from its header; one sentence if it is not readable audio."""
-    with _open(source, name) as sound:
+    with open_sound(source, name) as sound:
         rate = int(sound.samplerate)
         if rate <= 0 or sound.channels <= 0:
-            raise UserError(f"'{PurePath(name).name}' has no audio (rate {rate}, {sound.channels} channels).")
+            raise UserError(f"{named(name)} has no audio (rate {rate}, {sound.channels} channels).")
         return AudioInfo(PurePath(name).name, sound.frames / rate, rate, int(sound.channels), str(sound.format))
+
+
+def read_raw(source: bytes | Path, name: str, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """The file's own samples, (frames, channels) float32 at its own rate, at most `max_seconds` (only those
+    frames are read), and that rate."""
+    import soundfile
+
+    with open_sound(source, name) as sound:
+        native = int(sound.samplerate)
+        if native <= 0:
+            raise UserError(f"{named(name)} has no audio (sample rate {native}).")
+        frames = -1 if max_seconds is None else max(1, int(np.ceil(max_seconds * native)))
+        try:
+            return sound.read(frames=frames, dtype="float32", always_2d=True), native
+        except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
+            raise UserError(
+                f"{named(name)} is damaged after its header ({_reason(error)}); replace it or leave it out."
+            ) from error
+
+
+def mono(samples: np.ndarray) -> np.ndarray:
+    """(frames, channels) as one channel, the mean of all."""
+    single = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    return np.ascontiguousarray(single, dtype=np.float32)
 
 
 def decode(source: bytes | Path, name: str, rate: int, max_seconds: float | None = None) -> np.ndarray:
     """Mono float32 samples at `rate`, at most `max_seconds` long (only those frames are read)."""
-    import soundfile
-
-    with _open(source, name) as sound:
-        native = int(sound.samplerate)
-        if native <= 0:
-            raise UserError(f"'{PurePath(name).name}' has no audio (sample rate {native}).")
-        frames = -1 if max_seconds is None else max(1, int(np.ceil(max_seconds * native)))
-        try:
-            samples = sound.read(frames=frames, dtype="float32", always_2d=True)
-        except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
-            raise UserError(
-                f"'{PurePath(name).name}' is damaged after its header ({_reason(error)}); replace it or leave it out."
-            ) from error
-    mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
-    return resample(np.ascontiguousarray(mono), native, rate)
+    samples, native = read_raw(source, name, max_seconds)
+    return resample(mono(samples), native, rate)
 
 
 def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
@@ -154,9 +171,7 @@ def levels(samples: np.ndarray) -> Levels:
 
 def read_levels(source: bytes | Path, name: str, max_seconds: float) -> Levels:
     """Levels of the first `max_seconds` of a file at its own rate (nothing resampled)."""
-    with _open(source, name) as sound:
-        frames = max(1, int(max_seconds * max(1, sound.samplerate)))
-        return levels(sound.read(frames=frames, dtype="float32", always_2d=True))
+    return levels(read_raw(source, name, max_seconds)[0])
 
 
 def write_wav(samples: np.ndarray, rate: int, path: Path) -> None:

@@ -14,7 +14,7 @@ from trainer.core.workspace import workspace_root
 from trainer.plan.config import field_doc, resolve_config
 from trainer.plan.plan import Plan, PlanRow
 from trainer.tasks.base import PlanRequest
-from trainer.tasks.media.examples import load_media
+from trainer.tasks.media.examples import MediaSet, load_media
 
 if TYPE_CHECKING:
     from trainer.tasks.media.task import MediaClassificationTask
@@ -24,9 +24,6 @@ PROBE_PER_CLASS = 30
 TOP_LAYERS_PER_CLASS = 400
 # Share of the backbone's layers (from the top) trained when only the top layers train.
 TOP_SHARE = 0.4
-# Measured on EfficientNet-Lite0 on 2 CPU cores: the share of the matmul rate a small convolutional network
-# reaches (depthwise convolutions and batch norm use the cores far less well than one large matmul).
-CPU_EFFICIENCY = 0.12
 OVERHEAD_SECONDS = 20.0
 
 
@@ -46,11 +43,13 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
     smallest = min(media.counts().values())
 
     groups = {example.group for example in media.examples}
-    if None not in groups and len(groups) >= 3:
+    if None not in groups and len(groups) >= 3 and groups_cross_classes(media):
         proposed["group_split"] = True
+        sample = media.examples[0]
         reasons["split"] = (
-            f"80/10/10 by group: the {len(groups)} groups in the file names (e.g. speakers) each stay in one split, "
-            "so the test measures how the model does on groups it never heard or saw."
+            f"80/10/10 by group: the {len(groups)} groups in the file names (e.g. speakers; '{sample.group}' from "
+            f"'{sample.name}') each stay in one split, so the test measures how the model does on groups it never "
+            "heard or saw; set group_split to false to split by file instead."
         )
     else:
         reasons["split"] = (
@@ -60,7 +59,7 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
 
     model = str(user.get("model") or modality.default_model)
     layers = modality.layer_count(model)
-    _choose_training(proposed, reasons, per_class, layers)
+    _choose_training(proposed, reasons, per_class, layers, modality.probe_epochs)
     proposed["batch_size"] = 32
     reasons["batch_size"] = "32 keeps the CPU busy and batch-norm statistics stable."
 
@@ -102,14 +101,27 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
     )
 
 
-def _choose_training(proposed: dict[str, Any], reasons: dict[str, str], per_class: float, layers: int | None) -> None:
+def groups_cross_classes(media: MediaSet) -> bool:
+    """True when the groups cut across the classes (most groups hold files of two or more classes), as speakers who
+    each say every word do; groups that each hold one class are the classes over again, and holding them out
+    would hold out whole classes."""
+    classes_of: dict[str | None, set[str]] = {}
+    for example in media.examples:
+        classes_of.setdefault(example.group, set()).add(example.label)
+    mixed = sum(1 for labels in classes_of.values() if len(labels) >= 2)
+    return mixed * 2 >= len(classes_of)
+
+
+def _choose_training(
+    proposed: dict[str, Any], reasons: dict[str, str], per_class: float, layers: int | None, probe_epochs: int
+) -> None:
     if layers is None:
         proposed.update(method="full", freeze_layers=0, epochs=3, learning_rate=5e-5)
         reasons["freeze_layers"] = (
             "This model's layers are not known before it loads, so every layer trains (full fine-tuning)."
         )
     elif per_class < PROBE_PER_CLASS:
-        proposed.update(method="freeze", freeze_layers=layers, epochs=15, learning_rate=3e-3)
+        proposed.update(method="freeze", freeze_layers=layers, epochs=probe_epochs, learning_rate=3e-3)
         reasons["freeze_layers"] = (
             f"About {per_class:.0f} training files per class are too few to adjust millions of pretrained weights "
             "without memorising them, so the backbone stays frozen and only a new linear head trains (a linear "
@@ -162,4 +174,4 @@ def estimate_seconds(
     frozen_share = min(1.0, resolved.freeze_layers / layers) if layers else 0.0
     step_factor = 3 - 2 * frozen_share
     work = per_example * (train_rows * resolved.epochs * step_factor + (rows - train_rows) * (resolved.epochs + 1))
-    return OVERHEAD_SECONDS + work / (machine_gflops(request.cache_dir) * CPU_EFFICIENCY)
+    return OVERHEAD_SECONDS + work / (machine_gflops(request.cache_dir) * task.modality.cpu_efficiency)
