@@ -2,8 +2,8 @@
 
 Tool results also carry raw data (inspection and prepare samples), and a data file can name any path in a
 column called `plot` or `x_png`. So an image is taken only from the known top-level keys of the tools that
-draw plots, and only when it is a PNG file inside the workspace's runs/ or comparisons/ folder; every room
-checks the same way again before it shows a stored image (an old chat may name a file that changed since).
+draw plots, and only when it is a PNG file inside the workspace's runs/, comparisons/ or contact-sheet folder;
+every room checks the same way again before it shows a stored image (an old chat may name a file that changed since).
 """
 
 from __future__ import annotations
@@ -16,17 +16,25 @@ from trainer.core.workspace import Workspace
 
 # The tools that draw plots, and the keys of their results that name one.
 IMAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "evaluate_run": ("confusion_matrix_png", "loss_png"),
+    "evaluate_run": ("confusion_matrix_png", "loss_png", "mistakes_png"),
     "compare_runs": ("plot",),
+    "inspect_data": ("contact_sheet_png",),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Where trainer/evaluate/compare.py writes the plot of a comparison, under the workspace root.
 COMPARISONS = "comparisons"
+# Where the inspection of media files draws their contact sheets (trainer/tasks/media/report.py SHEETS); uploads
+# are unpacked beside it, under prepared/media-<hash>/, which is not shown.
+CONTACT_SHEETS = ("prepared", "contact-sheets")
 
 
 def image_folders(workspace: Workspace) -> list[Path]:
-    """The folders whose PNG files the chat may show: the run folders and the comparison plots."""
-    return [workspace.runs.resolve(), (workspace.root / COMPARISONS).resolve()]
+    """The folders whose PNG files the chat may show: the run folders, the comparison plots, the contact sheets."""
+    return [
+        workspace.runs.resolve(),
+        (workspace.root / COMPARISONS).resolve(),
+        workspace.root.joinpath(*CONTACT_SHEETS).resolve(),
+    ]
 
 
 def shown_image(path: str | Path, workspace: Workspace) -> Path | None:

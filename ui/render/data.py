@@ -91,6 +91,9 @@ def render_task_report(report: dict[str, Any]) -> str:
             f"{data_text(target.get('max'))}, mean {data_text(target.get('mean'))}, "
             f"{data_text(target.get('distinct'))} distinct values."
         )
+    facts = report.get("media_facts") or {}
+    if facts:
+        parts += [f"- {data_text(name)}: {data_text(value)}." for name, value in facts.items()]
     labels = report.get("labels") or []
     if labels:
         parts += ["", *_label_table(report)]

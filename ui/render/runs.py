@@ -16,6 +16,8 @@ def render_plan(plan: dict[str, Any]) -> str:
     rows = [[data_text(setting), data_text(fmt_number(value)), prose(why)] for setting, value, why in table_rows]
     text = f"**Plan** for {code(plan.get('file') or config['data'])}{subject}:\n\n"
     text += table(["setting", "value", "why"], rows)
+    for note in plan.get("notes") or []:  # what the data made the planner leave out (skipped files, ...)
+        text += f"\n\n_{prose(note)}_"
     estimate = plan.get("estimate_seconds")
     if estimate is not None:
         text += f"\n\nEstimated run time on this machine: **about {fmt_seconds(estimate)}**."

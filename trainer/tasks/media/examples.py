@@ -9,6 +9,7 @@ folder and a class with a single example get one sentence each.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ class MediaExample:
     label: str
     # Examples of one group (a speaker, a patient, a camera) stay in one split when the split is by group.
     group: str | None = None
+    # SHA-256 of the file's bytes: exact copies share it.
+    digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,10 +141,8 @@ def _from_folder(
 ) -> MediaSet:
     files = _visible_files(folder)
     tables = [p for p in files if p.name.lower().endswith(DATA_SUFFIXES)]
-    readable = [p for p in files if modality.readable(p.name)]
-    in_classes = [p for p in readable if len(p.relative_to(folder).parts) >= 2]
-    # A list of paths and labels beside the files, when the files are not sorted into class folders.
-    if len(tables) == 1 and (file_column or not in_classes or len(in_classes) < len(readable)):
+    # A list of paths and labels beside the files says what each file is, even when they sit in folders.
+    if len(tables) == 1 and (file_column or _lists_files(tables[0], modality)):
         return _from_table(source, tables[0], folder, modality, file_column, label_column)
     media = MediaSet(source=source, root=folder, examples=[])
     class_dirs = {p.parent for p in files if len(p.relative_to(folder).parts) >= 2}
@@ -165,19 +166,31 @@ def _from_folder(
     return media
 
 
+def _lists_files(table_path: Path, modality: Modality) -> bool:
+    from trainer.data.read import load_table
+
+    try:
+        table = load_table(table_path)
+    except (UserError, OSError, ValueError):
+        return False
+    return _path_column(table.rows, table.columns, modality) is not None
+
+
 def _add_checked(media: MediaSet, modality: Modality, file: Path, name: str, label: str) -> None:
     if not modality.readable(file.name):
         media.skipped.append(Skipped(name, f"'{name}' is not {_a(modality.noun)} file tunechat reads; it was skipped."))
         return
     try:
-        modality.decode(file.read_bytes(), name)
+        data = file.read_bytes()
+        modality.decode(data, name)
     except UserError as error:
         media.skipped.append(Skipped(name, str(error)))
         return
     except OSError as error:
         media.skipped.append(Skipped(name, f"'{name}' could not be read ({error.strerror or error}); it was skipped."))
         return
-    media.examples.append(MediaExample(file, name, label, modality.group_of(name)))
+    digest = hashlib.sha256(data).hexdigest()
+    media.examples.append(MediaExample(file, name, label, modality.group_of(name), digest))
 
 
 def _a(noun: str) -> str:
@@ -270,3 +283,19 @@ def _class_notes(media: MediaSet, modality: Modality, min_per_class: int) -> Non
             )
     if min_per_class > 1:
         media.examples = [e for e in media.examples if counts[e.label] >= min_per_class]
+
+
+def drop_repeats(media: MediaSet) -> int:
+    """Keep the first of each exact copy of a file with the same label, so no copy is both trained on and tested;
+    copies under different labels are kept (inspection names them). Returns how many were dropped."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for example in media.examples:
+        key = (example.digest, example.label)
+        if example.digest and key in seen:
+            continue
+        seen.add(key)
+        kept.append(example)
+    dropped = len(media.examples) - len(kept)
+    media.examples = kept
+    return dropped

@@ -34,8 +34,8 @@ def unpacked_folder(path: Path, workspace_root: Path) -> Path:
     target = workspace_root / PREPARED / f"media-{archive_hash(path)}"
     if target.is_dir():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     archive, files = open_zip(path, path.read_bytes())
+    target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".media-", dir=target.parent))
     try:
         # Folders too, so an empty class folder is seen (and named) like one in an uploaded folder.

@@ -75,8 +75,9 @@ class Modality(ABC):
     # Measured on EfficientNet-Lite0 on 2 cores: depthwise convolutions and batch norm use the cores far less well
     # than one large matmul; a transformer's layers are large matmuls.
     cpu_efficiency: ClassVar[float] = 0.12
-    # Passes over the data a linear probe (only the new head trains) takes to settle on this modality's features.
-    probe_epochs: ClassVar[int] = 15
+    # Examples a linear probe (only the new head trains) sees in all, passes x training files, to settle on this
+    # modality's features (the planner keeps the passes between 5 and 30).
+    probe_examples: ClassVar[int] = 3000
 
     @abstractmethod
     def decode(self, data: bytes, name: str) -> Any:
@@ -90,7 +91,10 @@ class Modality(ABC):
 
     @abstractmethod
     def describe(self, items: list[tuple[str, Any]]) -> dict[str, Any]:
-        """Facts for the inspection report about decoded (name, item) pairs: sizes, modes, durations, ..."""
+        """Facts for the inspection report about decoded (name, item) pairs: sizes, modes, durations, ...
+
+        Keys are short phrases and values short strings or numbers ("image size (min / median / max)":
+        "32 x 32 / 32 x 32 / 32 x 32 px"): the chat lists them as they are, whatever the modality."""
 
     @abstractmethod
     def preview(self, item: Any, size: int) -> Image.Image:

@@ -59,9 +59,13 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
 
     model = str(user.get("model") or modality.default_model)
     layers = modality.layer_count(model)
-    _choose_training(proposed, reasons, per_class, layers, modality.probe_epochs)
-    proposed["batch_size"] = 32
-    reasons["batch_size"] = "32 keeps the CPU busy and batch-norm statistics stable."
+    _choose_training(proposed, reasons, per_class, layers, rows * train_share, modality.probe_examples)
+    if rows * train_share < 1000:
+        proposed["batch_size"] = 16
+        reasons["batch_size"] = "Few files: 16 gives more optimizer steps per pass and still steady batch statistics."
+    else:
+        proposed["batch_size"] = 32
+        reasons["batch_size"] = "32 keeps the CPU busy and batch-norm statistics stable."
 
     chosen, why = modality.plan_settings(media, user)
     proposed.update(chosen)
@@ -113,15 +117,23 @@ def groups_cross_classes(media: MediaSet) -> bool:
 
 
 def _choose_training(
-    proposed: dict[str, Any], reasons: dict[str, str], per_class: float, layers: int | None, probe_epochs: int
+    proposed: dict[str, Any],
+    reasons: dict[str, str],
+    per_class: float,
+    layers: int | None,
+    train_rows: float,
+    probe_examples: int,
 ) -> None:
+    def passes(seen: int, low: int, high: int) -> int:
+        return max(low, min(high, -(-seen // max(1, int(train_rows)))))
+
     if layers is None:
-        proposed.update(method="full", freeze_layers=0, epochs=3, learning_rate=5e-5)
+        proposed.update(method="full", freeze_layers=0, epochs=passes(6000, 2, 5), learning_rate=5e-5)
         reasons["freeze_layers"] = (
             "This model's layers are not known before it loads, so every layer trains (full fine-tuning)."
         )
     elif per_class < PROBE_PER_CLASS:
-        proposed.update(method="freeze", freeze_layers=layers, epochs=probe_epochs, learning_rate=3e-3)
+        proposed.update(method="freeze", freeze_layers=layers, epochs=passes(probe_examples, 5, 30), learning_rate=3e-3)
         reasons["freeze_layers"] = (
             f"About {per_class:.0f} training files per class are too few to adjust millions of pretrained weights "
             "without memorising them, so the backbone stays frozen and only a new linear head trains (a linear "
@@ -129,21 +141,22 @@ def _choose_training(
         )
     elif per_class < TOP_LAYERS_PER_CLASS:
         frozen = max(1, round(layers * (1 - TOP_SHARE)))
-        proposed.update(method="freeze", freeze_layers=frozen, epochs=8, learning_rate=1e-3)
+        proposed.update(method="freeze", freeze_layers=frozen, epochs=passes(4000, 3, 10), learning_rate=1e-3)
         reasons["freeze_layers"] = (
             f"About {per_class:.0f} training files per class are enough to adapt the top {layers - frozen} of "
             f"{layers} layers to this data, but not to retrain the general low-level filters below them, which "
             "stay frozen."
         )
     else:
-        proposed.update(method="full", freeze_layers=0, epochs=4, learning_rate=5e-4)
+        proposed.update(method="full", freeze_layers=0, epochs=passes(6000, 2, 5), learning_rate=5e-4)
         reasons["freeze_layers"] = (
             f"About {per_class:.0f} training files per class are enough to fine-tune every layer (full fine-tuning)."
         )
-    reasons["epochs"] = {
-        "freeze": "Only part of the network trains, so each pass is cheap and a few more passes let it settle.",
-        "full": "A pretrained network adapts in a few passes; more would start to memorise the training files.",
-    }[str(proposed["method"])]
+    reasons["epochs"] = (
+        f"{proposed['epochs']} passes over the {int(train_rows)} training files show the network about "
+        f"{int(proposed['epochs'] * train_rows):,} images: a pretrained network's new head and top layers settle "
+        "in a few thousand, and more passes would start to memorise the files."
+    )
     reasons["learning_rate"] = (
         "A new head and a few top layers take a higher rate than a whole pretrained network, which a high rate "
         "would knock off its pretrained features."
