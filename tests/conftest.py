@@ -219,7 +219,10 @@ def audio_run(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
     workspace = Workspace(tmp_path_factory.mktemp("audio-home"))
     workspace.create()
-    zip_folder(tone_folder(tmp_path_factory.mktemp("upload") / "tones", per_class=10, voices=5), workspace.uploads / "tones.zip")
+    zip_folder(
+        tone_folder(tmp_path_factory.mktemp("upload") / "tones", per_class=10, voices=5),
+        workspace.uploads / "tones.zip",
+    )
     registry = Registry(workspace.db_path)
     settings = {"epochs": 8, "learning_rate": 1e-2, "batch_size": 4, "clip_seconds": 0.5, "freeze_layers": 0}
     config = {"data": "tones.zip", "task": AUDIO.name, "model": str(tiny_whisper), "group_split": True, **settings}

@@ -127,13 +127,19 @@ def test_predict_takes_a_wav_as_raw_bytes_multipart_and_base64(audio_url: str) -
     assert status == 200 and len(odd) == 2
     boundary = "tunechatboundary"
     form = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
-        "Content-Type: audio/wav\r\n\r\n"
-    ).encode() + _wav(1760.0) + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+            "Content-Type: audio/wav\r\n\r\n"
+        ).encode()
+        + _wav(1760.0)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     status, multipart = _post(audio_url + "/predict", form, f"multipart/form-data; boundary={boundary}")
     assert status == 200 and len(multipart) == 2
     encoded = base64.b64encode(_wav(1760.0)).decode()
-    status, many = _post(audio_url + "/predict", json.dumps({"inputs": [encoded, encoded]}).encode(), "application/json")
+    status, many = _post(
+        audio_url + "/predict", json.dumps({"inputs": [encoded, encoded]}).encode(), "application/json"
+    )
     assert status == 200 and len(many) == 2 and many[0] == many[1]
     assert many[0] == multipart
 

@@ -44,6 +44,8 @@ class ErrorStyle:
     routes: str  # closes a 404, e.g. "use POST /predict or GET /health"
     too_large_status: int = 400
     too_large_advice: str = "send a smaller request"
+    # Largest body accepted: JSON APIs keep the default; APIs taking files (images, recordings) need more.
+    max_body_bytes: int = MAX_BODY_BYTES
 
 
 class ModelSlot(Generic[T]):
@@ -158,19 +160,20 @@ def error_style(app: FastAPI) -> ErrorStyle | None:
 
 
 def too_large_response(style: ErrorStyle, length: int | None, drained: bool) -> JSONResponse:
-    """The answer to a body over MAX_BODY_BYTES (`length` from its Content-Length; None when sent in chunks).
+    """The answer to a body over the style's max_body_bytes (`length` from its Content-Length; None when it was
+    sent in chunks).
 
     `drained`: the whole body was read, so the connection can stay open; otherwise it is closed after the answer.
     """
     size = f"is {length} bytes, over" if length is not None else "is over"
-    message = f"The request body {size} the {MAX_BODY_BYTES} byte limit; {style.too_large_advice}."
+    message = f"The request body {size} the {style.max_body_bytes} byte limit; {style.too_large_advice}."
     headers = None if drained else {"Connection": "close"}
     return JSONResponse(style.body(style.too_large_status, message), style.too_large_status, headers=headers)
 
 
 class BodyLimit:
-    """Refuse a body over MAX_BODY_BYTES: before the app runs when its Content-Length says so, else as soon as
-    that many bytes have arrived. (FastAPI's own max_body_size answers a plain-text 413 instead of the API's
+    """Refuse a body over the style's max_body_bytes: before the app runs when its Content-Length says so, else as
+    soon as that many bytes have arrived. (FastAPI's own max_body_size answers a plain-text 413 instead of the API's
     error shape.)
 
     A refused body up to DRAIN_LIMIT_BYTES is read to its end and dropped before the answer: a client still
@@ -189,7 +192,7 @@ class BodyLimit:
         # or one whose length lies) is counted below as it arrives.
         header = Headers(scope=scope).get("content-length", "")
         length = int(header) if header.isascii() and header.isdigit() else None
-        if length is not None and length > MAX_BODY_BYTES:
+        if length is not None and length > self.style.max_body_bytes:
             drained = length <= DRAIN_LIMIT_BYTES and await _drain(receive, 0)
             if drained is None:
                 return  # the client left (or uvicorn refused the rest of the request): nobody to answer
@@ -201,7 +204,7 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > MAX_BODY_BYTES:
+            if received > self.style.max_body_bytes:
                 drained = not message.get("more_body", False) or bool(await _drain(receive, received))
                 # Answered by create_app's handler, as FastAPI reads the body.
                 raise HTTPException(413, headers=None if drained else {"Connection": "close"})

@@ -174,8 +174,9 @@ def read_levels(source: bytes | Path, name: str, max_seconds: float) -> Levels:
     return levels(read_raw(source, name, max_seconds)[0])
 
 
-def write_wav(samples: np.ndarray, rate: int, path: Path) -> None:
-    """16-bit PCM WAV (what a browser plays everywhere)."""
+def write_wav(samples: np.ndarray, rate: int, target: Path | io.BytesIO) -> None:
+    """16-bit PCM WAV (what a browser plays everywhere), to a file or a buffer."""
     import soundfile
 
-    soundfile.write(str(path), np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    out = str(target) if isinstance(target, Path) else target
+    soundfile.write(out, np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")

@@ -26,6 +26,8 @@ DEFAULT_MODEL = "whisper-base"
 # Whisper-base's encoder: 20.6 M parameters, 6 layers; about 2 FLOPs per parameter per 20 ms position.
 WHISPER_BASE_PARAMETERS = 20.6e6
 WHISPER_BASE_LAYERS = 6
+# The chat plays at most this much of a recording.
+RECORDING_SECONDS = 10.0
 # Files named in one line of the inspection before "and N more".
 NAMES_SHOWN = 4
 # A file clips when more than this share of its samples sit at full scale.
@@ -81,6 +83,16 @@ class AudioModality(Modality):
         from trainer.tasks.audio_classification.pictures import spectrogram_picture
 
         return spectrogram_picture(item.samples if isinstance(item, Sound) else np.asarray(item), RATE, size)
+
+    def recording(self, item: Any) -> bytes | None:
+        import io
+
+        from trainer.tasks.audio_classification.decode import write_wav
+
+        samples = item.samples if isinstance(item, Sound) else np.asarray(item, dtype=np.float32)
+        out = io.BytesIO()
+        write_wav(samples[: int(RECORDING_SECONDS * RATE)], RATE, out)
+        return out.getvalue()
 
     def load_model(self, config: RunConfig, labels: list[str], progress: Progress | None = None) -> MediaModel:
         from trainer.tasks.audio_classification.model import load_base

@@ -84,7 +84,8 @@ class AudioModel(MediaModel):
         return [p for name, p in self.network.named_parameters() if name.startswith(HEAD_NAMES)]
 
     def save(self, folder: Path) -> None:
-        self.network.save_pretrained(folder)
+        network: Any = self.network  # a transformers PreTrainedModel (torch.nn.Module to the interface)
+        network.save_pretrained(folder)
         self.processor.save_pretrained(folder)
         (folder / SETTINGS).write_text(json.dumps({**self.settings, "labels": self.labels}, indent=2) + "\n")
 

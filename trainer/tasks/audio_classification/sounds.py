@@ -49,9 +49,9 @@ def read_sound(source: bytes | Path, name: str) -> Sound:
     if info.seconds > MAX_SECONDS:
         shown = PurePath(name).name if PurePath(name).suffix else "recording.wav"
         raise UserError(
-            f"{audio.named(name)} lasts {duration_words(info.seconds)}, longer than the {MAX_SECONDS / 60:.0f} minutes tunechat "
-            f"takes as one example, so it was refused; cut it into short clips (for example `ffmpeg -i {shown} -f segment "
-            f"-segment_time 1 clip-%04d.wav`)."
+            f"{audio.named(name)} lasts {duration_words(info.seconds)}, longer than the {MAX_SECONDS / 60:.0f} "
+            "minutes tunechat takes as one example, so it was refused; cut it into short clips (for example "
+            f"`ffmpeg -i {shown} -f segment -segment_time 1 clip-%04d.wav`)."
         )
     raw, native = audio.read_raw(source, name, KEEP_SECONDS)
     levels = audio.levels(raw)

@@ -100,6 +100,10 @@ class Modality(ABC):
     def preview(self, item: Any, size: int) -> Image.Image:
         """A picture of a decoded item at most `size` pixels wide and high (a thumbnail, a waveform)."""
 
+    def recording(self, item: Any) -> bytes | None:
+        """A decoded item as a short WAV file the chat can play, None for media that is seen, not heard."""
+        return None
+
     @abstractmethod
     def load_model(self, config: RunConfig, labels: list[str], progress: Progress | None = None) -> MediaModel:
         """The run's base model (`config.model`; pretrained unless the config says otherwise) with a new head."""

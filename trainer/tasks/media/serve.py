@@ -29,6 +29,9 @@ from trainer.serve.http import ErrorStyle, ModelSlot, ServedApi, create_app, loa
 from trainer.tasks.media.modality import MediaModel, Modality
 
 MAX_INPUTS = 32
+# Largest request: a ten-minute 16 kHz mono WAV (the longest recording the audio task takes) is 19 MB, a phone
+# photo 3-8 MB; the JSON APIs' 1 MB would refuse both.
+MAX_BODY_BYTES = 25_000_000
 # The content type the client sent: create_app reads every body as JSON, so it is kept under this header first.
 SENT_TYPE = b"x-tunechat-sent-content-type"
 logger = logging.getLogger("uvicorn.error")
@@ -94,6 +97,7 @@ def _style(modality: Modality) -> ErrorStyle:
         example=example,
         routes="use POST /predict or GET /health",
         too_large_advice=f"send a smaller {noun} or fewer files",
+        max_body_bytes=MAX_BODY_BYTES,
     )
 
 
