@@ -152,10 +152,15 @@ def _choose_training(
         reasons["freeze_layers"] = (
             f"About {per_class:.0f} training files per class are enough to fine-tune every layer (full fine-tuning)."
         )
+    settles = (
+        f"a new head on this kind of pretrained features settles in about {probe_examples:,}"
+        if proposed["freeze_layers"] and proposed["freeze_layers"] == layers
+        else "a pretrained network's new head and top layers settle in a few thousand"
+    )
     reasons["epochs"] = (
         f"{proposed['epochs']} passes over the {int(train_rows)} training files show the network about "
-        f"{int(proposed['epochs'] * train_rows):,} images: a pretrained network's new head and top layers settle "
-        "in a few thousand, and more passes would start to memorise the files."
+        f"{int(proposed['epochs'] * train_rows):,} examples: {settles}, and more passes would start to memorise "
+        "the files."
     )
     reasons["learning_rate"] = (
         "A new head and a few top layers take a higher rate than a whole pretrained network, which a high rate "
