@@ -88,6 +88,10 @@ def test_fit_and_augment_keep_the_length() -> None:
     variants = [clips.augment(samples, 8000, rng) for _ in range(4)]
     assert all(len(v) == 8000 and np.abs(v).max() <= 1.0 for v in variants)
     assert not np.allclose(variants[0], variants[1])
+    # Sped up or slowed down by up to 10%: a 440 Hz tone comes out between 396 and 484 Hz.
+    pitches = [_dominant_frequency(clips.augment(tone(440.0, 1.0), 16000, rng, 0.1), RATE) for _ in range(6)]
+    assert all(390 <= pitch <= 490 for pitch in pitches) and len({round(p) for p in pitches}) > 1
+    assert all(abs(_dominant_frequency(clips.augment(tone(440.0, 1.0), 16000, rng), RATE) - 440) < 3 for _ in range(3))
 
 
 @pytest.mark.slow

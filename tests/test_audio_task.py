@@ -56,6 +56,7 @@ def test_the_plan_holds_out_voices_and_picks_the_clip_length(tmp_path: Path) -> 
     assert "'v0' from 'tones/high/v0-0.wav'" in plan.reasons["split"]
     assert plan.config["clip_seconds"] == 0.5 and "95%" in plan.reasons["clip_seconds"]
     assert plan.config["model"] == "whisper-base" and 5 <= plan.config["epochs"] <= 30
+    assert plan.config["speed_change"] == 0.1 and "3 speakers" in plan.reasons["speed_change"]
     turned_off = AUDIO.propose(PlanRequest(tmp_path / "tones.zip", {"group_split": False}, cache_dir=tmp_path))
     assert turned_off.config["group_split"] is False
 
@@ -66,6 +67,7 @@ def test_names_that_are_the_classes_are_not_groups(tmp_path: Path) -> None:
             write_sound(tmp_path / "pets" / label / f"{label}-{index}.wav", tone(300.0 + 50 * index))
     plan = AUDIO.propose(PlanRequest(zip_folder(tmp_path / "pets", tmp_path / "pets.zip"), {}, cache_dir=tmp_path))
     assert plan.config["group_split"] is False
+    assert plan.config["speed_change"] == 0.0 and "pitch of the sounds is kept" in plan.reasons["speed_change"]
 
 
 def test_bad_files_are_skipped_with_one_sentence_each_and_the_rest_is_used(tmp_path: Path) -> None:

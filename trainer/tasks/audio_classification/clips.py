@@ -50,10 +50,16 @@ def fit(samples: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
     return out
 
 
-def augment(samples: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """A training variant of a clip: shifted in time (up to 10% of the clip), louder or quieter (±6 dB) and with
-    a little noise (30 to 45 dB below the clip), so the model does not learn where a sound starts or how loud a
-    recording was."""
+def augment(samples: np.ndarray, length: int, rng: np.random.Generator, speed: float = 0.0) -> np.ndarray:
+    """A training variant of a clip: sped up or slowed down by up to `speed` (pitch and tempo together, as
+    another voice would say it; none for 0), shifted in time (up to 10% of the clip), louder or quieter (±6 dB)
+    and with a little noise (30 to 45 dB below the clip), so the model does not learn where a sound starts or how
+    loud a recording was."""
+    if speed > 0 and len(samples) > 1:
+        from trainer.tasks.audio_classification.decode import resample
+
+        factor = float(rng.uniform(1 - speed, 1 + speed))
+        samples = resample(samples, 16000, max(1, int(round(16000 / factor))))
     shift = int(rng.integers(-length // 10, length // 10 + 1)) if length >= 10 else 0
     if shift >= 0:
         clip = fit(np.concatenate([np.zeros(shift, dtype=np.float32), samples]), length)

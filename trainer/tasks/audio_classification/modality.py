@@ -26,6 +26,10 @@ DEFAULT_MODEL = "whisper-base"
 # Whisper-base's encoder: 20.6 M parameters, 6 layers; about 2 FLOPs per parameter per 20 ms position.
 WHISPER_BASE_PARAMETERS = 20.6e6
 WHISPER_BASE_LAYERS = 6
+# How much faster or slower training clips are played when the data names speakers: on the spoken digits, leaving
+# out each voice in turn, a linear probe with clips at 0.9x and 1.1x speed reached macro-F1 1.00 against 0.99
+# without (the two voices it missed were the two female US voices).
+SPEED_CHANGE = 0.1
 # The chat plays at most this much of a recording.
 RECORDING_SECONDS = 10.0
 # Files named in one line of the inspection before "and N more".
@@ -113,6 +117,8 @@ class AudioModality(Modality):
                 durations.append(probe(example.path, example.name).seconds)
             except Exception:
                 continue
+        from trainer.tasks.media.plan import groups_cross_classes
+
         seconds, why = clips.clip_seconds(durations)
         chosen: dict[str, Any] = {"clip_seconds": seconds, "augment": True}
         reasons = {
@@ -122,6 +128,20 @@ class AudioModality(Modality):
                 "little noise, so the model learns the sound, not where it starts or how loud it was recorded."
             ),
         }
+        groups = {example.group for example in media.examples}
+        if None not in groups and len(groups) >= 3 and groups_cross_classes(media):
+            chosen["speed_change"] = SPEED_CHANGE
+            reasons["speed_change"] = (
+                f"The file names name {len(groups)} speakers (or devices) who each have files of several classes, so "
+                f"training clips are also sped up or slowed down by up to {SPEED_CHANGE:.0%}, shifting pitch and "
+                "tempo as another voice would: what must carry over is the word, not the voice."
+            )
+        else:
+            chosen["speed_change"] = 0.0
+            reasons["speed_change"] = (
+                "No speakers are named in the file names, so the pitch of the sounds is kept as recorded (it may be "
+                "what tells the classes apart)."
+            )
         longest = max(durations, default=0.0)
         if longest > MAX_SECONDS / 10:
             reasons["clip_seconds"] += f" Recordings over {MAX_SECONDS / 60:.0f} minutes are refused."

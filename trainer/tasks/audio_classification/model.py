@@ -43,7 +43,8 @@ class AudioModel(MediaModel):
             if self.rate != RATE:
                 samples = resample(samples, RATE, self.rate)
             if train and self.settings.get("augment", True):
-                waves.append(clips.augment(samples, self.length, rng))
+                speed = float(self.settings.get("speed_change", 0.0))
+                waves.append(clips.augment(samples, self.length, rng, speed))
             else:
                 waves.append(clips.fit(samples, self.length))
         return clips.features(self.processor, self.network.config, waves, self.rate)
@@ -124,7 +125,12 @@ def load_base(config: Any, labels: list[str], progress: Progress | None = None) 
     seconds = float(config.clip_seconds or 1.0)
     if clips.is_whisper(network):
         clips.shorten_whisper(network, seconds)
-    settings = {"clip_seconds": seconds, "augment": bool(config.augment), "base_model": config.model}
+    settings = {
+        "clip_seconds": seconds,
+        "augment": bool(config.augment),
+        "speed_change": float(config.speed_change),
+        "base_model": config.model,
+    }
     return AudioModel(network, labels, processor, settings)
 
 
