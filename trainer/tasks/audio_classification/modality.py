@@ -50,9 +50,10 @@ class AudioModality(Modality):
     default_model = DEFAULT_MODEL
     # A transformer encoder's layers are large matmuls, which reach about the machine's measured matmul rate.
     cpu_efficiency = 1.0
-    # Whisper's encoder separates spoken words almost linearly: on the spoken digits (160 training clips) a linear
-    # head reached full validation accuracy after one pass, and its validation loss stopped falling after about five.
-    probe_examples = 1000
+    # Whisper's encoder separates spoken words almost linearly: on the spoken digits a linear head reached full
+    # validation accuracy after one pass; leaving each voice out in turn, its macro-F1 kept rising to about ten
+    # passes over 140 clips, and every pass costs a forward through the whole encoder.
+    probe_examples = 1400
 
     def decode(self, data: bytes, name: str) -> Sound:
         return read_sound(data, name)

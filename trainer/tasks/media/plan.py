@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from trainer.core.workspace import workspace_root
+from trainer.data.splits import split_sizes
 from trainer.plan.config import field_doc, resolve_config
 from trainer.plan.plan import Plan, PlanRow
 from trainer.tasks.base import PlanRequest
@@ -39,17 +40,25 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
     proposed["val_fraction"], proposed["test_fraction"] = 0.1, 0.1
     train_share = 0.8
     rows, classes = len(media.examples), len(media.labels)
-    per_class = rows * train_share / classes
     smallest = min(media.counts().values())
 
     groups = {example.group for example in media.examples}
-    if None not in groups and len(groups) >= 3 and groups_cross_classes(media):
+    wanted = user.get("group_split") is not False
+    if wanted and None not in groups and len(groups) >= 3 and groups_cross_classes(media):
         proposed["group_split"] = True
         sample = media.examples[0]
+        # A test of one held-out group is one speaker's score: hold out at least two when there are enough.
+        test_words = "the test"
+        if len(groups) >= 8:
+            proposed["test_fraction"] = max(0.1, round(2 / len(groups), 2))
+            train_share = 1 - proposed["val_fraction"] - proposed["test_fraction"]
+            _, _, held = split_sizes(len(groups), proposed["val_fraction"], proposed["test_fraction"], min_examples=3)
+            test_words = f"the test ({held} of them, so its score is not one speaker's)"
+        shares = f"{train_share:.0%}/{proposed['val_fraction']:.0%}/{proposed['test_fraction']:.0%}"
         reasons["split"] = (
-            f"80/10/10 by group: the {len(groups)} groups in the file names (e.g. speakers; '{sample.group}' from "
-            f"'{sample.name}') each stay in one split, so the test measures how the model does on groups it never "
-            "heard or saw; set group_split to false to split by file instead."
+            f"{shares} by group: the {len(groups)} groups in the file names (e.g. speakers; '{sample.group}' from "
+            f"'{sample.name}') each stay in one split, so {test_words} measures how the model does on groups it "
+            "never heard or saw; set group_split to false to split by file instead."
         )
     else:
         reasons["split"] = (
@@ -57,6 +66,7 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
             "in every split."
         )
 
+    per_class = rows * train_share / classes
     model = str(user.get("model") or modality.default_model)
     layers = modality.layer_count(model)
     _choose_training(proposed, reasons, per_class, layers, rows * train_share, modality.probe_examples)
