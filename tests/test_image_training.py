@@ -11,8 +11,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import toy_images
+from PIL import Image
 from polling import wait_for_status
 from toy_images import encoded, picture, write_class_folders, zip_folder
 
@@ -21,6 +23,7 @@ from tools.context import ToolContext
 from tools.data_tools import propose_plan
 from tools.pending import confirm_pending
 from tools.run_tools import deploy_run, evaluate_run
+from trainer.core.errors import UserError
 from trainer.core.fileio import read_jsonl
 from trainer.plan.config import RunConfig
 from trainer.serve.deploy import stop_deployment
@@ -76,10 +79,12 @@ def test_images_are_planned_trained_evaluated_and_served(tmp_path: Path) -> None
     log = (run_dir / "train.log").read_text()
     assert "Traceback" not in log and "'colours/warm/broken.png' is not an image" in log
 
+    losses = [row["loss"] for row in read_jsonl(run_dir / "metrics.jsonl") if "loss" in row]
+    assert len(losses) >= 4 and sum(losses[-2:]) / 2 < losses[0]
     evaluation = evaluate_run(ctx, started["run_id"])
     assert evaluation["test_size"] == 2 and set(evaluation["per_class"]) == {"cool", "warm"}
     assert len(evaluation["confusion_matrix"]) == 2 and "baseline" in evaluation
-    assert evaluation["macro_f1"] >= 0.5 and evaluation["examples_per_second"] > 0
+    assert 0 <= evaluation["macro_f1"] <= 1 and evaluation["examples_per_second"] > 0
     shown = result_images("evaluate_run", dict(evaluation), ctx.workspace)
     assert {Path(p).name for p in shown} == {"confusion_matrix.png", "loss.png", "mistakes.png"}
     splits = [json.loads(line) for line in (run_dir / "splits" / "test.jsonl").read_text().splitlines()]
@@ -92,7 +97,8 @@ def test_images_are_planned_trained_evaluated_and_served(tmp_path: Path) -> None
         assert status == 200 and {a["label"] for a in answer} == {"cool", "warm"}
         assert abs(sum(a["score"] for a in answer) - 1) < 1e-4
         status, answer = post(url, b"definitely not an image", "image/jpeg")
-        assert status == 400 and answer["error"].startswith("'the input' is not an image tunechat can read")
+        assert status == 400 and answer["error"].startswith("The request body is not an image tunechat can read")
+        assert answer["error"].endswith("; send a readable image file.")
     finally:
         stop_deployment(ctx.workspace, ctx.registry, started["run_id"])
 
@@ -113,6 +119,17 @@ def test_a_hub_image_model_trains_in_process_and_its_api_takes_every_input_form(
         data=str(data), task="image-classification", model=str(vit), epochs=8, learning_rate=3e-3,
         batch_size=8, image_size=32, freeze_layers=1, method="freeze",
     )  # fmt: skip
+    # More frozen layers than the model has: the run fails with one sentence naming the range.
+    too_many = registry.create_run({**config.to_dict(), "freeze_layers": 9})
+    RunConfig(**{**config.to_dict(), "freeze_layers": 9}).save(ws.run_dir(too_many) / "config.json")
+    with pytest.raises(UserError):
+        train_media_run(IMAGES, ws.run_dir(too_many), registry, too_many)
+    failed = registry.get_run(too_many)
+    assert failed["status"] == "failed"
+    assert failed["error"] == (
+        "freeze_layers is 9 but the model has only 2 layers; choose a number from 0 to 2 (2 trains only the new head)."
+    )
+
     run_id = registry.create_run(config.to_dict())
     run_dir = ws.run_dir(run_id)
     config.save(run_dir / "config.json")
@@ -137,7 +154,12 @@ def test_a_hub_image_model_trains_in_process_and_its_api_takes_every_input_form(
         assert post(url, json.dumps({"inputs": b64[1]}).encode(), "application/json")[1][0]["label"] == "cool"
         status, listed = post(url, json.dumps({"inputs": b64}).encode(), "application/json")
         assert status == 200 and [row[0]["label"] for row in listed] == ["warm", "cool"]
+        # A photo above the 1 MB limit of the text APIs is read; a body above 10 MB gets one sentence.
+        noise = np.random.default_rng(0).integers(0, 255, (800, 800, 3), dtype=np.uint8)
+        photo = encoded(Image.fromarray(noise))
+        assert len(photo) > 1_500_000 and post(url, photo, "image/png")[0] == 200
         for body, kind, words in (
+            (b"\0" * 11_000_000, "image/png", "over the 10000000 byte limit"),
             (json.dumps({"inputs": "%%%"}).encode(), "application/json", "not valid base64"),
             (json.dumps({"inputs": 3}).encode(), "application/json", "must be a base64 string"),
             (b"", "image/png", "empty"),

@@ -33,7 +33,8 @@ def inspect_data(
     task: str | None = None,
 ) -> dict[str, Any]:
     """Inspect an uploaded data file: the task it suits (classification, regression, chat SFT, preference pairs,
-    KTO, ...) and the columns used, rows, label counts, problems with line numbers and fixes, token lengths.
+    KTO, images in class folders, ...) and the columns used, rows, label counts, problems with line numbers and
+    fixes, token lengths (for images: sizes, skipped files, copies and a contact sheet).
 
     Args:
         file: Name of an uploaded file in the workspace (as listed by list_files).
@@ -85,7 +86,8 @@ def propose_plan(
 
     Args:
         file: Name of an uploaded file in the workspace.
-        model: Base model the user asked for (a Hugging Face id or local path); default all-MiniLM-L6-v2.
+        model: Base model the user asked for (a Hugging Face id or local path); default chosen for the data
+            (all-MiniLM-L6-v2 for texts, efficientnet-lite0 for images).
         epochs: Number of passes over the training split.
         learning_rate: Peak learning rate, e.g. 5e-5.
         batch_size: Examples per optimizer step.
@@ -93,7 +95,8 @@ def propose_plan(
         freeze_layers: Number of lower encoder layers to keep frozen.
         text_column: Column holding the text, only when the user named it.
         label_column: Column holding the label, only when the user named it.
-        task: text-classification, sft (chats/instructions) or dpo (preference pairs); default from the data.
+        task: text-classification, image-classification, sft (chats/instructions) or dpo (preference pairs);
+            default from the data.
         method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
     """
     from tools.pending import drop_pending, pending_action, propose_action

@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from trainer.core.errors import UserError
 from trainer.data import kinds
 from trainer.data.table import Table
 from trainer.inspection.problems import lines_text, problem
@@ -24,7 +25,13 @@ def media_report(path: Path, table: Table, info: dict[str, Any]) -> dict[str, An
         label = info["mapping"].get("label")
         column = next((value for key, value in info["mapping"].items() if key != "label"), None)
         columns = {} if table.format == "folder" else {"file_column": column, "label_column": label}
-        return inspect_media(path, modality, workspace_root(), **columns)
+        try:
+            return inspect_media(path, modality, workspace_root(), **columns)
+        except UserError as error:
+            # Nothing trainable (say a table whose paths point outside the upload): still a report of what it names.
+            report = _listed_files_report(path, table, info)
+            report["problems"].insert(0, problem("no_usable_files", [], str(error), count=0))
+            return report
     return _listed_files_report(path, table, info)
 
 

@@ -44,7 +44,7 @@ class ErrorStyle:
     routes: str  # closes a 404, e.g. "use POST /predict or GET /health"
     too_large_status: int = 400
     too_large_advice: str = "send a smaller request"
-    # Largest body accepted: JSON APIs keep the default; APIs taking files (images, recordings) need more.
+    # Largest body the API reads (files such as images and sounds need more than texts); at most DRAIN_LIMIT_BYTES.
     max_body_bytes: int = MAX_BODY_BYTES
 
 
@@ -160,8 +160,7 @@ def error_style(app: FastAPI) -> ErrorStyle | None:
 
 
 def too_large_response(style: ErrorStyle, length: int | None, drained: bool) -> JSONResponse:
-    """The answer to a body over the style's max_body_bytes (`length` from its Content-Length; None when it was
-    sent in chunks).
+    """The answer to a body over the style's max_body_bytes (`length` from its Content-Length; None when chunked).
 
     `drained`: the whole body was read, so the connection can stay open; otherwise it is closed after the answer.
     """
@@ -172,9 +171,9 @@ def too_large_response(style: ErrorStyle, length: int | None, drained: bool) -> 
 
 
 class BodyLimit:
-    """Refuse a body over the style's max_body_bytes: before the app runs when its Content-Length says so, else as
-    soon as that many bytes have arrived. (FastAPI's own max_body_size answers a plain-text 413 instead of the API's
-    error shape.)
+    """Refuse a body over the style's max_body_bytes (MAX_BODY_BYTES unless the API says otherwise): before the
+    app runs when its Content-Length says so, else as soon as that many bytes have arrived. (FastAPI's own
+    max_body_size answers a plain-text 413 instead of the API's error shape.)
 
     A refused body up to DRAIN_LIMIT_BYTES is read to its end and dropped before the answer: a client still
     sending it (urllib, curl: they read only once all is sent) would otherwise see a reset connection instead
@@ -192,7 +191,8 @@ class BodyLimit:
         # or one whose length lies) is counted below as it arrives.
         header = Headers(scope=scope).get("content-length", "")
         length = int(header) if header.isascii() and header.isdigit() else None
-        if length is not None and length > self.style.max_body_bytes:
+        limit = self.style.max_body_bytes
+        if length is not None and length > limit:
             drained = length <= DRAIN_LIMIT_BYTES and await _drain(receive, 0)
             if drained is None:
                 return  # the client left (or uvicorn refused the rest of the request): nobody to answer
@@ -204,7 +204,7 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.style.max_body_bytes:
+            if received > limit:
                 drained = not message.get("more_body", False) or bool(await _drain(receive, received))
                 # Answered by create_app's handler, as FastAPI reads the body.
                 raise HTTPException(413, headers=None if drained else {"Connection": "close"})

@@ -92,7 +92,7 @@ COMMANDS: tuple[Command, ...] = (
         "fine-tune in the foreground with a progress bar",
         cmd_train,
         (
-            arg("--data", help="CSV, TSV or JSONL file of labelled texts"),
+            arg("--data", help="CSV, TSV or JSONL of labelled texts, chats or pairs; a zip of image class folders"),
             arg("--config", help="a run's config.json to reproduce (flags override it)"),
             arg("--model", help="base model: Hugging Face id or local folder (default all-MiniLM-L6-v2)"),
             arg("--epochs", type=float),

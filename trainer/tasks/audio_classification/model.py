@@ -8,6 +8,7 @@ clips exactly as the evaluated one did.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,13 @@ class AudioModel(MediaModel):
             else:
                 waves.append(clips.fit(samples, self.length))
         return clips.features(self.processor, self.network.config, waves, self.rate)
+
+    def compact(self, item: Any) -> Any:
+        """Only the samples a clip can use: its length, plus room for the shift and speed change of training."""
+        if not isinstance(item, Sound):
+            return item
+        keep = int(float(self.settings["clip_seconds"]) * RATE * (1.2 + float(self.settings.get("speed_change", 0))))
+        return dataclasses.replace(item, samples=item.samples[:keep].copy()) if len(item.samples) > keep else item
 
     def _layers(self) -> torch.nn.ModuleList:
         """The backbone's stack of transformer layers (the longest ModuleList outside the head)."""

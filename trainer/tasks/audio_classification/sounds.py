@@ -36,6 +36,11 @@ class Sound:
     clipped: float  # share of samples at full scale
     silent: bool
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the sound takes (what the media task's cache of decoded files counts)."""
+        return int(self.samples.nbytes)
+
 
 def duration_words(seconds: float) -> str:
     if seconds >= 120:

@@ -133,8 +133,16 @@ class ImageModality(Modality):
         return len(depths) if isinstance(depths, list) else None
 
     def train_gflops(self, config: RunConfig) -> float | None:
+        from trainer.models import efficientnet_lite0 as lite
+
         if config.model != DEFAULT_MODEL:
-            return None
+            try:
+                saved = json.loads((Path(config.model).expanduser() / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            # Lite0 as converted (or with random weights): the same work per image.
+            if saved.get("tunechat_architecture") != lite.ARCHITECTURE or saved.get("stages") != lite.LITE0_STAGES:
+                return None
         return LITE0_GFLOPS_224 * (config.image_size / 224) ** 2
 
 

@@ -46,6 +46,10 @@ class ImageModel(MediaModel):
         )
         return {"pixel_values": torch.from_numpy(array)}
 
+    def compact(self, item: Any) -> Any:
+        # A training crop keeps at least 60% of the area (77% of a side), so 1.5x the input size loses nothing.
+        return item.shrunk(round(int(self.preprocess["image_size"]) * 1.5))
+
     def units(self) -> tuple[list[torch.nn.Module], list[list[torch.nn.Module]]]:
         """(input layers frozen with any n, the layers `freeze` counts, lowest first)."""
         raise NotImplementedError
@@ -78,7 +82,17 @@ class ImageModel(MediaModel):
 
 
 class LiteModel(ImageModel):
+    """Kept channels-last: on CPUs oneDNN runs its depthwise convolutions about twice as fast in that layout."""
+
     network: lite.EfficientNetLite
+
+    def __init__(self, network: lite.EfficientNetLite, labels: list[str], preprocess: dict[str, Any]):
+        network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        super().__init__(network, labels, preprocess)
+
+    def batch(self, items: list[Any], train: bool, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        pixels = super().batch(items, train, rng)["pixel_values"]
+        return {"pixel_values": pixels.contiguous(memory_format=torch.channels_last)}
 
     def units(self) -> tuple[list[torch.nn.Module], list[list[torch.nn.Module]]]:
         return self.network.stem(), self.network.layers()

@@ -36,6 +36,18 @@ class Picture:
     mode: str
     format: str
 
+    @property
+    def nbytes(self) -> int:
+        return self.image.width * self.image.height * 3
+
+    def shrunk(self, short_side: int) -> Picture:
+        """The same picture with its shorter side at most `short_side` pixels (training needs no more)."""
+        if min(self.image.size) <= short_side:
+            return self
+        scale = short_side / min(self.image.size)
+        size = (max(1, round(self.image.width * scale)), max(1, round(self.image.height * scale)))
+        return Picture(self.image.resize(size, Image.Resampling.BILINEAR), self.size, self.mode, self.format)
+
 
 def decode(data: bytes, name: str) -> Picture:
     """The image in `data` (first frame of an animation); UserError with one sentence naming `name` otherwise."""
@@ -47,7 +59,7 @@ def decode(data: bytes, name: str) -> Picture:
             if width * height > MAX_PIXELS:
                 raise UserError(
                     f"'{name}' is {width:,} x {height:,} pixels, over the {MAX_PIXELS // 1_000_000}-megapixel limit "
-                    "(a guard against decompression bombs); it was skipped, so shrink it to use it."
+                    "(a guard against decompression bombs)."
                 )
             image.seek(0)
             mode, kind = image.mode, image.format or "?"
@@ -61,16 +73,19 @@ def decode(data: bytes, name: str) -> Picture:
         claimed = f"{int(found.group(1)):,} pixels" if found else "more pixels than tunechat decodes"
         raise UserError(
             f"'{name}' claims {claimed}, over the {MAX_PIXELS // 1_000_000}-megapixel limit (a guard against "
-            "decompression bombs); it was skipped, so shrink it to use it."
+            "decompression bombs)."
         ) from None
     except UnidentifiedImageError:
-        raise UserError(
-            f"'{name}' is not an image tunechat can read (PNG, JPEG, WebP, BMP or GIF); it was skipped."
-        ) from None
+        raise UserError(f"'{name}' is not an image tunechat can read (PNG, JPEG, WebP, BMP or GIF).") from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         reason = str(error).strip().splitlines()[0][:80] if str(error).strip() else type(error).__name__
-        raise UserError(f"'{name}' is a damaged image ({reason}); it was skipped.") from None
-    rgb = to_rgb(image)
+        raise UserError(f"'{name}' is a damaged image ({reason}).") from None
+    upright: Image.Image = image
+    try:
+        upright = ImageOps.exif_transpose(image) or image  # phone photos are stored sideways with a rotation tag
+    except (OSError, ValueError, SyntaxError, TypeError):
+        pass  # an unreadable rotation tag: the pixels as stored
+    rgb = to_rgb(upright)
     if max(rgb.size) > KEEP_SIDE:
         rgb.thumbnail((KEEP_SIDE, KEEP_SIDE), Image.Resampling.BILINEAR)
     return Picture(rgb, (width, height), mode, kind)

@@ -24,13 +24,12 @@ def evaluate_media(
     run_id: int,
 ) -> dict[str, Any]:
     from trainer.evaluate.plots import plot_confusion_matrix, plot_loss_curves
-    from trainer.tasks.media.gallery import plot_mistakes
-    from trainer.tasks.media.train import load_items, predict_probabilities
+    from trainer.tasks.media.gallery import GALLERY_SIZE, plot_mistakes
+    from trainer.tasks.media.predict import ItemStore, load_items, predict_probabilities
 
     labels = model.labels
     test = [media.examples[i] for i in splits["test"]]
-    items = load_items(modality, test)
-    probabilities = predict_probabilities(model, items)
+    probabilities = predict_probabilities(model, ItemStore(modality, model, test))
     predicted = [labels[max(range(len(row)), key=row.__getitem__)] for row in probabilities]
     truth = [example.label for example in test]
     evaluation = classification_metrics(truth, predicted, labels)
@@ -52,7 +51,10 @@ def evaluate_media(
         }
         for i in wrong[:12]
     ]
-    mistakes = [(items[i], truth[i], predicted[i], max(probabilities[i])) for i in wrong]
+    # Only the files the gallery shows are decoded again (the test split of a large data set is not kept).
+    shown = wrong[:GALLERY_SIZE]
+    pictures = load_items(modality, [test[i] for i in shown])
+    mistakes = [(item, truth[i], predicted[i], max(probabilities[i])) for item, i in zip(pictures, shown, strict=True)]
     rows = read_jsonl(run_dir / "metrics.jsonl")
     curves = {
         "training loss": [(int(r["step"]), float(r["loss"])) for r in rows if "loss" in r],

@@ -184,7 +184,7 @@ def _add_checked(media: MediaSet, modality: Modality, file: Path, name: str, lab
         data = file.read_bytes()
         modality.decode(data, name)
     except UserError as error:
-        media.skipped.append(Skipped(name, str(error)))
+        media.skipped.append(Skipped(name, f"{str(error).rstrip('.')}; it was skipped."))
         return
     except OSError as error:
         media.skipped.append(Skipped(name, f"'{name}' could not be read ({error.strerror or error}); it was skipped."))

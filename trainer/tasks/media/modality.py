@@ -52,6 +52,11 @@ class MediaModel(ABC):
     def save(self, folder: Path) -> None:
         """Write the trained model (config.json, safetensors weights, what `batch` needs) into `folder`."""
 
+    def compact(self, item: Any) -> Any:
+        """A decoded item reduced to what `batch` uses (e.g. a photo shrunk towards the input size), so more fit
+        in memory; items with an `nbytes` are counted by it."""
+        return item
+
     def train_mode(self) -> None:
         """Put the network in training mode; frozen layers with batch norm keep their pretrained statistics."""
         self.network.train()
@@ -81,8 +86,9 @@ class Modality(ABC):
 
     @abstractmethod
     def decode(self, data: bytes, name: str) -> Any:
-        """The decoded file (what `MediaModel.batch` and `preview` take); UserError with one sentence naming
-        `name` when the bytes are not a readable file of this kind."""
+        """The decoded file (what `MediaModel.batch` and `preview` take); UserError when the bytes are not a
+        readable file of this kind, whose sentence starts with `name` in quotes and says what is wrong, without
+        advice: the caller adds what happens ("it was skipped", "send a readable image file")."""
 
     def group_of(self, name: str) -> str | None:
         """The group an example belongs to, from its file name relative to the upload (e.g. a speaker), so a

