@@ -150,3 +150,20 @@ def _long_wav() -> bytes:
     out = io.BytesIO()
     soundfile.write(out, np.zeros(1000 * 1800, dtype=np.float32), 1000, subtype="PCM_U8", format="WAV")
     return out.getvalue()
+
+
+@pytest.mark.slow
+def test_the_user_can_turn_the_voice_split_off_from_the_tool_and_the_command_line(tmp_path: Path) -> None:
+    from tools.context import ToolContext
+    from tools.data_tools import propose_plan
+    from ui.cli import build_parser
+    from ui.cli.training import _settings
+
+    ctx = ToolContext.from_env()
+    ctx.workspace.create()
+    uploaded = ctx.workspace.import_file(zip_folder(tone_folder(tmp_path / "tones", per_class=6), tmp_path / "t.zip"))
+    assert propose_plan(ctx, uploaded.name).config["group_split"] is True
+    plan = propose_plan(ctx, uploaded.name, group_split=False)
+    assert plan.config["group_split"] is False and "stratified" in plan.reasons["split"]
+    args = build_parser().parse_args(["train", "--data", "t.zip", "--no-group-split"])
+    assert _settings(args)["group_split"] is False
