@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from agent.clips import result_clips
 from trainer.core.workspace import Workspace
 
 # The tools that draw plots, and the keys of their results that name one.
@@ -54,11 +55,12 @@ def shown_image(path: str | Path, workspace: Workspace) -> Path | None:
 
 
 def result_images(tool: str, result: Mapping[str, Any], workspace: Workspace) -> list[str]:
-    """The plots a tool's result names under its known keys (top level only), as checked real paths."""
+    """The plots a tool's result names under its known keys (top level only), as checked real paths, then the
+    recordings it offers to play (agent/clips.py): a reply's media, shown in that order."""
     found: list[str] = []
     for key in IMAGE_KEYS.get(tool, ()):
         value = result.get(key)
         image = shown_image(value, workspace) if isinstance(value, str | Path) and value else None
         if image is not None and str(image) not in found:
             found.append(str(image))
-    return found
+    return found + [clip for clip in result_clips(tool, result, workspace) if clip not in found]

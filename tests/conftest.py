@@ -21,6 +21,7 @@ from file_reads import watching_reads
 from hosted_runs import CANARY, stop_followers
 from http_probe import Faulty, FaultyChat
 from openai_server import FakeOpenAI
+from toy_audio import save_tiny_whisper, tone_folder, zip_folder
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
 from toy_models import build_chain_llm, build_tiny_llm, save_word_bert
 
@@ -200,6 +201,47 @@ def trained_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer Whisper encoder classifier (d_model 32) with its feature extractor, as safetensors."""
+    return save_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+
+
+@pytest.fixture(scope="module")
+def audio_run(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run 1 of a workspace of its own: tiny_whisper trained in this process on two tones in five "voices"
+    (held out by group: 3 train, 1 validation, 1 test), 0.5 s clips; its folder as the worker leaves it."""
+    from trainer.backends import local
+    from trainer.plan.config import resolve_config
+    from trainer.tasks.audio_classification.task import TASK as AUDIO
+
+    workspace = Workspace(tmp_path_factory.mktemp("audio-home"))
+    workspace.create()
+    zip_folder(
+        tone_folder(tmp_path_factory.mktemp("upload") / "tones", per_class=10, voices=5),
+        workspace.uploads / "tones.zip",
+    )
+    registry = Registry(workspace.db_path)
+    settings = {"epochs": 8, "learning_rate": 1e-2, "batch_size": 4, "clip_seconds": 0.5, "freeze_layers": 0}
+    config = {"data": "tones.zip", "task": AUDIO.name, "model": str(tiny_whisper), "group_split": True, **settings}
+    run_id = local.create_run(workspace, registry, resolve_config(config))
+    AUDIO.train(workspace.run_dir(run_id), registry, run_id)
+    return workspace.run_dir(run_id)
+
+
+@pytest.fixture(scope="module")
+def audio_url(audio_run: Path) -> Iterator[str]:
+    """audio_run's classifier served by the media API in this process on a free loopback port."""
+    from trainer.serve.http import ModelSlot
+    from trainer.serve.listen import Server
+    from trainer.tasks.audio_classification.task import TASK as AUDIO
+    from trainer.tasks.media.serve import Classifier, create_media_app
+
+    classifier = Classifier.from_run(AUDIO.modality, audio_run)
+    with Server(create_media_app(AUDIO.modality, ModelSlot(classifier)), "127.0.0.1", 0, quiet=True) as server:
+        yield server.url
 
 
 # ---- served models ---------------------------------------------------------------------------------------

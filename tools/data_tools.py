@@ -79,6 +79,7 @@ def propose_plan(
     label_column: str | None = None,
     task: str | None = None,
     method: str | None = None,
+    group_split: bool | None = None,
 ) -> Plan:
     """Propose a fine-tuning plan for an uploaded file: base model and hyperparameters, each with a reason,
     plus the estimated run time on this machine. Nothing is started. Pass only the settings the user asked for;
@@ -87,7 +88,7 @@ def propose_plan(
     Args:
         file: Name of an uploaded file in the workspace.
         model: Base model the user asked for (a Hugging Face id or local path); default chosen for the data
-            (all-MiniLM-L6-v2 for texts, efficientnet-lite0 for images).
+            (all-MiniLM-L6-v2 for texts, efficientnet-lite0 for images, whisper-base for sounds).
         epochs: Number of passes over the training split.
         learning_rate: Peak learning rate, e.g. 5e-5.
         batch_size: Examples per optimizer step.
@@ -95,9 +96,11 @@ def propose_plan(
         freeze_layers: Number of lower encoder layers to keep frozen.
         text_column: Column holding the text, only when the user named it.
         label_column: Column holding the label, only when the user named it.
-        task: text-classification, image-classification, sft (chats/instructions) or dpo (preference pairs);
-            default from the data.
+        task: text-classification, image-classification, audio-classification, sft (chats/instructions) or dpo
+            (preference pairs); default from the data.
         method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
+        group_split: False only when the user wants images or sounds split by file although their names carry
+            speakers or other groups (the plan then holds out whole groups).
     """
     from tools.pending import drop_pending, pending_action, propose_action
     from tools.wording import settings_line
@@ -120,6 +123,7 @@ def propose_plan(
         text_column=text_column,
         label_column=label_column,
         method=method,
+        group_split=group_split,
     )
     summary = f"Train {get_task(str(plan.config['task'])).title} on {plan.file}: {settings_line(plan.config)}"
     arguments = {"config": plan.config, "estimate_seconds": plan.estimate_seconds}

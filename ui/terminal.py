@@ -17,8 +17,8 @@ def print_reply(reply: Reply) -> None:
         mark = "✓" if step.ok else "✗"
         print(f"  [{mark} {step.name} {step.duration_s:.1f}s]", file=sys.stderr)
     print(reply.text)
-    for image in reply.images:
-        print(f"(image: {image})")
+    for media in reply.images:
+        print(f"({'recording' if media.endswith('.wav') else 'image'}: {media})")
 
 
 def chat(

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from agent.clips import is_wav, shown_clip
 from agent.images import PNG_SIGNATURE, shown_image
 from trainer.core.errors import UserError
 from trainer.core.workspace import DEFAULT_MAX_UPLOAD_MB, Workspace
@@ -25,9 +26,9 @@ BROWSER_CHATS = 50
 
 
 class ImageStage:
-    """The plots the chat shows, copied into a private folder (0700, files 0600): the one folder the app
-    serves. Only PNG files inside the workspace's run and comparison folders are copied (agent/images.py), and
-    the bytes copied are the bytes checked."""
+    """The plots the chat shows and the recordings it plays, copied into a private folder (0700, files 0600): the
+    one folder the app serves. Only PNG files inside the workspace's plot folders (agent/images.py) and WAV files
+    inside its clip folder (agent/clips.py) are copied, and the bytes copied are the bytes checked."""
 
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
@@ -35,16 +36,18 @@ class ImageStage:
         self.folder = Path(self._folder.name)
 
     def __call__(self, path: str) -> str | None:
-        source = shown_image(path, self.workspace)
+        source, suffix = shown_image(path, self.workspace), ".png"
+        if source is None:  # a recording the inspection wrote, played by the chat's audio player
+            source, suffix = shown_clip(path, self.workspace), ".wav"
         try:
             content = source.read_bytes() if source is not None else b""
         except OSError:
             return None
-        if source is None or not content.startswith(PNG_SIGNATURE):
+        if source is None or not (content.startswith(PNG_SIGNATURE) if suffix == ".png" else is_wav(content[:12])):
             return None
         # The file's own name stays in the served name (the browser shows it); the digest keeps versions apart.
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", source.stem)[:60]
-        target = self.folder / f"{name}-{hashlib.sha256(content).hexdigest()[:16]}.png"
+        target = self.folder / f"{name}-{hashlib.sha256(content).hexdigest()[:16]}{suffix}"
         if not target.exists():
             part = self.folder / f".{target.name}.{os.getpid()}.{threading.get_ident()}.part"
             descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -304,7 +304,7 @@ def first_use_note(name: str, root: Path | None = None) -> str | None:
 
 
 # Modules that add their entries with `add(...)` when imported: one per model family that needs its own code.
-ENTRY_MODULES: tuple[str, ...] = ("trainer.models.entries",)
+ENTRY_MODULES: tuple[str, ...] = ("trainer.models.entries", "trainer.models.whisper_base")
 
 
 def _load_entries() -> None:

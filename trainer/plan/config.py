@@ -95,6 +95,13 @@ class RunConfig:
     horizontal_flip: bool = field(
         default=False, metadata={"doc": "Mirror training images at random (not for digits or text in images)."}
     )
+    clip_seconds: float = field(
+        default=0.0, metadata={"doc": "Sounds are padded or cut to this many seconds (0: chosen from the data)."}
+    )
+    speed_change: float = field(
+        default=0.0,
+        metadata={"doc": "Training sounds are sped up or slowed down by up to this share (0.1: ±10%), shifting pitch."},
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -189,6 +196,8 @@ def _validate(config: RunConfig) -> None:
         (config.save_steps >= 0 and config.max_steps >= 0, "save_steps and max_steps must be 0 or more"),
         (config.dpo_beta > 0, "dpo_beta must be above 0"),
         (16 <= config.image_size <= 1024, "image_size must be between 16 and 1024 pixels"),
+        (0 <= config.clip_seconds <= 30, "clip_seconds must be between 0 (chosen from the data) and 30"),
+        (0 <= config.speed_change < 0.5, "speed_change must be at least 0 and below 0.5"),
     ]
     for ok, message in checks:
         if not ok:

@@ -24,6 +24,7 @@ BUILTIN = (
     "trainer.tasks.causal_lm.sft",
     "trainer.tasks.causal_lm.dpo",
     "trainer.tasks.image_classification.task",
+    "trainer.tasks.audio_classification.task",
 )
 PLUGINS_ENV = "TUNECHAT_TASK_PLUGINS"
 

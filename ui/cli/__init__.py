@@ -106,6 +106,11 @@ COMMANDS: tuple[Command, ...] = (
             LABEL_COLUMN,
             arg("--task", choices=task_names(), help="what to train (default: from the data)"),
             arg("--method", choices=["full", "freeze", "lora", "qlora"], help="how much of the model trains"),
+            arg(
+                "--no-group-split",
+                action="store_true",
+                help="images or sounds: split by file, not by the speakers (groups) in the file names",
+            ),
             arg("--backend", choices=backend_names(), help="where to train: local (default) or a hosted API"),
             arg("--yes", action="store_true", help="openai: accept the plan without asking (it costs money)"),
             arg("--suffix", help="openai: text added to the fine-tuned model's name"),

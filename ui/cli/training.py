@@ -25,6 +25,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "label_column": args.label_column,
         **({"method": args.method} if getattr(args, "method", None) else {}),
         **({"task": args.task} if getattr(args, "task", None) else {}),
+        **({"group_split": False} if getattr(args, "no_group_split", False) else {}),
     }
 
 

@@ -76,6 +76,13 @@ class Modality(ABC):
     example_content_type: ClassVar[str]
     # The base model when the user names none: an offline catalog name (trainer/models/catalog.py) or a hub id.
     default_model: ClassVar[str]
+    # The share of this machine's measured matmul rate its default network reaches on a CPU, for time estimates.
+    # Measured on EfficientNet-Lite0 on 2 cores: depthwise convolutions and batch norm use the cores far less well
+    # than one large matmul; a transformer's layers are large matmuls.
+    cpu_efficiency: ClassVar[float] = 0.12
+    # Examples a linear probe (only the new head trains) sees in all, passes x training files, to settle on this
+    # modality's features (the planner keeps the passes between 5 and 30).
+    probe_examples: ClassVar[int] = 3000
 
     @abstractmethod
     def decode(self, data: bytes, name: str) -> Any:
@@ -98,6 +105,10 @@ class Modality(ABC):
     @abstractmethod
     def preview(self, item: Any, size: int) -> Image.Image:
         """A picture of a decoded item at most `size` pixels wide and high (a thumbnail, a waveform)."""
+
+    def recording(self, item: Any) -> bytes | None:
+        """A decoded item as a short WAV file the chat can play, None for media that is seen, not heard."""
+        return None
 
     @abstractmethod
     def load_model(self, config: RunConfig, labels: list[str], progress: Progress | None = None) -> MediaModel:

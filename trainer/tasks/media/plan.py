@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from trainer.core.workspace import workspace_root
+from trainer.data.splits import split_sizes
 from trainer.plan.config import field_doc, resolve_config
 from trainer.plan.plan import Plan, PlanRow
 from trainer.tasks.base import PlanRequest
-from trainer.tasks.media.examples import load_media
+from trainer.tasks.media.examples import MediaSet, load_media
 
 if TYPE_CHECKING:
     from trainer.tasks.media.task import MediaClassificationTask
@@ -24,9 +25,6 @@ PROBE_PER_CLASS = 30
 TOP_LAYERS_PER_CLASS = 400
 # Share of the backbone's layers (from the top) trained when only the top layers train.
 TOP_SHARE = 0.4
-# Measured on EfficientNet-Lite0 on 2 CPU cores: the share of the matmul rate a small convolutional network
-# reaches (depthwise convolutions and batch norm use the cores far less well than one large matmul).
-CPU_EFFICIENCY = 0.12
 OVERHEAD_SECONDS = 20.0
 
 
@@ -42,15 +40,25 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
     proposed["val_fraction"], proposed["test_fraction"] = 0.1, 0.1
     train_share = 0.8
     rows, classes = len(media.examples), len(media.labels)
-    per_class = rows * train_share / classes
     smallest = min(media.counts().values())
 
     groups = {example.group for example in media.examples}
-    if None not in groups and len(groups) >= 3:
+    wanted = user.get("group_split") is not False
+    if wanted and None not in groups and len(groups) >= 3 and groups_cross_classes(media):
         proposed["group_split"] = True
+        sample = media.examples[0]
+        # A test of one held-out group is one speaker's score: hold out at least two when there are enough.
+        test_words = "the test"
+        if len(groups) >= 8:
+            proposed["test_fraction"] = max(0.1, round(2 / len(groups), 2))
+            train_share = 1 - proposed["val_fraction"] - proposed["test_fraction"]
+            _, _, held = split_sizes(len(groups), proposed["val_fraction"], proposed["test_fraction"], min_examples=3)
+            test_words = f"the test ({held} of them, so its score is not one speaker's)"
+        shares = f"{train_share:.0%}/{proposed['val_fraction']:.0%}/{proposed['test_fraction']:.0%}"
         reasons["split"] = (
-            f"80/10/10 by group: the {len(groups)} groups in the file names (e.g. speakers) each stay in one split, "
-            "so the test measures how the model does on groups it never heard or saw."
+            f"{shares} by group: the {len(groups)} groups in the file names (e.g. speakers; '{sample.group}' from "
+            f"'{sample.name}') each stay in one split, so {test_words} measures how the model does on groups it "
+            "never heard or saw; set group_split to false to split by file instead."
         )
     else:
         reasons["split"] = (
@@ -58,9 +66,10 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
             "in every split."
         )
 
+    per_class = rows * train_share / classes
     model = str(user.get("model") or modality.default_model)
     layers = modality.layer_count(model)
-    _choose_training(proposed, reasons, per_class, layers, rows * train_share)
+    _choose_training(proposed, reasons, per_class, layers, rows * train_share, modality.probe_examples)
     if rows * train_share < 1000:
         proposed["batch_size"] = 16
         reasons["batch_size"] = "Few files: 16 gives more optimizer steps per pass and still steady batch statistics."
@@ -108,8 +117,24 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
     )
 
 
+def groups_cross_classes(media: MediaSet) -> bool:
+    """True when the groups cut across the classes (most groups hold files of two or more classes), as speakers who
+    each say every word do; groups that each hold one class are the classes over again, and holding them out
+    would hold out whole classes."""
+    classes_of: dict[str | None, set[str]] = {}
+    for example in media.examples:
+        classes_of.setdefault(example.group, set()).add(example.label)
+    mixed = sum(1 for labels in classes_of.values() if len(labels) >= 2)
+    return mixed * 2 >= len(classes_of)
+
+
 def _choose_training(
-    proposed: dict[str, Any], reasons: dict[str, str], per_class: float, layers: int | None, train_rows: float
+    proposed: dict[str, Any],
+    reasons: dict[str, str],
+    per_class: float,
+    layers: int | None,
+    train_rows: float,
+    probe_examples: int,
 ) -> None:
     def passes(seen: int, low: int, high: int) -> int:
         return max(low, min(high, -(-seen // max(1, int(train_rows)))))
@@ -120,7 +145,7 @@ def _choose_training(
             "This model's layers are not known before it loads, so every layer trains (full fine-tuning)."
         )
     elif per_class < PROBE_PER_CLASS:
-        proposed.update(method="freeze", freeze_layers=layers, epochs=passes(3000, 5, 30), learning_rate=3e-3)
+        proposed.update(method="freeze", freeze_layers=layers, epochs=passes(probe_examples, 5, 30), learning_rate=3e-3)
         reasons["freeze_layers"] = (
             f"About {per_class:.0f} training files per class are too few to adjust millions of pretrained weights "
             "without memorising them, so the backbone stays frozen and only a new linear head trains (a linear "
@@ -139,10 +164,15 @@ def _choose_training(
         reasons["freeze_layers"] = (
             f"About {per_class:.0f} training files per class are enough to fine-tune every layer (full fine-tuning)."
         )
+    settles = (
+        f"a new head on this kind of pretrained features settles in about {probe_examples:,}"
+        if proposed["freeze_layers"] and proposed["freeze_layers"] == layers
+        else "a pretrained network's new head and top layers settle in a few thousand"
+    )
     reasons["epochs"] = (
         f"{proposed['epochs']} passes over the {int(train_rows)} training files show the network about "
-        f"{int(proposed['epochs'] * train_rows):,} images: a pretrained network's new head and top layers settle "
-        "in a few thousand, and more passes would start to memorise the files."
+        f"{int(proposed['epochs'] * train_rows):,} examples: {settles}, and more passes would start to memorise "
+        "the files."
     )
     reasons["learning_rate"] = (
         "A new head and a few top layers take a higher rate than a whole pretrained network, which a high rate "
@@ -174,4 +204,4 @@ def estimate_seconds(
     frozen_share = min(1.0, resolved.freeze_layers / layers) if layers else 0.0
     step_factor = 3 - 2 * frozen_share
     work = per_example * (train_rows * resolved.epochs * step_factor + (rows - train_rows) * (resolved.epochs + 1))
-    return OVERHEAD_SECONDS + work / (machine_gflops(request.cache_dir) * CPU_EFFICIENCY)
+    return OVERHEAD_SECONDS + work / (machine_gflops(request.cache_dir) * task.modality.cpu_efficiency)

@@ -18,6 +18,10 @@ DESCRIBE_SAMPLE = 2000
 NAMES_LISTED = 10
 # Under the workspace root: the contact sheets of inspected uploads (the chat may show PNGs from here).
 SHEETS = Path("prepared") / "contact-sheets"
+# Under the workspace root: recordings of inspected uploads the chat offers to play (WAVs written by tunechat).
+CLIPS = Path("prepared") / "clips"
+# Recordings offered per upload: the first file of each of the first classes.
+CLIPS_OFFERED = 4
 
 
 def inspect_media(path: Path, modality: Modality, workspace_root: Path, **columns: str | None) -> dict[str, Any]:
@@ -38,6 +42,7 @@ def inspect_media(path: Path, modality: Modality, workspace_root: Path, **column
     sheet = workspace_root / SHEETS / f"{_source_key(path)}.png"
     sheet.parent.mkdir(parents=True, exist_ok=True)
     plot_contact_sheet(modality, dict(by_class), sheet)
+    clips = _write_recordings(modality, dict(by_class), workspace_root / CLIPS / _source_key(path))
 
     repeats, conflicts = _copies(media.examples)
     problems = []
@@ -94,10 +99,27 @@ def inspect_media(path: Path, modality: Modality, workspace_root: Path, **column
             "files": [[e.name for e in group] for group in conflicts[:NAMES_LISTED]],
         },
         "contact_sheet_png": str(sheet),
+        **({"clips": clips} if clips else {}),
         "samples": [{"file": e.name, "label": e.label} for e in media.examples[:3]],
         "problems": problems,
         "notes": notes,
     }
+
+
+def _write_recordings(modality: Modality, by_class: dict[str, list[Any]], folder: Path) -> list[str]:
+    """The first recording of each of the first classes, as WAVs named after their class, for the chat to play."""
+    import re
+
+    written = []
+    for index, label in enumerate(sorted(by_class)[:CLIPS_OFFERED]):
+        data = modality.recording(by_class[label][0]) if by_class[label] else None
+        if data is None:
+            return []
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{index + 1}-{re.sub(r'[^A-Za-z0-9_.-]', '_', label)[:40]}.wav"
+        target.write_bytes(data)
+        written.append(str(target))
+    return written
 
 
 def _copies(examples: list[MediaExample]) -> tuple[list[MediaExample], list[list[MediaExample]]]:
