@@ -16,7 +16,7 @@ from trainer.core.workspace import Workspace
 
 # The tools that draw plots, and the keys of their results that name one.
 IMAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "evaluate_run": ("confusion_matrix_png", "loss_png"),
+    "evaluate_run": ("confusion_matrix_png", "scatter_png", "loss_png"),
     "compare_runs": ("plot",),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

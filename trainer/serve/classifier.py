@@ -1,6 +1,7 @@
 """The classifier API, shaped like the Hugging Face Inference API.
 
-`POST /predict` (or `POST /`) with `{"inputs": "text"}` or `{"inputs": ["t1", "t2"]}` answers with one list of
+`POST /predict` (or `POST /`) with `{"inputs": "text"}` or `{"inputs": ["t1", "t2"]}` (a model trained on text
+pairs takes `{"inputs": {"text": "...", "text_pair": "..."}}` or a list of those) answers with one list of
 `{"label", "score"}` per input, every class, best first. `GET /health` says which run is served.
 """
 
@@ -12,23 +13,15 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from trainer.serve.http import (
-    ErrorStyle,
-    ModelSlot,
-    RequestBody,
-    ServedApi,
-    create_app,
-    loading_response,
-    refusal,
-)
+from trainer.serve.http import ErrorStyle, ModelSlot, ServedApi, create_app, loading_response
 from trainer.serve.listen import Server
+from trainer.serve.text_inputs import EXAMPLE, MAX_INPUTS, PredictRequest, check_kind
 from trainer.tasks.text_classification.predict import Predictor
 
-MAX_INPUTS = 256
-EXAMPLE = 'send {"inputs": "some text"} or {"inputs": ["text 1", "text 2"]}'
+__all__ = ["MAX_INPUTS", "API", "make_server"]
 STYLE = ErrorStyle(
     body=lambda status, message: {"error": message},
     example=EXAMPLE,
@@ -36,28 +29,6 @@ STYLE = ErrorStyle(
     too_large_advice="send fewer texts",
 )
 logger = logging.getLogger("uvicorn.error")
-
-
-class PredictRequest(RequestBody):
-    inputs: str | list[str] = Field(
-        description=f"One text, or a list of up to {MAX_INPUTS} texts.",
-        examples=["The food was great", ["The food was great", "The service was awful"]],
-    )
-
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _texts(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return value
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise refusal(f"'inputs' must be a string or a list of strings; {EXAMPLE}")
-        if not value:
-            raise refusal("'inputs' is an empty list; send at least one text")
-        if len(value) > MAX_INPUTS:
-            raise refusal(
-                f"'inputs' has {len(value)} texts, over the limit of {MAX_INPUTS}; split them into smaller requests"
-            )
-        return value
 
 
 class Score(BaseModel):
@@ -78,9 +49,11 @@ def create_classifier_app(slot: ModelSlot[Predictor]) -> FastAPI:
     @app.post("/predict", summary="Every label's score for each input, best first")
     def predict(request: PredictRequest) -> list[list[Score]]:
         predictor = slot.get()
-        texts = [request.inputs] if isinstance(request.inputs, str) else request.inputs
+        # A plug-in task may serve its own model here: one with predict(texts) and no `pairs` takes single texts.
+        check_kind(request.inputs, bool(getattr(predictor, "pairs", False)))
+        texts, pairs = request.inputs.texts, request.inputs.pairs
         try:
-            scored = predictor.predict(texts)
+            scored = predictor.predict(texts) if pairs is None else predictor.predict(texts, pairs=pairs)
         except Exception as error:  # the server must keep answering whatever one request does
             logger.exception("prediction failed")
             raise HTTPException(500, f"The model failed on this request ({error}); see serve.log") from None
