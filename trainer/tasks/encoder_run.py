@@ -240,7 +240,7 @@ def make_trainer(
 
     class BucketTrainer(Trainer):
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
-            rows = train_dataset if train_dataset is not None else self.train_dataset
+            rows: Any = train_dataset if train_dataset is not None else self.train_dataset
             lengths = [len(row["input_ids"]) for row in rows]
             return BucketSampler(lengths, self.args.train_batch_size, self.args.seed)
 
