@@ -180,3 +180,19 @@ def test_training_takes_only_the_cores_other_processes_leave_idle(monkeypatch: p
     assert encoder_run.training_threads() == 2
     monkeypatch.setattr(encoder_run.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
     assert encoder_run.training_threads() == 1  # never none
+
+
+def test_treat_it_as_regression_turns_whole_star_ratings_into_a_regression_plan(tmp_path: Path) -> None:
+    stars = tmp_path / "stars.csv"
+    rng = random.Random(1)
+    rows = [f"{' '.join(rng.sample(FILLER, 3) + rng.sample(POSITIVE, i % 5))},{i % 5 + 1}" for i in range(60)]
+    stars.write_text("review,stars\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assistant = Assistant(presenter=MARKDOWN)
+    session = assistant.new_session()
+    reply = assistant.reply(session, "inspect this", files=[stars])
+    assert "Label column: `stars`" in reply.text  # five whole numbers look like classes
+    assistant.reply(session, "treat it as regression")
+    reply = assistant.reply(session, "fine-tune on this")
+    plan = reply.steps[-1].result
+    assert reply.steps[-1].name == "propose_plan" and plan["config"]["task"] == "text-regression"
+    assert plan["config"]["label_column"] == "stars" and "| target | stars (standardised) |" in reply.text

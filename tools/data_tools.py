@@ -93,7 +93,8 @@ def propose_plan(
         freeze_layers: Number of lower encoder layers to keep frozen.
         text_column: Column holding the text, only when the user named it.
         label_column: Column holding the label, only when the user named it.
-        task: text-classification, sft (chats/instructions) or dpo (preference pairs); default from the data.
+        task: text-classification (texts or text pairs with a label), text-regression (texts with a number),
+            sft (chats/instructions) or dpo (preference pairs); default from the data.
         method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
     """
     from tools.pending import drop_pending, pending_action, propose_action
