@@ -7,18 +7,15 @@ pairs takes `{"inputs": {"text": "...", "text_pair": "..."}}` or a list of those
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException
 
-from trainer.serve.http import ErrorStyle, ModelSlot, ServedApi, create_app, loading_response
+from trainer.serve.http import ErrorStyle, ModelSlot, ServedApi, create_app
 from trainer.serve.listen import Server
-from trainer.serve.text_inputs import EXAMPLE, MAX_INPUTS, PredictRequest, check_kind
+from trainer.serve.text_inputs import EXAMPLE, MAX_INPUTS, Texts, add_text_routes
 from trainer.tasks.text_classification.predict import Predictor
 
 __all__ = ["MAX_INPUTS", "API", "make_server"]
@@ -28,7 +25,6 @@ STYLE = ErrorStyle(
     routes="use POST /predict or GET /health",
     too_large_advice="send fewer texts",
 )
-logger = logging.getLogger("uvicorn.error")
 
 
 class Score(BaseModel):
@@ -38,29 +34,23 @@ class Score(BaseModel):
 
 def create_classifier_app(slot: ModelSlot[Predictor]) -> FastAPI:
     app = create_app("tunechat classifier", __doc__ or "", STYLE)
-
-    @app.get("/health", summary="Which run is served (503 while its model loads)")
-    def health() -> JSONResponse:
-        predictor = slot.value
-        if predictor is None:
-            return loading_response()
-        return JSONResponse({"status": "ok", "run_id": predictor.run_id, "labels": predictor.labels})
-
-    @app.post("/predict", summary="Every label's score for each input, best first")
-    def predict(request: PredictRequest) -> list[list[Score]]:
-        predictor = slot.get()
-        # A plug-in task may serve its own model here: one with predict(texts) and no `pairs` takes single texts.
-        check_kind(request.inputs, bool(getattr(predictor, "pairs", False)))
-        texts, pairs = request.inputs.texts, request.inputs.pairs
-        try:
-            scored = predictor.predict(texts) if pairs is None else predictor.predict(texts, pairs=pairs)
-        except Exception as error:  # the server must keep answering whatever one request does
-            logger.exception("prediction failed")
-            raise HTTPException(500, f"The model failed on this request ({error}); see serve.log") from None
-        return [[Score(**item) for item in row] for row in scored]
-
-    app.post("/", summary="The same as POST /predict")(predict)
+    add_text_routes(
+        app,
+        slot,
+        lambda predictor: {"labels": predictor.labels},
+        _scores,
+        list[list[Score]],
+        "Every label's score for each input, best first",
+    )
     return app
+
+
+def _scores(predictor: Predictor, inputs: Texts) -> list[list[Score]]:
+    if inputs.pairs is None:  # a plug-in task's model may take texts only
+        scored = predictor.predict(inputs.texts)
+    else:
+        scored = predictor.predict(inputs.texts, pairs=inputs.pairs)
+    return [[Score(**item) for item in row] for row in scored]
 
 
 def curl_example(url: str) -> str:

@@ -4,22 +4,17 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException
 
 from trainer.serve.classifier import STYLE, curl_example
 from trainer.serve.classifier import client_info as classifier_client_info
-from trainer.serve.http import ModelSlot, ServedApi, create_app, loading_response
-from trainer.serve.text_inputs import PredictRequest, check_kind
+from trainer.serve.http import ModelSlot, ServedApi, create_app
+from trainer.serve.text_inputs import add_text_routes
 from trainer.tasks.text_regression.predict import Regressor
-
-logger = logging.getLogger("uvicorn.error")
 
 
 class Prediction(BaseModel):
@@ -28,26 +23,14 @@ class Prediction(BaseModel):
 
 def create_regressor_app(slot: ModelSlot[Regressor]) -> FastAPI:
     app = create_app("tunechat regression model", __doc__ or "", STYLE)
-
-    @app.get("/health", summary="Which run is served (503 while its model loads)")
-    def health() -> JSONResponse:
-        regressor = slot.value
-        if regressor is None:
-            return loading_response()
-        return JSONResponse({"status": "ok", "run_id": regressor.run_id, "target": regressor.target})
-
-    @app.post("/predict", summary="The predicted number for each input")
-    def predict(request: PredictRequest) -> list[Prediction]:
-        regressor = slot.get()
-        check_kind(request.inputs, regressor.pairs)
-        try:
-            scored = regressor.predict(request.inputs.texts, pairs=request.inputs.pairs)
-        except Exception as error:  # the server must keep answering whatever one request does
-            logger.exception("prediction failed")
-            raise HTTPException(500, f"The model failed on this request ({error}); see serve.log") from None
-        return [Prediction(**item) for item in scored]
-
-    app.post("/", summary="The same as POST /predict")(predict)
+    add_text_routes(
+        app,
+        slot,
+        lambda regressor: {"target": regressor.target},
+        lambda regressor, inputs: [Prediction(**item) for item in regressor.predict(inputs.texts, pairs=inputs.pairs)],
+        list[Prediction],
+        "The predicted number for each input",
+    )
     return app
 
 
