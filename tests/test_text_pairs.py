@@ -96,3 +96,20 @@ def test_pairs_sent_to_a_text_classifier_get_one_sentence(classifier_url: str, i
     status, answer = post(f"{classifier_url}/predict", {"inputs": inputs})
     assert status == 400 and answer["error"].startswith(message)
     assert answer["error"].endswith(".") and answer["error"].count(". ") == 0
+
+
+def test_a_hosted_api_gets_both_texts_of_a_pair_split_as_a_local_run_splits_them(tmp_path: Path) -> None:
+    from trainer.data.splits import split_labelled_texts
+    from trainer.plan.config import RunConfig
+    from trainer.tasks.text_classification.hosted import hosted_data
+
+    path = write_pairs(tmp_path / "pairs.csv", n=40)
+    config = RunConfig(text_column="premise", text_pair_column="hypothesis", label_column="label").to_dict()
+    hosted = hosted_data(path, config)
+    first = hosted.local_rows[0]
+    assert set(first) == {"text", "text_pair", "label"}
+    assert hosted.examples[0]["messages"][1]["content"] == f"{first['text']}\n\n{first['text_pair']}"
+    texts = [row["text"] for row in hosted.local_rows]
+    pairs = [row["text_pair"] for row in hosted.local_rows]
+    local = split_labelled_texts(texts, [row["label"] for row in hosted.local_rows], 0.1, 0.1, 42, pairs=pairs)
+    assert local.splits == hosted.splits
