@@ -113,3 +113,47 @@ def test_a_hosted_api_gets_both_texts_of_a_pair_split_as_a_local_run_splits_them
     pairs = [row["text_pair"] for row in hosted.local_rows]
     local = split_labelled_texts(texts, [row["label"] for row in hosted.local_rows], 0.1, 0.1, 42, pairs=pairs)
     assert local.splits == hosted.splits
+
+
+def write_scored_pairs(path: Path, n: int = 100) -> Path:
+    """Two sentences and a fractional score: 1.5 x the glowing words of the second sentence, the first is filler."""
+    rng = random.Random(2)
+    lines = ["sentence1,sentence2,score"]
+    for i in range(n):
+        glowing = i % 4
+        words = rng.sample(POSITIVE, glowing) + rng.sample(FILLER, 4 - glowing)
+        rng.shuffle(words)
+        lines.append(f"{' '.join(rng.sample(FILLER, 4))},{' '.join(words)},{1.5 * glowing + rng.uniform(0, 0.3):.2f}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_two_texts_and_a_score_train_a_pair_regression(
+    ws: Workspace, registry: Registry, tmp_path: Path, tiny_bert: Path
+) -> None:
+    from trainer.core.fileio import read_json
+    from trainer.tasks.text_regression.predict import Regressor
+    from trainer.tasks.text_regression.train import train_run as train_regression
+
+    uploaded = ws.import_file(write_scored_pairs(tmp_path / "similarity.csv"))
+    task = task_for_data(uploaded)  # a fractional score is a number to predict, not 100 classes
+    plan = task.propose(
+        PlanRequest(uploaded, {"model": str(tiny_bert), "epochs": 10, "learning_rate": 3e-3, "batch_size": 8})
+    )
+    config = plan.config
+    assert (config["task"], config["text_column"], config["text_pair_column"]) == (
+        "text-regression",
+        "sentence1",
+        "sentence2",
+    )
+    run_id = local.create_run(ws, registry, resolve_config(config))
+    assert train_regression(ws.run_dir(run_id), registry, run_id)["status"] == "succeeded"
+    evaluation = read_json(ws.run_dir(run_id) / "evaluation.json")
+    # The score is only in the second text: reading it beats the mean by far.
+    assert evaluation["rmse"] < 0.5 * evaluation["baseline"]["rmse"], evaluation
+
+    regressor = Regressor.from_run(ws.run_dir(run_id))
+    high = regressor.predict(["the food was today"], pairs=["great lovely excellent the"])[0]["score"]
+    low = regressor.predict(["the food was today"], pairs=["the staff was really"])[0]["score"]
+    assert high > low + 2

@@ -26,15 +26,23 @@ class NumberedTexts:
     lines: list[int]
     empty_lines: list[int]
     not_numbers: list[int]
+    # The second text of each row when the number belongs to a pair of texts; None for single texts.
+    pairs: list[str] | None = None
 
 
-def regression_examples(table: Table, text_column: str, label_column: str) -> NumberedTexts:
-    """The rows with a text and a finite number; UserError in one sentence when none has both."""
+def regression_examples(
+    table: Table, text_column: str, label_column: str, pair_column: str | None = None
+) -> NumberedTexts:
+    """The rows with a text (and second text, for pairs) and a finite number; UserError in one sentence when none
+    has both."""
     pick_columns(table, text_column, label_column)  # validates the names
-    found = NumberedTexts([], [], [], [], [])
+    if pair_column:
+        pick_columns(table, pair_column, label_column)
+    found = NumberedTexts([], [], [], [], [], [] if pair_column else None)
     for row, line in zip(table.rows, table.lines, strict=True):
         text, raw = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
-        if not text or not raw:
+        second = (row.get(pair_column) or "").strip() if pair_column else ""
+        if not text or not raw or (pair_column and not second):
             found.empty_lines.append(line)
             continue
         number = as_number(raw)
@@ -42,6 +50,8 @@ def regression_examples(table: Table, text_column: str, label_column: str) -> Nu
             found.not_numbers.append(line)
             continue
         found.texts.append(text)
+        if found.pairs is not None:
+            found.pairs.append(second)
         found.values.append(float(number))
         found.lines.append(line)
     if not found.values:
@@ -71,16 +81,20 @@ def left_out_sentence(found: NumberedTexts, label_column: str) -> str | None:
     )
 
 
-def drop_repeats(texts: list[str], values: list[float]) -> tuple[list[str], list[float], int]:
-    """Keep the first of each exact (text, value) repeat, so no example is both trained on and tested."""
-    seen: set[tuple[str, float]] = set()
-    kept_texts, kept_values = [], []
-    for text, value in zip(texts, values, strict=True):
-        if (text, value) not in seen:
-            seen.add((text, value))
-            kept_texts.append(text)
-            kept_values.append(value)
-    return kept_texts, kept_values, len(texts) - len(kept_texts)
+def drop_repeats(
+    texts: list[str], values: list[float], pairs: list[str] | None = None
+) -> tuple[list[str], list[float], int, list[str] | None]:
+    """Keep the first of each exact (text, second text, value) repeat, so no example is both trained on and
+    tested."""
+    seen: set[tuple[str, str, float]] = set()
+    kept: list[int] = []
+    for index, (text, value) in enumerate(zip(texts, values, strict=True)):
+        key = (text, pairs[index] if pairs is not None else "", value)
+        if key not in seen:
+            seen.add(key)
+            kept.append(index)
+    kept_pairs = [pairs[i] for i in kept] if pairs is not None else None
+    return [texts[i] for i in kept], [values[i] for i in kept], len(texts) - len(kept), kept_pairs
 
 
 def target_bins(values: list[float], bins: int = TARGET_BINS) -> list[str]:

@@ -31,12 +31,17 @@ def propose(
     mean_tokens = float((report.get("length_tokens") or {}).get("mean") or p95_tokens / 2)
     target = report.get("target") or {}
     column = report.get("label_column")
+    pair_column = report.get("text_pair_column") or ""
+    if pair_column:
+        # The lengths are measured on the first text; a pair is read as one input of both texts.
+        p95_tokens, mean_tokens = 2 * p95_tokens, 2 * mean_tokens
 
     proposed: dict[str, Any] = {
         "data": report.get("path") or report.get("file"),
         "task": task,
         "text_column": report.get("text_column"),
         "label_column": column,
+        "text_pair_column": pair_column,
     }
     reasons: dict[str, str] = {}
     proposed["model"] = BUNDLED_MODEL
@@ -67,8 +72,9 @@ def propose(
     )
     max_length = min(512, max(32, 2 << (max(p95_tokens, 16) - 1).bit_length()))
     proposed["max_length"] = max_length
+    measured = f"pairs of texts (twice the first text's {p95_tokens // 2})" if pair_column else "texts"
     reasons["max_length"] = (
-        f"95% of texts are at most {p95_tokens} tokens; {max_length} keeps longer ones whole at little cost, "
+        f"95% of {measured} are at most {p95_tokens} tokens; {max_length} keeps longer ones whole at little cost, "
         "since each batch is padded only to its longest text."
     )
     proposed["val_fraction"], proposed["test_fraction"] = 0.1, 0.1

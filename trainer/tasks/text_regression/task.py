@@ -85,7 +85,9 @@ class TextRegression(Task):
             rows=proposal["rows"],
             file=request.path.name,
             table=table,
-            subject=f"text `{config['text_column']}`, number to predict `{config['label_column']}`",
+            subject=f"text `{config['text_column']}`"
+            + (f", second text `{config['text_pair_column']}`" if config.get("text_pair_column") else "")
+            + f", number to predict `{config['label_column']}`",
             extra={"docs": proposal["docs"], "target": report.get("target")},
         )
 

@@ -50,11 +50,12 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
     config = RunConfig.load(run_dir / "config.json")
     set_seed(config.seed)
     path = resolve_data_path(config.data, run_dir.resolve().parent.parent)  # run_dir is <ws>/runs/run-<id>
-    found = regression_examples(load_table(path), config.text_column, config.label_column)
+    pair_column = config.text_pair_column or None
+    found = regression_examples(load_table(path), config.text_column, config.label_column, pair_column)
     skipped = left_out_sentence(found, config.label_column)
     if skipped:
         log(skipped)
-    texts, values, dropped = drop_repeats(found.texts, found.values)
+    texts, values, dropped, pairs = drop_repeats(found.texts, found.values, found.pairs)
     splits = split_by_target(values, config.val_fraction, config.test_fraction, config.seed)
     if not splits["test"] or len(splits["train"]) < 2:
         raise UserError(
@@ -62,11 +63,19 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
             "add more examples (a few dozen at least)."
         )
     for name, indices in splits.items():
-        lines = [json.dumps({"text": texts[i], "label": values[i]}, ensure_ascii=False) for i in indices]
+        lines = [
+            json.dumps(
+                {"text": texts[i], **({"text_pair": pairs[i]} if pairs is not None else {}), "label": values[i]},
+                ensure_ascii=False,
+            )
+            for i in indices
+        ]
         atomic_write_text(run_dir / "splits" / f"{name}.jsonl", "\n".join(lines) + ("\n" if lines else ""))
     mean, std = mean_and_std([values[i] for i in splits["train"]])
+    second = f", second text '{pair_column}'" if pair_column else ""
     log(
-        f"{len(texts)} examples from '{path.name}' (text '{config.text_column}', target '{config.label_column}', "
+        f"{len(texts)} examples from '{path.name}' (text '{config.text_column}'{second}, target "
+        f"'{config.label_column}', "
         f"{dropped} exact repeats dropped); training mean {mean:.4g}, std {std:.4g}; split "
         + ", ".join(f"{name} {len(ix)}" for name, ix in splits.items())
     )
@@ -84,7 +93,8 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
 
     def encode(indices: list[int]) -> list[dict[str, Any]]:
         scaled = [(values[i] - mean) / std for i in indices]
-        return encoder_run.encode_rows(tokenizer, [texts[i] for i in indices], None, scaled, max_length)
+        second = [pairs[i] for i in indices] if pairs is not None else None
+        return encoder_run.encode_rows(tokenizer, [texts[i] for i in indices], second, scaled, max_length)
 
     train_set, validation_set = encode(splits["train"]), encode(splits["validation"])
     args = encoder_run.training_arguments(config, run_dir, len(train_set), has_validation=bool(validation_set))
@@ -105,10 +115,11 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
     progress.write(phase="evaluating", eta_s=None)
     model = trainer.model  # type: ignore[assignment]
     encoder_run.save_model(model, tokenizer, run_dir)
+    test = splits["test"]
     evaluation = _evaluate(
-        run_dir, run_id, model, tokenizer, max_length, [texts[i] for i in splits["test"]],
-        [values[i] for i in splits["test"]], [values[i] for i in splits["train"]],
-        batch_size=args.per_device_eval_batch_size,
+        run_dir, run_id, model, tokenizer, max_length, [texts[i] for i in test],
+        [pairs[i] for i in test] if pairs is not None else None, [values[i] for i in test],
+        [values[i] for i in splits["train"]], batch_size=args.per_device_eval_batch_size,
     )  # fmt: skip
     evaluation.update(
         train_seconds=round(train_seconds, 1),
@@ -143,13 +154,16 @@ def _eval_metrics(mean: float, std: float) -> Any:
     return compute
 
 
-def predict_values(model: Any, tokenizer: Any, texts: list[str], max_length: int, batch_size: int = 64) -> list[float]:
-    """Predictions for `texts` in the target's own units (the model's config holds the mean and deviation)."""
+def predict_values(
+    model: Any, tokenizer: Any, texts: list[str], max_length: int, batch_size: int = 64, pairs: list[str] | None = None
+) -> list[float]:
+    """Predictions for `texts` (and their second texts) in the target's own units (the model's config holds the
+    mean and deviation)."""
     from trainer.tasks.text_classification.model import model_outputs
 
     mean = float(getattr(model.config, "target_mean", 0.0) or 0.0)
     std = float(getattr(model.config, "target_std", 1.0) or 1.0)
-    outputs = model_outputs(model, tokenizer, texts, max_length, batch_size)
+    outputs = model_outputs(model, tokenizer, texts, max_length, batch_size, pairs)
     return [float(row.reshape(-1)[0]) * std + mean for row in outputs]
 
 
@@ -160,13 +174,14 @@ def _evaluate(
     tokenizer: Any,
     max_length: int,
     test_texts: list[str],
+    test_pairs: list[str] | None,
     y_true: list[float],
     train_values: list[float],
     batch_size: int = 64,
 ) -> dict[str, Any]:
     from trainer.evaluate.plots import plot_loss_curves, plot_predicted_vs_true
 
-    y_pred = predict_values(model, tokenizer, test_texts, max_length, batch_size=batch_size)
+    y_pred = predict_values(model, tokenizer, test_texts, max_length, batch_size=batch_size, pairs=test_pairs)
     evaluation = regression_metrics(y_true, y_pred)
     baseline = mean_baseline(train_values, y_true)
     evaluation["baseline"] = baseline
