@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{path.name}: {len(texts)} examples (train {len(splits['train'])}, test {len(splits['test'])}); "
         f"{config.model}, {config.epochs:g} epochs, batch {config.batch_size}, lr {config.learning_rate:g}, "
-        f"max_length {config.max_length} (tunechat's plan: {proposal['reasons']['max_length']}); {threads} threads"
+        f"max_length {config.max_length} (tunechat's plan: {proposal['reasons']['max_length']}); "
+        f"{threads} torch thread(s)"
     )
     results = []
     for setup in ("tunechat", "padded"):
