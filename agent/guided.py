@@ -19,6 +19,8 @@ from trainer.backends.base import HostedBackend
 from trainer.backends.registry import get_backend
 from trainer.core.errors import UserError
 from trainer.core.records import plain
+from trainer.data.task_choice import normalize_task
+from trainer.tasks.base import Task
 from trainer.tasks.registry import detect_kind, task_for_kind
 
 LLM_NOTICE = (
@@ -158,11 +160,17 @@ class GuidedTurn:
             text += f"\n\nFrom now on I use `{result['data_file']}`; `{source}` stays as you uploaded it."
         return text
 
+    def chosen_task(self) -> Task | None:
+        """The task of the data kind the user named ("treat it as regression"), None when they named none."""
+        word = self.state.get("data_task")
+        return task_for_kind(normalize_task(str(word))) if word else None
+
     def on_train(self, intent: Intent) -> str:
-        trains = task_for_kind(detect_kind(resolve_file(self.ctx, self.active_file())))
+        trains = self.chosen_task() or task_for_kind(detect_kind(resolve_file(self.ctx, self.active_file())))
         if trains is not None and not trains.columns_from_inspection:
             return self.on_settings(intent)  # e.g. chats or preference pairs: no column inspection before the plan
-        report = self.call("inspect_data", file=self.active_file(), **self.columns())
+        task = {"task": self.state["data_task"]} if self.state.get("data_task") else {}
+        report = self.call("inspect_data", file=self.active_file(), **self.columns(), **task)
         return self.show.inspection(report) + "\n\n" + self.on_settings(intent)
 
     def on_settings(self, intent: Intent) -> str:
@@ -175,6 +183,9 @@ class GuidedTurn:
         if overrides.get("backend"):  # only a hosted provider is ever named: see agent/intents.py
             return self.hosted_plan()
         overrides = {k: v for k, v in overrides.items() if k != "backend"}
+        chosen = self.chosen_task()
+        if chosen is not None and "task" not in overrides:
+            overrides["task"] = chosen.name  # "treat it as regression", then "fine-tune": a regression plan
         plan = self.call("propose_plan", file=self.active_file(), **overrides)
         changed = ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in intent.settings.items())
         prefix = f"Updated the plan ({changed}).\n\n" if intent.name == "settings" and changed else ""

@@ -17,7 +17,7 @@ from trainer.core.workspace import Workspace
 
 # The tools that draw plots, and the keys of their results that name one.
 IMAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "evaluate_run": ("confusion_matrix_png", "loss_png", "mistakes_png"),
+    "evaluate_run": ("confusion_matrix_png", "scatter_png", "loss_png", "mistakes_png"),
     "compare_runs": ("plot",),
     "inspect_data": ("contact_sheet_png",),
 }

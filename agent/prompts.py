@@ -30,7 +30,8 @@ WORKFLOW = """Workflow:
 4. When asked how training is going, call `run_status`. To stop this chat's run, call `stop_run`; a run another
    chat started is only proposed for stopping, and stops on the user's "yes".
 5. When a run has succeeded, call `evaluate_run` and report accuracy and macro-F1 next to the
-   majority-class baseline, and which classes get confused. Images returned by tools are shown to the
+   majority-class baseline, and which classes get confused; for a regression run (a number per text), RMSE, MAE
+   and R² next to the baseline that always predicts the training mean. Images returned by tools are shown to the
    user automatically; just refer to them.
 6. To compare runs, call `compare_runs`; to see all runs, call `list_runs`.
 7. When the user wants to use a model, call `deploy_run`; to take it offline, `stop_serving`. To delete a run or a

@@ -96,8 +96,9 @@ def propose_plan(
         freeze_layers: Number of lower encoder layers to keep frozen.
         text_column: Column holding the text, only when the user named it.
         label_column: Column holding the label, only when the user named it.
-        task: text-classification, image-classification, audio-classification, sft (chats/instructions) or dpo
-            (preference pairs); default from the data.
+        task: text-classification (texts or text pairs with a label), text-regression (texts with a number),
+            image-classification, audio-classification, sft (chats/instructions) or dpo (preference pairs); default
+            from the data.
         method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
         group_split: False only when the user wants images or sounds split by file although their names carry
             speakers or other groups (the plan then holds out whole groups).

@@ -129,7 +129,8 @@ def _stop_other_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
 
 def evaluate_run(ctx: ToolContext, run_id: int | None = None) -> Evaluation:
     """Show a finished run's test-split evaluation: accuracy, macro-F1, per-class precision and recall, the
-    confusion matrix image, beside a majority-class baseline.
+    confusion matrix image, beside a majority-class baseline; for a regression run RMSE, MAE, R², Spearman and
+    Pearson beside always predicting the training mean, and a predicted-vs-true plot.
 
     Args:
         run_id: The run to evaluate; default the newest run of this chat.

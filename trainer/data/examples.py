@@ -20,20 +20,25 @@ class Examples:
     labels: list[str]
     lines: list[int]
     empty_lines: list[int]
+    # The second text of each row of a text-pair table; None for single texts.
+    pairs: list[str] | None = None
 
 
-def table_examples(table: Table, text_column: str, label_column: str) -> Examples:
-    """The rows with both text and label filled in; the one definition training and inspection share."""
-    texts, labels, lines, empty = [], [], [], []
+def table_examples(table: Table, text_column: str, label_column: str, pair_column: str | None = None) -> Examples:
+    """The rows with both text and label filled in (and the second text of a pair); the one definition training
+    and inspection share."""
+    texts, labels, lines, empty, pairs = [], [], [], [], []
     for row, line in zip(table.rows, table.lines, strict=True):
         text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
-        if text and label:
+        second = (row.get(pair_column) or "").strip() if pair_column else ""
+        if text and label and (second or not pair_column):
             texts.append(text)
             labels.append(label)
             lines.append(line)
+            pairs.append(second)
         else:
             empty.append(line)
-    return Examples(texts, labels, lines, empty)
+    return Examples(texts, labels, lines, empty, pairs if pair_column else None)
 
 
 def check_classes(table: Table, examples: Examples, text_column: str, label_column: str) -> None:
@@ -52,10 +57,14 @@ def check_classes(table: Table, examples: Examples, text_column: str, label_colu
         )
 
 
-def usable_examples(table: Table, text_column: str, label_column: str) -> Examples:
-    """table_examples after checking that both columns exist and the rows can train a classifier."""
+def usable_examples(table: Table, text_column: str, label_column: str, pair_column: str | None = None) -> Examples:
+    """table_examples after checking that the columns exist and the rows can train a classifier."""
     pick_columns(table, text_column, label_column)  # validates the names
-    examples = table_examples(table, text_column, label_column)
+    if pair_column and pair_column not in table.columns:
+        raise UserError(
+            f"There is no column '{pair_column}' in '{table.path.name}'; its columns are: {', '.join(table.columns)}."
+        )
+    examples = table_examples(table, text_column, label_column, pair_column)
     check_classes(table, examples, text_column, label_column)
     return examples
 

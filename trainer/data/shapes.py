@@ -209,11 +209,12 @@ def detect_shape(table: Table) -> dict[str, Any]:
     if regression:
         return shape(
             kinds.REGRESSION,
-            "text+number",
+            "text-pair+number" if regression.get("text_pair") else "text+number",
             regression,
             0.8,
             f"'{regression['label']}' holds numbers with many distinct values, a score to predict for "
-            f"'{regression['text']}'.",
+            f"'{regression['text']}'"
+            + (f" and '{regression['text_pair']}' together." if regression.get("text_pair") else "."),
         )
 
     choice = pick_columns(table)
@@ -269,21 +270,32 @@ def _few_values_column(table: Table, columns: list[str]) -> str | None:
     return best[0] if best else None
 
 
-def _pair_shape(table: Table, lower: dict[str, str]) -> dict[str, str] | None:
-    names = list(lower)
+def _text_pairs(lower: dict[str, str]) -> list[tuple[str, str]]:
+    """Column names (lowercased) that look like the two texts of a pair, the known pairs first."""
     pairs = list(PAIR_NAMES)
     # Generic numbered or lettered pairs: text1/text2, sent_a/sent_b, ...
-    for name in names:
+    for name in lower:
         for a, b in (("1", "2"), ("_a", "_b"), ("_1", "_2")):
             if name.endswith(a) and name[: -len(a)] + b in lower:
                 pairs.append((name, name[: -len(a)] + b))
-    for left, right in pairs:
-        if left in lower and right in lower:
-            others = [c for c in table.columns if c not in (lower[left], lower[right])]
-            label = _few_values_column(table, others)
-            if label:
-                return {"text": lower[left], "text_pair": lower[right], "label": label}
+    return [(left, right) for left, right in pairs if left in lower and right in lower]
+
+
+def _pair_shape(table: Table, lower: dict[str, str]) -> dict[str, str] | None:
+    for left, right in _text_pairs(lower):
+        # A column of fractional numbers (a similarity score) is a number to predict, not a class.
+        others = [c for c in table.columns if c not in (lower[left], lower[right]) and not _fractional(table, c)]
+        label = _few_values_column(table, others)
+        if label:
+            return {"text": lower[left], "text_pair": lower[right], "label": label}
     return None
+
+
+def _fractional(table: Table, column: str) -> bool:
+    """True when the column's values are numbers and some have a fraction (3.8, 0.25)."""
+    present = [v for row in table.rows if (v := (row.get(column) or "").strip())]
+    numbers = [n for v in present if (n := as_number(v)) is not None]
+    return bool(present) and len(numbers) >= 0.95 * len(present) and any(n != int(n) for n in numbers)
 
 
 def _pair_reason(pair: dict[str, str]) -> str:
@@ -305,6 +317,10 @@ def _regression_shape(table: Table, lower: dict[str, str]) -> dict[str, str] | N
         hinted = any(name == h or name.endswith("_" + h) or name.startswith(h + "_") for h in REGRESSION_HINTS)
         if not (fractional or (hinted and distinct > 20)) or distinct < 3:
             continue
+        # Two texts and a number (a similarity score, say): the number is predicted from both.
+        pair = next(((lower[a], lower[b]) for a, b in _text_pairs(lower) if column not in (lower[a], lower[b])), None)
+        if pair:
+            return {"text": pair[0], "text_pair": pair[1], "label": column}
         try:
             text = pick_columns(table, label_column=column)["text_column"]
         except UserError:

@@ -90,14 +90,20 @@ def drop_repeated_examples(texts: list[str], labels: list[str]) -> tuple[list[st
     A repeat left in would land in train and test at once and inflate the test score; the same
     text with different labels is kept (inspection reports it as a conflict for the user to fix).
     """
-    seen: set[tuple[str, str]] = set()
-    kept_texts, kept_labels = [], []
-    for text, label in zip(texts, labels, strict=True):
-        if (text, label) not in seen:
-            seen.add((text, label))
-            kept_texts.append(text)
-            kept_labels.append(label)
-    return kept_texts, kept_labels, len(texts) - len(kept_texts)
+    kept = first_of_repeats(texts, labels)
+    return [texts[i] for i in kept], [labels[i] for i in kept], len(texts) - len(kept)
+
+
+def first_of_repeats(texts: list[str], labels: list[str], pairs: list[str] | None = None) -> list[int]:
+    """The indices of the first of each exact (text, label) repeat ((text, second text, label) for pairs)."""
+    seen: set[tuple[str, str, str]] = set()
+    kept: list[int] = []
+    for index, (text, label) in enumerate(zip(texts, labels, strict=True)):
+        key = (text, pairs[index] if pairs is not None else "", label)
+        if key not in seen:
+            seen.add(key)
+            kept.append(index)
+    return kept
 
 
 @dataclass
@@ -108,19 +114,28 @@ class LabelledSplit:
     labels: list[str]
     splits: dict[str, list[int]]
     repeats_dropped: int
+    # The second text of each example of a text-pair task; None for single texts.
+    pairs: list[str] | None = None
 
 
 def split_labelled_texts(
-    texts: list[str], labels: list[str], val_fraction: float, test_fraction: float, seed: int
+    texts: list[str],
+    labels: list[str],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    pairs: list[str] | None = None,
 ) -> LabelledSplit:
     """A labelled table's split wherever it is trained: exact repeats dropped first, then stratified.
 
     The local classifier and the OpenAI plan both call this, so a run of either backend on the same
     file, fractions and seed is tested on exactly the same rows.
     """
-    kept_texts, kept_labels, dropped = drop_repeated_examples(texts, labels)
+    kept = first_of_repeats(texts, labels, pairs)
+    kept_labels = [labels[i] for i in kept]
     splits = stratified_split(kept_labels, val_fraction, test_fraction, seed)
-    return LabelledSplit(kept_texts, kept_labels, splits, dropped)
+    kept_pairs = [pairs[i] for i in kept] if pairs is not None else None
+    return LabelledSplit([texts[i] for i in kept], kept_labels, splits, len(texts) - len(kept), kept_pairs)
 
 
 def split_groups(groups: Sequence[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[int]]:

@@ -84,10 +84,13 @@ def resolve_shape(
                 f"'{name}' has no column of numbers to predict that tunechat could find; name it with --label-column."
             )
         text = text_column or pick_columns(table, label_column=label)["text_column"]
+        mapping = {"text": text, "label": label}
+        if detected and found == kinds.REGRESSION and detected["mapping"]["label"] == label and not text_column:
+            mapping = dict(detected["mapping"])  # two texts and a number, as detected
         return {
             "task": kinds.REGRESSION,
-            "shape": "text+number",
-            "mapping": {"text": text, "label": label},
+            "shape": "text-pair+number" if mapping.get("text_pair") else "text+number",
+            "mapping": mapping,
             "confidence": 1.0,
             "reason": f"You chose regression: predict the number in '{label}' from '{text}'.",
         }

@@ -1,5 +1,5 @@
-"""Test-split metrics for a classifier, the majority-class baseline they are judged against, and reading
-a finished run's evaluation back."""
+"""Test-split metrics for a classifier (against the majority-class baseline) and for a regression model
+(against always predicting the training mean), and reading a finished run's evaluation back."""
 
 from __future__ import annotations
 
@@ -57,6 +57,44 @@ def classification_summary(evaluation: dict[str, Any]) -> dict[str, Any]:
         "macro_f1": evaluation["macro_f1"],
         "baseline_accuracy": baseline.get("accuracy"),
         "baseline_macro_f1": baseline.get("macro_f1"),
+        "test_size": evaluation["test_size"],
+    }
+
+
+def regression_metrics(y_true: list[float], y_pred: list[float]) -> dict[str, Any]:
+    """RMSE, MAE, R², and Spearman's and Pearson's correlations (None where undefined: a constant side)."""
+    import numpy as np
+    from scipy.stats import pearsonr, spearmanr
+
+    if not y_true:
+        raise ValueError("cannot compute metrics on an empty split")
+    truth, predicted = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    errors = predicted - truth
+    spread = float(np.sum((truth - truth.mean()) ** 2))
+    constant = len(truth) < 2 or np.ptp(truth) == 0 or np.ptp(predicted) == 0
+    return {
+        "rmse": float(np.sqrt(np.mean(errors**2))),
+        "mae": float(np.mean(np.abs(errors))),
+        "r2": float(1 - np.sum(errors**2) / spread) if spread > 0 else None,
+        "spearman": None if constant else float(spearmanr(truth, predicted).statistic),
+        "pearson": None if constant else float(pearsonr(truth, predicted).statistic),
+    }
+
+
+def mean_baseline(train_values: list[float], y_true: list[float]) -> dict[str, Any]:
+    """Scores of always predicting the training mean: what a regression model must beat."""
+    mean = sum(train_values) / len(train_values)
+    scores = regression_metrics(y_true, [mean] * len(y_true))
+    return {"prediction": mean, "rmse": scores["rmse"], "mae": scores["mae"], "r2": scores["r2"]}
+
+
+def regression_summary(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of a regression evaluation kept in its run's registry row (lists and rankings read them)."""
+    baseline = evaluation.get("baseline") or {}
+    return {
+        **{key: evaluation.get(key) for key in ("rmse", "mae", "r2", "spearman", "pearson")},
+        "baseline_rmse": baseline.get("rmse"),
+        "baseline_mae": baseline.get("mae"),
         "test_size": evaluation["test_size"],
     }
 

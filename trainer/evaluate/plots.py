@@ -1,4 +1,5 @@
-"""PNG plots of a run: the confusion matrix and loss curves (one run or several runs compared).
+"""PNG plots of a run: the confusion matrix, predicted against true values, and loss curves (one run or several
+runs compared).
 
 Figures are built with matplotlib's object API on the Agg canvas, never pyplot, so plotting from a
 web server thread touches no global state; every PNG is written atomically.
@@ -51,6 +52,23 @@ def plot_confusion_matrix(cm: Sequence[Sequence[int]], labels: Sequence[str], pa
             for j, count in enumerate(row):
                 colour = "white" if peak and count > peak / 2 else "black"
                 axes.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=9)
+    return _save(figure, path)
+
+
+def plot_predicted_vs_true(y_true: Sequence[float], y_pred: Sequence[float], path: Path, baseline: float) -> Path:
+    """Each test example as a point (true value across, prediction up), the line of perfect predictions, and the
+    training mean a baseline would always predict."""
+    figure = Figure(figsize=(5.5, 5.0))
+    axes = figure.subplots()
+    low = min(min(y_true, default=0.0), min(y_pred, default=0.0))
+    high = max(max(y_true, default=1.0), max(y_pred, default=1.0))
+    axes.scatter(y_true, y_pred, s=12, alpha=0.6, color="tab:blue", label="test examples")
+    axes.plot([low, high], [low, high], color="black", linewidth=1, label="perfect prediction")
+    axes.axhline(baseline, color="tab:gray", linestyle="--", linewidth=1, label="training mean (baseline)")
+    axes.set_xlabel("True value")
+    axes.set_ylabel("Predicted value")
+    axes.set_title("Predicted vs true (test split)")
+    axes.legend(loc="upper left", fontsize=8)
     return _save(figure, path)
 
 

@@ -181,6 +181,8 @@ def _task_report(path: Path, table: Table, shape: dict[str, Any], model: str | N
     elif task == kinds.REGRESSION:
         mapping = shape["mapping"]
         report.update(regression_report(table, mapping["text"], mapping["label"], counter, token_model, max_length))
+        if mapping.get("text_pair"):
+            report["text_pair_column"] = mapping["text_pair"]
     elif task in kinds.MEDIA:
         report.update(media_report(path, table, shape))
     else:

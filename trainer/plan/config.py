@@ -37,7 +37,10 @@ class RunConfig:
     data: str = field(default="", metadata={"doc": "Dataset file (CSV, TSV or JSONL) to train on."})
     task: str = field(default_factory=_default_task, metadata={"doc": "What the model learns (a registered task)."})
     text_column: str = field(default="", metadata={"doc": "Column holding the input text."})
-    label_column: str = field(default="", metadata={"doc": "Column holding the class label."})
+    label_column: str = field(default="", metadata={"doc": "Column holding the class label (or the number)."})
+    text_pair_column: str = field(
+        default="", metadata={"doc": "Column holding the second text of a text pair (empty for single texts)."}
+    )
     backend: str = field(
         default_factory=_default_backend, metadata={"doc": "Where training runs: this machine or a hosted API."}
     )

@@ -1,63 +1,30 @@
 """The classifier API, shaped like the Hugging Face Inference API.
 
-`POST /predict` (or `POST /`) with `{"inputs": "text"}` or `{"inputs": ["t1", "t2"]}` answers with one list of
+`POST /predict` (or `POST /`) with `{"inputs": "text"}` or `{"inputs": ["t1", "t2"]}` (a model trained on text
+pairs takes `{"inputs": {"text": "...", "text_pair": "..."}}` or a list of those) answers with one list of
 `{"label", "score"}` per input, every class, best first. `GET /health` says which run is served.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator
-from starlette.exceptions import HTTPException
+from pydantic import BaseModel
 
-from trainer.serve.http import (
-    ErrorStyle,
-    ModelSlot,
-    RequestBody,
-    ServedApi,
-    create_app,
-    loading_response,
-    refusal,
-)
+from trainer.serve.http import ErrorStyle, ModelSlot, ServedApi, create_app
 from trainer.serve.listen import Server
+from trainer.serve.text_inputs import EXAMPLE, MAX_INPUTS, Texts, add_text_routes
 from trainer.tasks.text_classification.predict import Predictor
 
-MAX_INPUTS = 256
-EXAMPLE = 'send {"inputs": "some text"} or {"inputs": ["text 1", "text 2"]}'
+__all__ = ["MAX_INPUTS", "API", "make_server"]
 STYLE = ErrorStyle(
     body=lambda status, message: {"error": message},
     example=EXAMPLE,
     routes="use POST /predict or GET /health",
     too_large_advice="send fewer texts",
 )
-logger = logging.getLogger("uvicorn.error")
-
-
-class PredictRequest(RequestBody):
-    inputs: str | list[str] = Field(
-        description=f"One text, or a list of up to {MAX_INPUTS} texts.",
-        examples=["The food was great", ["The food was great", "The service was awful"]],
-    )
-
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _texts(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return value
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise refusal(f"'inputs' must be a string or a list of strings; {EXAMPLE}")
-        if not value:
-            raise refusal("'inputs' is an empty list; send at least one text")
-        if len(value) > MAX_INPUTS:
-            raise refusal(
-                f"'inputs' has {len(value)} texts, over the limit of {MAX_INPUTS}; split them into smaller requests"
-            )
-        return value
 
 
 class Score(BaseModel):
@@ -67,27 +34,23 @@ class Score(BaseModel):
 
 def create_classifier_app(slot: ModelSlot[Predictor]) -> FastAPI:
     app = create_app("tunechat classifier", __doc__ or "", STYLE)
-
-    @app.get("/health", summary="Which run is served (503 while its model loads)")
-    def health() -> JSONResponse:
-        predictor = slot.value
-        if predictor is None:
-            return loading_response()
-        return JSONResponse({"status": "ok", "run_id": predictor.run_id, "labels": predictor.labels})
-
-    @app.post("/predict", summary="Every label's score for each input, best first")
-    def predict(request: PredictRequest) -> list[list[Score]]:
-        predictor = slot.get()
-        texts = [request.inputs] if isinstance(request.inputs, str) else request.inputs
-        try:
-            scored = predictor.predict(texts)
-        except Exception as error:  # the server must keep answering whatever one request does
-            logger.exception("prediction failed")
-            raise HTTPException(500, f"The model failed on this request ({error}); see serve.log") from None
-        return [[Score(**item) for item in row] for row in scored]
-
-    app.post("/", summary="The same as POST /predict")(predict)
+    add_text_routes(
+        app,
+        slot,
+        lambda predictor: {"labels": predictor.labels},
+        _scores,
+        list[list[Score]],
+        "Every label's score for each input, best first",
+    )
     return app
+
+
+def _scores(predictor: Predictor, inputs: Texts) -> list[list[Score]]:
+    if inputs.pairs is None:  # a plug-in task's model may take texts only
+        scored = predictor.predict(inputs.texts)
+    else:
+        scored = predictor.predict(inputs.texts, pairs=inputs.pairs)
+    return [[Score(**item) for item in row] for row in scored]
 
 
 def curl_example(url: str) -> str:

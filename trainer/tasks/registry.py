@@ -21,6 +21,7 @@ from trainer.tasks.base import Task
 # The first is the default task: what a table of texts and labels trains when nothing else is said.
 BUILTIN = (
     "trainer.tasks.text_classification.task",
+    "trainer.tasks.text_regression.task",
     "trainer.tasks.causal_lm.sft",
     "trainer.tasks.causal_lm.dpo",
     "trainer.tasks.image_classification.task",

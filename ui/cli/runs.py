@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from trainer.core.errors import UserError
 from ui.cli.common import context, emit
@@ -21,8 +22,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ui.render.runs import render_evaluation
 
     result = evaluate_run(context(), args.run)
-    emit(args, result, lambda r: render_evaluation(r) + f"\n\nConfusion matrix: {r.get('confusion_matrix_png')}")
+    emit(args, result, lambda r: render_evaluation(r) + _plot_line(r))
     return 0
+
+
+def _plot_line(evaluation: dict[str, Any]) -> str:
+    """Where the evaluation's plot is: the confusion matrix of a classifier, predicted vs true of a regression."""
+    if evaluation.get("scatter_png"):
+        return f"\n\nPredicted vs true: {evaluation['scatter_png']}"
+    return f"\n\nConfusion matrix: {evaluation.get('confusion_matrix_png')}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tools.run_tools import evaluate_run
     from trainer.backends.registry import hosted_for
     from trainer.plan.config import resolve_config
+    from ui.render.regression import is_regression
     from ui.render.runs import render_evaluation, render_plan
 
     if hosted_for(args.backend, args.model) is not None:
@@ -64,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if final["status"] != "succeeded":
         raise UserError(f"Run {run_id} {final['status']}: {final.get('error') or 'see train.log in its folder'}")
     evaluation = dict(evaluate_run(ctx, run_id))
-    if "accuracy" not in evaluation:  # a language model: losses and sample replies
+    if "accuracy" not in evaluation and not is_regression(evaluation):  # a language model: losses and replies
         evaluation["run_id"] = run_id
         emit(args, {"status": final["status"], **evaluation}, _render_llm_result)
         return 0

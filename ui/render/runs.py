@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ui.render.format import fmt_number, fmt_seconds, table
+from ui.render.regression import is_regression, render_regression_evaluation
 from ui.render.safe import code, code_block, data_text, prose
 
 
@@ -68,6 +69,8 @@ def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
 
 
 def render_evaluation(evaluation: dict[str, Any]) -> str:
+    if is_regression(evaluation):
+        return render_regression_evaluation(evaluation)
     if "accuracy" not in evaluation:  # a language model's record: losses and sample replies, no test accuracy
         return render_llm_evaluation(evaluation)
     baseline = evaluation.get("baseline") or {}
@@ -123,7 +126,9 @@ def render_comparison(comparison: dict[str, Any]) -> str:
     text = "**Settings** (≠ marks a difference):\n\n" + table(headers, config_rows)
     text += "\n\n**Metrics:**\n\n" + table(headers, metric_rows)
     if comparison.get("best_run") is not None:
-        metric = {"macro_f1": "macro-F1", "eval_loss": "eval loss"}.get(comparison.get("best_metric", ""), "score")
+        metric = {"macro_f1": "macro-F1", "eval_loss": "eval loss", "rmse": "RMSE"}.get(
+            comparison.get("best_metric", ""), "score"
+        )
         text += f"\n\nBest {metric}: run {comparison['best_run']}."
     for note in comparison.get("notes") or []:
         text += f"\n\n{prose(note)}"
@@ -137,7 +142,7 @@ def render_deployment(deployment: dict[str, Any]) -> str:
             f'`base_url="{deployment["url"]}/v1"`:\n\n```python\n{deployment["python"]}\n```'
         )
     else:
-        answers = "It answers one list of {label, score} per input"
+        answers = deployment.get("answers") or "It answers one list of {label, score} per input"
     return (
         f"Run {deployment['run_id']} is being served at **{deployment['url']}**.\n\n"
         f"Call it:\n\n```bash\n{deployment['curl']}\n```\n\n"
@@ -204,7 +209,7 @@ def render_relaunch_plan(plan: dict[str, Any]) -> str:
 
 
 # How the chat names the metrics runs are ranked by.
-METRIC_NAMES = {"macro_f1": "test macro-F1", "eval_loss": "eval loss", "accuracy": "test accuracy"}
+METRIC_NAMES = {"macro_f1": "test macro-F1", "eval_loss": "eval loss", "accuracy": "test accuracy", "rmse": "test RMSE"}
 
 
 def render_best_run(found: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""The Trainer callback of a text-classification run: metrics.jsonl, progress.json, and a clean stop on request."""
+"""The Trainer callback of an encoder run (classification, regression): metrics.jsonl, progress.json, and a
+clean stop on request."""
 
 from __future__ import annotations
 
@@ -85,12 +86,12 @@ class RunCallback(TrainerCallback):
                 step=state.global_step, total_steps=state.max_steps, epoch=epoch, loss=record["loss"], eta_s=eta
             )
         elif "eval_loss" in logs:
-            self._append(
-                {
-                    "step": state.global_step,
-                    "epoch": epoch,
-                    "eval_loss": float(logs["eval_loss"]),
-                    "eval_accuracy": logs.get("eval_accuracy"),
-                    "eval_macro_f1": logs.get("eval_macro_f1"),
-                }
-            )
+            # Every validation number the task computes (accuracy and macro-F1, or RMSE and R²), not the timings.
+            scores = {
+                key: float(value)
+                for key, value in logs.items()
+                if key.startswith("eval_")
+                and isinstance(value, int | float)
+                and not key.endswith(("_runtime", "per_second"))
+            }
+            self._append({"step": state.global_step, "epoch": epoch, **scores})

@@ -20,22 +20,32 @@ EVAL_MAX_DEFAULT = 500
 
 
 def hosted_data(path: Path, config: dict[str, Any]) -> HostedData:
-    """Chat examples (a system prompt listing the labels, the text, the label as the answer), split exactly as a
-    local classifier run of this file splits it."""
+    """Chat examples (a system prompt listing the labels, the text (both texts of a pair), the label as the answer),
+    split exactly as a local classifier run of this file splits it."""
     table = load_table(path)
     columns = pick_columns(table, config.get("text_column") or None, config.get("label_column") or None)
-    found = usable_examples(table, columns["text_column"], columns["label_column"])
+    second = config.get("text_pair_column") or None
+    found = usable_examples(table, columns["text_column"], columns["label_column"], second)
     labelled = split_labelled_texts(
-        found.texts, found.labels, float(config["val_fraction"]), float(config["test_fraction"]), int(config["seed"])
+        found.texts,
+        found.labels,
+        float(config["val_fraction"]),
+        float(config["test_fraction"]),
+        int(config["seed"]),
+        pairs=found.pairs,
     )
     names = sorted(set(labelled.labels))
     system = system_prompt(names)
-    pairs = list(zip(labelled.texts, labelled.labels, strict=True))
+    seconds: list[str | None] = list(labelled.pairs) if labelled.pairs is not None else [None] * len(labelled.texts)
+    rows = list(zip(labelled.texts, seconds, labelled.labels, strict=True))
     return HostedData(
         objective=SUPERVISED_OBJECTIVE,
-        examples=[chat_example(text, label, system) for text, label in pairs],
+        examples=[chat_example(text, label, system, pair) for text, pair, label in rows],
         splits=labelled.splits,
-        local_rows=[{"text": text, "label": label} for text, label in pairs],
+        local_rows=[
+            {"text": text, **({"text_pair": pair} if pair is not None else {}), "label": label}
+            for text, pair, label in rows
+        ],
         details={"labels": names, "system_prompt": system, **columns},
     )
 

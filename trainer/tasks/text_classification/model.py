@@ -68,22 +68,24 @@ def load_tokenizer(config: RunConfig) -> PreTrainedTokenizerBase:
 
 def load_classifier(config: RunConfig, labels: list[str]) -> PreTrainedModel:
     """The base model with a fresh classification head for `labels` (in this order)."""
+    return load_with_head(
+        config,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: index for index, label in enumerate(labels)},
+    )
+
+
+def load_with_head(config: RunConfig, **head: Any) -> PreTrainedModel:
+    """The base model with a fresh sequence head set by `head` (num_labels, problem_type, ...)."""
     from transformers import AutoModelForSequenceClassification
 
     path = resolve_model_path(config.model)
-    id2label = dict(enumerate(labels))
-    label2id = {label: index for index, label in enumerate(labels)}
     # config.attention picks the kernel (e.g. eager); empty lets transformers choose.
     extra = {"attn_implementation": config.attention} if config.attention else {}
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            path,
-            **extra,
-            num_labels=len(labels),
-            id2label=id2label,
-            label2id=label2id,
-            use_safetensors=True,
-            trust_remote_code=config.trust_remote_code,
+            path, **extra, **head, use_safetensors=True, trust_remote_code=config.trust_remote_code
         )
     except (OSError, ValueError, KeyError) as error:
         raise _load_error(config.model, error) from error
@@ -144,29 +146,45 @@ def predict_labels(
     texts: list[str],
     max_length: int,
     batch_size: int = 64,
+    pairs: list[str] | None = None,
 ) -> list[str]:
-    """Predicted label names for `texts`, batching texts of similar length to keep padding small on CPU."""
+    """Predicted label names for `texts` (with their second texts, for pairs)."""
+    id2label: dict[Any, Any] = dict(model.config.id2label or {})
+    outputs = model_outputs(model, tokenizer, texts, max_length, batch_size, pairs)
+    return [str(id2label[int(row.argmax())]) for row in outputs]
+
+
+def model_outputs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    max_length: int,
+    batch_size: int = 64,
+    pairs: list[str] | None = None,
+) -> list[torch.Tensor]:
+    """The model's logits for each text (or text pair), in order, batching examples of similar length to keep
+    padding small on CPU."""
     import torch
 
     model.eval()
-    id2label: dict[Any, Any] = dict(model.config.id2label or {})
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    predictions: list[str] = [""] * len(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs is not None else 0))
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(texts)
     device = next(model.parameters()).device
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             encoded = tokenizer(
                 [texts[i] for i in batch],
+                [pairs[i] for i in batch] if pairs is not None else None,
                 truncation=True,
                 max_length=max_length,
                 padding=True,
                 return_tensors="pt",
             ).to(device)
-            logits = model(**encoded).logits
-            for index, label_id in zip(batch, logits.argmax(dim=-1).tolist(), strict=True):
-                predictions[index] = str(id2label[int(label_id)])
-    return predictions
+            logits = model(**encoded).logits.float().cpu()
+            for index, row in zip(batch, logits, strict=True):
+                outputs[index] = row
+    return outputs
 
 
 def effective_max_length(config: RunConfig, tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> int:

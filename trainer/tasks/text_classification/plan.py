@@ -71,11 +71,16 @@ def propose(report: dict[str, Any], user: dict[str, Any] | None = None, *, gflop
     p95_tokens = int((report.get("length_tokens") or {}).get("p95") or 64)
     mean_tokens = float((report.get("length_tokens") or {}).get("mean") or p95_tokens / 2)
     num_classes = int(report.get("num_classes") or 2)
+    pair_column = report.get("text_pair_column") or ""
+    if pair_column:
+        # The lengths are measured on the first text; a pair is read as one input of both texts.
+        p95_tokens, mean_tokens = 2 * p95_tokens, 2 * mean_tokens
 
     proposed: dict[str, Any] = {
         "data": report.get("path") or report.get("file"),
         "text_column": report.get("text_column"),
         "label_column": report.get("label_column"),
+        "text_pair_column": pair_column,
     }
     reasons: dict[str, str] = {}
 
@@ -110,8 +115,9 @@ def propose(report: dict[str, Any], user: dict[str, Any] | None = None, *, gflop
     # text, so a roomy cap costs little and keeps the long tail (where spam often hides) whole.
     max_length = min(512, max(32, 2 << (max(p95_tokens, 16) - 1).bit_length()))
     proposed["max_length"] = max_length
+    measured = f"pairs of texts (twice the first text's {p95_tokens // 2})" if pair_column else "texts"
     reasons["max_length"] = (
-        f"95% of texts are at most {p95_tokens} tokens; {max_length} keeps longer ones whole at little cost, "
+        f"95% of {measured} are at most {p95_tokens} tokens; {max_length} keeps longer ones whole at little cost, "
         "since each batch is padded only to its longest text."
     )
 

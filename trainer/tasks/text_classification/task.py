@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from trainer.serve.http import ServedApi
 
 # The columns the planner reads from the data rather than proposes.
-COLUMN_SETTINGS = ("text_column", "label_column")
+COLUMN_SETTINGS = ("text_column", "label_column", "text_pair_column")
 
 
 class TextClassification(Task):
@@ -79,7 +79,9 @@ class TextClassification(Task):
             rows=proposal["rows"],
             file=request.path.name,
             table=table,
-            subject=f"text `{config['text_column']}`, label `{config['label_column']}`",
+            subject=f"text `{config['text_column']}`"
+            + (f", second text `{config['text_pair_column']}`" if config.get("text_pair_column") else "")
+            + f", label `{config['label_column']}`",
             extra={"docs": proposal["docs"]},
         )
 
