@@ -82,3 +82,15 @@ def test_the_web_chat_plays_a_private_copy_of_the_checked_recording(tmp_path: Pa
     assert stage(str(uploaded)) is None
     message = assistant_message("Here are a few recordings.", [str(good), str(uploaded)], stage)
     assert message["content"] == ["Here are a few recordings.", {"path": served}]
+
+
+def test_the_one_line_plan_names_each_tasks_own_settings() -> None:
+    from tools.wording import settings_line
+
+    common = {"model": "m", "epochs": 3, "learning_rate": 0.001, "batch_size": 16, "max_length": 128}
+    sound = settings_line({**common, "task": "audio-classification", "clip_seconds": 1.5, "freeze_layers": 6})
+    picture = settings_line({**common, "task": "image-classification", "image_size": 48, "clip_seconds": 1.5})
+    text = settings_line({**common, "task": "text-classification", "image_size": 48})
+    assert "clip seconds 1.5" in sound and "freeze layers 6" in sound and "max length" not in sound
+    assert "image size 48" in picture and "clip seconds" not in picture and "max length" not in picture
+    assert "max length 128" in text and "image size" not in text

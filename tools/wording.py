@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-# Settings worth naming in a one-line plan, in this order.
-SHOWN_SETTINGS = ("model", "method", "epochs", "max_steps", "learning_rate", "batch_size", "max_length")
+from trainer.tasks.registry import task_of
 
 
 def label(key: str) -> str:
@@ -22,9 +21,9 @@ def fmt(value: Any) -> str:
 
 
 def settings_line(config: dict[str, Any]) -> str:
-    """ "model tiny, epochs 3, learning rate 0.0001, ..." for the settings of SHOWN_SETTINGS a config sets."""
+    """ "model tiny, epochs 3, learning rate 0.0001, ..." for the settings its task shows that a config sets."""
     parts = []
-    for key in SHOWN_SETTINGS:
+    for key in task_of(config).shown_settings:
         value = config.get(key)
         if value in (None, "", 0) and key == "max_steps":
             continue

@@ -97,6 +97,16 @@ class Task(ABC):
     hosted_trainable: ClassVar[bool] = False
     # One line for the chat after inspecting data of this task, e.g. "Say **fine-tune ...** for a plan."
     inspect_hint: ClassVar[str] = ""
+    # The run settings a one-line plan names, in this order (those a config leaves empty are skipped).
+    shown_settings: ClassVar[tuple[str, ...]] = (
+        "model",
+        "method",
+        "epochs",
+        "max_steps",
+        "learning_rate",
+        "batch_size",
+        "max_length",
+    )
 
     @property
     def adapters(self) -> bool:

@@ -31,6 +31,15 @@ class MediaClassificationTask(Task):
         MetricSpec("train_seconds", "wall-clock training time", 0),
     )
     rank_metric = "macro_f1"
+    # What a one-line plan names; a modality's own settings (image size, clip length) are in each task's list.
+    shown_settings: ClassVar[tuple[str, ...]] = (
+        "model",
+        "method",
+        "epochs",
+        "learning_rate",
+        "batch_size",
+        "freeze_layers",
+    )
 
     def propose(self, request: PlanRequest) -> Plan:
         from trainer.tasks.media.plan import propose_media
