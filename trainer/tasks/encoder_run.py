@@ -201,28 +201,26 @@ class BucketSampler:
 
     CHUNK_BATCHES = 100
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int):
-        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
+    def __init__(self, lengths: list[int], batch_size: int):
+        self.lengths, self.batch_size = lengths, batch_size
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __iter__(self) -> Any:
-        import random
+        import torch
 
-        rng = random.Random(self.seed * 1_000_003 + self.epoch)
-        self.epoch += 1
-        order = list(range(len(self.lengths)))
-        rng.shuffle(order)
+        # Torch's generator, seeded by the Trainer as its own samplers are, so runs repeat exactly.
+        order = torch.randperm(len(self.lengths)).tolist()
         chunk = self.batch_size * self.CHUNK_BATCHES
         batches: list[list[int]] = []
         for start in range(0, len(order), chunk):
             part = sorted(order[start : start + chunk], key=self.lengths.__getitem__)
             batches += [part[i : i + self.batch_size] for i in range(0, len(part), self.batch_size)]
-        short = [batch for batch in batches if len(batch) < self.batch_size]
         full = [batch for batch in batches if len(batch) == self.batch_size]
-        rng.shuffle(full)
-        return iter([index for batch in [*full, *short] for index in batch])
+        short = [batch for batch in batches if len(batch) < self.batch_size]
+        shuffled = [full[i] for i in torch.randperm(len(full)).tolist()]
+        return iter([index for batch in [*shuffled, *short] for index in batch])
 
 
 def make_trainer(
@@ -242,7 +240,7 @@ def make_trainer(
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
             rows: Any = train_dataset if train_dataset is not None else self.train_dataset
             lengths = [len(row["input_ids"]) for row in rows]
-            return BucketSampler(lengths, self.args.train_batch_size, self.args.seed)
+            return BucketSampler(lengths, self.args.train_batch_size)
 
     trainer = BucketTrainer(
         model=model,
