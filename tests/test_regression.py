@@ -150,6 +150,13 @@ def test_regression_metrics_and_the_training_mean_baseline() -> None:
     assert regression_metrics([1.0, 2.0], [3.0, 3.0])["spearman"] is None
 
 
+def listed_runs(ws: Workspace, registry: Registry) -> list[dict[str, Any]]:
+    from tools.context import ToolContext
+    from tools.run_tools import list_runs
+
+    return list(list_runs(ToolContext(ws, registry))["runs"])
+
+
 def test_compare_ranks_regression_runs_by_the_lowest_rmse(ws_registry: tuple[Workspace, Registry]) -> None:
     ws, registry = ws_registry
     ids = []
@@ -168,6 +175,9 @@ def test_compare_ranks_regression_runs_by_the_lowest_rmse(ws_registry: tuple[Wor
     assert rows["baseline_rmse"]["best_run"] is None  # context, not a score
     assert "Best RMSE: run 2." in MARKDOWN.comparison(result)
     assert task_for_data(write_scores(ws.root / "scores.csv")).rank_metric == "rmse"
+    # The runs list shows each run's result by its task's own metric, not a classifier's empty columns.
+    listed = {run["id"]: run for run in listed_runs(ws, registry)}
+    assert listed[ids[0]]["result"] == "RMSE 0.900" and listed[ids[1]]["result"] == "RMSE 0.400"
 
 
 def test_training_takes_only_the_cores_other_processes_leave_idle(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -86,12 +86,12 @@ def test_user_message_shows_dropped_files() -> None:
 
 def test_runs_table_newest_first_with_metrics() -> None:
     runs = [
-        {"id": 1, "status": "succeeded", "model": "m", "data": "a.tsv", "accuracy": 0.875, "macro_f1": 0.8},
+        {"id": 1, "status": "succeeded", "model": "m", "data": "a.tsv", "accuracy": 0.875, "result": "macro-F1 0.800"},
         {"id": 2, "status": "running", "model": "m", "data": "/home/u/.tunechat/uploads/b.tsv", "accuracy": None},
     ]
     assert web_view.runs_table(runs) == [
         [2, "running", "m", "b.tsv", "", ""],
-        [1, "succeeded", "m", "a.tsv", "0.875", "0.800"],
+        [1, "succeeded", "m", "a.tsv", "0.875", "macro-F1 0.800"],
     ]
 
 

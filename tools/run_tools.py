@@ -16,6 +16,7 @@ from trainer.evaluate.compare import compare_runs as compare_run_records
 from trainer.evaluate.metrics import Evaluation, load_evaluation
 from trainer.serve.deploy import check_deployable
 from trainer.serve.deploy import deploy_run as deploy_run_process
+from trainer.tasks.registry import task_of
 
 RUN_SUMMARY_FIELDS = ("id", "status", "task", "model", "data", "created_at", "error")
 # Told to the model with a training plan, so it asks for the user's yes instead of claiming the run started.
@@ -192,6 +193,8 @@ def list_runs(ctx: ToolContext) -> dict[str, Any]:
         metrics = run.get("metrics") or {}
         summary["accuracy"] = metrics.get("accuracy")
         summary["macro_f1"] = metrics.get("macro_f1")
+        # Every task's result by the metric that ranks its runs, so regression and LLM runs show one too.
+        summary["result"] = task_of(run).headline(metrics)
         runs.append(summary)
     return {"runs": runs}
 

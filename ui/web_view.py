@@ -17,7 +17,7 @@ from trainer.store.registry import ACTIVE as ACTIVE_STATUSES
 from ui.render.safe import code, prose, strip_remote_media
 
 # The runs table's columns, in the order runs_table fills them.
-RUN_HEADERS = ["run", "status", "model", "data", "acc.", "F1"]
+RUN_HEADERS = ["run", "status", "model", "data", "acc.", "result"]
 LLM_HINT = (
     "To chat with an LLM instead, set `OPENAI_API_KEY`, or start `tunechat ui` with `--llm-base-url URL "
     "--llm-model NAME` (vLLM, Ollama, llama.cpp, LM Studio, `tunechat serve`) or `--llm local --llm-path FOLDER`; "
@@ -129,7 +129,8 @@ def runs_table(runs: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
             Path(run["model"]).name if str(run["model"]).startswith("/") else run["model"],
             Path(run["data"]).name,
             metric(run.get("accuracy")),
-            metric(run.get("macro_f1")),
+            # The task's own ranking metric: macro-F1, RMSE or eval loss.
+            run.get("result") or "",
         ]
         for run in reversed(runs)
     ]

@@ -31,6 +31,12 @@ class MetricSpec:
     description: str
     # +1: higher is better, -1: lower is better, 0: neither (context such as time or a baseline).
     direction: int
+    # How tables head it ("macro-F1"); the name with spaces when empty.
+    label: str = ""
+
+    @property
+    def heading(self) -> str:
+        return self.label or self.name.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,14 @@ class Task(ABC):
 
     def metric(self, name: str) -> MetricSpec | None:
         return next((spec for spec in self.metrics if spec.name == name), None)
+
+    def headline(self, metrics: dict[str, Any]) -> str:
+        """A finished run's result in a few words, by the metric that ranks runs ("macro-F1 0.912"); "" for none."""
+        spec = self.metric(self.rank_metric)
+        value = metrics.get(self.rank_metric)
+        if spec is None or not isinstance(value, int | float) or isinstance(value, bool):
+            return ""
+        return f"{spec.heading} {value:.3f}"
 
     @abstractmethod
     def propose(self, request: PlanRequest) -> Plan:

@@ -154,7 +154,7 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
     if not runs:
         return "There are no runs yet."
     return table(
-        ["run", "status", "model", "data", "accuracy", "macro-F1"],
+        ["run", "status", "model", "data", "accuracy", "result"],
         [
             [
                 r["id"],
@@ -164,7 +164,7 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
                 ),
                 data_text(str(r["data"]).rsplit("/", 1)[-1]),
                 r.get("accuracy"),
-                r.get("macro_f1"),
+                data_text(r.get("result") or ""),
             ]
             for r in runs
         ],

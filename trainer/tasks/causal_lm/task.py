@@ -37,7 +37,7 @@ class CausalLMTask(Task):
     methods = ("lora", "qlora", "full", "freeze")
     resumable = True
     metrics = (
-        MetricSpec("eval_loss", "loss on the held-out validation examples", -1),
+        MetricSpec("eval_loss", "loss on the held-out validation examples", -1, "eval loss"),
         MetricSpec("perplexity", "exp(validation loss): how surprised the model is by held-out answers", -1),
         MetricSpec("final_loss", "last logged training loss", -1),
         MetricSpec("train_seconds", "wall-clock training time", 0),

@@ -27,7 +27,7 @@ class TextClassification(Task):
     columns_from_inspection = True
     metrics = (
         MetricSpec("accuracy", "share of test examples classified correctly", 1),
-        MetricSpec("macro_f1", "F1 averaged over classes, so rare classes count as much as common ones", 1),
+        MetricSpec("macro_f1", "F1 averaged over classes, so rare classes count as much as common ones", 1, "macro-F1"),
         MetricSpec("baseline", "test accuracy of always predicting the most common training class", 0),
         MetricSpec("final_loss", "last logged training loss", -1),
         MetricSpec("train_seconds", "wall-clock training time", 0),

@@ -26,7 +26,7 @@ class TextRegression(Task):
     methods = ("full", "freeze")
     columns_from_inspection = True
     metrics = (
-        MetricSpec("rmse", "root mean squared error on the test split, in the target's units", -1),
+        MetricSpec("rmse", "root mean squared error on the test split, in the target's units", -1, "RMSE"),
         MetricSpec("mae", "mean absolute error on the test split, in the target's units", -1),
         MetricSpec("r2", "R²: share of the target's variance explained (0 = the mean baseline, 1 = perfect)", 1),
         MetricSpec("spearman", "rank correlation of predictions with the true values", 1),
