@@ -203,7 +203,7 @@ def test_runs_endpoint_shows_registry_runs_and_progress(app: App) -> None:
         [broken, "failed", "all-MiniLM-L6-v2", "other.tsv"],
         [finished, "succeeded", "all-MiniLM-L6-v2", "reviews.tsv"],
     ]
-    assert rows[1][4:] == ["0.875", "0.800"]
+    assert rows[1][4:] == ["0.875", "macro-F1 0.800"]
     assert table["headers"] == web_view.RUN_HEADERS
     # This client's chat has no run of its own and none is active: the panel shows the newest run's end.
     assert f"<b>Run {broken}</b>: failed" in progress and "has one class" in progress
