@@ -1,93 +1,28 @@
-"""What every encoder task's worker shares (text classification, text regression): the stop-and-status wrapper
-around a run, the Trainer's arguments, dynamic padding, the training loop with a clean stop, the saved model,
-the loss curves.
-
-A SIGTERM means "stop": inside the training loop it is honoured at the next step boundary (so the process exits
-cleanly); before or after the loop it interrupts at once.
+"""What every encoder task's worker shares (text classification, text regression): the Trainer's arguments,
+dynamic padding in length-bucketed batches, the training loop with a clean stop, the saved model, the loss curves.
+The stop-and-status wrapper around a run is trainer/tasks/run_guard.py, which media runs share too.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trainer.core.errors import UserError
 from trainer.core.fileio import read_jsonl
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.guards import LossGuard
-from trainer.tasks.progress import ProgressWriter, error_details, failure_message, log
-from trainer.tasks.text_classification.callbacks import RunCallback, StopFlag
+from trainer.tasks.progress import ProgressWriter, log
+from trainer.tasks.run_guard import RunCancelled, StopFlag
+from trainer.tasks.text_classification.callbacks import RunCallback
 
 # About this many training-loss points per run, so the loss curve and the progress bar move smoothly.
 LOG_POINTS = 25
-
-# The body of a run: (run_dir, registry, run_id, flag, progress) -> {"status", "run_id", "metrics"}.
-RunBody = Callable[[Path, Registry, int, StopFlag, ProgressWriter], dict[str, Any]]
-
-
-class RunCancelled(BaseException):
-    """Raised when a stop was requested; a BaseException so library code catching Exception lets it through."""
-
-
-def saved_config(run_dir: Path) -> RunConfig | None:
-    try:
-        return RunConfig.load(run_dir / "config.json")
-    except (OSError, ValueError, UserError):
-        return None
-
-
-def guarded_run(run_dir: Path, registry: Registry, run_id: int, body: RunBody) -> dict[str, Any]:
-    """Run `body` as run `run_id`, recording running -> succeeded | failed | cancelled in the registry.
-
-    On failure the run is marked failed (with one sentence in `error`) and the exception re-raised;
-    on a stop request it is marked cancelled and {"status": "cancelled"} returned.
-    """
-    run_dir = Path(run_dir)
-    flag = StopFlag()
-    progress = ProgressWriter(run_dir)
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        flag.requested = True
-        if not flag.in_training_loop:
-            raise RunCancelled()
-
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        progress.write(phase="loading")
-        registry.update_run(run_id, status="running", pid=os.getpid(), error=None)
-        result = body(run_dir, registry, run_id, flag, progress)
-        log(f"run {run_id} succeeded: {json.dumps(result['metrics'])}")
-        return result
-    except (RunCancelled, KeyboardInterrupt) as stop:
-        log(f"run {run_id} stopped on request")
-        registry.update_run(run_id, status="cancelled", error="Stopped on request before it finished.")
-        progress.write(phase="cancelled", eta_s=None)
-        signal_name = "SIGINT" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
-        return {"status": "cancelled", "run_id": run_id, "signal": signal_name}
-    except BaseException as error:
-        import torch
-
-        message = failure_message(error, saved_config(run_dir), "cuda" if torch.cuda.is_available() else "cpu")
-        log(f"run {run_id} failed: {message}")
-        registry.update_run(run_id, status="failed", error=message)
-        # The raw exception line too: the diagnosis (trainer/evaluate/diagnosis.py) reads e.g.
-        # "tried to allocate N bytes".
-        progress.write(phase="failed", eta_s=None, error=message, **error_details(error))
-        raise
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def physical_cores() -> int:

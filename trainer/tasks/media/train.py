@@ -13,9 +13,8 @@ import json
 import math
 import os
 import shutil
-import signal
-import threading
 import time
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,8 @@ from trainer.tasks.guards import LossGuard
 from trainer.tasks.media.examples import MediaSet, drop_repeats, load_media
 from trainer.tasks.media.predict import ItemStore, logits_of, predict_probabilities
 from trainer.tasks.media.split import split_media
-from trainer.tasks.progress import ProgressWriter, error_details, failure_message, log
+from trainer.tasks.progress import ProgressWriter, log
+from trainer.tasks.run_guard import RunCancelled, StopFlag, guarded_run
 
 if TYPE_CHECKING:
     from trainer.tasks.media.modality import MediaModel, Modality
@@ -40,59 +40,9 @@ LOG_POINTS = 40
 WARMUP_SHARE = 0.06
 
 
-class RunCancelled(BaseException):
-    """A stop was requested; a BaseException so library code catching Exception lets it through."""
-
-
-class StopFlag:
-    def __init__(self) -> None:
-        self.requested = False
-        self.in_training_loop = False
-
-
 def train_media_run(modality: Modality, run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
     """Train, evaluate and record run `run_id`; failures are recorded (one sentence) and re-raised."""
-    run_dir = Path(run_dir)
-    flag = StopFlag()
-    progress = ProgressWriter(run_dir)
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        flag.requested = True
-        if not flag.in_training_loop:
-            raise RunCancelled()
-
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        progress.write(phase="loading")
-        registry.update_run(run_id, status="running", pid=os.getpid(), error=None)
-        result = _train(modality, run_dir, registry, run_id, flag, progress)
-        log(f"run {run_id} succeeded: {json.dumps(result['metrics'])}")
-        return result
-    except (RunCancelled, KeyboardInterrupt) as stop:
-        log(f"run {run_id} stopped on request")
-        registry.update_run(run_id, status="cancelled", error="Stopped on request before it finished.")
-        progress.write(phase="cancelled", eta_s=None)
-        return {
-            "status": "cancelled",
-            "run_id": run_id,
-            "signal": "SIGINT" if isinstance(stop, KeyboardInterrupt) else "SIGTERM",
-        }
-    except BaseException as error:
-        config = None
-        try:
-            config = RunConfig.load(run_dir / "config.json")
-        except (OSError, ValueError, UserError):
-            pass
-        message = failure_message(error, config, "cpu")
-        log(f"run {run_id} failed: {message}")
-        registry.update_run(run_id, status="failed", error=message)
-        progress.write(phase="failed", eta_s=None, error=message, **error_details(error))
-        raise
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    return guarded_run(run_dir, registry, run_id, partial(_train, modality))
 
 
 def _train(

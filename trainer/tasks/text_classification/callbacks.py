@@ -12,17 +12,10 @@ from transformers import TrainerCallback
 
 from trainer.store.registry import Registry
 from trainer.tasks.progress import ProgressWriter
+from trainer.tasks.run_guard import StopFlag
 
 # progress.json is rewritten at most this often between log lines (seconds).
 PROGRESS_INTERVAL_S = 1.0
-
-
-class StopFlag:
-    """Set by the SIGTERM handler; the callback turns it into a stop at the next step boundary."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.in_training_loop = False
 
 
 class RunCallback(TrainerCallback):

@@ -24,7 +24,7 @@ from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks import encoder_run
 from trainer.tasks.progress import ProgressWriter, fetch_model, log
-from trainer.tasks.text_classification.callbacks import StopFlag
+from trainer.tasks.run_guard import StopFlag, guarded_run
 
 
 def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
     On failure the run is marked failed (with one sentence in `error`) and the exception re-raised;
     on a stop request it is marked cancelled and {"status": "cancelled"} returned.
     """
-    return encoder_run.guarded_run(run_dir, registry, run_id, _train)
+    return guarded_run(run_dir, registry, run_id, _train)
 
 
 def _write_splits(

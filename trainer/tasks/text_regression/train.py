@@ -21,7 +21,7 @@ from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks import encoder_run
 from trainer.tasks.progress import ProgressWriter, fetch_model, log
-from trainer.tasks.text_classification.callbacks import StopFlag
+from trainer.tasks.run_guard import StopFlag, guarded_run
 from trainer.tasks.text_regression.data import (
     drop_repeats,
     left_out_sentence,
@@ -33,7 +33,7 @@ from trainer.tasks.text_regression.data import (
 
 def train_run(run_dir: Path, registry: Registry, run_id: int) -> dict[str, Any]:
     """Train, evaluate and record regression run `run_id`; return its result (status and metrics)."""
-    return encoder_run.guarded_run(run_dir, registry, run_id, _train)
+    return guarded_run(run_dir, registry, run_id, _train)
 
 
 def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progress: ProgressWriter) -> dict[str, Any]:
