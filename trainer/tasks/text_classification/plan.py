@@ -104,22 +104,7 @@ def propose(report: dict[str, Any], user: dict[str, Any] | None = None, *, gflop
         "Small encoders like MiniLM fine-tune well at 1e-4, higher than the 2e-5 used for BERT-base."
     )
 
-    proposed["batch_size"] = 16 if rows < 500 else 32
-    reasons["batch_size"] = (
-        "Small data: 16 gives more optimizer steps."
-        if rows < 500
-        else "32 uses the CPU well and keeps gradients stable."
-    )
-
-    # Twice the power of two above the 95th percentile: batches are padded only to their longest
-    # text, so a roomy cap costs little and keeps the long tail (where spam often hides) whole.
-    max_length = min(512, max(32, 2 << (max(p95_tokens, 16) - 1).bit_length()))
-    proposed["max_length"] = max_length
-    measured = f"pairs of texts (twice the first text's {p95_tokens // 2})" if pair_column else "texts"
-    reasons["max_length"] = (
-        f"95% of {measured} are at most {p95_tokens} tokens; {max_length} keeps longer ones whole at little cost, "
-        "since each batch is padded only to its longest text."
-    )
+    batch_and_length(rows, p95_tokens, bool(pair_column), proposed, reasons)
 
     small_classes = min((entry["count"] for entry in report.get("labels", [])), default=rows)
     proposed["val_fraction"], proposed["test_fraction"] = 0.1, 0.1
@@ -167,3 +152,24 @@ def estimate_seconds(
     eval_tokens = eval_rows * tokens_per_row * (epochs + 1)  # validation per epoch, then the test
     flops = 6 * parameters * train_tokens + 2 * parameters * eval_tokens
     return OVERHEAD_SECONDS + flops / (gflops * 1e9 * CPU_EFFICIENCY)
+
+
+def batch_and_length(
+    rows: int, p95_tokens: int, pairs: bool, proposed: dict[str, Any], reasons: dict[str, str]
+) -> None:
+    """Batch size and max length of an encoder run (classifier or regressor), each with its reason."""
+    proposed["batch_size"] = 16 if rows < 500 else 32
+    reasons["batch_size"] = (
+        "Small data: 16 gives more optimizer steps."
+        if rows < 500
+        else "32 uses the CPU well and keeps gradients stable."
+    )
+    # Twice the power of two above the 95th percentile: batches are padded only to their longest
+    # text, so a roomy cap costs little and keeps the long tail (where spam often hides) whole.
+    max_length = min(512, max(32, 2 << (max(p95_tokens, 16) - 1).bit_length()))
+    proposed["max_length"] = max_length
+    measured = f"pairs of texts (twice the first text's {p95_tokens // 2})" if pairs else "texts"
+    reasons["max_length"] = (
+        f"95% of {measured} are at most {p95_tokens} tokens; {max_length} keeps longer ones whole at little cost, "
+        "since each batch is padded only to its longest text."
+    )

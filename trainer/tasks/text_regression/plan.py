@@ -12,6 +12,7 @@ from trainer.plan.config import BUNDLED_MODEL, field_doc, resolve_config
 from trainer.tasks.text_classification.plan import (
     BUNDLED_COMPUTE_PARAMETERS,
     PADDING_FACTOR,
+    batch_and_length,
     estimate_seconds,
     machine_gflops,
 )
@@ -64,19 +65,7 @@ def propose(
         "Small encoders like MiniLM fine-tune well at 1e-4; the target is standardised, so its scale does not change "
         "this."
     )
-    proposed["batch_size"] = 16 if rows < 500 else 32
-    reasons["batch_size"] = (
-        "Small data: 16 gives more optimizer steps."
-        if rows < 500
-        else "32 uses the CPU well and keeps gradients stable."
-    )
-    max_length = min(512, max(32, 2 << (max(p95_tokens, 16) - 1).bit_length()))
-    proposed["max_length"] = max_length
-    measured = f"pairs of texts (twice the first text's {p95_tokens // 2})" if pair_column else "texts"
-    reasons["max_length"] = (
-        f"95% of {measured} are at most {p95_tokens} tokens; {max_length} keeps longer ones whole at little cost, "
-        "since each batch is padded only to its longest text."
-    )
+    batch_and_length(rows, p95_tokens, bool(pair_column), proposed, reasons)
     proposed["val_fraction"], proposed["test_fraction"] = 0.1, 0.1
     reasons["split"] = (
         f"80/10/10 with seed 42, drawn from each fifth of the range of '{column}' "
