@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,38 @@ def fit(trainer: Any, flag: StopFlag, progress: ProgressWriter, total_steps: int
     if flag.requested:
         raise RunCancelled()
     return time.monotonic() - started
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What `train_and_save` leaves for the evaluation: the trained model and the run's training facts."""
+
+    model: Any
+    seconds: float
+    eval_batch_size: int
+
+
+def train_and_save(
+    model: Any,
+    tokenizer: Any,
+    config: RunConfig,
+    run_dir: Path,
+    train_set: list[dict[str, Any]],
+    validation_set: list[dict[str, Any]],
+    callbacks: list[Any],
+    flag: StopFlag,
+    progress: ProgressWriter,
+    compute_metrics: Any = None,
+) -> Trained:
+    """Train an encoder run on its encoded splits, then save model/ (complete or not at all); a stop request
+    raises RunCancelled once the loop has ended cleanly."""
+    args = training_arguments(config, run_dir, len(train_set), has_validation=bool(validation_set))
+    trainer = make_trainer(model, tokenizer, args, train_set, validation_set, callbacks, compute_metrics)
+    steps = count_steps(len(train_set), config.batch_size * config.gradient_accumulation_steps, config.epochs)
+    seconds = fit(trainer, flag, progress, steps)
+    progress.write(phase="evaluating", eta_s=None)
+    save_model(trainer.model, tokenizer, run_dir)
+    return Trained(trainer.model, seconds, args.per_device_eval_batch_size)
 
 
 def count_steps(train_rows: int, effective_batch: int, epochs: float) -> int:

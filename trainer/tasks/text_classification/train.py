@@ -110,29 +110,24 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
         )
 
     train_set, validation_set = encode(splits["train"]), encode(splits["validation"])
-    args = encoder_run.training_arguments(config, run_dir, len(train_set), has_validation=bool(validation_set))
-    trainer = encoder_run.make_trainer(
+    trained = encoder_run.train_and_save(
         model,
         tokenizer,
-        args,
+        config,
+        run_dir,
         train_set,
         validation_set,
         encoder_run.run_callbacks(run_dir, registry, run_id, flag, progress),
+        flag,
+        progress,
         compute_metrics=_eval_metrics(len(label_names)),
     )
-    steps = encoder_run.count_steps(
-        len(train_set), config.batch_size * config.gradient_accumulation_steps, config.epochs
-    )
-    train_seconds = encoder_run.fit(trainer, flag, progress, steps)
-
-    progress.write(phase="evaluating", eta_s=None)
-    model = trainer.model  # type: ignore[assignment]
-    encoder_run.save_model(model, tokenizer, run_dir)
+    model, train_seconds = trained.model, trained.seconds
     test = splits["test"]
     evaluation = _evaluate(
         run_dir, run_id, model, tokenizer, max_length,
         [texts[i] for i in test], [pairs[i] for i in test] if pairs is not None else None, [labels[i] for i in test],
-        [labels[i] for i in splits["train"]], label_names, batch_size=args.per_device_eval_batch_size,
+        [labels[i] for i in splits["train"]], label_names, batch_size=trained.eval_batch_size,
     )  # fmt: skip
     evaluation.update(train_seconds=round(train_seconds, 1), train_size=len(splits["train"]))
     evaluation["validation_size"] = len(splits["validation"])

@@ -99,29 +99,24 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
         return encoder_run.encode_rows(tokenizer, [texts[i] for i in indices], second, scaled, max_length)
 
     train_set, validation_set = encode(splits["train"]), encode(splits["validation"])
-    args = encoder_run.training_arguments(config, run_dir, len(train_set), has_validation=bool(validation_set))
-    trainer = encoder_run.make_trainer(
+    trained = encoder_run.train_and_save(
         model,
         tokenizer,
-        args,
+        config,
+        run_dir,
         train_set,
         validation_set,
         encoder_run.run_callbacks(run_dir, registry, run_id, flag, progress),
+        flag,
+        progress,
         compute_metrics=_eval_metrics(mean, std),
     )
-    steps = encoder_run.count_steps(
-        len(train_set), config.batch_size * config.gradient_accumulation_steps, config.epochs
-    )
-    train_seconds = encoder_run.fit(trainer, flag, progress, steps)
-
-    progress.write(phase="evaluating", eta_s=None)
-    model = trainer.model  # type: ignore[assignment]
-    encoder_run.save_model(model, tokenizer, run_dir)
+    model, train_seconds = trained.model, trained.seconds
     test = splits["test"]
     evaluation = _evaluate(
         run_dir, run_id, model, tokenizer, max_length, [texts[i] for i in test],
         [pairs[i] for i in test] if pairs is not None else None, [values[i] for i in test],
-        [values[i] for i in splits["train"]], batch_size=args.per_device_eval_batch_size,
+        [values[i] for i in splits["train"]], batch_size=trained.eval_batch_size,
     )  # fmt: skip
     evaluation.update(
         train_seconds=round(train_seconds, 1),
