@@ -51,6 +51,12 @@ def post(url: str, path: str, payload: Any = None, body: bytes | None = None, ti
         return Answer(error.code, dict(error.headers), error.read())
 
 
+def predict(url: str, payload: Any, timeout: float = 60) -> tuple[int, Any]:
+    """POST a JSON body to a model server's /predict: its status and decoded answer."""
+    answer = post(url, "/predict", payload, timeout=timeout)
+    return answer.status, answer.json()
+
+
 def raw(url: str, data: bytes, timeout: float = 30) -> Answer:
     """Send `data` as it is on a fresh connection (while reading, so a server that answers early is heard) and
     read until the server closes; an answer the server never gives fails the test after `timeout`."""

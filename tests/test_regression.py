@@ -8,12 +8,11 @@ import os
 import random
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from http_probe import predict
 from toy_data import FILLER, POSITIVE
 
 from agent.assistant import Assistant
@@ -50,17 +49,6 @@ def write_scores(path: Path, n: int = 120, extra: list[str] | None = None) -> Pa
         lines.append(f"{' '.join(words)},{10 + 1.5 * glowing + rng.uniform(-0.2, 0.2):.3f}")
     path.write_text("\n".join([*lines, *(extra or [])]) + "\n", encoding="utf-8")
     return path
-
-
-def post(url: str, payload: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.mark.slow
@@ -100,12 +88,12 @@ def test_cli_trains_a_regression_run_that_beats_the_mean_and_serves_scores(tmp_p
 
     regressor = Regressor.from_run(run_dir)
     with Server(create_regressor_app(ModelSlot(regressor)), "127.0.0.1", 0, quiet=True) as server:
-        status, one = post(f"{server.url}/predict", {"inputs": "great lovely excellent wonderful the"})
+        status, one = predict(server.url, {"inputs": "great lovely excellent wonderful the"})
         assert status == 200 and list(one[0]) == ["score"] and len(one) == 1
-        status, two = post(f"{server.url}/predict", {"inputs": ["great lovely excellent wonderful the", "the food"]})
+        status, two = predict(server.url, {"inputs": ["great lovely excellent wonderful the", "the food"]})
         assert status == 200 and len(two) == 2
         assert two[0]["score"] > two[1]["score"] + 2  # four glowing words score about 6 more than none
-        status, refused = post(f"{server.url}/predict", {"inputs": {"text": "a", "text_pair": "b"}})
+        status, refused = predict(server.url, {"inputs": {"text": "a", "text_pair": "b"}})
         assert status == 400 and refused["error"].startswith("This model was trained on single texts, not pairs;")
 
 

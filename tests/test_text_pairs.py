@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import random
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from http_probe import predict
 from toy_data import FILLER, NEGATIVE, POSITIVE
 
 from trainer.backends import local
@@ -38,17 +37,6 @@ def write_pairs(path: Path, n: int = 120) -> Path:
     return path
 
 
-def post(url: str, payload: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 @pytest.mark.slow
 def test_a_pair_classifier_trains_on_both_texts_and_serves_pairs(
     ws: Workspace, registry: Registry, tmp_path: Path, tiny_bert: Path
@@ -74,12 +62,12 @@ def test_a_pair_classifier_trains_on_both_texts_and_serves_pairs(
     assert predictor.pairs
     with make_server(predictor, quiet=True) as server:
         pair = {"text": "the food was today", "text_pair": "the staff was wonderful"}
-        status, one = post(f"{server.url}/predict", {"inputs": pair})
+        status, one = predict(server.url, {"inputs": pair})
         assert status == 200 and len(one) == 1 and one[0][0]["label"] == "pos"
         bad = {"text": "the food was today", "text_pair": "the staff was awful"}
-        status, two = post(f"{server.url}/predict", {"inputs": [pair, bad]})
+        status, two = predict(server.url, {"inputs": [pair, bad]})
         assert status == 200 and [row[0]["label"] for row in two] == ["pos", "neg"]
-        status, refused = post(f"{server.url}/predict", {"inputs": "the staff was wonderful"})
+        status, refused = predict(server.url, {"inputs": "the staff was wonderful"})
         assert status == 400 and refused["error"].startswith("This model was trained on text pairs;")
         assert refused["error"].endswith(".") and refused["error"].count(". ") == 0
 
@@ -93,7 +81,7 @@ def test_a_pair_classifier_trains_on_both_texts_and_serves_pairs(
     ],
 )
 def test_pairs_sent_to_a_text_classifier_get_one_sentence(classifier_url: str, inputs: Any, message: str) -> None:
-    status, answer = post(f"{classifier_url}/predict", {"inputs": inputs})
+    status, answer = predict(classifier_url, {"inputs": inputs})
     assert status == 400 and answer["error"].startswith(message)
     assert answer["error"].endswith(".") and answer["error"].count(". ") == 0
 
