@@ -26,7 +26,9 @@ def test_guided_mode_plans_and_starts_lora_sft_on_a_chat_file(tiny_llm: Path, ch
     session = assistant.new_session()
 
     reply = assistant.reply(session, "fine-tune with lora on this", files=[chat_jsonl])
-    assert "Name the causal language model" in reply.text  # no silent default for a chat model
+    # Without a named model a CPU gets the offline catalog's SmolLM2, announced with what its first use costs.
+    assert reply.steps[0].result["config"]["model"] == "smollm2"
+    assert "SmolLM2-135M-Instruct" in reply.text
 
     reply = assistant.reply(session, "use model tiny-llm")
     assert [step.name for step in reply.steps] == ["propose_plan"]

@@ -99,7 +99,8 @@ class Architecture:
 
 def from_config(config: dict[str, Any], name: str, source: str = "") -> Architecture | None:
     """The architecture in a transformers config.json (Llama-style or GPT-2-style names); None when it lacks one."""
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    nested = config.get("text_config")
+    text: dict[str, Any] = nested if isinstance(nested, dict) else config
     hidden = text.get("hidden_size") or text.get("n_embd")
     layers = text.get("num_hidden_layers") or text.get("n_layer")
     heads = text.get("num_attention_heads") or text.get("n_head")

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trainer.core.errors import UserError
 from trainer.plan.config import resolve_config
 
+if TYPE_CHECKING:
+    from trainer.tasks.causal_lm.task import CausalLMTask
 
-def propose_llm(path: Path, user: dict[str, Any], task: str) -> dict[str, Any]:
-    """Resolve the config for an sft/dpo run and explain it; refuses GPU-only choices on this hardware."""
+
+def propose_llm(
+    path: Path, user: dict[str, Any], causal_task: CausalLMTask, cache_dir: Path | None = None
+) -> dict[str, Any]:
+    """Resolve the config for a causal-LM run and explain it; refuses GPU-only choices on this hardware.
+
+    Without a named model it proposes one for this machine (trainer/tasks/causal_lm/sizing.py), and every plan
+    says its estimated peak memory, whether that fits (or what change makes it fit) and its wall time.
+    """
     from trainer.plan.hardware import check_attention, check_supported, detect_hardware
+    from trainer.tasks.causal_lm import sizing
 
-    if not user.get("model"):
-        raise UserError(
-            "Name the causal language model to fine-tune (a Hugging Face id like 'Qwen/Qwen2.5-0.5B-Instruct' "
-            "or a local folder), e.g. --model PATH or 'use model org/name'."
-        )
+    task = causal_task.name
     hardware = detect_hardware()
     method = user.get("method") or "lora"
     check_supported(method, hardware)
     check_attention(user.get("attention"), hardware)
-    from trainer.tasks.causal_lm.data import load_chats, load_pairs
-
-    rows = len(load_chats(path) if task == "sft" else load_pairs(path))
+    examples = causal_task.load_examples(path)
+    rows = len(examples)
     proposed: dict[str, Any] = {
         "data": str(path),
         "task": task,
@@ -50,25 +54,76 @@ def propose_llm(path: Path, user: dict[str, Any], task: str) -> dict[str, Any]:
         + (f" x{hardware.num_gpus}" if hardware.num_gpus > 1 else "")
         + (": fp32, SDPA attention, packed batches" if hardware.device != "cuda" else ""),
     }
-    config = resolve_config(proposed, {k: v for k, v in user.items() if v is not None})
+    sizer = sizing.Sizer(
+        hardware,
+        examples,
+        root=cache_dir,
+        reference_model=causal_task.reference_model,
+        gflops=_gflops(hardware, cache_dir),
+    )
+    if not user.get("model"):
+
+        def fit_of(model: str, candidate: str) -> Any:
+            config, settings = _settle({**proposed, "model": model, "method": candidate}, user, hardware, cache_dir)
+            return sizer.fit(config.to_dict(), settings["choice"])
+
+        model, proposed["method"], reasons["model"], changes = sizing.default_model(
+            hardware, fit_of, user.get("method")
+        )
+        proposed.update(model=model, **changes)
+        if not user.get("method") and proposed["method"] != method:
+            reasons["method"] = "QLoRA: 4-bit base weights with LoRA adapters, so a larger model fits this GPU."
+        if "batch_size" in changes:
+            accumulation = changes["gradient_accumulation_steps"]
+            reasons["batch_size"] = (
+                f"{changes['batch_size']} chats per micro batch, {accumulation} micro batches per optimizer step: "
+                "the same effective batch in less memory (see fits)."
+            )
+    config, settings = _settle(proposed, user, hardware, cache_dir)
+    shown = ("dtype", "attention", "padding_free", "gradient_checkpointing", "liger", "launcher")
+    choices = {name: settings["choice"][name] for name in shown}
+    reasons.update({name: settings["reasons"][name] for name in shown})
+    if "gradient_checkpointing" in proposed and not user.get("gradient_checkpointing"):
+        reasons["gradient_checkpointing"] = "On: the estimate says the activations would not fit this GPU without it."
+    reasons["lora"] = "Defaults that work for most models; change with lora_r, lora_alpha, lora_target_modules."
+    for key, value in user.items():
+        if value is not None and key not in ("model",):
+            reasons[key] = "You asked for this."
+    sized = sizer.size(config.to_dict(), settings["choice"])
+    plan = {
+        "config": config.to_dict(),
+        "reasons": reasons,
+        "estimate_seconds": sized["estimate_seconds"],
+        "rows": rows,
+        "task": task,
+    }
+    return {**plan, "choices": choices, "fit_rows": sized["rows"]}
+
+
+def _settle(proposed: dict[str, Any], user: dict[str, Any], hardware: Any, root: Path | None) -> tuple[Any, dict]:
+    """The resolved config and the hardware choices for it, sized with the model's parameters when known."""
+    from trainer.plan.fit import architecture_of
     from trainer.plan.hardware import choose_settings
 
-    # The model's size is known only once loaded: the worker redoes this with it (hardware.json).
+    config = resolve_config(proposed, {k: v for k, v in user.items() if v is not None})
+    architecture = architecture_of(config.model, root)
+    # Unknown architectures are sized once loaded: the worker redoes this with the model (hardware.json).
     settings = choose_settings(
         hardware,
         method=config.method,
-        parameters=0,
+        parameters=architecture.parameters if architecture else 0,
         max_length=config.max_length,
         batch_size=config.batch_size,
         gradient_checkpointing=config.gradient_checkpointing,
         attention=config.attention or None,
     )
-    shown = ("dtype", "attention", "padding_free", "gradient_checkpointing", "liger", "launcher")
-    choices = {name: settings["choice"][name] for name in shown}
-    reasons.update({name: settings["reasons"][name] for name in shown})
-    reasons["lora"] = "Defaults that work for most models; change with lora_r, lora_alpha, lora_target_modules."
-    for key, value in user.items():
-        if value is not None and key not in ("model",):
-            reasons[key] = "You asked for this."
-    plan = {"config": config.to_dict(), "reasons": reasons, "estimate_seconds": None, "rows": rows, "task": task}
-    return {**plan, "choices": choices}
+    return config, settings
+
+
+def _gflops(hardware: Any, cache_dir: Path | None) -> float:
+    """This CPU's measured matmul rate (cached in the workspace); unused on CUDA, where a GPU table is used."""
+    if hardware.device == "cuda":
+        return 0.0
+    from trainer.tasks.text_classification.plan import machine_gflops
+
+    return machine_gflops(cache_dir)

@@ -16,6 +16,11 @@ class SFT(CausalLMTask):
     data_kinds = kinds.CONVERSATIONS
     aliases = ("chat", "instruction", kinds.CHAT_SFT)
 
+    def load_examples(self, path: Path) -> list[dict[str, Any]]:
+        from trainer.tasks.causal_lm.data import load_chats
+
+        return load_chats(path)
+
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...)."""
         from trainer.data.convert import load_chat_examples

@@ -44,13 +44,20 @@ class CausalLMTask(Task):
     )
     hosted_trainable = True
     rank_metric = "eval_loss"
+    # Full fine-tuning keeps a frozen copy of the model as the reference (preference methods like DPO); with
+    # adapters the reference is the base model with the adapters switched off, which costs no memory.
+    reference_model = False
+
+    def load_examples(self, path: Path) -> list[dict[str, Any]]:
+        """The usable examples of a data file, in the shape this task's trainer reads (plans count and size them)."""
+        raise NotImplementedError
 
     def propose(self, request: PlanRequest) -> Plan:
         from trainer.tasks.causal_lm.plan import propose_llm
 
         # Chats and pairs have no text or label column to choose.
         settings = {k: v for k, v in request.settings.items() if k not in ("text_column", "label_column")}
-        proposal = propose_llm(request.path, settings, self.name)
+        proposal = propose_llm(request.path, settings, self, request.cache_dir)
         config, reasons, choices = proposal["config"], proposal["reasons"], proposal["choices"]
         table = [PlanRow(label, config[key], reasons.get(key, "")) for label, key in SHOWN]
         if "lora" in str(config["method"]):
@@ -59,10 +66,11 @@ class CausalLMTask(Task):
         table += [
             PlanRow(name.replace("_", " "), value, reasons[name]) for name, value in choices.items() if name in reasons
         ]
+        table += [PlanRow(*row) for row in proposal.get("fit_rows", [])]
         return Plan(
             config=config,
             reasons=reasons,
-            estimate_seconds=None,
+            estimate_seconds=proposal.get("estimate_seconds"),
             rows=proposal["rows"],
             file=request.path.name,
             table=table,
