@@ -13,6 +13,7 @@ from typing import Any
 
 from trainer.plan.fit.architecture import Architecture, family_members
 from trainer.plan.fit.memory import MemoryEstimate, Setting, estimate_memory, gib
+from trainer.plan.hardware import Hardware
 
 # Share of the device's memory a run may plan to use: CUDA allocators fragment, and on CPU the page cache and
 # the chat process keep some of what /proc/meminfo calls available.
@@ -80,6 +81,16 @@ class Fit:
             f"Does not fit as proposed (estimated peak {gib(self.estimate.peak)}, {have}); {self.change} makes it "
             f"fit: estimated {gib(self.after.peak)} after it."
         )
+
+
+def device_memory(hardware: Hardware) -> float | None:
+    """Bytes of memory a run can have: the smallest GPU's VRAM on CUDA, the RAM available now elsewhere."""
+    if hardware.device == "cuda" and hardware.gpus:
+        return min(float(gpu["memory_gb"]) for gpu in hardware.gpus) * 2**30
+    from trainer.core.memory import cpu_available_bytes
+
+    available = cpu_available_bytes()
+    return float(available) if available is not None else None
 
 
 def usable_bytes(device: str, total: float | None) -> float | None:

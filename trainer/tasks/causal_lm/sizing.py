@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.plan.fit import Architecture, Setting, architecture_of, estimate_seconds, gib, throughput
-from trainer.plan.fit.fixes import Fit, Job, assess
+from trainer.plan.fit.fixes import Fit, Job, assess, device_memory
 from trainer.plan.hardware import Hardware
 
 # The offline catalog's chat model: what a CPU-only machine fine-tunes when no model is named.
@@ -102,16 +102,6 @@ def _tokenized(conversations: list[list[dict[str, Any]]], folder: str) -> list[i
         encoded: Any = tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)
         lengths.append(len(encoded["input_ids"]))
     return lengths
-
-
-def device_memory(hardware: Hardware) -> float | None:
-    """Bytes of memory a run can have: the smallest GPU's VRAM on CUDA, the RAM available now elsewhere."""
-    if hardware.device == "cuda" and hardware.gpus:
-        return min(float(gpu["memory_gb"]) for gpu in hardware.gpus) * 2**30
-    from trainer.core.memory import cpu_available_bytes
-
-    available = cpu_available_bytes()
-    return float(available) if available is not None else None
 
 
 def job_for(

@@ -72,6 +72,9 @@ class TextClassification(Task):
         ]
         if config.get("freeze_layers"):
             table.append(PlanRow("frozen layers", config["freeze_layers"], reasons.get("freeze_layers", "")))
+        from trainer.plan.fit.encoder import encoder_fit_rows
+
+        table += [PlanRow(*row) for row in encoder_fit_rows(config, request.cache_dir)]
         return Plan(
             config=config,
             reasons=reasons,

@@ -78,6 +78,9 @@ class TextRegression(Task):
         left_out = next((p for p in report.get("problems", []) if p.get("code") == "non_numeric_labels"), None)
         if left_out:
             table.append(PlanRow("rows left out", left_out["count"], left_out["message"]))
+        from trainer.plan.fit.encoder import encoder_fit_rows
+
+        table += [PlanRow(*row) for row in encoder_fit_rows(config, request.cache_dir)]
         return Plan(
             config=config,
             reasons=reasons,
