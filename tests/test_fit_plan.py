@@ -26,20 +26,14 @@ def gpu(memory_gb: float, *, bitsandbytes: bool = True) -> Hardware:
 CPU = Hardware(device="cpu", cpu_count=2, cpu_flags=["avx2", "fma"])
 
 
-@pytest.fixture
-def machine(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Set the hardware the planner sees; RAM is 16 GiB available and the CPU measures 50 GFLOP/s."""
-
-    def use(hardware: Hardware, ram: float = 16 * GIB) -> None:
-        monkeypatch.setattr("trainer.plan.hardware.detect_hardware", lambda: hardware)
-        monkeypatch.setattr("trainer.core.memory.cpu_available_bytes", lambda: int(ram))
-        monkeypatch.setattr("trainer.tasks.text_classification.plan.machine_gflops", lambda cache_dir=None: 50.0)
-
-    return use
+def use(monkeypatch: pytest.MonkeyPatch, hardware: Hardware, ram: float = 16 * GIB) -> None:
+    """Set the hardware the planner sees, the RAM available, and a CPU that measures 50 GFLOP/s."""
+    monkeypatch.setattr("trainer.plan.hardware.detect_hardware", lambda: hardware)
+    monkeypatch.setattr("trainer.core.memory.cpu_available_bytes", lambda: int(ram))
+    monkeypatch.setattr("trainer.tasks.text_classification.plan.machine_gflops", lambda cache_dir=None: 50.0)
 
 
-@pytest.fixture
-def chats(tmp_path: Path) -> Path:
+def write_chats(tmp_path: Path) -> Path:
     rows = [
         {
             "messages": [
@@ -54,8 +48,7 @@ def chats(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def pairs(tmp_path: Path) -> Path:
+def write_pairs(tmp_path: Path) -> Path:
     rows = [
         {"prompt": f"Say something {i}.", "chosen": "A kind reply. " * 8, "rejected": "No. " * 3} for i in range(30)
     ]
@@ -72,9 +65,9 @@ def rows(plan: Plan) -> dict[str, Any]:
     return {row.setting: row for row in plan.table}
 
 
-def test_a_cpu_proposes_the_catalog_smollm2_with_lora_and_says_it_fits(machine: Any, chats: Path, tmp_path: Path):
-    machine(CPU)
-    plan = plan_for(SFT_TASK, chats, tmp_path)
+def test_a_cpu_proposes_the_catalog_smollm2_with_lora_and_says_it_fits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    use(monkeypatch, CPU)
+    plan = plan_for(SFT_TASK, write_chats(tmp_path), tmp_path)
     assert plan.config["model"] == "smollm2" and plan.config["method"] == "lora"
     table = rows(plan)
     assert "SmolLM2-135M-Instruct" in table["base model"].reason and "this CPU" in table["base model"].reason
@@ -86,9 +79,9 @@ def test_a_cpu_proposes_the_catalog_smollm2_with_lora_and_says_it_fits(machine: 
     assert "An estimate, not a promise" in table["time"].reason and "50 GFLOP/s" in table["time"].reason
 
 
-def test_a_24_gb_gpu_proposes_qwen_7b_with_lora(machine: Any, chats: Path, tmp_path: Path):
-    machine(gpu(24.0))
-    plan = plan_for(SFT_TASK, chats, tmp_path)
+def test_a_24_gb_gpu_proposes_qwen_7b_with_lora(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    use(monkeypatch, gpu(24.0))
+    plan = plan_for(SFT_TASK, write_chats(tmp_path), tmp_path)
     assert plan.config["model"] == "Qwen/Qwen2.5-7B-Instruct" and plan.config["method"] == "lora"
     table = rows(plan)
     assert "24 GB GPU" in table["base model"].reason and "estimated peak" in table["base model"].reason
@@ -96,9 +89,11 @@ def test_a_24_gb_gpu_proposes_qwen_7b_with_lora(machine: Any, chats: Path, tmp_p
     assert "RTX 4090" in table["time"].reason
 
 
-def test_an_8_gb_gpu_proposes_qwen_7b_in_4_bit_saying_qlora_makes_it_fit(machine: Any, chats: Path, tmp_path: Path):
-    machine(gpu(8.0))
-    plan = plan_for(SFT_TASK, chats, tmp_path)
+def test_an_8_gb_gpu_proposes_qwen_7b_in_4_bit_saying_qlora_makes_it_fit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    use(monkeypatch, gpu(8.0))
+    plan = plan_for(SFT_TASK, write_chats(tmp_path), tmp_path)
     assert plan.config["model"] == "Qwen/Qwen2.5-7B-Instruct" and plan.config["method"] == "qlora"
     table = rows(plan)
     assert "QLoRA's 4-bit weights make it fit, LoRA would need" in table["base model"].reason
@@ -106,17 +101,21 @@ def test_an_8_gb_gpu_proposes_qwen_7b_in_4_bit_saying_qlora_makes_it_fit(machine
     assert table["fits"].value == "yes"
 
 
-def test_an_8_gb_gpu_without_bitsandbytes_proposes_a_smaller_qwen_with_lora(machine: Any, chats: Path, tmp_path: Path):
-    machine(gpu(8.0, bitsandbytes=False))
-    plan = plan_for(SFT_TASK, chats, tmp_path)
+def test_an_8_gb_gpu_without_bitsandbytes_proposes_a_smaller_qwen_with_lora(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    use(monkeypatch, gpu(8.0, bitsandbytes=False))
+    plan = plan_for(SFT_TASK, write_chats(tmp_path), tmp_path)
     assert plan.config["method"] == "lora"
     assert plan.config["model"] in ("Qwen/Qwen2.5-3B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct")
     assert rows(plan)["fits"].value == "yes"
 
 
-def test_a_named_model_too_big_for_the_gpu_gets_the_change_that_makes_it_fit(machine: Any, chats: Path, tmp_path: Path):
-    machine(gpu(24.0))
-    plan = plan_for(SFT_TASK, chats, tmp_path, model="meta-llama/Llama-3.1-8B-Instruct", method="full")
+def test_a_named_model_too_big_for_the_gpu_gets_the_change_that_makes_it_fit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    use(monkeypatch, gpu(24.0))
+    plan = plan_for(SFT_TASK, write_chats(tmp_path), tmp_path, model="meta-llama/Llama-3.1-8B-Instruct", method="full")
     fits = rows(plan)["fits"]
     assert fits.value == "no"
     assert "Does not fit as proposed" in fits.reason and "LoRA instead of training every weight" in fits.reason
@@ -125,43 +124,70 @@ def test_a_named_model_too_big_for_the_gpu_gets_the_change_that_makes_it_fit(mac
 
 @pytest.mark.slow  # builds the tiny model
 def test_a_named_local_model_is_sized_from_its_config_and_tokenizer(
-    machine: Any, tiny_llm: Path, chats: Path, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tiny_llm: Path, tmp_path: Path
 ):
-    machine(CPU, ram=2 * GIB)
-    plan = plan_for(SFT_TASK, chats, tmp_path, model=str(tiny_llm))
+    use(monkeypatch, CPU, ram=2 * GIB)
+    plan = plan_for(SFT_TASK, write_chats(tmp_path), tmp_path, model=str(tiny_llm))
     table = rows(plan)
     assert "counted with the model's tokenizer" in table["peak memory"].reason
     assert table["fits"].value == "yes"
 
 
-def test_too_little_ram_for_the_batch_names_a_smaller_micro_batch(machine: Any, chats: Path, tmp_path: Path):
-    machine(CPU, ram=3 * GIB)
-    plan = plan_for(SFT_TASK, chats, tmp_path)
+def test_too_little_ram_for_the_batch_names_a_smaller_micro_batch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    use(monkeypatch, CPU, ram=3 * GIB)
+    plan = plan_for(SFT_TASK, write_chats(tmp_path), tmp_path)
     fits = rows(plan)["fits"]
     assert fits.value == "no" and "with gradient accumulation" in fits.reason and "effective batch of 8" in fits.reason
 
 
-def test_an_unknown_architecture_is_not_guessed(machine: Any, chats: Path, tmp_path: Path):
-    machine(gpu(24.0))
-    plan = plan_for(SFT_TASK, chats, tmp_path, model="someone/unknown-model")
+def test_an_unknown_architecture_is_not_guessed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    use(monkeypatch, gpu(24.0))
+    plan = plan_for(SFT_TASK, write_chats(tmp_path), tmp_path, model="someone/unknown-model")
     table = rows(plan)
     assert table["peak memory"].value == "unknown" and "unknown offline" in table["peak memory"].reason
     assert table["time"].value == "unknown" and plan.estimate_seconds is None
 
 
-def test_preference_pairs_are_sized_as_two_sequences_each(machine: Any, pairs: Path, tmp_path: Path):
-    machine(CPU)
-    plan = plan_for(DPO, pairs, tmp_path)
+def test_preference_pairs_are_sized_as_two_sequences_each(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    use(monkeypatch, CPU)
+    plan = plan_for(DPO, write_pairs(tmp_path), tmp_path)
     assert plan.rows == 30 and plan.config["task"] == "dpo"
     assert "micro batch of 8 examples (16 sequences)" in rows(plan)["peak memory"].reason  # chosen and rejected
 
 
-def test_rows_are_counted_through_the_tasks_load_examples(machine: Any, chats: Path, tmp_path: Path):
+def test_rows_are_counted_through_the_tasks_load_examples(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     class FirstTen(SFT):
         name = "sft"  # resolve_config knows only registered task names
 
         def load_examples(self, path: Path) -> list[dict[str, Any]]:
             return super().load_examples(path)[:10]
 
-    machine(CPU)
-    assert plan_for(FirstTen(), chats, tmp_path).rows == 10
+    use(monkeypatch, CPU)
+    assert plan_for(FirstTen(), write_chats(tmp_path), tmp_path).rows == 10
+
+
+def test_a_classifier_plan_says_its_peak_memory_and_whether_it_fits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from trainer.plan.fit.encoder import encoder_memory
+
+    bert = {"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536}
+    small = encoder_memory({**bert, "vocab_size": 30522}, batch=16, length=64, freeze_layers=0, device="cpu")
+    large = encoder_memory({**bert, "vocab_size": 30522}, batch=32, length=128, freeze_layers=0, device="cpu")
+    assert small is not None and large is not None
+    assert round(small["weights"] / 4 / 1e6) == 23  # all-MiniLM-L6-v2 has 22.7 M parameters
+    assert large["activations"] > 4 * small["activations"]  # twice the texts, twice as long, attention per pair
+    assert encoder_memory({"model_type": "mystery"}, batch=1, length=8, freeze_layers=0, device="cpu") is None
+
+    from trainer.plan.fit.encoder import encoder_fit_rows
+
+    model = tmp_path / "encoder"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({**bert, "vocab_size": 30522}))
+    run = {"model": str(model), "batch_size": 16, "max_length": 64, "freeze_layers": 0}
+    use(monkeypatch, CPU, ram=8 * GIB)
+    rows = {name: (value, reason) for name, value, reason in encoder_fit_rows(run)}
+    assert rows["fits"][0] == "yes" and "batch of 16 texts padded to 64 tokens" in rows["peak memory"][1]
+    use(monkeypatch, CPU, ram=0.5 * GIB)
+    rows = {name: (value, reason) for name, value, reason in encoder_fit_rows(run)}
+    assert rows["fits"][0] == "no" and "smaller batch size" in rows["fits"][1]
+    unknown = encoder_fit_rows({**run, "model": "someone/unknown"})
+    assert unknown[0][1] == "unknown"
