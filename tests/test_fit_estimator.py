@@ -147,3 +147,14 @@ def test_flops_and_gpu_rates():
     assert gpu_tflops("NVIDIA A100-SXM4-80GB") == 312.0
     assert gpu_tflops("NVIDIA A10G") == 70.0  # not the A10's rate
     assert gpu_tflops("Some Future GPU") == 30.0
+
+
+def test_a_reference_model_and_eager_attention_cost_what_they_hold():
+    qwen = known("Qwen/Qwen2.5-0.5B-Instruct")
+    base = Setting(method="full", dtype="bfloat16", device="cuda", micro_batch=1, tokens=1024, longest=1024)
+    with_reference = estimate_memory(qwen, base.but(reference_model=True)).parts["weights"]
+    assert with_reference == 2 * estimate_memory(qwen, base).parts["weights"]  # DPO's frozen copy
+    eager = estimate_memory(qwen, base.but(attention="eager")).parts["activations"]
+    sdpa = estimate_memory(qwen, base).parts["activations"]
+    # Probabilities and their dropout, per head and pair of tokens, in every block (and one more in backward).
+    assert eager - sdpa == 1024 * 2 * 2 * qwen.heads * 1024 * (qwen.layers + 1)
