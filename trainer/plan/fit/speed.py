@@ -15,7 +15,7 @@ from trainer.plan.fit.memory import Setting, frozen_blocks
 
 # Achieved FLOP/s of a SmolLM2-135M LoRA step (float32, padding-free, 8 alpaca chats, 1694 tokens) over the
 # matmul probe's rate, measured on this 2-core CPU by benchmarks/llm_memory.py: 2.7 against 16.2 GFLOP/s, with
-# the machine shared (load 12); re-measure on an idle machine.
+# the machine shared (load 12; 0.16 on 4 chats at load 11); re-measure on an idle machine.
 CPU_EFFICIENCY = 0.17
 # Share of a GPU's peak tensor throughput a transformers/TRL loop reaches on LoRA fine-tuning (no compile).
 CUDA_UTILISATION = 0.35
