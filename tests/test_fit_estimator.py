@@ -71,9 +71,16 @@ def test_checkpointing_shorter_batches_and_frozen_layers_cut_activations():
 
 def test_padding_free_batches_hold_their_tokens_and_padded_ones_the_longest():
     lengths = [100, 900, 50, 2000, 300]
-    assert batch_tokens(lengths, 2, 1024, padding_free=True) == (1024 + 900, 1024)
-    assert batch_tokens(lengths, 2, 1024, padding_free=False) == (2048, 1024)
-    assert batch_tokens([], 2, 512, padding_free=True) == (512, 512)
+    assert batch_tokens(lengths, 5, 1024, padding_free=True) == (1024 + 900 + 300 + 100 + 50, 1024)
+    assert batch_tokens(lengths, 5, 1024, padding_free=False) == (5 * 1024, 1024)
+    assert batch_tokens([100] * 10, 2, 512, padding_free=True) == (200, 100)
+    # Pairs stay together: two examples of two sequences each.
+    assert batch_tokens([10, 20, 30, 40], 2, 512, padding_free=True, per_example=2) == (100, 40)
+    assert batch_tokens([], 2, 512, padding_free=True) == (1024, 512)
+    # The largest batch of shuffled epochs, not the ten longest examples together.
+    skewed = [2000] * 10 + [100] * 990
+    tokens, _ = batch_tokens(skewed, 8, 4096, padding_free=True)
+    assert 8 * 100 < tokens < 8 * 2000
 
 
 def test_a_fitting_run_needs_no_change():

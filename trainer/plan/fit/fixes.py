@@ -8,6 +8,7 @@ QLoRA's 4-bit base weights (CUDA with bitsandbytes only), then a smaller model o
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +20,8 @@ from trainer.plan.hardware import Hardware
 # the chat process keep some of what /proc/meminfo calls available.
 USABLE_SHARE = {"cuda": 0.95, "cpu": 0.85}
 SHORTER_LENGTHS = (4096, 2048, 1024, 512, 256, 128)
+# Shuffled epochs searched for the largest micro batch (seeded, so a plan says the same each time).
+SHUFFLED_EPOCHS = 3
 
 
 @dataclass(frozen=True)
@@ -37,17 +40,32 @@ class Job:
         """The job with its micro batch's tokens recomputed from the data (after a change of batch or length)."""
         micro = micro_batch or self.setting.micro_batch
         limit = max_length or self.max_length
-        tokens, longest = batch_tokens(self.lengths, micro * self.sequences_per_example, limit, self.padding_free)
+        per = self.sequences_per_example
+        tokens, longest = batch_tokens(self.lengths, micro, limit, self.padding_free, per)
         setting = self.setting.but(micro_batch=micro, tokens=tokens, longest=longest)
         return replace(self, setting=setting, max_length=limit)
 
 
-def batch_tokens(lengths: tuple[int, ...] | list[int], sequences: int, max_length: int, padding_free: bool) -> tuple:
-    """(tokens, longest) of the largest micro batch: its longest sequences, truncated at max_length."""
-    clipped = sorted((min(n, max_length) for n in lengths), reverse=True)[: max(1, sequences)] or [max_length]
-    longest = clipped[0]
-    tokens = sum(clipped) if padding_free else longest * max(1, sequences)
-    return tokens, longest
+def batch_tokens(
+    lengths: tuple[int, ...] | list[int], examples: int, max_length: int, padding_free: bool, per_example: int = 1
+) -> tuple[int, int]:
+    """(tokens, longest sequence) of the largest micro batch of `examples` examples in SHUFFLED_EPOCHS shuffled
+    epochs (seeded), each sequence truncated at max_length: the peak a run meets, not the unlikely batch of the
+    data's very longest examples together. A padded batch holds examples x sequences x its longest sequence."""
+    groups = [[min(n, max_length) for n in lengths[i : i + per_example]] for i in range(0, len(lengths), per_example)]
+    if not groups:
+        return max_length * max(1, examples) * per_example, max_length
+    rng = random.Random(0)
+    worst = (0, 0)
+    for _ in range(SHUFFLED_EPOCHS):
+        order = list(groups)
+        rng.shuffle(order)
+        for start in range(0, len(order), max(1, examples)):
+            batch = [n for group in order[start : start + max(1, examples)] for n in group]
+            longest = max(batch)
+            tokens = sum(batch) if padding_free else longest * len(batch)
+            worst = max(worst, (tokens, longest))
+    return worst
 
 
 @dataclass(frozen=True)

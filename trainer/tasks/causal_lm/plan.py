@@ -84,7 +84,7 @@ def propose_llm(
     choices = {name: settings["choice"][name] for name in shown}
     reasons.update({name: settings["reasons"][name] for name in shown})
     if "gradient_checkpointing" in proposed and not user.get("gradient_checkpointing"):
-        reasons["gradient_checkpointing"] = "On: the estimate says the activations would not fit this GPU without it."
+        reasons["gradient_checkpointing"] = "On: the estimate says the activations would not fit otherwise."
     reasons["lora"] = "Defaults that work for most models; change with lora_r, lora_alpha, lora_target_modules."
     for key, value in user.items():
         if value is not None and key not in ("model",):

@@ -153,12 +153,18 @@ def default_model(hardware: Hardware, fit_of: Any, method: str | None) -> tuple[
     """
     if hardware.device != "cuda":
         fit = fit_of(CPU_DEFAULT_MODEL, method or "lora")
-        memory = f" (estimated peak {gib(fit.estimate.peak)})" if fit is not None else ""
+        changes: dict[str, Any] = {}
+        memory = ""
+        if fit is not None:
+            harmless = fit.after is not None and set(fit.overrides) <= HARMLESS_CHANGES
+            changes = dict(fit.overrides) if not fit.fits and harmless else {}
+            peak = fit.after if changes and fit.after is not None else fit.estimate
+            memory = f" (estimated peak {gib(peak.peak)}" + (f" with {fit.change})" if changes else ")")
         reason = (
             "SmolLM2-135M-Instruct, the offline catalog's chat model: small enough to fine-tune on this CPU"
             f"{memory}; name another with --model (a Hugging Face id or a local folder)."
         )
-        return CPU_DEFAULT_MODEL, method or "lora", reason, {}
+        return CPU_DEFAULT_MODEL, method or "lora", reason, changes
     vram = min(float(gpu["memory_gb"]) for gpu in hardware.gpus)
     methods = [method] if method else ["lora"] + (["qlora"] if hardware.bitsandbytes else [])
     for model in GPU_CANDIDATES:
@@ -204,7 +210,10 @@ def fit_rows(
     s = job.setting
     per = job.sequences_per_example
     sequences_note = f" ({per * s.micro_batch} sequences)" if per > 1 else ""
-    batch = f"micro batch of {s.micro_batch} examples{sequences_note}, {s.tokens} tokens in the largest one"
+    batch = (
+        f"micro batch of {s.micro_batch} examples{sequences_note}, "
+        f"{s.tokens} tokens in the largest one of three shuffled epochs"
+    )
     memory_reason = (
         f"Estimate for {job.architecture.describe()}; {s.method}, {s.dtype}, {batch} "
         f"(token lengths {lengths_note}); {fit.estimate.describe()}."
