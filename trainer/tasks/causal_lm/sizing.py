@@ -26,7 +26,7 @@ GPU_CANDIDATES = (
 CHARS_PER_TOKEN = 4.0
 TEMPLATE_TOKENS_PER_MESSAGE = 5
 # Examples tokenized to measure lengths; a larger file is sampled evenly (lengths are a distribution).
-MAX_MEASURED = 4000
+MAX_MEASURED = 1000
 # Evaluations in a run: about five during training (one per checkpoint) and one at the end.
 EVALUATIONS = 6
 
