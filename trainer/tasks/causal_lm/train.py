@@ -29,6 +29,7 @@ from trainer.tasks.causal_lm import checkpoints as ckpt
 from trainer.tasks.causal_lm.callbacks import RunCallback, StopRequest, perplexity
 from trainer.tasks.causal_lm.data import load_chats, load_pairs, pretokenize, prompt_of, split, to_prompt_completion
 from trainer.tasks.causal_lm.generate import generate
+from trainer.tasks.causal_lm.lengths import check_lengths
 from trainer.tasks.causal_lm.stops import save_generation_config
 from trainer.tasks.guards import LossGuard
 from trainer.tasks.progress import ProgressWriter, error_details, failure_message, fetch_model, log
@@ -179,6 +180,10 @@ def _train(
         # No {% generation %} markers: train on the last assistant reply of each chat (prompt/completion).
         train_rows = [to_prompt_completion(e) for e in train_rows]
         val_rows = [to_prompt_completion(e) for e in val_rows]
+    # max_length within the model's context; rows whose prompt fills it dropped; truncations and template said.
+    config, train_rows, val_rows = check_lengths(
+        run_dir, config, model, tokenizer, train_rows, val_rows, examples, assistant_only, template_note
+    )
     if config.task == "sft" and choice.get("padding_free"):
         train_rows = pretokenize(train_rows, tokenizer, config.max_length)
         val_rows = pretokenize(val_rows, tokenizer, config.max_length)
