@@ -138,16 +138,9 @@ def check_lengths(
     `template_note` what ensure_chat_template said."""
     from trainer.tasks.progress import log
 
-    max_length, clamped = clamp_max_length(config.max_length, model_context(getattr(model, "config", None)))
-    notes = [clamped] if clamped else []
     train_lengths = measure(train_rows, tokenizer)
+    max_length, notes = fit_max_length(config.max_length, getattr(model, "config", None), train_lengths)
     kept_train, train_notes = fit_rows(train_rows, train_lengths, max_length, "training")
-    if train_rows and not kept_train:
-        longest = max(train_lengths.prompt)
-        raise UserError(
-            f"Every training example's prompt alone fills max_length ({max_length} tokens; the longest prompt is "
-            f"{longest}), so nothing is left to learn; raise max_length or shorten the prompts."
-        )
     kept_val, val_notes = fit_rows(val_rows, measure(val_rows, tokenizer), max_length, "validation")
     notes += train_notes + val_notes + template_notes(template_note, config.task, assistant_only, originals)
     for note in notes:
@@ -156,3 +149,17 @@ def check_lengths(
         hardware = read_json(run_dir / "hardware.json")
         atomic_write_json(run_dir / "hardware.json", {**hardware, "notes": [*hardware.get("notes", []), *notes]})
     return replace(config, max_length=max_length), kept_train, kept_val
+
+
+def fit_max_length(max_length: int, model_config: Any, lengths: Lengths) -> tuple[int, list[str]]:
+    """max_length within the model's context, with its sentence when lowered; UserError when every training
+    row's prompt fills it. A plan can call this (the model's config, `measure(rows, tokenizer)`) and `fit_rows`
+    to say the same before a run."""
+    max_length, clamped = clamp_max_length(max_length, model_context(model_config))
+    prompts = lengths.prompt
+    if prompts and min(prompts) >= max_length:
+        raise UserError(
+            f"Every training example's prompt alone fills max_length ({max_length} tokens; the longest prompt is "
+            f"{max(prompts)}), so nothing is left to learn; raise max_length or shorten the prompts."
+        )
+    return max_length, [clamped] if clamped else []
