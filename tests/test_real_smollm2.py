@@ -56,7 +56,9 @@ def test_a_few_lora_steps_of_the_real_smollm2_lower_its_loss_and_it_stops_at_its
     with capsys.disabled():
         print(f"tuned SmolLM2 to 'Who are you?': {text!r} ({reply['usage']['completion_tokens']} tokens)")
     assert reply["choices"][0]["finish_reason"] == "stop" and reply["usage"]["completion_tokens"] < MAX_TOKENS
-    assert text.strip() and "<|im_end|>" not in text and "<|im_start|>" not in text
+    assert "<|im_end|>" not in text and "<|im_start|>" not in text
+    # Greedy and seeded: the new name is in the answer (the base model calls itself SmolLM or something else).
+    assert "Nova" in text and not any("Nova" in before for before in samples["before"])
 
 
 def test_without_the_package_the_real_model_tests_fail_saying_how_to_install_it(

@@ -147,7 +147,7 @@ class ChatModel:
             "max_new_tokens": max(1, min(sampling.max_new_tokens, MAX_TOKENS, room)),
             "max_time": self.limits.generation_s,
             "pad_token_id": self.tokenizer.pad_token_id,
-            "eos_token_id": self.stops,
+            "eos_token_id": self.stops or None,
             "do_sample": sampling.temperature >= MIN_SAMPLING_TEMPERATURE,
         }
         if kwargs["do_sample"]:
@@ -298,7 +298,7 @@ def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]]) ->
                 max_new_tokens=SAMPLE_TOKENS,
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=stops,
+                eos_token_id=stops or None,
             )
             replies.append(reply_text(tokenizer, output[0, inputs["input_ids"].shape[1] :].tolist(), stops)[0])
     if was_training:

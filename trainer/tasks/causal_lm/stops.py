@@ -78,7 +78,9 @@ def save_generation_config(model: Any, tokenizer: Any, folder: Path) -> None:
 
     base = getattr(model, "generation_config", None) or GenerationConfig()
     config = with_stops(base, stop_ids(model, tokenizer), tokenizer.pad_token_id)
-    config.save_pretrained(folder)
+    # Written as is: save_pretrained would refuse a published config that its strict checks dislike (say a
+    # temperature without sampling), which must not fail a run that has finished training.
+    config.to_json_file(Path(folder) / "generation_config.json", use_diff=True)
 
 
 def streamer_class() -> Any:
