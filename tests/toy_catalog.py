@@ -128,6 +128,7 @@ def write_tiny_gguf(path: Path) -> Path:
     tokens = specials + alphabet + ["Ġt", "he", "Ġthe"]
     types = [3] * len(specials) + [1] * (len(tokens) - len(specials))
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     writer = GGUFWriter(str(path), "llama")
     writer.add_context_length(128)
     writer.add_embedding_length(hidden)
@@ -168,6 +169,23 @@ def write_tiny_gguf(path: Path) -> Path:
         writer.add_tensor(f"{prefix}.ffn_up.weight", weight(ffn, hidden))
         writer.add_tensor(f"{prefix}.ffn_down.weight", weight(hidden, ffn))
     writer.add_tensor("output_norm.weight", np.ones(hidden, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def write_gguf_of(path: Path, architecture: str) -> Path:
+    """A GGUF whose header names `architecture`, with one small tensor: enough to be refused or accepted."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = GGUFWriter(str(path), architecture)
+    writer.add_context_length(16)
+    writer.add_token_list(["a", "b"])
+    writer.add_tensor("token_embd.weight", np.zeros((2, 4), dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

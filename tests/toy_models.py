@@ -156,3 +156,55 @@ def build_chain_llm(folder: Path) -> Path:
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# Greedy replies of two_stop_llm: each prompt word starts a chain; the two chains end at different stop tokens.
+STOP_CHAINS = {"alpha": ["one", "two", "<|eot|>"], "beta": ["three", "<|end|>"], "gamma": ["four", "four"]}
+
+
+def build_two_stop_llm(folder: Path) -> Path:
+    """A 1-layer Llama whose generation config lists two end-of-turn ids (<|eot|>, the tokenizer's EOS, and
+    <|end|>, an ordinary token of its vocabulary), and whose greedy reply is fixed by the last prompt word
+    (STOP_CHAINS; "gamma" never stops). Built like build_chain_llm: each token's successor is in the head."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<|pad|>", "<|unk|>", "<|eot|>", "<|end|>", "user", "assistant"]
+    words += sorted(({word for chain in STOP_CHAINS.values() for word in chain} | set(STOP_CHAINS)) - set(words))
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<|unk|>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<|pad|>", eos_token="<|eot|>", unk_token="<|unk|>"
+    )
+    # The reply follows the last message's own words, so its last word picks the chain.
+    tokenizer.chat_template = "{% for m in messages %}{{ m.role }} {{ m.content }} {% endfor %}"
+    ids = tokenizer.convert_tokens_to_ids
+    vocab, hidden = len(words), 32
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=ids("<|pad|>"),
+        eos_token_id=[ids("<|eot|>"), ids("<|end|>")],
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        model.model.embed_tokens.weight.copy_(torch.eye(vocab, hidden))
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        head = torch.zeros(vocab, hidden)
+        for start, chain in STOP_CHAINS.items():
+            for current, following in zip([start, *chain], chain, strict=False):
+                head[ids(following), ids(current)] = 20.0
+        model.lm_head.weight.copy_(head)
+    model.generation_config.eos_token_id = [ids("<|eot|>"), ids("<|end|>")]
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder

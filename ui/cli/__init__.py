@@ -96,7 +96,7 @@ COMMANDS: tuple[Command, ...] = (
         (
             arg("--data", help="CSV, TSV or JSONL of labelled texts, chats or pairs; a zip of image class folders"),
             arg("--config", help="a run's config.json to reproduce (flags override it)"),
-            arg("--model", help="base model: Hugging Face id or local folder (default all-MiniLM-L6-v2)"),
+            arg("--model", help="base model: Hugging Face id, local folder or .gguf file (default all-MiniLM-L6-v2)"),
             arg("--epochs", type=float),
             arg("--lr", type=float, help="learning rate"),
             arg("--batch-size", type=int),

@@ -17,6 +17,7 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json
 from trainer.core.workspace import run_id_from_dir
+from trainer.tasks.causal_lm.stops import reply_text, stop_ids, streamer_class
 
 DEFAULT_MAX_TOKENS = 128
 # The longest reply one request may ask for (the model's context may cut it shorter).
@@ -79,6 +80,11 @@ def load_chat_model(run_dir: Path) -> tuple[Any, Any]:
         model = AutoModelForCausalLM.from_pretrained(
             folder, use_safetensors=True, dtype=torch.float32, trust_remote_code=remote
         )
+    if (folder / "generation_config.json").is_file():
+        from transformers import GenerationConfig
+
+        # The run's own stop tokens (an adapter's base model would otherwise bring only its own).
+        model.generation_config = GenerationConfig.from_pretrained(folder)
     model.eval()
     return model, tokenizer
 
@@ -98,6 +104,7 @@ class ChatModel:
         self.run_id = run_id  # reported by /health so deploy_run knows it reached this run
         self.limits = limits or Limits()
         self.lock = threading.Lock()
+        self.stops = stop_ids(model, tokenizer)  # every end-of-turn token: generation stops at any of them
 
     @classmethod
     def from_run(cls, run_dir: Path) -> ChatModel:
@@ -140,7 +147,7 @@ class ChatModel:
             "max_new_tokens": max(1, min(sampling.max_new_tokens, MAX_TOKENS, room)),
             "max_time": self.limits.generation_s,
             "pad_token_id": self.tokenizer.pad_token_id,
-            "eos_token_id": self.tokenizer.eos_token_id,
+            "eos_token_id": self.stops or None,
             "do_sample": sampling.temperature >= MIN_SAMPLING_TEMPERATURE,
         }
         if kwargs["do_sample"]:
@@ -167,9 +174,8 @@ class ChatModel:
                 output = self.model.generate(**inputs, **kwargs)
         finally:
             self.lock.release()
-        new = output[0, prompt_tokens:]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        finished = bool(len(new)) and int(new[-1]) == self.tokenizer.eos_token_id
+        new = output[0, prompt_tokens:].tolist()
+        text, finished = reply_text(self.tokenizer, new, self.stops)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -198,12 +204,12 @@ class ChatModel:
         token; one never read at all still ends by itself, bounded like any other.
         """
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList
 
         inputs = self._inputs(messages)
         kwargs = self._generate_kwargs(sampling, int(inputs["input_ids"].shape[1]))
-        streamer = TextIteratorStreamer(
-            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.limits.token_s
+        streamer = streamer_class()(
+            self.tokenizer, self.stops, skip_prompt=True, skip_special_tokens=True, timeout=self.limits.token_s
         )
         cancelled = threading.Event()
         failures: list[BaseException] = []
@@ -279,6 +285,7 @@ def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]]) ->
     import torch
 
     replies = []
+    stops = stop_ids(model, tokenizer)
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -291,9 +298,9 @@ def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]]) ->
                 max_new_tokens=SAMPLE_TOKENS,
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
+                eos_token_id=stops or None,
             )
-            replies.append(tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+            replies.append(reply_text(tokenizer, output[0, inputs["input_ids"].shape[1] :].tolist(), stops)[0])
     if was_training:
         model.train()
     return replies

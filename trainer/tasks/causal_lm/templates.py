@@ -21,6 +21,12 @@ DEFAULT_CHAT_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
 CHATML_TOKENS = ("<|im_start|>", "<|im_end|>")
+# What using the default template means, said in the run's log and hardware.json.
+DEFAULT_TEMPLATE_NOTE = (
+    "The model has no chat template, so tunechat's default ChatML one is used (<|im_start|>role ... <|im_end|>): "
+    "its markers are new tokens the model learns only from this data, and the saved model keeps the template, so "
+    "chats sent to it later must use it too (tunechat serve does)."
+)
 
 
 def ensure_chat_template(tokenizer: Any, model: Any | None = None) -> str:
@@ -38,7 +44,7 @@ def ensure_chat_template(tokenizer: Any, model: Any | None = None) -> str:
     tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
     if tokenizer.eos_token is None:
         tokenizer.eos_token = "<|im_end|>"
-    return "the default ChatML template (the model has none)"
+    return DEFAULT_TEMPLATE_NOTE
 
 
 def has_generation_markers(template: Any) -> bool:

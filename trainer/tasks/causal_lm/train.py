@@ -29,6 +29,8 @@ from trainer.tasks.causal_lm import checkpoints as ckpt
 from trainer.tasks.causal_lm.callbacks import RunCallback, StopRequest, perplexity
 from trainer.tasks.causal_lm.data import load_chats, load_pairs, pretokenize, prompt_of, split, to_prompt_completion
 from trainer.tasks.causal_lm.generate import generate
+from trainer.tasks.causal_lm.lengths import check_lengths
+from trainer.tasks.causal_lm.stops import save_generation_config
 from trainer.tasks.guards import LossGuard
 from trainer.tasks.progress import ProgressWriter, error_details, failure_message, fetch_model, log
 
@@ -178,6 +180,10 @@ def _train(
         # No {% generation %} markers: train on the last assistant reply of each chat (prompt/completion).
         train_rows = [to_prompt_completion(e) for e in train_rows]
         val_rows = [to_prompt_completion(e) for e in val_rows]
+    # max_length within the model's context; rows whose prompt fills it dropped; truncations and template said.
+    config, train_rows, val_rows = check_lengths(
+        run_dir, config, model, tokenizer, train_rows, val_rows, examples, assistant_only, template_note
+    )
     if config.task == "sft" and choice.get("padding_free"):
         train_rows = pretokenize(train_rows, tokenizer, config.max_length)
         val_rows = pretokenize(val_rows, tokenizer, config.max_length)
@@ -357,11 +363,13 @@ def _make_trainer(
 
 
 def _save_model(model: Any, tokenizer: Any, run_dir: Path, config: RunConfig) -> None:
-    """model/ holds the adapter (lora/qlora) or full weights plus the tokenizer, written under a temp name first."""
+    """model/ holds the adapter (lora/qlora) or full weights, the tokenizer (with its chat template) and the
+    generation config (every stop token), written under a temp name first."""
     partial = run_dir / ".model.partial"
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial, safe_serialization=True)
     tokenizer.save_pretrained(partial)
+    save_generation_config(model, tokenizer, partial)  # the stop tokens, which serving and export read
     kind = "adapter" if config.method in ("lora", "qlora") else "full"
     atomic_write_json(partial / "tunechat.json", {"kind": kind, "base_model": config.model, "task": config.task})
     final = run_dir / "model"
