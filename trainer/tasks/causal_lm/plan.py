@@ -22,9 +22,9 @@ def propose_llm(path: Path, user: dict[str, Any], task: str) -> dict[str, Any]:
     method = user.get("method") or "lora"
     check_supported(method, hardware)
     check_attention(user.get("attention"), hardware)
-    from trainer.tasks.causal_lm.data import load_chats, load_pairs
+    from trainer.tasks.registry import get_task
 
-    rows = len(load_chats(path) if task == "sft" else load_pairs(path))
+    rows = len(get_task(task).load_examples(path))  # type: ignore[attr-defined]
     proposed: dict[str, Any] = {
         "data": str(path),
         "task": task,
