@@ -4,6 +4,7 @@ suits the model, and KTO's class weights from the balance of its labels."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,11 @@ def kto_weights(labels: list[bool], path: Path) -> tuple[float, float, str]:
         )
     if good == bad:
         return 1.0, 1.0, f"{good} desirable and {bad} undesirable answers: balanced, so both weigh 1."
-    rarer, weight = ("desirable", round(bad / good, 2)) if good < bad else ("undesirable", round(good / bad, 2))
+    # Rounded to two decimals in the direction that keeps the ratio at 1 or just above it, never below.
+    if good < bad:
+        rarer, weight = "desirable", math.ceil(bad / good * 100) / 100
+    else:
+        rarer, weight = "undesirable", math.floor(good / bad * 100) / 100
     why = (
         f"{good} desirable vs {bad} undesirable answers: {rarer} ones weigh {weight} so both kinds count about "
         "equally (TRL's guidance: desirable weight x desirable / (undesirable weight x undesirable) in [1, 4/3])."
