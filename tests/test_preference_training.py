@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from toy_data import kto_rows, pair_rows, write_jsonl
+from toy_data import kto_rows, write_jsonl
 
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json, read_jsonl
