@@ -39,14 +39,6 @@ class PairedPreferenceTask(CausalLMTask):
         proposal["reasons"]["task"] = pair_method_reason(self.uses_reference, str(proposal["config"]["model"]))
         return []
 
-    def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
-        """Preference pairs as {"prompt", "chosen", "rejected"} message lists (each API turns them into its own
-        preference format)."""
-        from trainer.data.convert import load_preference_pairs
-
-        pairs = list(load_preference_pairs(path))
-        return HostedData(objective=DPO_OBJECTIVE, examples=pairs, splits=hosted_split(len(pairs), config))
-
 
 class DPO(PairedPreferenceTask):
     name = "dpo"
@@ -63,6 +55,14 @@ class DPO(PairedPreferenceTask):
         from trl import DPOConfig
 
         return DPOConfig(**common, beta=config.dpo_beta)
+
+    def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
+        """Preference pairs as {"prompt", "chosen", "rejected"} message lists (each API turns them into its own
+        preference format)."""
+        from trainer.data.convert import load_preference_pairs
+
+        pairs = list(load_preference_pairs(path))
+        return HostedData(objective=DPO_OBJECTIVE, examples=pairs, splits=hosted_split(len(pairs), config))
 
 
 TASK = DPO()

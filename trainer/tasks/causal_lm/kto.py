@@ -49,6 +49,8 @@ class KTO(CausalLMTask):
     data_kinds = (kinds.KTO,)
     aliases = (kinds.KTO,)
     metrics = (*PREFERENCE_BASE_METRICS, *KTO_METRICS)
+    # No hosted fine-tuning API takes answers marked good or bad.
+    hosted_trainable = False
 
     def load_examples(self, path: Path) -> list[dict[str, Any]]:
         return load_kto(path)

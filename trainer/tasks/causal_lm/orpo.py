@@ -28,6 +28,8 @@ class ORPO(PairedPreferenceTask):
     # DPO is listed first in the registry, so preference pairs go to DPO unless ORPO is asked for by name.
     data_kinds = (kinds.PREFERENCE,)
     uses_reference = False
+    # Hosted APIs train DPO on pairs, not ORPO: sending these as DPO would not be what the plan says.
+    hosted_trainable = False
 
     def trainer_class(self) -> Any:
         import warnings
