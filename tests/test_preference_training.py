@@ -158,3 +158,23 @@ def test_preference_figures_are_shown_with_the_run(tmp_path):
     assert "| after | 67% | 100% |" in text
     with pytest.raises(UserError):
         get_task("kto").load_examples(write_jsonl(tmp_path / "none.jsonl", [{"messages": [], "label": True}]))
+
+
+@pytest.mark.slow
+def test_held_out_pairs_whose_prompt_fills_max_length_are_left_out_of_the_figures(tiny_llm_loaded, tmp_path):
+    from trainer.tasks.causal_lm.preference_eval import PairProbe
+
+    model, tokenizer = tiny_llm_loaded
+    short = {
+        "prompt": [{"role": "user", "content": "what color is the sky"}],
+        "chosen": [{"role": "assistant", "content": "the sky is blue"}],
+        "rejected": [{"role": "assistant", "content": "i do not know"}],
+    }
+    long = {**short, "prompt": [{"role": "user", "content": "what color is the sky " * 40}]}
+    probe = PairProbe([short, long, short], beta=0.1, max_length=48)
+    probe.start(model, tokenizer, tmp_path / "reference.json")
+    assert probe.before["pairs"] == 2  # the long prompt leaves its answers no token: not counted as a loss
+    figures = probe.finish(model, tokenizer)
+    # The same model before and after: no implicit reward, so no pair is ranked either way.
+    assert figures["reward_margin"] == 0.0 and figures["reward_accuracy"] == 0.0
+    assert figures["preference"]["after"]["likelihood_margin"] == probe.before["likelihood_margin"]

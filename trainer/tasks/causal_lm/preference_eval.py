@@ -113,8 +113,13 @@ class PairProbe:
     def _answers(self) -> list[tuple[list, list]]:
         return [(r["prompt"], r[side]) for r in self.rows for side in ("chosen", "rejected")]
 
+    def _scored(self, i: int) -> bool:
+        """False for a pair an answer of which max_length cut away entirely (its prompt fills it): left out."""
+        return bool(self.reference[2 * i][1] and self.reference[2 * i + 1][1])
+
     def _likelihood(self, scores: list[tuple[float, int]]) -> dict[str, Any]:
-        chosen, rejected = scores[0::2], scores[1::2]
+        kept = [i for i in range(len(self.rows)) if self._scored(i)]
+        chosen, rejected = [scores[2 * i] for i in kept], [scores[2 * i + 1] for i in kept]
         summed = [c[0] - r[0] for c, r in zip(chosen, rejected, strict=True)]
         per_token = [_per_token(c) - _per_token(r) for c, r in zip(chosen, rejected, strict=True)]
         return {
@@ -142,7 +147,7 @@ class PairProbe:
         after = self._likelihood(scores)
         # Implicit reward of each answer: beta * (log pi(answer) - log ref(answer)), summed over its tokens.
         rewards = [self.beta * (s - ref[0]) for (s, _), ref in zip(scores, self.reference, strict=True)]
-        margins = [c - r for c, r in zip(rewards[0::2], rewards[1::2], strict=True)]
+        margins = [rewards[2 * i] - rewards[2 * i + 1] for i in range(len(self.rows)) if self._scored(i)]
         after.update(reward_accuracy=_share([m > 0 for m in margins]), reward_margin=_mean(margins))
         return {
             "preference": {"kind": "pairs", "beta": self.beta, "before": self.before, "after": after},
@@ -164,9 +169,14 @@ class LabelProbe:
     def _answers(self) -> list[tuple[list, list]]:
         return [(r["prompt"], r["completion"]) for r in self.rows]
 
+    def _kept(self, values: list[Any], label: bool) -> list[Any]:
+        """The values of the rows with this label whose answer kept tokens within max_length."""
+        rows = zip(values, self.rows, self.reference, strict=True)
+        return [value for value, row, ref in rows if row["label"] == label and ref[1]]
+
     def _means(self, scores: list[tuple[float, int]]) -> dict[str, Any]:
-        good = [_per_token(s) for s, r in zip(scores, self.rows, strict=True) if r["label"]]
-        bad = [_per_token(s) for s, r in zip(scores, self.rows, strict=True) if not r["label"]]
+        good = [_per_token(s) for s in self._kept(scores, True)]
+        bad = [_per_token(s) for s in self._kept(scores, False)]
         return {
             "desirable": len(good),
             "undesirable": len(bad),
@@ -188,14 +198,14 @@ class LabelProbe:
         scores = _score(model, tokenizer, self._answers(), self.max_length)
         after = self._means(scores)
         moved = [s - ref[0] for (s, _), ref in zip(scores, self.reference, strict=True)]
-        rose = [m > 0 for m, r in zip(moved, self.rows, strict=True) if r["label"]]
-        fell = [m < 0 for m, r in zip(moved, self.rows, strict=True) if not r["label"]]
+        rose = [m > 0 for m in self._kept(moved, True)]
+        fell = [m < 0 for m in self._kept(moved, False)]
         after.update(
             desirable_rose=_share(rose),
             undesirable_fell=_share(fell),
             reward_accuracy=_share(rose + fell),
-            desirable_reward=_mean([self.beta * m for m, r in zip(moved, self.rows, strict=True) if r["label"]]),
-            undesirable_reward=_mean([self.beta * m for m, r in zip(moved, self.rows, strict=True) if not r["label"]]),
+            desirable_reward=_mean([self.beta * m for m in self._kept(moved, True)]),
+            undesirable_reward=_mean([self.beta * m for m in self._kept(moved, False)]),
         )
         return {
             "preference": {"kind": "labels", "beta": self.beta, "before": self.before, "after": after},
