@@ -155,7 +155,7 @@ def run_tunechat(model_dir: Path, rows: list, out: Path, common: dict[str, Any])
     model = load_causal_lm(config, choice)
     choice = plan_choices(config, parameters=parameter_counts(model)["total"])["choice"]
     train_rows = pretokenize(rows, tokenizer, config.max_length)
-    args = _trainer_args(config, choice, out, len(train_rows), False, True)
+    args = _trainer_args(config, choice, out, len(train_rows), False, tokenizer)
     args.logging_steps = common["logging_steps"]
     trainer = _make_trainer(config, model, tokenizer, args, train_rows, [], [])
     started = time.perf_counter()

@@ -60,7 +60,7 @@ def test_long_examples_are_counted_prompts_that_fill_max_length_are_dropped_and_
     config = RunConfig(task="sft", method="lora", max_length=1000)
     run_dir = _run_dir(tmp_path)
     fitted, train, val = check_lengths(
-        run_dir, config, _model(64), tokenizer, short + long_answer + long_prompt, short[:2], short, True
+        run_dir, config, _model(64), tokenizer, short + long_answer + long_prompt, short[:2], short, False
     )
     assert fitted.max_length == 64 and len(train) == 7 and train == short + long_answer and val == short[:2]
     notes = json.loads((run_dir / "hardware.json").read_text())["notes"]
@@ -80,7 +80,7 @@ def test_when_every_prompt_fills_max_length_the_run_stops_with_one_sentence(tiny
     rows = [_chat(" ".join(["what color is the sky"] * 20), "blue") for _ in range(3)]
     config = RunConfig(task="sft", method="lora", max_length=32)
     with pytest.raises(UserError) as refused:
-        check_lengths(_run_dir(tmp_path), config, _model(256), tokenizer, rows, [], rows, True)
+        check_lengths(_run_dir(tmp_path), config, _model(256), tokenizer, rows, [], rows, False)
     message = str(refused.value)
     assert message.startswith("Every training example's prompt alone fills max_length (32 tokens; the longest")
     assert message.endswith("so nothing is left to learn; raise max_length or shorten the prompts.")
@@ -100,13 +100,13 @@ def test_the_default_template_and_a_template_without_generation_spans_are_each_s
     tokenizer.chat_template = None
     note = ensure_chat_template(tokenizer)
     assert tokenizer.chat_template == DEFAULT_CHAT_TEMPLATE and has_generation_markers(tokenizer.chat_template)
-    check_lengths(run_dir, config, _model(256), tokenizer, chats, [], chats, True, note)
+    check_lengths(run_dir, config, _model(256), tokenizer, chats, [], chats, False, note)
     (default,) = json.loads((run_dir / "hardware.json").read_text())["notes"]
     assert default.startswith("The model has no chat template, so tunechat's default ChatML one is used")
     assert "new tokens the model learns only from this data" in default and "chats sent to it later" in default
 
     rows = [to_prompt_completion(chat) for chat in chats]
-    check_lengths(_run_dir(tmp_path), config, _model(256), _tokenizer(tiny_llm, PLAIN_TEMPLATE), rows, [], chats, False)
+    check_lengths(_run_dir(tmp_path), config, _model(256), _tokenizer(tiny_llm, PLAIN_TEMPLATE), rows, [], chats, True)
     (plain,) = json.loads((run_dir / "hardware.json").read_text())["notes"]
     assert plain == (
         "The model's chat template has no {% generation %} spans, so only the last assistant reply of each chat "

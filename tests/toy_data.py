@@ -64,6 +64,25 @@ def pair_rows(n: int = 32, seed: int = 0) -> list[dict]:
     return rows
 
 
+def kto_rows(n: int = 32, seed: int = 0, messages: bool = True) -> list[dict]:
+    """KTO examples of the toy facts: the right answer marked true, a wrong one false, alternating.
+
+    `messages` writes LLaMA-Factory's form ({"messages", "label"}), otherwise TRL's ({"prompt", "completion", "label"}).
+    """
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        question, answer = FACTS[(i // 2) % len(FACTS)]
+        good = i % 2 == 0
+        reply = answer if good else rng.choice(WRONG)
+        if messages:
+            turns = [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+            rows.append({"messages": turns, "label": good})
+        else:
+            rows.append({"prompt": question, "completion": reply, "label": good})
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path

@@ -97,9 +97,10 @@ def propose_plan(
         text_column: Column holding the text, only when the user named it.
         label_column: Column holding the label, only when the user named it.
         task: text-classification (texts or text pairs with a label), text-regression (texts with a number),
-            image-classification, audio-classification, sft (chats/instructions) or dpo (preference pairs); default
-            from the data.
-        method: full, freeze, lora or qlora (4-bit, CUDA only); for sft/dpo the default is lora.
+            image-classification, audio-classification, sft (chats/instructions), dpo (preference pairs), orpo
+            (preference pairs, for a base model not yet instruction-tuned) or kto (answers marked good or bad);
+            default from the data.
+        method: full, freeze, lora or qlora (4-bit, CUDA only); for the language-model tasks the default is lora.
         group_split: False only when the user wants images or sounds split by file although their names carry
             speakers or other groups (the plan then holds out whole groups).
     """

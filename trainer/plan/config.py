@@ -87,7 +87,14 @@ class RunConfig:
     attention: str = field(default="", metadata={"doc": "Attention: empty (auto), sdpa, eager, flash_attention_2."})
     save_steps: int = field(default=0, metadata={"doc": "Checkpoint every N steps (0: about 5 a run), and at the end."})
     max_steps: int = field(default=0, metadata={"doc": "Stop after this many optimizer steps (0: train for `epochs`)."})
-    dpo_beta: float = field(default=0.1, metadata={"doc": "DPO beta: how far the tuned model may move from the base."})
+    dpo_beta: float = field(
+        default=0.1,
+        metadata={"doc": "DPO and KTO beta: how far the tuned model may move from the base; ORPO: its lambda."},
+    )
+    kto_desirable_weight: float = field(default=1.0, metadata={"doc": "KTO: weight of the desirable answers' loss."})
+    kto_undesirable_weight: float = field(
+        default=1.0, metadata={"doc": "KTO: weight of the undesirable answers' loss."}
+    )
     # Image and audio classification (trainer/tasks/media/).
     file_column: str = field(default="", metadata={"doc": "Column of a CSV/JSONL holding the media file paths."})
     group_split: bool = field(
@@ -198,6 +205,7 @@ def _validate(config: RunConfig) -> None:
         (config.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1"),
         (config.save_steps >= 0 and config.max_steps >= 0, "save_steps and max_steps must be 0 or more"),
         (config.dpo_beta > 0, "dpo_beta must be above 0"),
+        (min(config.kto_desirable_weight, config.kto_undesirable_weight) > 0, "KTO weights must be above 0"),
         (16 <= config.image_size <= 1024, "image_size must be between 16 and 1024 pixels"),
         (0 <= config.clip_seconds <= 30, "clip_seconds must be between 0 (chosen from the data) and 30"),
         (0 <= config.speed_change < 0.5, "speed_change must be at least 0 and below 0.5"),

@@ -24,6 +24,8 @@ BUILTIN = (
     "trainer.tasks.text_regression.task",
     "trainer.tasks.causal_lm.sft",
     "trainer.tasks.causal_lm.dpo",
+    "trainer.tasks.causal_lm.orpo",
+    "trainer.tasks.causal_lm.kto",
     "trainer.tasks.image_classification.task",
     "trainer.tasks.audio_classification.task",
 )

@@ -81,6 +81,10 @@ def _render_llm_result(result: dict[str, Any]) -> str:
     lines.append(f"Training loss {first} -> {final} in {result.get('steps')} steps.")
     if result.get("eval_loss") is not None:
         lines.append(f"Validation loss {result['eval_loss']:.4f}, perplexity {result.get('perplexity')}.")
+    if result.get("preference"):
+        from ui.render.preference import render_preference
+
+        lines.append(render_preference(result["preference"]))
     samples = result.get("samples") or {}
     for prompt, before, after in zip(
         samples.get("prompts", []), samples.get("before", []), samples.get("after", []), strict=False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ui.render.format import fmt_number, fmt_seconds, table
+from ui.render.preference import render_preference
 from ui.render.regression import is_regression, render_regression_evaluation
 from ui.render.safe import code, code_block, data_text, prose
 
@@ -46,7 +47,8 @@ def render_status(status: dict[str, Any]) -> str:
 
 
 def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
-    """A causal-LM run (sft/dpo): losses, perplexity and the before/after sample replies."""
+    """A causal-LM run (sft, dpo, orpo, kto): losses, perplexity, held-out preference figures and the before/after
+    sample replies."""
     first, final = fmt_number(evaluation.get("first_loss")), fmt_number(evaluation.get("final_loss"))
     lines = [
         f"**Run {data_text(evaluation.get('run_id', ''))}** ({data_text(evaluation.get('task'))}, "
@@ -54,8 +56,13 @@ def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
         f"training loss {first} → {final} in {evaluation.get('steps')} steps.",
     ]
     if evaluation.get("eval_loss") is not None:
-        perplexity = fmt_number(evaluation.get("perplexity"))
-        lines.append(f"Validation loss {fmt_number(evaluation['eval_loss'])}, perplexity {perplexity}.")
+        # A preference loss has no perplexity: the phrase is left out rather than shown empty.
+        perplexity = evaluation.get("perplexity")
+        tail = f", perplexity {fmt_number(perplexity)}" if perplexity is not None else ""
+        lines.append(f"Validation loss {fmt_number(evaluation['eval_loss'])}{tail}.")
+    preference = render_preference(evaluation.get("preference"))
+    if preference:
+        lines += ["", preference]
     samples = evaluation.get("samples") or {}
     rows = [
         [data_text(prompt[-1].get("content", "")) if prompt else "", data_text(before), data_text(after)]

@@ -100,13 +100,13 @@ def fit_rows(
     return kept, notes
 
 
-def template_notes(template_note: str, task: str, assistant_only: bool, rows: list[dict[str, Any]]) -> list[str]:
+def template_notes(template_note: str, last_reply_only: bool, rows: list[dict[str, Any]]) -> list[str]:
     """What the chat template means for training: the default one (`template_note` from ensure_chat_template),
-    and which assistant turns train."""
+    and, when the task trains on the last assistant reply only (`last_reply_only`), which turns do not train."""
     from trainer.tasks.causal_lm.templates import DEFAULT_TEMPLATE_NOTE
 
     notes = [template_note] if template_note == DEFAULT_TEMPLATE_NOTE else []
-    if task == "sft" and not assistant_only:
+    if last_reply_only:
         earlier = sum(1 for row in rows if "messages" in row and _assistant_turns(row["messages"]) > 1)
         chats = "1 chat has" if earlier == 1 else f"{earlier} chats have"
         turns = f" ({chats} earlier assistant turns that do not train)" if earlier else ""
@@ -130,7 +130,7 @@ def check_lengths(
     train_rows: list[dict[str, Any]],
     val_rows: list[dict[str, Any]],
     originals: list[dict[str, Any]],
-    assistant_only: bool,
+    last_reply_only: bool,
     template_note: str = "",
 ) -> tuple[RunConfig, list[dict[str, Any]], list[dict[str, Any]]]:
     """Clamp max_length, drop and count what does not fit, say what the template means; log every sentence and
@@ -142,7 +142,7 @@ def check_lengths(
     max_length, notes = fit_max_length(config.max_length, getattr(model, "config", None), train_lengths)
     kept_train, train_notes = fit_rows(train_rows, train_lengths, max_length, "training")
     kept_val, val_notes = fit_rows(val_rows, measure(val_rows, tokenizer), max_length, "validation")
-    notes += train_notes + val_notes + template_notes(template_note, config.task, assistant_only, originals)
+    notes += train_notes + val_notes + template_notes(template_note, last_reply_only, originals)
     for note in notes:
         log(note)
     if notes and (run_dir / "hardware.json").is_file():

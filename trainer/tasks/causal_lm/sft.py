@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainer.data import kinds
 from trainer.tasks.base import SUPERVISED_OBJECTIVE, HostedData
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
+
+if TYPE_CHECKING:
+    from trainer.plan.config import RunConfig
+
+
+def _assistant_only(tokenizer: Any) -> bool:
+    """True when the chat template marks assistant turns ({% generation %}), so every reply can be trained on."""
+    from trainer.tasks.causal_lm.templates import has_generation_markers
+
+    return has_generation_markers(tokenizer.chat_template)
 
 
 class SFT(CausalLMTask):
@@ -15,11 +25,50 @@ class SFT(CausalLMTask):
     title = "chat fine-tuning (SFT)"
     data_kinds = kinds.CONVERSATIONS
     aliases = ("chat", "instruction", kinds.CHAT_SFT)
+    reports_perplexity = True
 
     def load_examples(self, path: Path) -> list[dict[str, Any]]:
         from trainer.tasks.causal_lm.data import load_chats
 
         return load_chats(path)
+
+    def trainer_class(self) -> Any:
+        from trl import SFTTrainer
+
+        return SFTTrainer
+
+    def last_reply_only(self, tokenizer: Any) -> bool:
+        return not _assistant_only(tokenizer)
+
+    def shape_rows(self, rows: list[dict[str, Any]], tokenizer: Any) -> list[dict[str, Any]]:
+        from trainer.tasks.causal_lm.data import to_prompt_completion
+
+        if self.last_reply_only(tokenizer):
+            # No {% generation %} markers: train on the last assistant reply of each chat (prompt/completion).
+            return [to_prompt_completion(e) for e in rows]
+        return rows
+
+    def training_rows(
+        self, rows: list[dict[str, Any]], tokenizer: Any, config: RunConfig, choice: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        from trainer.tasks.causal_lm.data import pretokenize
+
+        if choice.get("padding_free"):
+            return pretokenize(rows, tokenizer, config.max_length)
+        return rows
+
+    def trl_args(self, common: dict[str, Any], config: RunConfig, choice: dict[str, Any], tokenizer: Any) -> Any:
+        from trl import SFTConfig
+
+        padding_free = bool(choice.get("padding_free"))
+        if padding_free:
+            common = {**common, "max_length": None}  # rows are tokenized and truncated by `pretokenize`
+        return SFTConfig(
+            **common,
+            padding_free=padding_free,
+            assistant_only_loss=_assistant_only(tokenizer) and not padding_free,
+            train_sampling_strategy="group_by_length" if choice.get("group_by_length") else "random",
+        )
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...)."""

@@ -1,16 +1,19 @@
-"""The causal-LM tasks (SFT and DPO) as Tasks: what they share; sft.py and dpo.py name each one."""
+"""The causal-LM tasks (SFT, DPO, ORPO, KTO) as Tasks: what they share; sft.py, dpo.py, orpo.py and kto.py name
+each one, with its loader, its TRL config and trainer, and how its plan and evaluation differ."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from trainer.plan.plan import Plan, PlanRow
 from trainer.store.registry import Registry
 from trainer.tasks.base import MetricSpec, PlanRequest, Task
 
 if TYPE_CHECKING:
+    from trainer.plan.config import RunConfig
     from trainer.serve.http import ServedApi
+    from trainer.tasks.causal_lm.preference_eval import LabelProbe, PairProbe
 
 # The settings a causal-LM plan shows first, in this order (label, config field).
 SHOWN = (
@@ -36,7 +39,7 @@ class CausalLMTask(Task):
 
     methods = ("lora", "qlora", "full", "freeze")
     resumable = True
-    metrics = (
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("eval_loss", "loss on the held-out validation examples", -1, "eval loss"),
         MetricSpec("perplexity", "exp(validation loss): how surprised the model is by held-out answers", -1),
         MetricSpec("final_loss", "last logged training loss", -1),
@@ -47,10 +50,45 @@ class CausalLMTask(Task):
     # Full fine-tuning keeps a frozen copy of the model as the reference (preference methods like DPO); with
     # adapters the reference is the base model with the adapters switched off, which costs no memory.
     reference_model = False
+    # True when the validation loss is a language-modelling loss, so exp(loss) is a perplexity.
+    reports_perplexity: ClassVar[bool] = False
 
     def load_examples(self, path: Path) -> list[dict[str, Any]]:
-        """The usable examples of a data file, in the shape this task's trainer reads (plans count and size them)."""
+        """The file's examples in the form this task's TRL trainer takes (one-sentence UserError otherwise); plans
+        count and size them."""
         raise NotImplementedError
+
+    def trainer_class(self) -> Any:
+        """The TRL trainer class that trains this task."""
+        raise NotImplementedError
+
+    def trl_args(self, common: dict[str, Any], config: RunConfig, choice: dict[str, Any], tokenizer: Any) -> Any:
+        """The TRL config of a run from the arguments every causal-LM run shares (`common`)."""
+        raise NotImplementedError
+
+    def last_reply_only(self, tokenizer: Any) -> bool:
+        """True when only the last assistant reply of each example trains (SFT with a template that has no
+        {% generation %} spans); the others train on what their rows name."""
+        return False
+
+    def shape_rows(self, rows: list[dict[str, Any]], tokenizer: Any) -> list[dict[str, Any]]:
+        """Rows reshaped for what trains (before lengths are checked); as loaded unless the task says otherwise."""
+        return rows
+
+    def training_rows(
+        self, rows: list[dict[str, Any]], tokenizer: Any, config: RunConfig, choice: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Rows as the trainer takes them (SFT pre-tokenizes them for padding-free batches; the others take them
+        as shaped)."""
+        return rows
+
+    def held_out_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> PairProbe | LabelProbe | None:
+        """What measures the run on held-out rows before and after training (preference tasks); None for none."""
+        return None
+
+    def plan_details(self, proposal: dict[str, Any], request: PlanRequest) -> list[PlanRow]:
+        """Adjust a proposed config and its reasons for this task (in place); extra rows for the plan's table."""
+        return []
 
     def propose(self, request: PlanRequest) -> Plan:
         from trainer.tasks.causal_lm.plan import propose_llm
@@ -58,11 +96,13 @@ class CausalLMTask(Task):
         # Chats and pairs have no text or label column to choose.
         settings = {k: v for k, v in request.settings.items() if k not in ("text_column", "label_column")}
         proposal = propose_llm(request.path, settings, self, request.cache_dir)
+        extra = self.plan_details(proposal, request)
         config, reasons, choices = proposal["config"], proposal["reasons"], proposal["choices"]
         table = [PlanRow(label, config[key], reasons.get(key, "")) for label, key in SHOWN]
         if "lora" in str(config["method"]):
             lora = f"r {config['lora_r']}, alpha {config['lora_alpha']}, dropout {config['lora_dropout']}"
             table.append(PlanRow("LoRA", lora + f", on {config['lora_target_modules']}", reasons.get("lora", "")))
+        table += extra
         table += [
             PlanRow(name.replace("_", " "), value, reasons[name]) for name, value in choices.items() if name in reasons
         ]

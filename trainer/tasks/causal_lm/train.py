@@ -1,10 +1,11 @@
-"""One local causal-LM run (SFT or DPO with TRL), start to finish, in the current process.
+"""One local causal-LM run (SFT, DPO, ORPO or KTO with TRL), start to finish, in the current process.
 
 Writes into the run folder: hardware.json (what was detected and chosen, with reasons), metrics.jsonl and
 progress.json while training (loss, learning rate, grad norm, tokens/s, ETA; eval loss and perplexity),
 checkpoints/checkpoint-N (each marked complete after it is saved), samples.json (generations on held-out
 prompts before and after), model/ (the LoRA adapter or the full weights, with the tokenizer),
-evaluation.json and loss.png. SIGTERM saves a checkpoint and marks the run interrupted (resumable).
+evaluation.json (with reward accuracy on held-out examples before and after, for the preference tasks) and
+loss.png. SIGTERM saves a checkpoint and marks the run interrupted (resumable).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.causal_lm import checkpoints as ckpt
 from trainer.tasks.causal_lm.callbacks import RunCallback, StopRequest, perplexity
-from trainer.tasks.causal_lm.data import load_chats, load_pairs, pretokenize, prompt_of, split, to_prompt_completion
+from trainer.tasks.causal_lm.data import prompt_of, split
 from trainer.tasks.causal_lm.generate import generate
 from trainer.tasks.causal_lm.lengths import check_lengths
 from trainer.tasks.causal_lm.stops import save_generation_config
 from trainer.tasks.guards import LossGuard
 from trainer.tasks.progress import ProgressWriter, error_details, failure_message, fetch_model, log
+from trainer.tasks.registry import get_task
 
 LOG_POINTS = 25
 SAMPLE_PROMPTS = 3
@@ -44,7 +46,7 @@ def _is_main() -> bool:
 
 
 def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool = False) -> dict[str, Any]:
-    """Train run `run_id` (task sft or dpo); return {"status", "run_id", "metrics"}.
+    """Train run `run_id` (a causal-LM task: sft, dpo, orpo, kto); return {"status", "run_id", "metrics"}.
 
     Failures are recorded (one sentence) and re-raised; a SIGTERM saves a checkpoint, marks the run
     cancelled with an "interrupted" note and returns {"status": "cancelled", "interrupted": True}.
@@ -120,18 +122,19 @@ def _train(
     from transformers.utils import logging as hf_logging
 
     from trainer.tasks.causal_lm.methods import freeze_lower, load_causal_lm, parameter_counts
-    from trainer.tasks.causal_lm.templates import ensure_chat_template, has_generation_markers
+    from trainer.tasks.causal_lm.templates import ensure_chat_template
 
     torch.set_num_threads(os.cpu_count() or 1)
     hf_logging.disable_progress_bar()
     set_seed(config.seed)
-    if config.task not in ("sft", "dpo"):
-        raise UserError(f"Task '{config.task}' is not a causal-LM task; use sft or dpo.")
+    task: Any = get_task(config.task)
+    if not hasattr(task, "load_examples"):  # the causal-LM tasks are the ones that load examples for TRL
+        raise UserError(f"Task '{config.task}' is not a causal-LM task; use sft, dpo, orpo or kto.")
 
     # Refuse GPU-only choices before loading anything (the model size is not needed for that check).
     choices = plan_choices(config, parameters=0)
     path = resolve_data_path(config.data, run_dir.resolve().parent.parent)
-    examples = load_chats(path) if config.task == "sft" else load_pairs(path)
+    examples = task.load_examples(path)
     train_rows, val_rows = split(examples, config.val_fraction, config.seed)
     log(f"{len(examples)} {config.task} examples in '{path.name}': {len(train_rows)} train, {len(val_rows)} validation")
 
@@ -160,6 +163,11 @@ def _train(
         samples = {"prompts": held_out, "before": generate(model, tokenizer, held_out)}
         atomic_write_json(samples_path, samples)
 
+    probe = task.held_out_probe(val_rows, config)
+    if probe is not None and _is_main():
+        progress.write(phase="scoring held-out examples")
+        probe.start(model, tokenizer, run_dir / "preference_reference.json")
+
     output_dir = run_dir / "checkpoints"
     resume_from = None
     if resume:
@@ -175,19 +183,16 @@ def _train(
             log("no complete checkpoint yet: starting again from step 0")
             _truncate_metrics(run_dir / "metrics.jsonl", 0)
 
-    assistant_only = config.task == "sft" and has_generation_markers(tokenizer.chat_template)
-    if config.task == "sft" and not assistant_only:
-        # No {% generation %} markers: train on the last assistant reply of each chat (prompt/completion).
-        train_rows = [to_prompt_completion(e) for e in train_rows]
-        val_rows = [to_prompt_completion(e) for e in val_rows]
-    # max_length within the model's context; rows whose prompt fills it dropped; truncations and template said.
+    # SFT without {% generation %} markers trains on the last reply only; then max_length within the model's
+    # context, rows whose prompt fills it dropped, truncations and the template's meaning said.
+    last_reply_only = task.last_reply_only(tokenizer)
+    train_rows, val_rows = task.shape_rows(train_rows, tokenizer), task.shape_rows(val_rows, tokenizer)
     config, train_rows, val_rows = check_lengths(
-        run_dir, config, model, tokenizer, train_rows, val_rows, examples, assistant_only, template_note
+        run_dir, config, model, tokenizer, train_rows, val_rows, examples, last_reply_only, template_note
     )
-    if config.task == "sft" and choice.get("padding_free"):
-        train_rows = pretokenize(train_rows, tokenizer, config.max_length)
-        val_rows = pretokenize(val_rows, tokenizer, config.max_length)
-    args = _trainer_args(config, choice, output_dir, len(train_rows), bool(val_rows), assistant_only)
+    train_rows = task.training_rows(train_rows, tokenizer, config, choice)
+    val_rows = task.training_rows(val_rows, tokenizer, config, choice)
+    args = _trainer_args(config, choice, output_dir, len(train_rows), bool(val_rows), tokenizer)
     callbacks = [
         LossGuard(),
         ckpt.CompleteMarker(output_dir),
@@ -212,8 +217,10 @@ def _train(
     if val_rows:
         metrics = trainer.evaluate()
         evaluation["eval_loss"] = float(metrics["eval_loss"])
-        evaluation["perplexity"] = perplexity(metrics["eval_loss"]) if config.task == "sft" else None
+        evaluation["perplexity"] = perplexity(metrics["eval_loss"]) if task.reports_perplexity else None
     model = trainer.model
+    if probe is not None:
+        evaluation.update(probe.finish(model, tokenizer))
     if lora_start and not resume_from:
         after = _lora_tensors(model)
         unchanged = [name for name, value in lora_start.items() if bool((after[name] == value).all())]
@@ -250,6 +257,7 @@ def _train(
         key: evaluation.get(key)
         for key in ("final_loss", "first_loss", "eval_loss", "perplexity", "steps", "tokens_per_s", "train_seconds")
     }
+    summary.update(task.summary_metrics(evaluation))
     # progress.json says done before the row says succeeded, so whoever sees the status sees the phase too.
     progress.write(phase="done", step=trainer.state.global_step, eta_s=0)
     registry.update_run(run_id, status="succeeded", metrics=summary, error=None)
@@ -276,10 +284,9 @@ def _trainer_args(
     output_dir: Path,
     train_size: int,
     has_validation: bool,
-    assistant_only: bool,
+    tokenizer: Any,
 ) -> Any:
     import torch
-    from trl import DPOConfig, SFTConfig
 
     per_device = int(choice.get("per_device_batch_size", config.batch_size))
     steps_per_epoch = max(1, math.ceil(train_size / (per_device * config.gradient_accumulation_steps)))
@@ -321,17 +328,9 @@ def _trainer_args(
         "dataloader_pin_memory": torch.cuda.is_available(),
         "max_length": config.max_length,
     }
-    if config.task == "dpo":
-        return DPOConfig(**common, beta=config.dpo_beta)
-    padding_free = bool(choice.get("padding_free"))
-    if padding_free:
-        common["max_length"] = None  # rows are tokenized and truncated by `pretokenize`
-    return SFTConfig(
-        **common,
-        padding_free=padding_free,
-        assistant_only_loss=assistant_only and not padding_free,
-        train_sampling_strategy="group_by_length" if choice.get("group_by_length") else "random",
-    )
+    # Which TRL config (and what it adds to these) is the task's choice.
+    task: Any = get_task(config.task)
+    return task.trl_args(common, config, choice, tokenizer)
 
 
 def _make_trainer(
@@ -344,13 +343,13 @@ def _make_trainer(
     callbacks: list[Any],
 ) -> Any:
     from datasets import Dataset
-    from trl import DPOTrainer, SFTTrainer
 
     from trainer.tasks.causal_lm.methods import lora_config
 
     train_set = Dataset.from_list(train_rows)
     val_set = Dataset.from_list(val_rows) if val_rows else None
-    kind = DPOTrainer if config.task == "dpo" else SFTTrainer
+    task: Any = get_task(config.task)
+    kind = task.trainer_class()
     return kind(
         model=model,
         args=args,
