@@ -23,17 +23,20 @@ def propose_llm(path: Path, user: dict[str, Any], task: str) -> dict[str, Any]:
     check_supported(method, hardware)
     check_attention(user.get("attention"), hardware)
     from trainer.tasks.causal_lm.data import load_chats, load_pairs
+    from trainer.tasks.causal_lm.data_rules import data_defaults, placeholder_choices
 
-    rows = len(load_chats(path) if task == "sft" else load_pairs(path))
+    examples = load_chats(path) if task == "sft" else load_pairs(path)
+    rows = len(examples)
+    sized, sized_reasons = data_defaults(rows, method, task)
+    filled = placeholder_choices(examples, user.get("placeholders"), user.get("sample_prompts"))
     proposed: dict[str, Any] = {
         "data": str(path),
         "task": task,
         "method": method,
-        "epochs": 3 if rows < 1000 else 1,
-        "learning_rate": 2e-4 if method in ("lora", "qlora") else (5e-6 if task == "dpo" else 2e-5),
-        "batch_size": 8,
+        **sized,
         "max_length": 1024,
         "val_fraction": 0.1,
+        **filled["proposed"],
     }
     reasons = {
         "task": "Preference pairs (chosen/rejected): DPO." if task == "dpo" else "Chats or instructions: SFT.",
@@ -42,9 +45,7 @@ def propose_llm(path: Path, user: dict[str, Any], task: str) -> dict[str, Any]:
             if method == "lora"
             else "You asked for this."
         ),
-        "learning_rate": "LoRA adapters take a higher rate (2e-4) than full fine-tuning (2e-5).",
-        "epochs": f"{rows} examples: a few passes." if rows < 1000 else f"{rows} examples: one pass is enough.",
-        "batch_size": "8 chats per optimizer step: stable gradients, modest memory.",
+        **sized_reasons,
         "max_length": "1024 tokens: batches are padding-free, so a roomy limit costs nothing for short examples.",
         "hardware": f"{hardware.device.upper()}"
         + (f" x{hardware.num_gpus}" if hardware.num_gpus > 1 else "")
@@ -66,9 +67,12 @@ def propose_llm(path: Path, user: dict[str, Any], task: str) -> dict[str, Any]:
     shown = ("dtype", "attention", "padding_free", "gradient_checkpointing", "liger", "launcher")
     choices = {name: settings["choice"][name] for name in shown}
     reasons.update({name: settings["reasons"][name] for name in shown})
-    reasons["lora"] = "Defaults that work for most models; change with lora_r, lora_alpha, lora_target_modules."
+    reasons.setdefault(
+        "lora", "Defaults that work for most models; change with lora_r, lora_alpha, lora_target_modules."
+    )
     for key, value in user.items():
         if value is not None and key not in ("model",):
             reasons[key] = "You asked for this."
+    reasons.update(filled["reasons"])  # what the data's placeholders need says more than "you asked"
     plan = {"config": config.to_dict(), "reasons": reasons, "estimate_seconds": None, "rows": rows, "task": task}
-    return {**plan, "choices": choices}
+    return {**plan, "choices": choices, **filled["extra"]}
