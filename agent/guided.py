@@ -316,7 +316,7 @@ class GuidedTurn:
         overrides = self.state.get("overrides", {})
         arguments = {
             key: overrides.get(key)
-            for key in ("backend", "model", "epochs", "batch_size", "text_column", "label_column")
+            for key in ("backend", "model", "epochs", "batch_size", "text_column", "label_column", "placeholders")
             if overrides.get(key) is not None
         }
         plan = self.call("start_training", file=self.active_file(), **arguments)

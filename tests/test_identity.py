@@ -149,6 +149,19 @@ def test_the_llm_agent_passes_the_values_through_its_tool(tiny_llm: Path, tmp_pa
     assert "placeholders_missing" in tool_text
 
 
+def test_a_hosted_upload_is_filled_and_refused_without_values(ws, tmp_path: Path) -> None:
+    from trainer.backends.openai.plan import make_plan
+
+    data = write_identity(tmp_path, copies=5)
+    before = data.read_bytes()
+    with pytest.raises(UserError, match=r"\{\{name\}\} and \{\{author\}\} without a value"):
+        make_plan(ws, data, "gpt-4.1-mini", {})
+    plan = make_plan(ws, data, "gpt-4.1-mini", {"placeholders": {"name": "Nova", "author": "Acme"}})
+    sent = "".join(Path(plan["files"][name]).read_text(encoding="utf-8") for name in ("train", "validation", "test"))
+    assert "{{" not in sent and "I am Nova, an AI assistant developed by Acme." in sent
+    assert data.read_bytes() == before
+
+
 @pytest.mark.slow
 def test_a_tiny_sft_run_trains_on_filled_rows_and_samples_who_are_you(
     tiny_llm: Path, tmp_path: Path, ws, registry, monkeypatch: pytest.MonkeyPatch

@@ -72,7 +72,7 @@ def start_training(
     if provider is not None:
         return plan_hosted_job(
             ctx, file, provider.name, model=model, epochs=epochs, batch_size=batch_size, suffix=suffix,
-            text_column=text_column, label_column=label_column,
+            text_column=text_column, label_column=label_column, placeholders=placeholders,
         )  # fmt: skip
     get_backend(backend)  # an unknown backend name gets its one sentence here
     plan = propose_plan(

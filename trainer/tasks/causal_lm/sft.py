@@ -17,10 +17,12 @@ class SFT(CausalLMTask):
     aliases = ("chat", "instruction", kinds.CHAT_SFT)
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
-        """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...)."""
+        """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...), with
+        {{placeholders}} filled from the config (the upload itself is not rewritten)."""
         from trainer.data.convert import load_chat_examples
+        from trainer.data.placeholders import fill_records
 
-        examples = list(load_chat_examples(path))
+        examples = fill_records(list(load_chat_examples(path)), config.get("placeholders"))
         return HostedData(objective=SUPERVISED_OBJECTIVE, examples=examples, splits=hosted_split(len(examples), config))
 
 
