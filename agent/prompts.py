@@ -26,7 +26,7 @@ WORKFLOW = """Workflow:
    user will be asked to start. Present it (base model, hyperparameters with their reasons, the estimated time)
    and ask the user to reply "go"; tunechat itself starts exactly that plan on the reply (you cannot).
    Chat data may hold placeholders such as {{name}} and {{author}} (the inspection and the plan list them): pass
-   the values the user gave as `placeholders` (e.g. "make the model say it is Nova, made by Acme" gives
+   the values the user gave as placeholders (e.g. "make the model say it is Nova, made by Acme" gives
    {"name": "Nova", "author": "Acme"}); when the plan lists placeholders_missing, ask its one short question.
 3. A plan waits only for the user's next message: if the user talks about something else, it is dropped, and you
    call `start_training` again when they want to train.
