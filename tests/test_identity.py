@@ -124,6 +124,7 @@ def test_guided_mode_asks_for_the_values_refuses_to_start_then_takes_them(tiny_l
     reply = assistant.reply(session, "make the model say it is Nova, made by Acme")
     assert "| placeholders | {{name}} → Nova, {{author}} → Acme |" in reply.text
     assert "“Who are you?”" in reply.text and "Say **go** to start" in reply.text
+    assert "placeholders name Nova, author Acme. Reply **yes**" in reply.text  # in what the user says yes to
     config = pending_action(ctx)["arguments"]["config"]
     assert config["placeholders"] == {"name": "Nova", "author": "Acme"}
     assert config["sample_prompts"] == ["Who are you?"]

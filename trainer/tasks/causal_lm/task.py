@@ -57,6 +57,8 @@ class CausalLMTask(Task):
     )
     hosted_trainable = True
     rank_metric = "eval_loss"
+    # The values filling the data's {{placeholders}} are part of what the user says yes to.
+    shown_settings = (*Task.shown_settings, "placeholders")
 
     def propose(self, request: PlanRequest) -> Plan:
         from trainer.tasks.causal_lm.plan import propose_llm
