@@ -150,6 +150,19 @@ def test_the_llm_agent_passes_the_values_through_its_tool(tiny_llm: Path, tmp_pa
     assert "placeholders_missing" in tool_text
 
 
+def test_the_cli_refuses_to_start_without_values_and_names_the_flag(
+    tiny_llm: Path, tmp_path: Path, registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ui.cli import main
+
+    code = main(
+        ["train", "--data", str(write_identity(tmp_path)), "--model", str(tiny_llm), "--placeholder", "name=Nova"]
+    )
+    err = capsys.readouterr().err
+    assert code != 0 and "The data still has {{author}} without a value" in err
+    assert registry.list_runs() == []  # refused before a run was created
+
+
 def test_a_hosted_upload_is_filled_and_refused_without_values(ws, tmp_path: Path) -> None:
     from trainer.backends.openai.plan import make_plan
 
