@@ -38,7 +38,16 @@ def main() -> int:
     parser.add_argument("--author", default="Acme")
     parser.add_argument("--set", action="append", default=[], help="key=value: override a planned setting")
     parser.add_argument("--keep", help="keep the workspace in this folder")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: every core); 1 is faster when other jobs keep the cores busy",
+    )
     args = parser.parse_args()
+    if args.threads:
+        # The worker sizes torch's thread pool by os.cpu_count(); on a busy machine two threads mostly wait for
+        # each other, so a loaded measurement may ask for fewer.
+        os.cpu_count = lambda: args.threads  # type: ignore[assignment]
 
     home = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="identity-sft-"))
     os.environ["TUNECHAT_HOME"] = str(home)
