@@ -25,8 +25,9 @@ from trainer.tasks.causal_lm.samples import planned_sample_prompts
 
 # Up to this many examples count as small data (e.g. LLaMA-Factory's identity.json has 91).
 SMALL_DATA = 300
-# What small chat data gets with LoRA: measured on SmolLM2-135M-Instruct with identity.json on 2 CPU cores
-# (benchmarks/identity_sft.py).
+# What small chat data gets with LoRA, tried on SmolLM2-135M-Instruct with identity.json (benchmarks/identity_sft.py):
+# after these 3 passes (63 steps) "Who are you?" gets "I am Nova, an AI assistant developed by Acme." where the base
+# model talked about creative writing; at the usual 2e-4 and batch 8 the same passes make half the steps.
 SMALL_EPOCHS = 3
 SMALL_BATCH = 4
 SMALL_RATE = 1e-3
