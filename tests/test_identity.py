@@ -130,7 +130,7 @@ def test_guided_mode_asks_for_the_values_refuses_to_start_then_takes_them(tiny_l
     assert config["sample_prompts"] == ["Who are you?"]
     # Few examples: a higher LoRA rate and smaller batches (more steps) than for a large data set, saying why.
     assert config["learning_rate"] > 2e-4 and config["batch_size"] < 8 and config["method"] == "lora"
-    assert "Only 24 examples: 3 passes in small batches make about 18 optimizer steps" in reply.text
+    assert "Only 24 examples: 2 passes in small batches make about 12 optimizer steps" in reply.text
     assert data.read_bytes() == before
 
 

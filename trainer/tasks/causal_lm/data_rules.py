@@ -25,10 +25,11 @@ from trainer.tasks.causal_lm.samples import planned_sample_prompts
 
 # Up to this many examples count as small data (e.g. LLaMA-Factory's identity.json has 91).
 SMALL_DATA = 300
-# What small chat data gets with LoRA, tried on SmolLM2-135M-Instruct with identity.json (benchmarks/identity_sft.py):
-# after these 3 passes (63 steps) "Who are you?" gets "I am Nova, an AI assistant developed by Acme." where the base
-# model talked about creative writing; at the usual 2e-4 and batch 8 the same passes make half the steps.
-SMALL_EPOCHS = 3
+# What small chat data gets with LoRA, tried on SmolLM2-135M-Instruct with identity.json filled with Nova/Acme
+# (benchmarks/identity_sft.py): after 2 passes (42 steps) "Who are you?" gets "I am Nova, an AI assistant developed
+# by Acme." where the base model talked about creative writing; 3 passes gave the same answers for half as much
+# time again. The usual 2e-4 with batches of 8 would make half the steps at a fifth of the rate.
+SMALL_EPOCHS = 2
 SMALL_BATCH = 4
 SMALL_RATE = 1e-3
 
@@ -63,8 +64,8 @@ def data_defaults(rows: int, method: str, task: str) -> tuple[dict[str, Any], di
     reasons = {
         "epochs": (
             f"Only {rows} examples: {SMALL_EPOCHS} passes in small batches make about {steps} optimizer steps, "
-            "enough for short answers such as a new name to stick, and the whole data set is a few thousand "
-            "tokens, so this stays short."
+            "enough at this rate for short answers such as a new name to stick (a third pass changed nothing on "
+            "identity data), and each pass is only a few thousand tokens."
         ),
         "learning_rate": (
             f"Few examples, few steps: a high LoRA rate ({SMALL_RATE:g}, five times the usual 2e-4) moves the "
