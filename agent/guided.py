@@ -19,6 +19,7 @@ from trainer.backends.base import HostedBackend
 from trainer.backends.registry import get_backend
 from trainer.core.errors import UserError
 from trainer.core.records import plain
+from trainer.data.placeholders import unfilled_sentence
 from trainer.data.task_choice import normalize_task
 from trainer.tasks.base import Task
 from trainer.tasks.registry import detect_kind, task_for_kind
@@ -57,6 +58,8 @@ PREPARE_HINT = (
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {item}" for key, item in value.items())
     text = str(value)
     return text.rstrip("/").rsplit("/", 1)[-1] if "/" in text else text
 
@@ -173,9 +176,12 @@ class GuidedTurn:
         report = self.call("inspect_data", file=self.active_file(), **self.columns(), **task)
         return self.show.inspection(report) + "\n\n" + self.on_settings(intent)
 
-    def on_settings(self, intent: Intent) -> str:
+    def on_settings(self, intent: Intent, starting: bool = False) -> str:
         overrides = self.state.setdefault("overrides", {})
+        given = {**overrides.get("placeholders", {}), **intent.settings.get("placeholders", {})}
         overrides.update(intent.settings)
+        if given:  # "name Nova", then "author Acme": both values stay
+            overrides["placeholders"] = given
         if "backend" not in intent.settings and ("model" in intent.settings or intent.name == "train"):
             # A local model, or "fine-tune a classifier on this" without naming a provider, means training here.
             if overrides.pop("backend", None) and "model" not in intent.settings:
@@ -187,14 +193,18 @@ class GuidedTurn:
         if chosen is not None and "task" not in overrides:
             overrides["task"] = chosen.name  # "treat it as regression", then "fine-tune": a regression plan
         plan = self.call("propose_plan", file=self.active_file(), **overrides)
-        changed = ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in intent.settings.items())
+        changed = ", ".join(f"{k.replace('_', ' ')} → {_short(v)}" for k, v in intent.settings.items())
         prefix = f"Updated the plan ({changed}).\n\n" if intent.name == "settings" and changed else ""
+        if plan.get("question"):  # e.g. {{name}} and {{author}} in the data without values yet
+            if starting:
+                raise UserError(unfilled_sentence(plan.get("placeholders_missing") or []))
+            return prefix + self.show.plan(plan) + "\n\n" + str(plan["question"])
         return prefix + self.show.plan(plan) + "\n\nSay **go** to start, or change a setting (e.g. *use 5 epochs*)."
 
     def on_go(self, intent: Intent) -> str:
         """ "go" with no plan waiting (a waiting plan is started by tunechat's code before this): plan again."""
         if self.state.get("active_file"):
-            return self.on_settings(Intent("train"))
+            return self.on_settings(Intent("train"), starting=True)
         raise UserError("There is no plan to start yet; upload a data file and say 'fine-tune a classifier on this'.")
 
     def on_status(self, intent: Intent) -> str:
@@ -306,7 +316,7 @@ class GuidedTurn:
         overrides = self.state.get("overrides", {})
         arguments = {
             key: overrides.get(key)
-            for key in ("backend", "model", "epochs", "batch_size", "text_column", "label_column")
+            for key in ("backend", "model", "epochs", "batch_size", "text_column", "label_column", "placeholders")
             if overrides.get(key) is not None
         }
         plan = self.call("start_training", file=self.active_file(), **arguments)

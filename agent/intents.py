@@ -119,6 +119,29 @@ TREAT_AS_PATTERN = re.compile(
     r"(regression|text[- ]pair[- ]classification|text[- ]classification|classification|chat|sft|preference|dpo|kto)\b",
     re.IGNORECASE,
 )
+# Values for the data's {{placeholders}}: "make the model say it is Nova, made by Acme", "call it Nova by Acme",
+# "name Nova, author Acme", "{{name}} = Nova". A value is a quoted text, or a word plus any Capitalised words after
+# it ("Acme Labs"); the keywords match in any case, the value keeps the user's.
+VALUE = r"(?:[\"'“]([^\"'”\n]{1,60})[\"'”]|([^\W_][\w.&+-]*(?:\s+[A-Z][\w.&+-]*)*))"
+PLACEHOLDER_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "name",
+        re.compile(
+            r"(?i:\b(?:say|says|saying|answer|answers|reply|replies)\s+(?:that\s+)?"
+            r"(?:it\s+is|it's|its\s+name\s+is|it\s+is\s+called|i\s+am|i'm|you\s+are|you're)\s+)" + VALUE
+        ),
+    ),
+    ("name", re.compile(r"(?i:\bcall(?:ed)?\s+(?:it|the\s+model|yourself|the\s+(?:assistant|bot))\s+)" + VALUE)),
+    ("name", re.compile(r"(?i:\b(?:its\s+|the\s+|your\s+)?name[ds]?\s*(?:is|=|:|to|should\s+be|as)?\s+)" + VALUE)),
+    ("author", re.compile(r"(?i:\b(?:made|built|created|developed|trained|written)\s+by\s+)" + VALUE)),
+    ("author", re.compile(r"(?i:\b(?:author|maker|creator)\s*(?:is|=|:|to|should\s+be)?\s+)" + VALUE)),
+]
+# "call it Nova by Acme": a maker right after the name.
+AFTER_NAME_AUTHOR = re.compile(r"\s+(?i:by|from)\s+" + VALUE)
+BRACED_VALUE = re.compile(r"\{\{\s*(\w+)\s*\}\}\s*(?:=|:|->|→|(?i:is|to|as))?\s*" + VALUE)
+NOT_VALUES = frozenset(
+    "a an the it is of to and or on in at with this that me you my our your us them model assistant data file".split()
+)
 SPLIT_PATTERN = re.compile(r"(\d+(?:\.\d+)?)\s*[/,:]\s*(\d+(?:\.\d+)?)(?:\s*[/,:]\s*(\d+(?:\.\d+)?))?")
 
 
@@ -164,6 +187,9 @@ def parse_settings(message: str) -> dict[str, Any]:
     for match in [COLUMN_PATTERN.search(line) for line in message.splitlines()]:
         if match:
             settings[f"{match.group(1).lower()}_column"] = match.group(2).strip()
+    placeholders = parse_placeholders(message)
+    if placeholders:
+        settings["placeholders"] = placeholders
     for name, pattern in WORD_SETTINGS:
         word = re.search(pattern, text)
         if word:
@@ -186,6 +212,31 @@ def parse_delete(message: str) -> Intent:
         return Intent("delete", {}, parse_run_ids(message))
     target = DELETE_TARGET_PATTERN.search(message)
     return Intent("delete", {"dataset": target.group(1).rstrip(".") if target else None})
+
+
+def _value(match: re.Match[str], first: int) -> str | None:
+    text = (match.group(first) or match.group(first + 1) or "").strip().rstrip(".,;:!?")
+    return text if text and text.lower() not in NOT_VALUES else None
+
+
+def parse_placeholders(message: str) -> dict[str, str]:
+    """Values for the data's {{placeholders}} a message gives, e.g. "call it Nova by Acme" -> name Nova, author Acme."""
+    values: dict[str, str] = {}
+    for braced in BRACED_VALUE.finditer(message):
+        value = _value(braced, 2)
+        if value:
+            values.setdefault(braced.group(1), value)
+    for name, pattern in PLACEHOLDER_PATTERNS:
+        match = pattern.search(message)
+        value = _value(match, 1) if match else None
+        if match is None or value is None or name in values:
+            continue
+        values[name] = value
+        after = AFTER_NAME_AUTHOR.match(message, match.end()) if name == "name" else None
+        maker = _value(after, 1) if after else None
+        if maker:
+            values.setdefault("author", maker)
+    return values
 
 
 def parse_run_ids(message: str) -> list[int]:

@@ -25,6 +25,9 @@ WORKFLOW = """Workflow:
    those settings and any changes the user asked for. `start_training` starts nothing: it stores the plan the
    user will be asked to start. Present it (base model, hyperparameters with their reasons, the estimated time)
    and ask the user to reply "go"; tunechat itself starts exactly that plan on the reply (you cannot).
+   Chat data may hold placeholders such as {{name}} and {{author}} (the inspection and the plan list them): pass
+   the values the user gave as placeholders (e.g. "make the model say it is Nova, made by Acme" gives
+   {"name": "Nova", "author": "Acme"}); when the plan lists placeholders_missing, ask its one short question.
 3. A plan waits only for the user's next message: if the user talks about something else, it is dropped, and you
    call `start_training` again when they want to train.
 4. When asked how training is going, call `run_status`. To stop this chat's run, call `stop_run`; a run another

@@ -80,6 +80,8 @@ def propose_plan(
     task: str | None = None,
     method: str | None = None,
     group_split: bool | None = None,
+    placeholders: dict[str, str] | None = None,
+    sample_prompts: list[str] | None = None,
 ) -> Plan:
     """Propose a fine-tuning plan for an uploaded file: base model and hyperparameters, each with a reason,
     plus the estimated run time on this machine. Nothing is started. Pass only the settings the user asked for;
@@ -103,6 +105,9 @@ def propose_plan(
         method: full, freeze, lora or qlora (4-bit, CUDA only); for the language-model tasks the default is lora.
         group_split: False only when the user wants images or sounds split by file although their names carry
             speakers or other groups (the plan then holds out whole groups).
+        placeholders: Values for {{placeholders}} in chat data, only those the user gave, e.g. {"name": "Nova",
+            "author": "Acme"} for "make the model say it is Nova, made by Acme"; the upload stays unchanged.
+        sample_prompts: Prompts the model answers before and after training, only when the user asked for some.
     """
     from tools.pending import drop_pending, pending_action, propose_action
     from tools.wording import settings_line
@@ -126,7 +131,13 @@ def propose_plan(
         label_column=label_column,
         method=method,
         group_split=group_split,
+        placeholders=placeholders,
+        sample_prompts=sample_prompts,
     )
+    if plan.extra.get("question"):
+        # The data's placeholders have no values yet: a yes could not start this plan, so none waits for one.
+        drop_pending(ctx)
+        return plan
     summary = f"Train {get_task(str(plan.config['task'])).title} on {plan.file}: {settings_line(plan.config)}"
     arguments = {"config": plan.config, "estimate_seconds": plan.estimate_seconds}
     propose_action(ctx, TRAIN, arguments, summary)

@@ -32,6 +32,7 @@ def plan_hosted_job(
     suffix: str | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
+    placeholders: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The hosted job plan for a file (format check, conversion, split, tokens, cost); uploads nothing.
 
@@ -49,6 +50,7 @@ def plan_hosted_job(
         "suffix": suffix,
         "text_column": text_column,
         "label_column": label_column,
+        "placeholders": placeholders,
     }
     plan = provider.plan(ctx.workspace, path, model, settings)
     cost = plan.get("estimated_cost_usd")

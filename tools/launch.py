@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tools.context import ToolContext
 from tools.pending import executor
 from trainer.backends import local
 from trainer.backends.capacity import launch_slot
+from trainer.core.errors import UserError
+from trainer.core.workspace import resolve_data_path
 from trainer.plan.config import resolve_config
+from trainer.tasks.registry import get_task
 
 
 def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: float | None = None) -> dict[str, Any]:
     """Create and launch a local run from a resolved config: the one launch path of every training plan."""
     run_config = resolve_config(config)
+    try:
+        data_path: Path | None = resolve_data_path(run_config.data, ctx.workspace.root)
+    except UserError:
+        data_path = None  # the worker reports a missing file in its own words, as before
+    if data_path is not None:
+        get_task(run_config.task).check_start(data_path, run_config.to_dict())
     with launch_slot(ctx.workspace, ctx.registry):  # at most TUNECHAT_MAX_RUNS train at once
         run_id = local.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
         pid = local.launch(ctx.workspace, ctx.registry, run_id)

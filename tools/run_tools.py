@@ -43,6 +43,8 @@ def start_training(
     suffix: str | None = None,
     task: str | None = None,
     method: str | None = None,
+    placeholders: dict[str, str] | None = None,
+    sample_prompts: list[str] | None = None,
 ) -> dict[str, Any]:
     """Ask to start fine-tuning on an uploaded file with these settings: this stores the plan the user will be
     asked to start and returns it, and nothing starts until the user replies "yes" (or "go") to it, which tunechat
@@ -63,12 +65,14 @@ def start_training(
         suffix: OpenAI backend only: text added to the fine-tuned model's name.
         task: text-classification, sft or dpo; default from the data.
         method: full, freeze, lora or qlora; for sft/dpo the default is lora.
+        placeholders: Values for {{placeholders}} in chat data the user gave, e.g. {"name": "Nova", "author": "Acme"}.
+        sample_prompts: Prompts the model answers before and after training, only when the user asked for some.
     """
     provider = hosted_for(backend, model)
     if provider is not None:
         return plan_hosted_job(
             ctx, file, provider.name, model=model, epochs=epochs, batch_size=batch_size, suffix=suffix,
-            text_column=text_column, label_column=label_column,
+            text_column=text_column, label_column=label_column, placeholders=placeholders,
         )  # fmt: skip
     get_backend(backend)  # an unknown backend name gets its one sentence here
     plan = propose_plan(
@@ -84,7 +88,11 @@ def start_training(
         label_column=label_column,
         task=task,
         method=method,
+        placeholders=placeholders,
+        sample_prompts=sample_prompts,
     )
+    if plan.extra.get("question"):  # placeholders without values: nothing waits for a yes until they have some
+        return {**plan.to_dict(), "needs_confirmation": False, "next_step": "Ask: " + str(plan.extra["question"])}
     return {**plan.to_dict(), "needs_confirmation": True, "next_step": START_NEXT_STEP}
 
 

@@ -13,6 +13,8 @@ def label(key: str) -> str:
 
 
 def fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {fmt(item)}" for key, item in value.items())
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, str) and ("/" in value or "\\" in value):
@@ -27,6 +29,6 @@ def settings_line(config: dict[str, Any]) -> str:
         value = config.get(key)
         if value in (None, "", 0) and key == "max_steps":
             continue
-        if value not in (None, ""):
+        if value not in (None, "", {}):
             parts.append(f"{label(key)} {fmt(value)}")
     return ", ".join(parts)

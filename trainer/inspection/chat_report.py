@@ -14,6 +14,7 @@ from typing import Any
 from trainer.data import kinds
 from trainer.data.convert import converter, iter_converted
 from trainer.data.messages import RecordError
+from trainer.data.placeholders import count_placeholders
 from trainer.data.table import Table
 from trainer.data.values import record_value
 from trainer.inspection.problems import (
@@ -165,6 +166,9 @@ def llm_report(
         "problems": problems,
         "tools": sum(1 for _, r in converted if r.get("tools")),
     }
+    placeholders = count_placeholders(record for _, record in converted)
+    if placeholders:  # e.g. identity.json's {{name}} and {{author}}: the plan asks for their values
+        report["placeholders"] = placeholders
     if task == kinds.KTO:
         labels = Counter("desirable" if r["label"] else "undesirable" for _, r in converted)
         report["labels"] = [{"label": k, "count": v, "share": round(v / len(converted), 4)} for k, v in labels.items()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,14 @@ class RunConfig:
     kto_undesirable_weight: float = field(
         default=1.0, metadata={"doc": "KTO: weight of the undesirable answers' loss."}
     )
+    placeholders: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"doc": "Values for {{placeholders}} in the data, e.g. name Nova, author Acme (upload unchanged)."},
+    )
+    sample_prompts: list[str] = field(
+        default_factory=list,
+        metadata={"doc": "Prompts answered before and after training besides held-out ones, e.g. Who are you?"},
+    )
     # Image and audio classification (trainer/tasks/media/).
     file_column: str = field(default="", metadata={"doc": "Column of a CSV/JSONL holding the media file paths."})
     group_split: bool = field(
@@ -163,6 +172,10 @@ def _coerce(name: str, value: Any) -> Any:
     """Convert a value to the field's type, with a clear message when it cannot be."""
     default = getattr(RunConfig(), name)
     try:
+        if isinstance(default, dict):
+            return _mapping(value)
+        if isinstance(default, list):
+            return _texts(value)
         if isinstance(default, bool):
             if isinstance(value, str):
                 if value.strip().lower() in ("1", "true", "yes", "on"):
@@ -180,8 +193,37 @@ def _coerce(name: str, value: Any) -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError):
+        if isinstance(default, dict | list):
+            example = "name=Nova, author=Acme" if isinstance(default, dict) else "one text per line"
+            raise UserError(f"'{value}' is not a valid {name}; give it as {example}.") from None
         kind = type(default).__name__
         raise UserError(f"'{value}' is not a valid {name} (expected a {kind}); give a {kind} value.") from None
+
+
+def _mapping(value: Any) -> dict[str, str]:
+    """A {name: text} setting from a mapping, a JSON object or "name=Nova, author=Acme"."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            value = json.loads(text)
+        else:
+            pairs = [part.split("=", 1) for part in re.split(r"[,;\n]", text) if part.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError(value)
+            value = {key.strip(): item.strip() for key, item in pairs}
+    if not isinstance(value, dict) or not all(isinstance(v, str | int | float) for v in value.values()):
+        raise ValueError(value)
+    return {str(key): str(item) for key, item in value.items()}
+
+
+def _texts(value: Any) -> list[str]:
+    """A list-of-texts setting from a list, a JSON array or lines of text."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = json.loads(text) if text.startswith("[") else [line for line in text.splitlines() if line.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ValueError(value)
+    return [item.strip() for item in value if item.strip()]
 
 
 def _validate(config: RunConfig) -> None:

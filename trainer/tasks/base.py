@@ -169,6 +169,10 @@ class Task(ABC):
             if isinstance(evaluation.get(spec.name), int | float) and not isinstance(evaluation[spec.name], bool)
         }
 
+    def check_start(self, data_path: Path, config: dict[str, Any]) -> None:
+        """Refuse (UserError, one sentence) a config that cannot start, before a run is created; default: none."""
+        return None
+
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """The data as a hosted fine-tuning API takes it; tasks no hosted API trains refuse with a UserError."""
         from trainer.core.errors import UserError

@@ -107,6 +107,12 @@ COMMANDS: tuple[Command, ...] = (
             arg("--task", choices=task_names(), help="what to train (default: from the data)"),
             arg("--method", choices=["full", "freeze", "lora", "qlora"], help="how much of the model trains"),
             arg(
+                "--placeholder",
+                action="append",
+                metavar="NAME=VALUE",
+                help="chats: the value of a {{NAME}} placeholder in the data, e.g. name=Nova (repeatable)",
+            ),
+            arg(
                 "--no-group-split",
                 action="store_true",
                 help="images or sounds: split by file, not by the speakers (groups) in the file names",

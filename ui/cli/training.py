@@ -26,7 +26,21 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         **({"method": args.method} if getattr(args, "method", None) else {}),
         **({"task": args.task} if getattr(args, "task", None) else {}),
         **({"group_split": False} if getattr(args, "no_group_split", False) else {}),
+        **({"placeholders": _placeholders(args.placeholder)} if getattr(args, "placeholder", None) else {}),
     }
+
+
+def _placeholders(items: list[str]) -> dict[str, str]:
+    """--placeholder name=Nova --placeholder author=Acme -> {"name": "Nova", "author": "Acme"}."""
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UserError(
+                f"'{item}' is not a placeholder value; give it as NAME=VALUE, e.g. --placeholder name=Nova."
+            )
+        values[name.strip().strip("{}").strip()] = value.strip()
+    return values
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from trainer.data import kinds
+from trainer.data.placeholders import question
 from ui.render.format import fmt_number, table
 from ui.render.safe import code, data_text, prose
 
@@ -84,6 +85,10 @@ def render_task_report(report: dict[str, Any]) -> str:
     if tokens.get("tokens_per_epoch"):
         tokens_per_epoch = fmt_number(tokens["tokens_per_epoch"])
         parts.append(f"- About {tokens_per_epoch} tokens per epoch ({data_text(tokens.get('model'))}).")
+    placeholders = report.get("placeholders") or {}
+    if placeholders:
+        kept = "They are filled in when the data is loaded; the file stays as it is."
+        parts.append(f"- {prose(question(placeholders))} {kept}")
     target = report.get("target") or {}
     if target:
         parts.append(

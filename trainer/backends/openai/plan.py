@@ -171,7 +171,7 @@ def make_plan(
     base_config = resolve_config(
         {
             k: settings[k]
-            for k in ("val_fraction", "test_fraction", "seed", "text_column", "label_column")
+            for k in ("val_fraction", "test_fraction", "seed", "text_column", "label_column", "placeholders")
             if k in settings
         }
     )
@@ -220,6 +220,7 @@ def make_plan(
     digest = hashlib.sha256(
         json.dumps(
             [str(data_path), data_path.stat().st_mtime_ns, model, hyper, suffix, val_fraction, test_fraction, seed]
+            + ([base_config.placeholders] if base_config.placeholders else [])
         ).encode()
     ).hexdigest()[:12]
     folder = ws.datasets / "openai-plans" / digest
@@ -246,6 +247,7 @@ def make_plan(
             "text_column": labels_info.get("text_column", ""),
             "label_column": labels_info.get("label_column", ""),
             "suffix": suffix,
+            "placeholders": base_config.placeholders,
             **{k: str(v) for k, v in hyper.items() if k != "batch_size"},
             "openai_batch_size": str(hyper["batch_size"]),
         }

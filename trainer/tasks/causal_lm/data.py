@@ -6,20 +6,25 @@ trainer.data.convert and split by trainer.data.splits; this module only checks a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
+from trainer.data.placeholders import fill_records
 from trainer.data.splits import split_indices
 
 # Fewer examples than this are all trained on: a validation loss over a handful of examples is noise.
 MIN_EXAMPLES_TO_HOLD_OUT = 10
 
 
-def load_chats(path: Path) -> list[dict[str, Any]]:
+def load_chats(path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The chats of a file; with `placeholders` (even empty) every {{placeholder}} is filled or the run refused."""
     from trainer.data.convert import load_chat_examples
 
     examples = load_chat_examples(path)
+    if placeholders is not None:
+        examples = fill_records(examples, placeholders)
     usable = [e for e in examples if any(m.get("role") == "assistant" for m in e["messages"])]
     if not usable:
         raise UserError(
@@ -29,10 +34,12 @@ def load_chats(path: Path) -> list[dict[str, Any]]:
     return usable
 
 
-def load_pairs(path: Path) -> list[dict[str, Any]]:
+def load_pairs(path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     from trainer.data.convert import load_preference_pairs
 
     pairs = load_preference_pairs(path)
+    if placeholders is not None:
+        pairs = fill_records(pairs, placeholders)
     if not pairs:
         raise UserError(
             f"'{path.name}' has no preference pairs; DPO needs JSONL rows with 'prompt', 'chosen' and 'rejected'."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +26,10 @@ class PairedPreferenceTask(CausalLMTask):
     # The loss compares the model with a frozen copy of itself (DPO); ORPO has no reference model.
     reference_model = True
 
-    def load_examples(self, path: Path) -> list[dict[str, Any]]:
+    def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         from trainer.tasks.causal_lm.data import load_pairs
 
-        return load_pairs(path)
+        return load_pairs(path, placeholders)
 
     def held_out_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> PairProbe | None:
         return PairProbe(rows, config.dpo_beta, config.max_length) if rows else None

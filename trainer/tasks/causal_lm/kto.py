@@ -7,10 +7,12 @@ LLaMA-Factory's KTO files ({"messages": [...], "label": true}) or TRL's unpaired
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainer.data import kinds
+from trainer.data.placeholders import fill_records
 from trainer.plan.plan import PlanRow
 from trainer.tasks.base import PlanRequest
 from trainer.tasks.causal_lm.dpo import PREFERENCE_BASE_METRICS
@@ -54,8 +56,9 @@ class KTO(CausalLMTask):
     # No hosted fine-tuning API takes answers marked good or bad.
     hosted_trainable = False
 
-    def load_examples(self, path: Path) -> list[dict[str, Any]]:
-        return load_kto(path)
+    def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        examples = load_kto(path)
+        return fill_records(examples, placeholders) if placeholders is not None else examples
 
     def trainer_class(self) -> Any:
         from trl import KTOTrainer

@@ -27,17 +27,20 @@ def propose_llm(
     method = user.get("method") or "lora"
     check_supported(method, hardware)
     check_attention(user.get("attention"), hardware)
+    from trainer.tasks.causal_lm.data_rules import data_defaults, placeholder_choices
+
     examples = causal_task.load_examples(path)
     rows = len(examples)
+    small_data, small_data_reasons = data_defaults(rows, method, task)
+    filled = placeholder_choices(examples, user.get("placeholders"), user.get("sample_prompts"))
     proposed: dict[str, Any] = {
         "data": str(path),
         "task": task,
         "method": method,
-        "epochs": 3 if rows < 1000 else 1,
-        "learning_rate": 2e-4 if method in ("lora", "qlora") else (5e-6 if task == "dpo" else 2e-5),
-        "batch_size": 8,
+        **small_data,
         "max_length": 1024,
         "val_fraction": 0.1,
+        **filled["proposed"],
     }
     reasons = {
         "task": "Preference pairs (chosen/rejected): DPO." if task == "dpo" else "Chats or instructions: SFT.",
@@ -46,9 +49,7 @@ def propose_llm(
             if method == "lora"
             else "You asked for this."
         ),
-        "learning_rate": "LoRA adapters take a higher rate (2e-4) than full fine-tuning (2e-5).",
-        "epochs": f"{rows} examples: a few passes." if rows < 1000 else f"{rows} examples: one pass is enough.",
-        "batch_size": "8 chats per optimizer step: stable gradients, modest memory.",
+        **small_data_reasons,
         "max_length": "1024 tokens: batches are padding-free, so a roomy limit costs nothing for short examples.",
         "hardware": f"{hardware.device.upper()}"
         + (f" x{hardware.num_gpus}" if hardware.num_gpus > 1 else "")
@@ -85,10 +86,13 @@ def propose_llm(
     reasons.update({name: settings["reasons"][name] for name in shown})
     if "gradient_checkpointing" in proposed and not user.get("gradient_checkpointing"):
         reasons["gradient_checkpointing"] = "On: the estimate says the activations would not fit otherwise."
-    reasons["lora"] = "Defaults that work for most models; change with lora_r, lora_alpha, lora_target_modules."
+    reasons.setdefault(
+        "lora", "Defaults that work for most models; change with lora_r, lora_alpha, lora_target_modules."
+    )
     for key, value in user.items():
         if value is not None and key not in ("model",):
             reasons[key] = "You asked for this."
+    reasons.update(filled["reasons"])  # what the data's placeholders need says more than "you asked"
     sized = sizer.size(config.to_dict(), settings["choice"])
     plan = {
         "config": config.to_dict(),
@@ -97,7 +101,7 @@ def propose_llm(
         "rows": rows,
         "task": task,
     }
-    return {**plan, "choices": choices, "fit_rows": sized["rows"]}
+    return {**plan, "choices": choices, "fit_rows": sized["rows"], **filled["extra"]}
 
 
 def _settle(proposed: dict[str, Any], user: dict[str, Any], hardware: Any, root: Path | None) -> tuple[Any, dict]:

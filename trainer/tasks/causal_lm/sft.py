@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +28,10 @@ class SFT(CausalLMTask):
     aliases = ("chat", "instruction", kinds.CHAT_SFT)
     reports_perplexity = True
 
-    def load_examples(self, path: Path) -> list[dict[str, Any]]:
+    def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         from trainer.tasks.causal_lm.data import load_chats
 
-        return load_chats(path)
+        return load_chats(path, placeholders)
 
     def trainer_class(self) -> Any:
         from trl import SFTTrainer
@@ -71,10 +72,12 @@ class SFT(CausalLMTask):
         )
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
-        """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...)."""
+        """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...), with
+        {{placeholders}} filled from the config (the upload itself is not rewritten)."""
         from trainer.data.convert import load_chat_examples
+        from trainer.data.placeholders import fill_records
 
-        examples = list(load_chat_examples(path))
+        examples = fill_records(list(load_chat_examples(path)), config.get("placeholders"))
         return HostedData(objective=SUPERVISED_OBJECTIVE, examples=examples, splits=hosted_split(len(examples), config))
 
 

@@ -3,6 +3,7 @@ each one, with its loader, its TRL config and trainer, and how its plan and eval
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,6 +35,19 @@ def hosted_split(count: int, config: dict[str, Any]) -> dict[str, list[int]]:
     return split_indices(count, float(config["val_fraction"]), float(config["test_fraction"]), int(config["seed"]))
 
 
+def data_rows(config: dict[str, Any], reasons: dict[str, str], missing: list[str]) -> list[PlanRow]:
+    """Plan rows for the values filling the data's {{placeholders}} and the prompts sampled before and after."""
+    rows = []
+    values = [f"{{{{{name}}}}} → {value}" for name, value in (config.get("placeholders") or {}).items()]
+    values += [f"{{{{{name}}}}} → ?" for name in missing]
+    if values:
+        rows.append(PlanRow("placeholders", ", ".join(values), reasons.get("placeholders", "")))
+    if config.get("sample_prompts"):
+        prompts = ", ".join(f"“{prompt}”" for prompt in config["sample_prompts"])
+        rows.append(PlanRow("sample prompts", prompts, reasons.get("sample_prompts", "")))
+    return rows
+
+
 class CausalLMTask(Task):
     """Fine-tuning a causal language model with TRL and PEFT; LoRA by default."""
 
@@ -47,15 +61,17 @@ class CausalLMTask(Task):
     )
     hosted_trainable = True
     rank_metric = "eval_loss"
+    # The values filling the data's {{placeholders}} are part of what the user says yes to.
+    shown_settings = (*Task.shown_settings, "placeholders")
     # Full fine-tuning keeps a frozen copy of the model as the reference (preference methods like DPO); with
     # adapters the reference is the base model with the adapters switched off, which costs no memory.
     reference_model = False
     # True when the validation loss is a language-modelling loss, so exp(loss) is a perplexity.
     reports_perplexity: ClassVar[bool] = False
 
-    def load_examples(self, path: Path) -> list[dict[str, Any]]:
+    def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The file's examples in the form this task's TRL trainer takes (one-sentence UserError otherwise); plans
-        count and size them."""
+        count and size them. With `placeholders` (even empty) every {{placeholder}} is filled or the run refused."""
         raise NotImplementedError
 
     def trainer_class(self) -> Any:
@@ -107,6 +123,9 @@ class CausalLMTask(Task):
             PlanRow(name.replace("_", " "), value, reasons[name]) for name, value in choices.items() if name in reasons
         ]
         table += [PlanRow(*row) for row in proposal.get("fit_rows", [])]
+        table += data_rows(config, reasons, proposal.get("placeholders_missing") or [])
+        asks = ("placeholders_found", "placeholders_missing", "question")
+        found = {key: proposal[key] for key in asks if key in proposal}
         return Plan(
             config=config,
             reasons=reasons,
@@ -114,13 +133,19 @@ class CausalLMTask(Task):
             rows=proposal["rows"],
             file=request.path.name,
             table=table,
-            extra={"task": self.name, "choices": choices},
+            extra={"task": self.name, "choices": choices, **found},
         )
 
     def train(self, run_dir: Path, registry: Registry, run_id: int, resume: bool = False) -> dict[str, Any]:
         from trainer.tasks.causal_lm.train import train_llm_run
 
         return train_llm_run(run_dir, registry, run_id, resume=resume)
+
+    def check_start(self, data_path: Path, config: dict[str, Any]) -> None:
+        """Refuse data whose {{placeholders}} have no value yet (the worker checks again when it loads the data)."""
+        from trainer.tasks.causal_lm.data_rules import check_placeholders
+
+        check_placeholders(data_path, config)
 
     def resume_step(self, run_dir: Path) -> int | None:
         from trainer.tasks.causal_lm.checkpoints import latest_complete

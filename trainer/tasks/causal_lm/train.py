@@ -28,9 +28,10 @@ from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.causal_lm import checkpoints as ckpt
 from trainer.tasks.causal_lm.callbacks import RunCallback, StopRequest, perplexity
-from trainer.tasks.causal_lm.data import prompt_of, split
+from trainer.tasks.causal_lm.data import split
 from trainer.tasks.causal_lm.generate import generate
 from trainer.tasks.causal_lm.lengths import check_lengths
+from trainer.tasks.causal_lm.samples import sample_prompts
 from trainer.tasks.causal_lm.stops import save_generation_config
 from trainer.tasks.guards import LossGuard
 from trainer.tasks.progress import ProgressWriter, error_details, failure_message, fetch_model, log
@@ -134,7 +135,8 @@ def _train(
     # Refuse GPU-only choices before loading anything (the model size is not needed for that check).
     choices = plan_choices(config, parameters=0)
     path = resolve_data_path(config.data, run_dir.resolve().parent.parent)
-    examples = task.load_examples(path)
+    # Placeholders such as {{name}} are filled with the plan's values here; the upload itself stays unchanged.
+    examples = task.load_examples(path, config.placeholders)
     train_rows, val_rows = split(examples, config.val_fraction, config.seed)
     log(f"{len(examples)} {config.task} examples in '{path.name}': {len(train_rows)} train, {len(val_rows)} validation")
 
@@ -157,7 +159,7 @@ def _train(
     log("choices: " + "; ".join(f"{k}={v} ({choices['reasons'].get(k, '')})" for k, v in choice.items()))
 
     samples_path = run_dir / "samples.json"
-    held_out = [prompt_of(e) for e in (val_rows or train_rows)[:SAMPLE_PROMPTS]]
+    held_out = sample_prompts(config.sample_prompts, val_rows or train_rows, SAMPLE_PROMPTS)
     samples: dict[str, Any] = read_json(samples_path) if resume and samples_path.is_file() else {}
     if _is_main() and "before" not in samples:
         samples = {"prompts": held_out, "before": generate(model, tokenizer, held_out)}
