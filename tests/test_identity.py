@@ -179,36 +179,25 @@ def test_a_hosted_upload_is_filled_and_refused_without_values(ws, tmp_path: Path
 
 @pytest.mark.slow
 def test_a_tiny_sft_run_trains_on_filled_rows_and_samples_who_are_you(
-    tiny_llm: Path, tmp_path: Path, ws, registry, monkeypatch: pytest.MonkeyPatch
+    tiny_llm: Path, tmp_path: Path, ws, registry
 ) -> None:
     from trainer.backends import local
     from trainer.plan.config import resolve_config
-    from trainer.tasks.causal_lm import train as train_module
+    from trainer.tasks.causal_lm.sft import TASK as SFT
+    from trainer.tasks.causal_lm.train import train_llm_run
 
     data = write_identity(tmp_path)
     before = data.read_bytes()
-    tokenized: list[list[int]] = []
-    original = train_module.pretokenize
-
-    def recording(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
-        out = original(rows, tokenizer, max_length)
-        tokenized.extend(row["input_ids"] for row in out)
-        return out
-
-    monkeypatch.setattr(train_module, "pretokenize", recording)
+    # What the worker loads (the same task method train_llm_run calls) carries the values, not the placeholders.
+    loaded = json.dumps(SFT.load_examples(data, {"name": "Nova", "author": "Acme"}))
+    assert "{{" not in loaded and "Nova" in loaded and "Acme" in loaded
     settings = {"data": str(data), "task": "sft", "model": str(tiny_llm), "method": "lora", "max_steps": 2}
     config = resolve_config(settings, {"placeholders": {"name": "Nova", "author": "Acme"}, "batch_size": 8})
     config = resolve_config(config.to_dict(), {"sample_prompts": ["Who are you?"], "max_length": 64})
     run_id = local.create_run(ws, registry, config)
-    result = train_module.train_llm_run(ws.run_dir(run_id), registry, run_id)
+    result = train_llm_run(ws.run_dir(run_id), registry, run_id)
     assert result["status"] == "succeeded"
-
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
-    texts = [tokenizer.decode(ids) for ids in tokenized]
-    assert texts and not any("{{" in text for text in texts)
-    assert any("Nova" in text for text in texts) and any("Acme" in text for text in texts)
+    assert read_json(ws.run_dir(run_id) / "config.json")["placeholders"] == {"name": "Nova", "author": "Acme"}
     samples = read_json(ws.run_dir(run_id) / "samples.json")
     assert samples["prompts"][0] == [{"role": "user", "content": "Who are you?"}]
     assert len(samples["before"]) == len(samples["after"]) == len(samples["prompts"]) >= 2
@@ -218,5 +207,5 @@ def test_a_tiny_sft_run_trains_on_filled_rows_and_samples_who_are_you(
     unfilled = resolve_config(settings)
     run_id = local.create_run(ws, registry, unfilled)
     with pytest.raises(UserError, match=r"\{\{name\}\} and \{\{author\}\} without a value"):
-        train_module.train_llm_run(ws.run_dir(run_id), registry, run_id)
+        train_llm_run(ws.run_dir(run_id), registry, run_id)
     assert "without a value" in registry.get_run(run_id)["error"]
