@@ -16,6 +16,11 @@ class DPO(CausalLMTask):
     data_kinds = (kinds.PREFERENCE,)
     aliases = (kinds.PREFERENCE, "orpo")
 
+    def load_examples(self, path: Path) -> list[dict[str, Any]]:
+        from trainer.tasks.causal_lm.data import load_pairs
+
+        return load_pairs(path)
+
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """Preference pairs as {"prompt", "chosen", "rejected"} message lists (each API turns them into its own
         preference format)."""

@@ -44,6 +44,19 @@ class CausalLMTask(Task):
     )
     hosted_trainable = True
     rank_metric = "eval_loss"
+    dry_runnable = True
+
+    def load_examples(self, path: Path) -> list[dict[str, Any]]:
+        """The examples this task trains on, as its trainer takes them (chats here; pairs for DPO)."""
+        from trainer.tasks.causal_lm.data import load_chats
+
+        return load_chats(path)
+
+    def dry_run(self, run_dir: Path) -> dict[str, Any]:
+        """Load, tokenize everything, two steps on the longest examples, one evaluation, one generation."""
+        from trainer.tasks.causal_lm.dry_run import dry_run_llm
+
+        return dry_run_llm(run_dir, self.load_examples)
 
     def propose(self, request: PlanRequest) -> Plan:
         from trainer.tasks.causal_lm.plan import propose_llm
