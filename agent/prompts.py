@@ -25,6 +25,10 @@ WORKFLOW = """Workflow:
    those settings and any changes the user asked for. `start_training` starts nothing: it stores the plan the
    user will be asked to start. Present it (base model, hyperparameters with their reasons, the estimated time)
    and ask the user to reply "go"; tunechat itself starts exactly that plan on the reply (you cannot).
+   When the plan may take over 10 minutes or its time is unknown (its notes then offer a dry run), offer one. When
+   the user asks for a dry run or to try the plan first, call `dry_run`: it tries the waiting plan in a separate
+   process (two steps on the longest examples) and reports time per step, peak memory, the projected run time and
+   any error. It needs no yes and starts nothing; the plan keeps waiting for the user's "go".
 3. A plan waits only for the user's next message: if the user talks about something else, it is dropped, and you
    call `start_training` again when they want to train.
 4. When asked how training is going, call `run_status`. To stop this chat's run, call `stop_run`; a run another

@@ -55,7 +55,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError("Name the data to train on with --data FILE (or give --config runs/<id>/config.json).")
         path = ctx.workspace.import_file(Path(args.data))
         # The plan shown here is the one launched below: this command is the user's own go.
-        plan = plan_training(ctx, path.name, **_settings(args)).to_dict()
+        try:
+            plan = plan_training(ctx, path.name, **_settings(args)).to_dict()
+        except UserError as error:
+            if not getattr(args, "dry_run", False):
+                raise
+            return _dry_run_report(args, {"dry_run": True, "steps": 0, "error": str(error)})
         if not args.json:
             print(render_plan(plan), file=sys.stderr)
     if getattr(args, "dry_run", False):
@@ -80,11 +85,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _dry_run(args: argparse.Namespace, ctx: Any, config: dict[str, Any]) -> int:
     """Try the plan in a child process and print its report; exit 1 when the dry run found an error."""
     from trainer.backends.dry_run import dry_run
-    from ui.render.dry_run import render_dry_run
 
     if not args.json:
         print("Dry run: loading the model and trying two steps on the longest examples…", file=sys.stderr)
-    report = dry_run(ctx.workspace, config)
+    return _dry_run_report(args, dry_run(ctx.workspace, config))
+
+
+def _dry_run_report(args: argparse.Namespace, report: dict[str, Any]) -> int:
+    from ui.render.dry_run import render_dry_run
+
     emit(args, report, render_dry_run)
     return 0 if report.get("error") is None else 1
 
