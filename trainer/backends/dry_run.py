@@ -73,7 +73,7 @@ def dry_run(ws: Workspace, config: Mapping[str, Any] | RunConfig, timeout_s: flo
             }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"dry_run": True, "task": run_config.task, "model": run_config.model, **report}
+    return {"dry_run": True, "task": run_config.task, "method": run_config.method, "model": run_config.model, **report}
 
 
 def _wait(pid: int, limit: float) -> int | None:

@@ -12,7 +12,9 @@ def render_dry_run(report: dict[str, Any]) -> str:
     error = report.get("error")
     head = "**Dry run failed**" if error else "**Dry run passed**"
     model = str(report.get("model") or "").rstrip("/").rsplit("/", 1)[-1]
-    head += f" ({data_text(report.get('task'))} {data_text(report.get('method') or '')} of {data_text(model)})"
+    about = " ".join(data_text(part) for part in (report.get("task"), report.get("method")) if part)
+    if about or model:
+        head += f" ({about}{' of ' + data_text(model) if model else ''})"
     rows: list[list[Any]] = []
     if report.get("steps"):
         per_step = report.get("seconds_per_step")
@@ -28,9 +30,8 @@ def render_dry_run(report: dict[str, Any]) -> str:
             ]
         )
     if report.get("peak_memory_bytes"):
-        rows.append(
-            [f"peak memory ({data_text(report.get('memory_kind'))})", f"{report['peak_memory_bytes'] / 2**30:.2f} GB"]
-        )
+        kind = f" ({data_text(report['memory_kind'])})" if report.get("memory_kind") else ""
+        rows.append(["peak memory", f"{report['peak_memory_bytes'] / 2**30:.2f} GB{kind}"])
     if report.get("examples") is not None:
         tokens = f"{report['examples']} examples tokenized, the longest {report.get('longest_tokens')} tokens"
         if report.get("truncated"):
@@ -41,7 +42,4 @@ def render_dry_run(report: dict[str, Any]) -> str:
     if report.get("generation_seconds") is not None:
         rows.append(["generation", f"{report['generation_seconds']:.2f} s"])
     rows.append(["error", prose(error) if error else "none"])
-    text = head + ":\n\n" + table(["check", "result"], rows)
-    if not error:
-        text += "\n\nNothing was registered or kept; the plan still waits for your **go**."
-    return text
+    return head + ":\n\n" + table(["check", "result"], rows)
