@@ -3,7 +3,8 @@
 tools/pending.py keeps the one action waiting in each chat. Here a message that is a plain yes carries it
 out and a plain no drops it; anything else goes on to the assistant as usual (the plan keeps waiting).
 The plan the user says yes to is always shown by this code (`pending_notice`), never only in the model's
-words, so what "yes" confirms cannot be misrepresented.
+words, so what "yes" confirms cannot be misrepresented. A dry run of the waiting plan is done on the request
+alone, with no yes: it spends and keeps nothing (see tools/pending.py), and the plan keeps waiting for this yes.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from agent.images import result_images
 from agent.intents import Intent, classify
 from agent.types import EventSink, Presenter, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
+from tools.launch import TRAIN
+from tools.pending import pending_action
 from tools.registry import TOOLS_BY_NAME
 from tools.session_files import resolve_file
 from trainer.backends.base import HostedBackend
@@ -41,7 +43,7 @@ Things to say:
 **freeze 2 layers**, **model org/name**, **the label column is Score**
 - fix the data: **clean it up**, **remove duplicates**, **convert it to chat format**, **split it 80/10/10**, \
 **treat it as regression**
-- **go** to start training, **status**, **stop**
+- **go** to start training, **dry run** to try a plan first (two steps, nothing kept), **status**, **stop**
 - **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **deploy run 2**, \
 **stop serving run 2**, **delete run 2**, **delete dataset reviews.tsv** (these wait for your **yes**)
 - earlier runs: **resume the run that crashed**, **deploy the best run**, **same as last time but 3 epochs**
@@ -200,6 +202,13 @@ class GuidedTurn:
                 raise UserError(unfilled_sentence(plan.get("placeholders_missing") or []))
             return prefix + self.show.plan(plan) + "\n\n" + str(plan["question"])
         return prefix + self.show.plan(plan) + "\n\nSay **go** to start, or change a setting (e.g. *use 5 epochs*)."
+
+    def on_dry_run(self, intent: Intent) -> str:
+        """ "do a dry run first": try the waiting plan (made now if none waits); it needs no yes, starts nothing."""
+        prefix = ""
+        if pending_action(self.ctx, TRAIN) is None:
+            prefix = self.on_settings(Intent("train", intent.settings)) + "\n\n"
+        return prefix + self.show.dry_run(self.call("dry_run"))
 
     def on_go(self, intent: Intent) -> str:
         """ "go" with no plan waiting (a waiting plan is started by tunechat's code before this): plan again."""

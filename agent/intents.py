@@ -16,6 +16,8 @@ from trainer.tasks.registry import task_names
 # Tried top to bottom; the first intent with a matching pattern wins.
 INTENT_PATTERNS: list[tuple[str, list[str]]] = [
     ("help", [r"^\s*(help|\?|what can you do|how does this work|commands)\b"]),
+    # "do a dry run first", "try it first": before "go" and "train", so trying a plan never starts it.
+    ("dry_run", [r"\bdry[- ]?run\b", r"\btry (it|this|that|the plan) (out )?first\b", r"\btest run\b"]),
     # A failed run: "why did it fail?" explains it, "fix it" / "relaunch" / "try again" plans a fixed run.
     (
         "diagnose",

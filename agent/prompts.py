@@ -28,6 +28,10 @@ WORKFLOW = """Workflow:
    Chat data may hold placeholders such as {{name}} and {{author}} (the inspection and the plan list them): pass
    the values the user gave as placeholders (e.g. "make the model say it is Nova, made by Acme" gives
    {"name": "Nova", "author": "Acme"}); when the plan lists placeholders_missing, ask its one short question.
+   When the plan may take over 10 minutes or its time is unknown (its notes then offer a dry run), offer one. When
+   the user asks for a dry run or to try the plan first, call `dry_run`: it tries the waiting plan in a separate
+   process (two steps on the longest examples) and reports time per step, peak memory, the projected run time and
+   any error. It needs no yes and starts nothing; the plan keeps waiting for the user's "go".
 3. A plan waits only for the user's next message: if the user talks about something else, it is dropped, and you
    call `start_training` again when they want to train.
 4. When asked how training is going, call `run_status`. To stop this chat's run, call `stop_run`; a run another

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.context import ToolContext
+from tools.dry_run_tools import with_dry_run_offer
 from tools.launch import TRAIN
 from tools.session_files import chat_datasets, chat_uploads, record_dataset, resolve_file
 from tools.validation import check_model_reference
@@ -141,7 +142,7 @@ def propose_plan(
     summary = f"Train {get_task(str(plan.config['task'])).title} on {plan.file}: {settings_line(plan.config)}"
     arguments = {"config": plan.config, "estimate_seconds": plan.estimate_seconds}
     propose_action(ctx, TRAIN, arguments, summary)
-    return plan
+    return with_dry_run_offer(plan)
 
 
 def prepare_data(

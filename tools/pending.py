@@ -9,6 +9,9 @@ Only the user's own reply confirms a plan: it is handled in code before any mode
 (agent/confirmations.py), and no tool can confirm, so neither a model nor an instruction hidden in a data file
 can start a run, deploy, delete or spend money. What starts is exactly the plan stored here. A plan waits only
 until the next message that is not about it (agent/assistant.py drops it then).
+
+A dry run (tools/dry_run_tools.py) is the one way to try a training plan that needs no yes: it spends nothing,
+keeps no model, registers no run and changes nothing but a scratch folder it deletes; the plan keeps waiting.
 """
 
 from __future__ import annotations

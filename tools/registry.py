@@ -11,6 +11,7 @@ from typing import Any
 
 from tools.data_tools import inspect_data, list_files, prepare_data, propose_plan
 from tools.diagnose_tools import diagnose_run, relaunch_run
+from tools.dry_run_tools import dry_run
 from tools.history_tools import find_runs, plan_like_run, resume_run
 from tools.manage_tools import delete_dataset, delete_run, stop_serving
 from tools.run_tools import (
@@ -31,6 +32,7 @@ TOOLS: list[Tool] = [
     inspect_data,
     prepare_data,
     propose_plan,
+    dry_run,
     start_training,
     run_status,
     stop_run,

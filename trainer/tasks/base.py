@@ -101,6 +101,8 @@ class Task(ABC):
     columns_from_inspection: ClassVar[bool] = False
     # True when hosted fine-tuning APIs can train it (hosted_data turns its data into their form).
     hosted_trainable: ClassVar[bool] = False
+    # True when `dry_run` tries a plan before the real run (load, tokenize, two steps on the longest examples).
+    dry_runnable: ClassVar[bool] = False
     # One line for the chat after inspecting data of this task, e.g. "Say **fine-tune ...** for a plan."
     inspect_hint: ClassVar[str] = ""
     # The run settings a one-line plan names, in this order (those a config leaves empty are skipped).
@@ -147,6 +149,16 @@ class Task(ABC):
         from trainer.plan.launch import worker_command
 
         return worker_command(run_dir, db_path, run_id, resume=resume)
+
+    def dry_run(self, run_dir: Path) -> dict[str, Any]:
+        """Try the config in `run_dir` on its worst case without registering a run (the worker's `--dry-run`).
+
+        Writes and returns the report: "steps", "seconds_per_step", "peak_memory_bytes", "projected_seconds",
+        "error" (None when all went well) and what else the task measured. Tasks with `dry_runnable` implement it.
+        """
+        from trainer.core.errors import UserError
+
+        raise UserError(f"{self.title.capitalize()} has no dry run; start the run itself and watch its status.")
 
     def resume_step(self, run_dir: Path) -> int | None:
         """The training step a resumed run continues from (its newest complete checkpoint), None for none."""

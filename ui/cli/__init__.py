@@ -118,6 +118,11 @@ COMMANDS: tuple[Command, ...] = (
                 help="images or sounds: split by file, not by the speakers (groups) in the file names",
             ),
             arg("--backend", choices=backend_names(), help="where to train: local (default) or a hosted API"),
+            arg(
+                "--dry-run",
+                action="store_true",
+                help="try the plan only: load, tokenize, two steps on the longest examples; report time and memory",
+            ),
             arg("--yes", action="store_true", help="openai: accept the plan without asking (it costs money)"),
             arg("--suffix", help="openai: text added to the fine-tuned model's name"),
             arg("--lr-multiplier", type=float, help="openai: learning-rate multiplier (default auto)"),

@@ -69,9 +69,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError("Name the data to train on with --data FILE (or give --config runs/<id>/config.json).")
         path = ctx.workspace.import_file(Path(args.data))
         # The plan shown here is the one launched below: this command is the user's own go.
-        plan = plan_training(ctx, path.name, **_settings(args)).to_dict()
+        try:
+            plan = plan_training(ctx, path.name, **_settings(args)).to_dict()
+        except UserError as error:
+            if not getattr(args, "dry_run", False):
+                raise
+            return _dry_run_report(args, {"dry_run": True, "steps": 0, "error": str(error)})
         if not args.json:
             print(render_plan(plan), file=sys.stderr)
+    if getattr(args, "dry_run", False):
+        return _dry_run(args, ctx, plan["config"])
     started = launch_plan(ctx, plan["config"], plan.get("estimate_seconds"))
     run_id = started["run_id"]
     print(f"Run {run_id} started; its folder is {ctx.workspace.run_dir(run_id)}", file=sys.stderr)
@@ -87,6 +94,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     result["run_id"] = run_id
     emit(args, result, lambda r: f"Run {run_id} succeeded.\n\n" + render_evaluation(r))
     return 0
+
+
+def _dry_run(args: argparse.Namespace, ctx: Any, config: dict[str, Any]) -> int:
+    """Try the plan in a child process and print its report; exit 1 when the dry run found an error."""
+    from trainer.backends.dry_run import dry_run
+
+    if not args.json:
+        print("Dry run: loading the model and trying two steps on the longest examples…", file=sys.stderr)
+    return _dry_run_report(args, dry_run(ctx.workspace, config))
+
+
+def _dry_run_report(args: argparse.Namespace, report: dict[str, Any]) -> int:
+    from ui.render.dry_run import render_dry_run
+
+    emit(args, report, render_dry_run)
+    return 0 if report.get("error") is None else 1
 
 
 def _render_llm_result(result: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui.render import data, format, hosted, runs
+from ui.render import data, dry_run, format, hosted, runs
 
 
 class Markdown:
@@ -55,6 +55,9 @@ class Markdown:
 
     def hosted_progress(self, status: dict[str, Any], since: int = 0) -> str:
         return hosted.render_hosted_progress(status, since=since)
+
+    def dry_run(self, report: dict[str, Any]) -> str:
+        return dry_run.render_dry_run(report)
 
 
 MARKDOWN = Markdown()

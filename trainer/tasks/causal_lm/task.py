@@ -106,6 +106,14 @@ class CausalLMTask(Task):
         """Adjust a proposed config and its reasons for this task (in place); extra rows for the plan's table."""
         return []
 
+    dry_runnable = True
+
+    def dry_run(self, run_dir: Path) -> dict[str, Any]:
+        """Load, tokenize everything, two steps on the longest examples, one evaluation, one generation."""
+        from trainer.tasks.causal_lm.dry_run import dry_run_llm
+
+        return dry_run_llm(run_dir, self)
+
     def propose(self, request: PlanRequest) -> Plan:
         from trainer.tasks.causal_lm.plan import propose_llm
 
