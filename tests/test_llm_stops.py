@@ -91,3 +91,22 @@ def test_a_saved_adapter_carries_its_stop_tokens_and_chat_template_and_is_served
     assert sorted(chat.stops) == sorted(ids)
     answer = chat.complete(_asks("beta"), Sampling(max_new_tokens=8))
     assert answer["choices"][0]["finish_reason"] == "stop" and answer["choices"][0]["message"]["content"] == "three"
+
+
+class _ByteTokenizer:
+    """Token ids are UTF-8 bytes (999 is the end-of-turn token), so a reply can stop inside a character."""
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return bytes(token for token in ids if token < 256).decode("utf-8", errors="replace")
+
+    def convert_ids_to_tokens(self, token: int) -> str:
+        return "<eot>"
+
+
+def test_a_reply_cut_by_the_token_limit_inside_a_character_drops_the_half_character() -> None:
+    from trainer.tasks.causal_lm.stops import reply_text
+
+    half = list("Nova é".encode())[:-1]  # the last byte of "é" never came
+    assert reply_text(_ByteTokenizer(), half, [999]) == ("Nova ", False)
+    whole = list("Nova é".encode()) + [999]
+    assert reply_text(_ByteTokenizer(), whole, [999]) == ("Nova é", True)

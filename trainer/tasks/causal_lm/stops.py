@@ -48,8 +48,12 @@ def reply_text(tokenizer: Any, new_ids: list[int], stops: list[int]) -> tuple[st
     """The reply's text without its end-of-turn marker, and whether the model ended its turn (a stop token)."""
     stopped = next((index for index, token in enumerate(new_ids) if token in stops), None)
     kept = new_ids if stopped is None else new_ids[:stopped]
-    text = tokenizer.decode(kept, skip_special_tokens=True)
-    return cut_markers(text, stop_texts(tokenizer, stops)), stopped is not None
+    text = cut_markers(tokenizer.decode(kept, skip_special_tokens=True), stop_texts(tokenizer, stops))
+    if stopped is None:
+        # Cut at the token limit, a reply can end inside a character (CJK or emoji bytes split over tokens): drop
+        # the half character instead of showing a replacement mark.
+        text = text.rstrip("\ufffd")
+    return text, stopped is not None
 
 
 def cut_markers(text: str, markers: list[str]) -> str:

@@ -217,9 +217,9 @@ def _train(
     progress.write(phase="evaluating", eta_s=None)
     evaluation: dict[str, Any] = {"task": config.task, "method": config.method}
     if val_rows:
-        metrics = trainer.evaluate()
-        evaluation["eval_loss"] = float(metrics["eval_loss"])
-        evaluation["perplexity"] = perplexity(metrics["eval_loss"]) if task.reports_perplexity else None
+        eval_loss = _final_eval_loss(trainer)
+        evaluation["eval_loss"] = eval_loss
+        evaluation["perplexity"] = perplexity(eval_loss) if task.reports_perplexity else None
     model = trainer.model
     if probe is not None:
         evaluation.update(probe.finish(model, tokenizer))
@@ -265,6 +265,14 @@ def _train(
     registry.update_run(run_id, status="succeeded", metrics=summary, error=None)
     log(f"run {run_id} succeeded: {json.dumps(summary)}")
     return {"status": "succeeded", "run_id": run_id, "metrics": summary}
+
+
+def _final_eval_loss(trainer: Any) -> float:
+    """The validation loss of the trained model: the one logged at the last step when there was one (on CPU an
+    evaluation costs as much as several training steps), otherwise a fresh evaluation."""
+    last = trainer.state.global_step
+    logged = [row for row in trainer.state.log_history if "eval_loss" in row and row.get("step") == last]
+    return float(logged[-1]["eval_loss"] if logged else trainer.evaluate()["eval_loss"])
 
 
 def _lora_tensors(model: Any) -> dict[str, Any]:
