@@ -64,18 +64,20 @@ class PlaygroundView:
         """The runs to pick from, newest first."""
         return gr.update(choices=[(choice.label, str(choice.run_id)) for choice in self.playground.runs()])
 
-    def describe(self, value: Any) -> tuple[Any, Any, Any, Any]:
-        """What a picked run is (or why it cannot be tried), and which outputs it fills."""
+    def describe(self, value: Any) -> tuple[Any, ...]:
+        """What a picked run is (or why it cannot be tried), and which inputs and outputs it uses: the note, the
+        two answers, the scores and the token limit."""
         if value in (None, ""):
-            return PICK, gr.update(visible=True), gr.update(visible=True), gr.update(visible=False)
+            shown = gr.update(visible=True)
+            return PICK, shown, shown, gr.update(visible=False), shown
         try:
             _, _, kind = self.playground.check(run_id_of(value))
         except UserError as error:
-            return f"⚠️ {error}", gr.skip(), gr.skip(), gr.skip()
+            return f"⚠️ {error}", gr.skip(), gr.skip(), gr.skip(), gr.skip()
         chat = kind == CHAT
         note = CHAT_NOTE if chat else CLASSIFIER_NOTE
         answers = gr.update(visible=chat, value=None)
-        return note, answers, answers, gr.update(visible=not chat, value=None)
+        return note, answers, answers, gr.update(visible=not chat, value=None), gr.update(visible=chat)
 
     def send(self, value: Any, message: str | None, tokens: float | None = PLAY_TOKENS) -> Iterator[tuple]:
         """Answer one message with the picked run (and its base model), saying each step while it works."""
@@ -134,7 +136,7 @@ def add_playground(workspace: Workspace, registry: Registry) -> PlaygroundView:
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     accordion.expand(view.choices, None, [run], **private)
     refresh.click(view.choices, None, [run], api_name="playground_runs", show_progress="hidden")
-    run.change(view.describe, [run], [note, tuned, base, scores], **private)
+    run.change(view.describe, [run], [note, tuned, base, scores, tokens], **private)
     events: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "playground", "show_progress": "minimal"}
     outputs = [status, tuned, base, scores]
     send.click(view.send, [run, message, tokens], outputs, api_name="playground", **events)
