@@ -184,3 +184,25 @@ def test_a_tiny_identity_sft_answers_with_its_new_name_beside_its_base(
     # The web app's own playground, over its API: the same two answers.
     shown = app.client().predict(str(run_id), "who are you?", 48, api_name="/playground")
     assert shown[1].startswith(tuned.text + "\n\n— run") and shown[2].startswith(base.text + "\n\n— base model")
+
+
+def test_the_base_model_reads_the_runs_tokenizer_and_keeps_its_own_stops(ws: Workspace, tiny_llm: Path) -> None:
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from trainer.tasks.causal_lm.generate import load_base_chat_model
+
+    folder = ws.run_dir(5) / "model"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|marker|>"]})  # as a default template adds its own
+    tokenizer.save_pretrained(folder)
+    GenerationConfig(eos_token_id=[1, 2, 3]).to_json_file(
+        folder / "generation_config.json"
+    )  # the run's, not the base's
+    (folder / "tunechat.json").write_text(json.dumps({"kind": "adapter", "base_model": str(tiny_llm)}))
+
+    model, loaded = load_base_chat_model(ws.run_dir(5))
+    assert len(loaded) == len(tokenizer) and model.get_input_embeddings().num_embeddings == len(tokenizer)
+    assert model.generation_config.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    (folder / "tunechat.json").write_text(json.dumps({"kind": "full"}))
+    with pytest.raises(UserError, match="does not name its base model"):
+        load_base_chat_model(ws.run_dir(5))
