@@ -1,5 +1,6 @@
 """The web chat in a real headless Chromium (Playwright driving Debian's chromium package):
-upload a file, get the plan, confirm, watch progress, see the final metrics. Saves a screenshot.
+upload a file, get the plan, confirm, watch progress, see the final metrics, then try the run in the playground.
+Saves a screenshot of each.
 
 Skipped where no Chromium is installed; `.ci/run` installs it first.
 """
@@ -95,8 +96,19 @@ def test_upload_plan_confirm_progress_metrics_in_a_real_browser(reviews_tsv: Pat
             SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
             shot = SCREENSHOT_DIR / "e2e-results.png"
             page.screenshot(path=str(shot), full_page=True)
+
+            # The playground under the chat: the finished classifier scores a typed text.
+            page.get_by_text("Playground: try a finished run", exact=False).first.click()
+            page.get_by_label("Run", exact=True).click()
+            page.get_by_role("option", name="run 1 ·", exact=False).first.click()
+            page.get_by_text("A text classifier", exact=False).first.wait_for(timeout=30_000)
+            page.get_by_label("Message", exact=True).fill("the food was great")
+            page.get_by_role("button", name="Send", exact=True).click()
+            page.get_by_text("Scored by run 1", exact=False).first.wait_for(timeout=60_000)
+            played = SCREENSHOT_DIR / "e2e-playground.png"
+            page.screenshot(path=str(played), full_page=True)
             browser.close()
-        assert shot.read_bytes().startswith(b"\x89PNG")
+        assert shot.read_bytes().startswith(b"\x89PNG") and played.read_bytes().startswith(b"\x89PNG")
         assert assistant.registry.get_run(1)["status"] == "succeeded"
     finally:
         demo.close()

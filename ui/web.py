@@ -29,6 +29,7 @@ from agent.assistant import Assistant
 from agent.types import TurnEvent
 from tools.run_tools import list_runs, run_status
 from trainer.core.errors import UserError
+from ui.playground import add_playground
 from ui.render import MARKDOWN
 from ui.web_access import (
     DELETE_CACHE,
@@ -258,6 +259,7 @@ def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blo
                     column_widths=["9%", "17%", "25%", "25%", "12%", "12%"],
                 )
                 timer = gr.Timer(POLL_SECONDS)
+        add_playground(assistant.workspace, assistant.registry)  # under the chat, closed until opened
 
         chat_outputs = [chatbot, box, session, shown_state, sessions]
         # After each turn (and each reopened chat) the browser adds the chat to the ids it keeps.

@@ -55,26 +55,41 @@ class GenerationFailed(RuntimeError):
     """A streamed generation stalled or raised; the stream has started, so this ends it with an error event."""
 
 
-def load_chat_model(run_dir: Path) -> tuple[Any, Any]:
-    """The run's model/ folder: a LoRA adapter (merged into its base for speed) or full weights."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def _run_model_files(run_dir: Path) -> tuple[Path, dict[str, Any], bool]:
+    """The run's model/ folder, what tunechat.json says of it, and whether its config trusts remote code."""
     folder = Path(run_dir) / "model"
     if not folder.is_dir():
         raise UserError(f"{run_dir} has no model/ folder; only a causal-LM run that succeeded can be served.")
     info = read_json(folder / "tunechat.json") if (folder / "tunechat.json").is_file() else {"kind": "full"}
     config = read_json(Path(run_dir) / "config.json") if (Path(run_dir) / "config.json").is_file() else {}
-    remote = bool(config.get("trust_remote_code", False))
+    return folder, info, bool(config.get("trust_remote_code", False))
+
+
+def _base_with_tokenizer(name: str, tokenizer: Any, remote: bool) -> Any:
+    """A base model in full precision, its embeddings grown to the run's tokenizer (the default chat template
+    may have added its markers)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(
+        name, use_safetensors=True, dtype=torch.float32, trust_remote_code=remote
+    )
+    if base.get_input_embeddings().num_embeddings != len(tokenizer):
+        base.resize_token_embeddings(len(tokenizer))
+    return base
+
+
+def load_chat_model(run_dir: Path) -> tuple[Any, Any]:
+    """The run's model/ folder: a LoRA adapter (merged into its base for speed) or full weights."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, info, remote = _run_model_files(run_dir)
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=remote)
     if info.get("kind") == "adapter":
         from peft import PeftModel
 
-        base = AutoModelForCausalLM.from_pretrained(
-            info["base_model"], use_safetensors=True, dtype=torch.float32, trust_remote_code=remote
-        )
-        if base.get_input_embeddings().num_embeddings != len(tokenizer):
-            base.resize_token_embeddings(len(tokenizer))  # the default chat template added its markers
+        base = _base_with_tokenizer(info["base_model"], tokenizer, remote)
         model = PeftModel.from_pretrained(base, folder).merge_and_unload()
     else:
         model = AutoModelForCausalLM.from_pretrained(
@@ -85,6 +100,28 @@ def load_chat_model(run_dir: Path) -> tuple[Any, Any]:
 
         # The run's own stop tokens (an adapter's base model would otherwise bring only its own).
         model.generation_config = GenerationConfig.from_pretrained(folder)
+    model.eval()
+    return model, tokenizer
+
+
+def base_model_name(run_dir: Path) -> str | None:
+    """The model a causal-LM run started from, as its saved model names it (None when it does not say)."""
+    _, info, _ = _run_model_files(run_dir)
+    name = info.get("base_model")
+    return str(name) if name else None
+
+
+def load_base_chat_model(run_dir: Path) -> tuple[Any, Any]:
+    """The model the run started from, untouched by its training, with the run's tokenizer (so both read the
+    same chat template) and the base model's own generation config: what the run is compared against."""
+    from transformers import AutoTokenizer
+
+    folder, _, remote = _run_model_files(run_dir)
+    name = base_model_name(run_dir)
+    if name is None:
+        raise UserError(f"{folder} does not name its base model; train the run again to compare it with its base.")
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=remote)
+    model = _base_with_tokenizer(name, tokenizer, remote)
     model.eval()
     return model, tokenizer
 
