@@ -127,7 +127,7 @@ def test_guided_mode_asks_for_the_values_refuses_to_start_then_takes_them(tiny_l
     assert "placeholders name Nova, author Acme. Reply **yes**" in reply.text  # in what the user says yes to
     config = pending_action(ctx)["arguments"]["config"]
     assert config["placeholders"] == {"name": "Nova", "author": "Acme"}
-    assert config["sample_prompts"] == ["Who are you?"]
+    assert config["sample_prompts"] == ["Who are you?", "What is the capital of France?"]
     # Few examples: a higher LoRA rate and smaller batches (more steps) than for a large data set, saying why.
     assert config["learning_rate"] > 2e-4 and config["batch_size"] < 8 and config["method"] == "lora"
     assert "Only 24 examples: 2 passes in small batches make about 12 optimizer steps" in reply.text

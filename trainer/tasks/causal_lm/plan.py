@@ -53,7 +53,7 @@ def propose_llm(
         "max_length": "1024 tokens: batches are padding-free, so a roomy limit costs nothing for short examples.",
         "hardware": f"{hardware.device.upper()}"
         + (f" x{hardware.num_gpus}" if hardware.num_gpus > 1 else "")
-        + (": fp32, SDPA attention, packed batches" if hardware.device != "cuda" else ""),
+        + (": SDPA attention, packed batches" if hardware.device != "cuda" else ""),
     }
     sizer = sizing.Sizer(
         hardware,
