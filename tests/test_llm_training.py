@@ -14,6 +14,7 @@ import pytest
 from toy_models import build_tiny_llm
 
 from trainer.core.fileio import read_json, read_jsonl
+from trainer.plan.hardware import detect_hardware, native_cpu_bf16
 from ui.cli import main
 
 FAST = ["--batch-size", "8", "--max-length", "64", "--json"]
@@ -60,7 +61,9 @@ def test_cli_lora_sft_learns_and_every_adapter_weight_changes(tiny_llm, chat_jso
     assert len(samples["before"]) == len(samples["after"]) == len(samples["prompts"]) > 0
     assert (run_dir / "command.sh").read_text().count("trainer.backends.worker") == 1
     hardware = read_json(run_dir / "hardware.json")
-    assert hardware["choice"]["dtype"] == "float32" and hardware["choice"]["attention"] == "sdpa"
+    # LoRA trains in bf16 on a CPU with native bf16 matmuls (avx512_bf16 or AMX), in fp32 on others.
+    expected = "bfloat16" if native_cpu_bf16(detect_hardware()) else "float32"
+    assert hardware["choice"]["dtype"] == expected and hardware["choice"]["attention"] == "sdpa"
     assert read_json(run_dir / "progress.json")["phase"] == "done"
     _check_openai_server(run_dir, f"tunechat-run-{result['run_id']}")
 

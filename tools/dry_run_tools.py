@@ -52,7 +52,9 @@ def dry_run(ctx: ToolContext) -> dict[str, Any]:
             "There is no training plan to try yet; ask for one first (e.g. 'fine-tune with lora on this'), "
             "then ask for a dry run."
         )
-    report = run_dry(ctx.workspace, action["arguments"]["config"])
-    # The dry run was about this plan: it keeps waiting for the user's go (stored again, so this turn keeps it).
-    propose_action(ctx, TRAIN, action["arguments"], action["summary"])
-    return report
+    try:
+        return run_dry(ctx.workspace, action["arguments"]["config"])
+    finally:
+        # The dry run was about this plan: it keeps waiting for the user's go, also when the dry run was refused
+        # (stored again, so this turn keeps it).
+        propose_action(ctx, TRAIN, action["arguments"], action["summary"])

@@ -106,4 +106,11 @@ def streamer_class() -> Any:
             if kept:
                 super().put(value.new_tensor(kept))
 
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            # The last piece of a reply cut by the token limit can end inside a character: drop the half
+            # character, as reply_text does, so a stream says what the whole reply says.
+            if stream_end and not self.stopped:
+                text = text.rstrip("\ufffd")
+            super().on_finalized_text(text, stream_end=stream_end)
+
     return StopAwareStreamer
