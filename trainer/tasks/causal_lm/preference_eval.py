@@ -101,8 +101,8 @@ def _per_token(score: tuple[float, int]) -> float:
     return score[0] / max(score[1], 1)
 
 
-class PairProbe:
-    """Held-out preference pairs {prompt, chosen, rejected}, scored before and after training."""
+class HeldOutProbe:
+    """Held-out examples scored by the model before training (kept as the reference) and again after it."""
 
     def __init__(self, rows: list[dict[str, Any]], beta: float, max_length: int) -> None:
         self.rows = rows[:MAX_ROWS]
@@ -111,13 +111,36 @@ class PairProbe:
         self.before: dict[str, Any] = {}
 
     def _answers(self) -> list[tuple[list, list]]:
+        """The (prompt, answer) pairs scored, in the order the reference keeps."""
+        raise NotImplementedError
+
+    def _summary(self, scores: list[tuple[float, int]]) -> dict[str, Any]:
+        """The figures of one scoring (before or after)."""
+        raise NotImplementedError
+
+    def start(self, model: Any, tokenizer: Any, path: Path) -> None:
+        """Score the held-out rows with the model before training (or read the scores a first attempt saved)."""
+        if path.is_file():
+            saved = read_json(path)
+            self.reference, self.before = saved["reference"], saved["before"]
+            return
+        scores = _score(model, tokenizer, self._answers(), self.max_length)
+        self.reference = [[s, n] for s, n in scores]
+        self.before = self._summary(scores)
+        atomic_write_json(path, {"reference": self.reference, "before": self.before})
+
+
+class PairProbe(HeldOutProbe):
+    """Held-out preference pairs {prompt, chosen, rejected}, scored before and after training."""
+
+    def _answers(self) -> list[tuple[list, list]]:
         return [(r["prompt"], r[side]) for r in self.rows for side in ("chosen", "rejected")]
 
     def _scored(self, i: int) -> bool:
         """False for a pair an answer of which max_length cut away entirely (its prompt fills it): left out."""
         return bool(self.reference[2 * i][1] and self.reference[2 * i + 1][1])
 
-    def _likelihood(self, scores: list[tuple[float, int]]) -> dict[str, Any]:
+    def _summary(self, scores: list[tuple[float, int]]) -> dict[str, Any]:
         kept = [i for i in range(len(self.rows)) if self._scored(i)]
         chosen, rejected = [scores[2 * i] for i in kept], [scores[2 * i + 1] for i in kept]
         summed = [c[0] - r[0] for c, r in zip(chosen, rejected, strict=True)]
@@ -130,21 +153,10 @@ class PairProbe:
             "normalized_margin": _mean(per_token),
         }
 
-    def start(self, model: Any, tokenizer: Any, path: Path) -> None:
-        """Score the held-out pairs with the model before training (or read the scores a first attempt saved)."""
-        if path.is_file():
-            saved = read_json(path)
-            self.reference, self.before = saved["reference"], saved["before"]
-            return
-        scores = _score(model, tokenizer, self._answers(), self.max_length)
-        self.reference = [[s, n] for s, n in scores]
-        self.before = self._likelihood(scores)
-        atomic_write_json(path, {"reference": self.reference, "before": self.before})
-
     def finish(self, model: Any, tokenizer: Any) -> dict[str, Any]:
         """The before and after figures, and the top-level numbers the task's metrics name."""
         scores = _score(model, tokenizer, self._answers(), self.max_length)
-        after = self._likelihood(scores)
+        after = self._summary(scores)
         # Implicit reward of each answer: beta * (log pi(answer) - log ref(answer)), summed over its tokens.
         rewards = [self.beta * (s - ref[0]) for (s, _), ref in zip(scores, self.reference, strict=True)]
         margins = [rewards[2 * i] - rewards[2 * i + 1] for i in range(len(self.rows)) if self._scored(i)]
@@ -157,14 +169,8 @@ class PairProbe:
         }
 
 
-class LabelProbe:
+class LabelProbe(HeldOutProbe):
     """Held-out KTO examples {prompt, completion, label}, scored before and after training."""
-
-    def __init__(self, rows: list[dict[str, Any]], beta: float, max_length: int) -> None:
-        self.rows = rows[:MAX_ROWS]
-        self.beta, self.max_length = beta, max_length
-        self.reference: list[list[float]] = []
-        self.before: dict[str, Any] = {}
 
     def _answers(self) -> list[tuple[list, list]]:
         return [(r["prompt"], r["completion"]) for r in self.rows]
@@ -174,7 +180,7 @@ class LabelProbe:
         rows = zip(values, self.rows, self.reference, strict=True)
         return [value for value, row, ref in rows if row["label"] == label and ref[1]]
 
-    def _means(self, scores: list[tuple[float, int]]) -> dict[str, Any]:
+    def _summary(self, scores: list[tuple[float, int]]) -> dict[str, Any]:
         good = [_per_token(s) for s in self._kept(scores, True)]
         bad = [_per_token(s) for s in self._kept(scores, False)]
         return {
@@ -184,19 +190,9 @@ class LabelProbe:
             "undesirable_logp_per_token": _mean(bad),
         }
 
-    def start(self, model: Any, tokenizer: Any, path: Path) -> None:
-        if path.is_file():
-            saved = read_json(path)
-            self.reference, self.before = saved["reference"], saved["before"]
-            return
-        scores = _score(model, tokenizer, self._answers(), self.max_length)
-        self.reference = [[s, n] for s, n in scores]
-        self.before = self._means(scores)
-        atomic_write_json(path, {"reference": self.reference, "before": self.before})
-
     def finish(self, model: Any, tokenizer: Any) -> dict[str, Any]:
         scores = _score(model, tokenizer, self._answers(), self.max_length)
-        after = self._means(scores)
+        after = self._summary(scores)
         moved = [s - ref[0] for (s, _), ref in zip(scores, self.reference, strict=True)]
         rose = [m > 0 for m in self._kept(moved, True)]
         fell = [m < 0 for m in self._kept(moved, False)]
