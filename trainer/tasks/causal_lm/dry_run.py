@@ -22,6 +22,8 @@ from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import resolve_data_path
 from trainer.plan.config import RunConfig
+from trainer.tasks.causal_lm.lengths import chat_length
+from trainer.tasks.causal_lm.sizing import sequences
 from trainer.tasks.progress import ProgressWriter, failure_message, fetch_model, log
 
 # Two optimizer steps: the first also allocates the optimizer state, the second is the steady-state figure.
@@ -168,7 +170,8 @@ def token_lengths(examples: list[dict[str, Any]], tokenizer: Any, lines: list[in
     lengths = []
     for index, example in enumerate(examples):
         try:
-            lengths.append(max(len(_ids(tokenizer, chat, example.get("tools"))) for chat in _chats(example)))
+            tools = example.get("tools")
+            lengths.append(max(chat_length(tokenizer, chat, tools) for chat in sequences(example)))
         except Exception as error:
             where = f"line {lines[index]}" if lines else f"record {index + 1}"
             raise UserError(
@@ -176,19 +179,6 @@ def token_lengths(examples: list[dict[str, Any]], tokenizer: Any, lines: list[in
                 "fix or remove that row and try again."
             ) from None
     return lengths
-
-
-def _chats(example: dict[str, Any]) -> list[list[dict[str, Any]]]:
-    """The whole conversations an example trains on: its messages, or its prompt with each answer."""
-    if "messages" in example:
-        return [list(example["messages"])]
-    answers = [example[key] for key in ("completion", "chosen", "rejected") if isinstance(example.get(key), list)]
-    return [list(example["prompt"]) + list(answer) for answer in answers] or [list(example["prompt"])]
-
-
-def _ids(tokenizer: Any, messages: list[dict[str, Any]], tools: Any) -> list[int]:
-    encoded = tokenizer.apply_chat_template(messages, tools=tools, tokenize=True, return_dict=True)
-    return list(encoded["input_ids"])
 
 
 def _lines(path: Path, count: int) -> list[int] | None:

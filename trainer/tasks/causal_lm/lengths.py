@@ -52,7 +52,10 @@ class Lengths:
     prompt: list[int] = field(default_factory=list)
 
 
-def _ids(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, generation_prompt: bool) -> int:
+def chat_length(
+    tokenizer: Any, messages: list[dict[str, Any]], tools: Any = None, generation_prompt: bool = False
+) -> int:
+    """Tokens of a conversation rendered with the model's chat template (and the assistant's opening, if asked)."""
     encoded = tokenizer.apply_chat_template(
         messages, tools=tools, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt
     )
@@ -68,13 +71,15 @@ def measure(rows: list[dict[str, Any]], tokenizer: Any) -> Lengths:
         if "messages" in row:
             messages = row["messages"]
             first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
-            lengths.total.append(_ids(tokenizer, messages, tools, False))
-            lengths.prompt.append(_ids(tokenizer, messages[:first], tools, True) if first else 0)
+            lengths.total.append(chat_length(tokenizer, messages, tools, False))
+            lengths.prompt.append(chat_length(tokenizer, messages[:first], tools, True) if first else 0)
             continue
         prompt = list(row.get("prompt") or [])
         answers = [row[key] for key in ("completion", "chosen", "rejected") if isinstance(row.get(key), list)]
-        lengths.prompt.append(_ids(tokenizer, prompt, tools, True) if prompt else 0)
-        lengths.total.append(max((_ids(tokenizer, prompt + answer, tools, False) for answer in answers), default=0))
+        lengths.prompt.append(chat_length(tokenizer, prompt, tools, True) if prompt else 0)
+        lengths.total.append(
+            max((chat_length(tokenizer, prompt + answer, tools, False) for answer in answers), default=0)
+        )
     return lengths
 
 

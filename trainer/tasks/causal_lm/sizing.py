@@ -42,9 +42,8 @@ def sequences(example: dict[str, Any]) -> list[list[dict[str, Any]]]:
     if "messages" in example:
         return [turns(example["messages"], "user")]
     prompt = turns(example.get("prompt", []), "user")
-    if "chosen" in example and "rejected" in example:
-        return [prompt + turns(example["chosen"], "assistant"), prompt + turns(example["rejected"], "assistant")]
-    return [prompt + turns(example.get("completion", []), "assistant")]
+    answers = [turns(example[key], "assistant") for key in ("completion", "chosen", "rejected") if key in example]
+    return [prompt + answer for answer in answers] or [prompt]
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -97,11 +96,9 @@ def _tokenized(conversations: list[list[dict[str, Any]]], folder: str) -> list[i
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError("no chat template")
-    lengths = []
-    for conversation in conversations:
-        encoded: Any = tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)
-        lengths.append(len(encoded["input_ids"]))
-    return lengths
+    from trainer.tasks.causal_lm.lengths import chat_length
+
+    return [chat_length(tokenizer, conversation) for conversation in conversations]
 
 
 def job_for(
