@@ -65,7 +65,7 @@ def _dry_run(run_dir: Path, config: RunConfig, task: Any, report: dict[str, Any]
     from trainer.tasks.causal_lm.data import prompt_of, split
     from trainer.tasks.causal_lm.methods import freeze_lower, load_causal_lm, parameter_counts
     from trainer.tasks.causal_lm.templates import ensure_chat_template
-    from trainer.tasks.causal_lm.train import plan_choices
+    from trainer.tasks.causal_lm.trainer_setup import plan_choices
 
     torch.set_num_threads(os.cpu_count() or 1)
     hf_logging.disable_progress_bar()
@@ -132,7 +132,7 @@ def _train_steps(
     from transformers import TrainerCallback
     from transformers.trainer_utils import SaveStrategy
 
-    from trainer.tasks.causal_lm.train import _make_trainer, _trainer_args
+    from trainer.tasks.causal_lm.trainer_setup import make_trainer, trainer_args
 
     # The rows as the real run hands them to its trainer (train.py): shaped, then e.g. pre-tokenized for SFT.
     rows = task.training_rows(task.shape_rows(rows, tokenizer), tokenizer, config, choice)
@@ -140,7 +140,7 @@ def _train_steps(
     if not rows:
         raise UserError("No example has an answer left after truncation; raise max_length or shorten the prompts.")
     short = replace(config, max_steps=DRY_STEPS, save_steps=10**6, warmup_ratio=0.0)
-    args = _trainer_args(short, choice, run_dir / "scratch", len(rows), False, tokenizer)
+    args = trainer_args(short, choice, run_dir / "scratch", len(rows), False, tokenizer)
     args.save_strategy = SaveStrategy.NO  # a dry run writes no checkpoint, not even the final one
     args.logging_steps = 1
     times: list[float] = []
@@ -152,7 +152,7 @@ def _train_steps(
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             times.append(time.monotonic() - self.started)
 
-    trainer = _make_trainer(short, model, tokenizer, args, rows, evaluated, [StepClock()])
+    trainer = make_trainer(short, model, tokenizer, args, rows, evaluated, [StepClock()])
     trainer.train()
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     report.update(steps=len(times), step_seconds=[round(t, 3) for t in times], losses=losses)

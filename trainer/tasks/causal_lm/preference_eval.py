@@ -104,6 +104,9 @@ def _per_token(score: tuple[float, int]) -> float:
 class HeldOutProbe:
     """Held-out examples scored by the model before training (kept as the reference) and again after it."""
 
+    reference_file = "preference_reference.json"
+    phase = "scoring held-out examples"
+
     def __init__(self, rows: list[dict[str, Any]], beta: float, max_length: int) -> None:
         self.rows = rows[:MAX_ROWS]
         self.beta, self.max_length = beta, max_length

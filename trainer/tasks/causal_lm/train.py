@@ -11,7 +11,6 @@ loss.png. SIGTERM saves a checkpoint and marks the run interrupted (resumable).
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import signal
@@ -31,13 +30,14 @@ from trainer.tasks.causal_lm.callbacks import RunCallback, StopRequest, perplexi
 from trainer.tasks.causal_lm.data import split
 from trainer.tasks.causal_lm.generate import generate
 from trainer.tasks.causal_lm.lengths import check_lengths
+from trainer.tasks.causal_lm.probes import held_out_probes
 from trainer.tasks.causal_lm.samples import sample_prompts
 from trainer.tasks.causal_lm.stops import save_generation_config
+from trainer.tasks.causal_lm.trainer_setup import make_trainer, plan_choices, trainer_args
 from trainer.tasks.guards import LossGuard
 from trainer.tasks.progress import ProgressWriter, error_details, failure_message, fetch_model, log
 from trainer.tasks.registry import get_task
 
-LOG_POINTS = 25
 SAMPLE_PROMPTS = 3
 INTERRUPTED = "Interrupted by a stop request after saving a checkpoint; `tunechat resume {run_id}` continues it."
 
@@ -92,21 +92,6 @@ def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool =
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def plan_choices(config: RunConfig, parameters: int) -> dict[str, Any]:
-    """Hardware detection plus the choices for this config (raises UserError for GPU-only choices on CPU)."""
-    from trainer.plan.hardware import choose_settings, detect_hardware
-
-    return choose_settings(
-        detect_hardware(),
-        method=config.method,
-        parameters=parameters,
-        max_length=config.max_length,
-        batch_size=config.batch_size,
-        gradient_checkpointing=config.gradient_checkpointing,
-        attention=config.attention or None,
-    )
 
 
 def _train(
@@ -165,10 +150,12 @@ def _train(
         samples = {"prompts": held_out, "before": generate(model, tokenizer, held_out)}
         atomic_write_json(samples_path, samples)
 
-    probe = task.held_out_probe(val_rows, config)
-    if probe is not None and _is_main():
-        progress.write(phase="scoring held-out examples")
-        probe.start(model, tokenizer, run_dir / "preference_reference.json")
+    # What is measured on the model before training and again after it (kept in files, so a resume compares
+    # against the model as it was before its first step).
+    probes = held_out_probes(task, val_rows, config) if _is_main() else []
+    for probe in probes:
+        progress.write(phase=probe.phase)
+        probe.start(model, tokenizer, run_dir / probe.reference_file)
 
     output_dir = run_dir / "checkpoints"
     resume_from = None
@@ -194,13 +181,13 @@ def _train(
     )
     train_rows = task.training_rows(train_rows, tokenizer, config, choice)
     val_rows = task.training_rows(val_rows, tokenizer, config, choice)
-    args = _trainer_args(config, choice, output_dir, len(train_rows), bool(val_rows), tokenizer)
+    args = trainer_args(config, choice, output_dir, len(train_rows), bool(val_rows), tokenizer)
     callbacks = [
         LossGuard(),
         ckpt.CompleteMarker(output_dir),
         RunCallback(run_dir, registry, run_id, stop, progress),
     ]
-    trainer = _make_trainer(config, model, tokenizer, args, train_rows, val_rows, callbacks)
+    trainer = make_trainer(config, model, tokenizer, args, train_rows, val_rows, callbacks)
     if config.method in ("lora", "qlora"):
         counts = parameter_counts(trainer.model)
     log(f"model '{config.model}' ({config.method}): {counts['trainable']:,} of {counts['total']:,} parameters train")
@@ -221,7 +208,8 @@ def _train(
         evaluation["eval_loss"] = eval_loss
         evaluation["perplexity"] = perplexity(eval_loss) if task.reports_perplexity else None
     model = trainer.model
-    if probe is not None:
+    for probe in probes:
+        progress.write(phase=probe.phase)
         evaluation.update(probe.finish(model, tokenizer))
     if lora_start and not resume_from:
         after = _lora_tensors(model)
@@ -286,89 +274,6 @@ def _truncate_metrics(path: Path, step: int) -> None:
         return
     kept = [row for row in read_jsonl(path) if int(row.get("step", 0)) <= step]
     atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in kept))
-
-
-def _trainer_args(
-    config: RunConfig,
-    choice: dict[str, Any],
-    output_dir: Path,
-    train_size: int,
-    has_validation: bool,
-    tokenizer: Any,
-) -> Any:
-    import torch
-
-    per_device = int(choice.get("per_device_batch_size", config.batch_size))
-    steps_per_epoch = max(1, math.ceil(train_size / (per_device * config.gradient_accumulation_steps)))
-    total = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
-    save_steps = config.save_steps or max(1, total // 5)
-    common: dict[str, Any] = {
-        "output_dir": str(output_dir),
-        "num_train_epochs": config.epochs,
-        "max_steps": config.max_steps or -1,
-        "per_device_train_batch_size": per_device,
-        "per_device_eval_batch_size": per_device,
-        "gradient_accumulation_steps": config.gradient_accumulation_steps,
-        "learning_rate": config.learning_rate,
-        "weight_decay": config.weight_decay,
-        "warmup_steps": min(config.warmup_ratio, 0.99),
-        "lr_scheduler_type": "linear",
-        "logging_strategy": "steps",
-        "logging_steps": max(1, total // LOG_POINTS),
-        "logging_first_step": True,
-        # The NaN guard must see a NaN loss; the Trainer would otherwise hide it behind the running mean.
-        "logging_nan_inf_filter": False,
-        "save_strategy": "steps",
-        "save_steps": save_steps,
-        "save_total_limit": 2,
-        "eval_strategy": "steps" if has_validation else "no",
-        "eval_steps": save_steps,
-        "report_to": "none",
-        "disable_tqdm": True,
-        "use_cpu": not torch.cuda.is_available(),
-        "bf16": choice["dtype"] == "bfloat16",
-        "fp16": choice["dtype"] == "float16",
-        "activation_checkpointing": bool(choice["gradient_checkpointing"]),  # transformers 5 name
-        "include_num_input_tokens_seen": "non_padding",
-        # Liger's fused kernels (CUDA only, when installed); `use_kernels` would fetch kernels from the Hub instead.
-        "use_liger_kernel": bool(choice.get("liger")),
-        "seed": config.seed,
-        "data_seed": config.seed,
-        "dataloader_num_workers": 0,
-        "dataloader_pin_memory": torch.cuda.is_available(),
-        "max_length": config.max_length,
-    }
-    # Which TRL config (and what it adds to these) is the task's choice.
-    task: Any = get_task(config.task)
-    return task.trl_args(common, config, choice, tokenizer)
-
-
-def _make_trainer(
-    config: RunConfig,
-    model: Any,
-    tokenizer: Any,
-    args: Any,
-    train_rows: list[dict[str, Any]],
-    val_rows: list[dict[str, Any]],
-    callbacks: list[Any],
-) -> Any:
-    from datasets import Dataset
-
-    from trainer.tasks.causal_lm.methods import lora_config
-
-    train_set = Dataset.from_list(train_rows)
-    val_set = Dataset.from_list(val_rows) if val_rows else None
-    task: Any = get_task(config.task)
-    kind = task.trainer_class()
-    return kind(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=val_set,
-        processing_class=tokenizer,
-        peft_config=lora_config(config),
-        callbacks=callbacks,
-    )
 
 
 def _save_model(model: Any, tokenizer: Any, run_dir: Path, config: RunConfig) -> None:
