@@ -104,6 +104,8 @@ SETTING_PATTERNS: list[tuple[str, list[str]]] = [
 WORD_SETTINGS: list[tuple[str, str]] = [
     ("method", r"\b(qlora|lora)\b"),
     ("method", r"\b(full)(?: fine[- ]?tun\w*| weights)\b"),
+    # "log it to mlflow", "track with trackio": the experiment tracker a local run also logs to.
+    ("tracker", r"\b(tensorboard|mlflow|trackio)\b"),
     ("task", r"(?<![\w-])(" + "|".join(re.escape(name) for name in task_names()) + r")(?![\w-])"),
 ]
 COLUMN_PATTERN = re.compile(

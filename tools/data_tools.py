@@ -14,6 +14,7 @@ from trainer.inspection.isolated import inspect_upload
 from trainer.plan.plan import Plan, with_first_use
 from trainer.tasks.base import PlanRequest
 from trainer.tasks.registry import get_task, task_for_data
+from trainer.tasks.tracking import check_tracker
 
 
 def list_files(ctx: ToolContext) -> dict[str, Any]:
@@ -60,6 +61,8 @@ def plan_training(
     """The plan for training on a file (the task named, else the one its data is for), without storing it."""
     path = resolve_file(ctx, file)
     named = {key: value for key, value in settings.items() if value is not None}
+    if named.get("tracker"):
+        check_tracker(str(named["tracker"]))  # refused now, not when the user says yes
     if model is not None:
         named["model"] = check_model_reference(ctx, model)
     columns_named = bool(named.get("text_column") or named.get("label_column"))
@@ -83,6 +86,7 @@ def propose_plan(
     group_split: bool | None = None,
     placeholders: dict[str, str] | None = None,
     sample_prompts: list[str] | None = None,
+    tracker: str | None = None,
 ) -> Plan:
     """Propose a fine-tuning plan for an uploaded file: base model and hyperparameters, each with a reason,
     plus the estimated run time on this machine. Nothing is started. Pass only the settings the user asked for;
@@ -109,6 +113,8 @@ def propose_plan(
         placeholders: Values for {{placeholders}} in chat data, only those the user gave, e.g. {"name": "Nova",
             "author": "Acme"} for "make the model say it is Nova, made by Acme"; the upload stays unchanged.
         sample_prompts: Prompts the model answers before and after training, only when the user asked for some.
+        tracker: Experiment tracker the run also logs to, only when the user named one: tensorboard (the default
+            when installed), mlflow, trackio or none.
     """
     from tools.pending import drop_pending, pending_action, propose_action
     from tools.wording import settings_line
@@ -134,6 +140,7 @@ def propose_plan(
         group_split=group_split,
         placeholders=placeholders,
         sample_prompts=sample_prompts,
+        tracker=tracker,
     )
     if plan.extra.get("question"):
         # The data's placeholders have no values yet: a yes could not start this plan, so none waits for one.

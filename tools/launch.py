@@ -13,11 +13,13 @@ from trainer.core.errors import UserError
 from trainer.core.workspace import resolve_data_path
 from trainer.plan.config import resolve_config
 from trainer.tasks.registry import get_task
+from trainer.tasks.tracking import check_tracker
 
 
 def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: float | None = None) -> dict[str, Any]:
     """Create and launch a local run from a resolved config: the one launch path of every training plan."""
     run_config = resolve_config(config)
+    check_tracker(run_config.tracker)  # a tracker that is not installed is refused before a run is made
     try:
         data_path: Path | None = resolve_data_path(run_config.data, ctx.workspace.root)
     except UserError:

@@ -21,6 +21,8 @@ from trainer.tasks.registry import default_task, task_names
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 
 METHODS = ("full", "freeze", "lora", "qlora")
+# Where a local run also logs its numbers (trainer/tasks/tracking.py); "auto" is TensorBoard when installed.
+TRACKERS = ("auto", "tensorboard", "mlflow", "trackio", "none")
 
 
 def _default_task() -> str:
@@ -103,6 +105,13 @@ class RunConfig:
     sample_prompts: list[str] = field(
         default_factory=list,
         metadata={"doc": "Prompts answered before and after training besides held-out ones, e.g. Who are you?"},
+    )
+    tracker: str = field(
+        default="auto",
+        metadata={
+            "doc": "Experiment tracker a local run also logs to: auto (TensorBoard if installed), "
+            "tensorboard, mlflow, trackio or none."
+        },
     )
     # Image and audio classification (trainer/tasks/media/).
     file_column: str = field(default="", metadata={"doc": "Column of a CSV/JSONL holding the media file paths."})
@@ -251,6 +260,7 @@ def _validate(config: RunConfig) -> None:
         (16 <= config.image_size <= 1024, "image_size must be between 16 and 1024 pixels"),
         (0 <= config.clip_seconds <= 30, "clip_seconds must be between 0 (chosen from the data) and 30"),
         (0 <= config.speed_change < 0.5, "speed_change must be at least 0 and below 0.5"),
+        (config.tracker in TRACKERS, f"tracker must be one of {', '.join(TRACKERS)}"),
     ]
     for ok, message in checks:
         if not ok:

@@ -21,6 +21,7 @@ from trainer.tasks.guards import LossGuard
 from trainer.tasks.progress import ProgressWriter, log
 from trainer.tasks.run_guard import RunCancelled, StopFlag
 from trainer.tasks.text_classification.callbacks import RunCallback
+from trainer.tasks.tracking import tracked, tracking_for
 
 # About this many training-loss points per run, so the loss curve and the progress bar move smoothly.
 LOG_POINTS = 25
@@ -115,7 +116,8 @@ def training_arguments(
         logging_first_step=True,
         # The NaN guard must see a NaN loss; the Trainer would otherwise hide it behind the running mean.
         logging_nan_inf_filter=False,
-        report_to="none",
+        # TensorBoard in the run folder by default, or the tracker the config names (trainer/tasks/tracking.py).
+        **tracking_for(config, run_dir).trainer_arguments(),
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
         seed=config.seed,
@@ -240,9 +242,10 @@ def train_and_save(
     """Train an encoder run on its encoded splits, then save model/ (complete or not at all); a stop request
     raises RunCancelled once the loop has ended cleanly."""
     args = training_arguments(config, run_dir, len(train_set), has_validation=bool(validation_set))
-    trainer = make_trainer(model, tokenizer, args, train_set, validation_set, callbacks, compute_metrics)
     steps = count_steps(len(train_set), config.batch_size * config.gradient_accumulation_steps, config.epochs)
-    seconds = fit(trainer, flag, progress, steps)
+    with tracked(tracking_for(config, run_dir)):  # the tracker's integration reads its settings while it trains
+        trainer = make_trainer(model, tokenizer, args, train_set, validation_set, callbacks, compute_metrics)
+        seconds = fit(trainer, flag, progress, steps)
     progress.write(phase="evaluating", eta_s=None)
     save_model(trainer.model, tokenizer, run_dir)
     return Trained(trainer.model, seconds, args.per_device_eval_batch_size)

@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from trainer.backends.registry import backend_names
 from trainer.core.errors import UserError
+from trainer.plan.config import TRACKERS
 from trainer.tasks.registry import task_names
 from ui.cli.assistant import LLM_FLAGS, UI_FLAGS, cmd_chat, cmd_settings, cmd_ui
 from ui.cli.common import Command, arg
@@ -118,6 +119,11 @@ COMMANDS: tuple[Command, ...] = (
                 help="images or sounds: split by file, not by the speakers (groups) in the file names",
             ),
             arg("--backend", choices=backend_names(), help="where to train: local (default) or a hosted API"),
+            arg(
+                "--tracker",
+                choices=TRACKERS,
+                help="also log to: auto (TensorBoard if installed), mlflow, trackio, none",
+            ),
             arg(
                 "--dry-run",
                 action="store_true",

@@ -24,6 +24,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "text_column": args.text_column,
         "label_column": args.label_column,
         **({"method": args.method} if getattr(args, "method", None) else {}),
+        **({"tracker": args.tracker} if getattr(args, "tracker", None) else {}),
         **({"task": args.task} if getattr(args, "task", None) else {}),
         **({"group_split": False} if getattr(args, "no_group_split", False) else {}),
         **({"placeholders": _placeholders(args.placeholder)} if getattr(args, "placeholder", None) else {}),

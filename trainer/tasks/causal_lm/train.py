@@ -37,6 +37,7 @@ from trainer.tasks.causal_lm.trainer_setup import make_trainer, plan_choices, tr
 from trainer.tasks.guards import LossGuard
 from trainer.tasks.progress import ProgressWriter, error_details, failure_message, fetch_model, log
 from trainer.tasks.registry import get_task
+from trainer.tasks.tracking import NO_TRACKING, tracked, tracking_for
 
 SAMPLE_PROMPTS = 3
 INTERRUPTED = "Interrupted by a stop request after saving a checkpoint; `tunechat resume {run_id}` continues it."
@@ -67,7 +68,8 @@ def train_llm_run(run_dir: Path, registry: Registry, run_id: int, resume: bool =
         if _is_main():
             progress.write(phase="loading")
             registry.update_run(run_id, status="running", pid=os.getpid(), error=None)
-        result = _train(run_dir, registry, run_id, config, stop, progress, resume)
+        with tracked(tracking_for(config, run_dir) if _is_main() else NO_TRACKING):
+            result = _train(run_dir, registry, run_id, config, stop, progress, resume)
         if result["status"] == "cancelled":
             message = INTERRUPTED.format(run_id=run_id)
             log(message)
@@ -181,7 +183,7 @@ def _train(
     )
     train_rows = task.training_rows(train_rows, tokenizer, config, choice)
     val_rows = task.training_rows(val_rows, tokenizer, config, choice)
-    args = trainer_args(config, choice, output_dir, len(train_rows), bool(val_rows), tokenizer)
+    args = trainer_args(config, choice, output_dir, len(train_rows), bool(val_rows), tokenizer, run_dir=run_dir)
     callbacks = [
         LossGuard(),
         ckpt.CompleteMarker(output_dir),

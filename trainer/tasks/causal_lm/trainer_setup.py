@@ -35,8 +35,12 @@ def trainer_args(
     train_size: int,
     has_validation: bool,
     tokenizer: Any,
+    run_dir: Path | None = None,
 ) -> Any:
+    """TRL's arguments of a run; `run_dir` (a real run's folder, not a dry run's scratch) turns on its tracker."""
     import torch
+
+    from trainer.tasks.tracking import tracking_for
 
     per_device = int(choice.get("per_device_batch_size", config.batch_size))
     steps_per_epoch = max(1, math.ceil(train_size / (per_device * config.gradient_accumulation_steps)))
@@ -63,7 +67,7 @@ def trainer_args(
         "save_total_limit": 2,
         "eval_strategy": "steps" if has_validation else "no",
         "eval_steps": save_steps,
-        "report_to": "none",
+        **tracking_for(config, run_dir).trainer_arguments(),
         "disable_tqdm": True,
         "use_cpu": not torch.cuda.is_available(),
         "bf16": choice["dtype"] == "bfloat16",

@@ -31,6 +31,7 @@ from trainer.tasks.media.predict import ItemStore, logits_of, predict_probabilit
 from trainer.tasks.media.split import split_media
 from trainer.tasks.progress import ProgressWriter, log
 from trainer.tasks.run_guard import RunCancelled, StopFlag, guarded_run
+from trainer.tasks.tracking import ScalarLog, tracking_for
 
 if TYPE_CHECKING:
     from trainer.tasks.media.modality import MediaModel, Modality
@@ -110,6 +111,8 @@ def _train(
     log_every = max(1, total_steps // LOG_POINTS)
     guard = LossGuard(zero_loss_check=False)
     metrics_path = run_dir / "metrics.jsonl"
+    # The same numbers in TensorBoard when that is the run's tracker (the Trainer's integrations do not see this loop).
+    scalars = ScalarLog(tracking_for(config, run_dir))
     progress.write(phase="training", step=0, total_steps=total_steps)
     registry.update_run(run_id, status="running")
     started = time.monotonic()
@@ -148,7 +151,7 @@ def _train(
                         "eta_s": eta,
                     }
                     running = []
-                    _append(metrics_path, record)
+                    _append(metrics_path, record, scalars)
                     guard.on_log(None, SimpleNamespace(global_step=step), None, logs={"loss": record["loss"]})
                     progress.write(
                         step=step, total_steps=total_steps, epoch=record["epoch"], loss=record["loss"], eta_s=eta
@@ -157,10 +160,13 @@ def _train(
                     break
             if len(validation_items):
                 _append(
-                    metrics_path, _validation_record(model, validation_items, validation_targets, step, steps_per_epoch)
+                    metrics_path,
+                    _validation_record(model, validation_items, validation_targets, step, steps_per_epoch),
+                    scalars,
                 )
     finally:
         flag.in_training_loop = False
+        scalars.close()
     train_seconds = time.monotonic() - started
     log(f"trained {step} steps in {train_seconds:.1f} s ({seen / max(train_seconds, 1e-9):.1f} examples/s)")
 
@@ -210,9 +216,10 @@ def _validation_record(
     }
 
 
-def _append(path: Path, record: dict[str, Any]) -> None:
+def _append(path: Path, record: dict[str, Any], scalars: ScalarLog) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
+    scalars.log(record, int(record["step"]))
 
 
 def _write_splits(run_dir: Path, media: MediaSet, splits: dict[str, list[int]]) -> None:
