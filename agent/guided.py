@@ -44,8 +44,8 @@ Things to say:
 - fix the data: **clean it up**, **remove duplicates**, **convert it to chat format**, **split it 80/10/10**, \
 **treat it as regression**
 - **go** to start training, **dry run** to try a plan first (two steps, nothing kept), **status**, **stop**
-- **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **deploy run 2**, \
-**stop serving run 2**, **delete run 2**, **delete dataset reviews.tsv** (these wait for your **yes**)
+- **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **why did run 2 beat run 1?**, \
+**deploy run 2**, **stop serving run 2**, **delete run 2**, **delete dataset reviews.tsv** (these wait for your **yes**)
 - earlier runs: **resume the run that crashed**, **deploy the best run**, **same as last time but 3 epochs**
 - a failed run: **why did run 3 fail?**, then **fix it** (a changed config that waits for your **yes**)
 - through the OpenAI API (needs `OPENAI_API_KEY`): **fine-tune gpt-4.1-mini on this** shows the plan and cost, \
@@ -251,6 +251,11 @@ class GuidedTurn:
                     "Comparing needs two runs; train another one first, then say 'compare run 1 and run 2'."
                 )
         return self.show.comparison(self.call("compare_runs", run_ids=ids))
+
+    def on_explain(self, intent: Intent) -> str:
+        """ "why did run 2 beat run 1?": the explanation, and its next run as the plan that waits for the yes."""
+        ids = intent.run_ids[:2] or None
+        return self.show.explanation(self.call("explain_comparison", run_ids=ids))
 
     def on_deploy(self, intent: Intent) -> str:
         deployment = self.call("deploy_run", run_id=intent.run_ids[0] if intent.run_ids else None)

@@ -19,6 +19,7 @@ from trainer.core.workspace import Workspace
 IMAGE_KEYS: dict[str, tuple[str, ...]] = {
     "evaluate_run": ("confusion_matrix_png", "scatter_png", "loss_png", "mistakes_png"),
     "compare_runs": ("plot",),
+    "explain_comparison": ("plot",),
     "inspect_data": ("contact_sheet_png",),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -46,6 +46,16 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
             r"\b(delete|remove|erase)\s+(the\s+|this\s+|my\s+)?(runs?|dataset|data ?set|file|upload)\b"
         ],
     ),
+    # "why did run 2 beat run 1?", "what made run 3 better?", "explain the comparison": before "compare".
+    (
+        "explain",
+        [
+            r"\bwhy\b.*\b(beat|beats|won|win|wins|better|worse|outperform\w*|lost|lose|loses|higher|lower)\b",
+            r"\bwhat made\b.*\b(better|worse|win|won)\b",
+            r"\bexplain\b.*\b(comparison|difference\w*|runs?\b.*\b(and|vs\.?|versus)\b)",
+            r"\bcompare\b.*\b(explain|why)\b",
+        ],
+    ),
     ("compare", [r"\bcompare\b", r"\bdiff(erence)?s?\b.*\bruns?\b", r"\bruns?\b.*\bvs\.?\b"]),
     ("deploy_best", [r"\b(deploy|serve|publish)\b.*\bbest\b"]),
     ("deploy", [r"\b(deploy|serve|publish|endpoint|host)\b"]),

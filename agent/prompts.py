@@ -40,7 +40,9 @@ WORKFLOW = """Workflow:
    majority-class baseline, and which classes get confused; for a regression run (a number per text), RMSE, MAE
    and R² next to the baseline that always predicts the training mean. Images returned by tools are shown to the
    user automatically; just refer to them.
-6. To compare runs, call `compare_runs`; to see all runs, call `list_runs`.
+6. To compare runs, call `compare_runs`; to see all runs, call `list_runs`. When the user asks why one run beat
+   another ("why did run 2 beat run 1?"), call `explain_comparison`: explain the winner, the settings that differ,
+   the curves and the flipped examples, and offer its proposed next run, which starts only on the user's "yes".
 7. When the user wants to use a model, call `deploy_run`; to take it offline, `stop_serving`. To delete a run or a
    data file, call `delete_run` or `delete_dataset`. These four only check and return a plan; nothing happens until
    the user replies "yes" to it, and tunechat itself handles that reply (you cannot, and you must never say it is

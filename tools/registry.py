@@ -12,6 +12,7 @@ from typing import Any
 from tools.data_tools import inspect_data, list_files, prepare_data, propose_plan
 from tools.diagnose_tools import diagnose_run, relaunch_run
 from tools.dry_run_tools import dry_run
+from tools.explain_tools import explain_comparison
 from tools.history_tools import find_runs, plan_like_run, resume_run
 from tools.manage_tools import delete_dataset, delete_run, stop_serving
 from tools.run_tools import (
@@ -38,6 +39,7 @@ TOOLS: list[Tool] = [
     stop_run,
     evaluate_run,
     compare_runs,
+    explain_comparison,
     deploy_run,
     stop_serving,
     list_runs,

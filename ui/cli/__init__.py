@@ -149,9 +149,16 @@ COMMANDS: tuple[Command, ...] = (
     Command("eval", "a run's test-split evaluation", cmd_eval, (arg("run", type=int),), prints_data=True),
     Command(
         "compare",
-        "compare runs: configs, metrics, loss curves",
+        "compare runs: configs, metrics, loss curves; --explain says why the better of two runs won",
         cmd_compare,
-        (arg("runs", type=int, nargs="+"),),
+        (
+            arg("runs", type=int, nargs="+"),
+            arg(
+                "--explain",
+                action="store_true",
+                help="two runs: the settings that differ, the curves, flipped test examples, and a next run to try",
+            ),
+        ),
         prints_data=True,
     ),
     Command(

@@ -53,8 +53,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tools.run_tools import compare_runs
     from ui.render.runs import render_comparison
 
+    if args.explain:
+        return _explain(args)
     result = compare_runs(context(), args.runs)
     emit(args, result, lambda r: render_comparison(r) + f"\n\nLoss curves: {r.get('plot')}")
+    return 0
+
+
+# The `tunechat train` flag of each setting a proposed next run may change.
+TRAIN_FLAGS = {
+    "epochs": "--epochs",
+    "learning_rate": "--lr",
+    "batch_size": "--batch-size",
+    "max_length": "--max-length",
+    "freeze_layers": "--freeze-layers",
+}
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """Why the better of two runs won; its next run is printed as the command that starts it (no chat, no yes)."""
+    from tools.explain_tools import explain_comparison
+    from ui.render.explain import render_explanation
+
+    ctx = context()
+    result = explain_comparison(ctx, args.runs, propose=False)
+    proposal = result.get("next_run") or {}
+    changes = proposal.get("changes") or {}
+    if changes and set(changes) <= set(TRAIN_FLAGS):
+        config = ctx.workspace.run_dir(int(proposal["like_run"])) / "config.json"
+        flags = " ".join(f"{TRAIN_FLAGS[key]} {value}" for key, value in changes.items())
+        result["command"] = f"tunechat train --config {config} {flags}"
+
+    def render(r: dict[str, Any]) -> str:
+        text = render_explanation(r) + f"\n\nLoss curves: {r.get('plot')}"
+        return text + (f"\n\nStart the next run: `{r['command']}`" if r.get("command") else "")
+
+    emit(args, result, render)
     return 0
 
 

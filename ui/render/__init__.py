@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui.render import data, dry_run, format, hosted, runs
+from ui.render import data, dry_run, explain, format, hosted, runs
 
 
 class Markdown:
@@ -34,6 +34,9 @@ class Markdown:
 
     def comparison(self, comparison: dict[str, Any]) -> str:
         return runs.render_comparison(comparison)
+
+    def explanation(self, explanation: dict[str, Any]) -> str:
+        return explain.render_explanation(explanation)
 
     def deployment(self, deployment: dict[str, Any]) -> str:
         return runs.render_deployment(deployment)
