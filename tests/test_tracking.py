@@ -143,3 +143,39 @@ def test_a_tiny_run_writes_tensorboard_events_in_its_folder(
     assert [point.step for point in tags["train/loss"]] == [row["step"] for row in logged]
     assert [point.value for point in tags["train/loss"]] == pytest.approx([row["loss"] for row in logged])
     assert len(tags["eval/loss"]) == 2 and "eval/macro_f1" in tags
+
+
+@pytest.mark.slow
+def test_language_model_and_image_runs_write_tensorboard_events_too(
+    ws: Workspace, registry: Registry, chat_jsonl: Path, tiny_llm: Path, tmp_path: Path
+) -> None:
+    """The causal-LM loop (TRL's Trainer) and the media loop (our own, through SummaryWriter) log the same way."""
+    import toy_images
+    from toy_images import write_class_folders, zip_folder
+
+    from trainer.tasks.causal_lm.train import train_llm_run
+    from trainer.tasks.image_classification.modality import ImageModality
+    from trainer.tasks.media.train import train_media_run
+
+    settings = {"data": str(chat_jsonl), "task": "sft", "method": "lora", "model": str(tiny_llm), "max_steps": 4}
+    config = resolve_config(settings, {"batch_size": 8, "max_length": 64, "learning_rate": 1e-3})
+    run_id = local.create_run(ws, registry, config)
+    assert train_llm_run(ws.run_dir(run_id), registry, run_id)["status"] == "succeeded"
+    tags = scalar_tags(ws.run_dir(run_id) / "tensorboard")
+    losses = [row["loss"] for row in read_jsonl(ws.run_dir(run_id) / "metrics.jsonl") if "loss" in row]
+    assert [point.value for point in tags["train/loss"]] == pytest.approx(losses)
+
+    data = ws.import_file(zip_folder(write_class_folders(tmp_path / "colours", per_class=8), tmp_path / "c.zip"))
+    vit = toy_images.tiny_vit(ws.models / "tiny-vit")
+    config = resolve_config(
+        {"data": str(data), "task": "image-classification", "model": str(vit), "epochs": 2, "batch_size": 8},
+        {"image_size": 32, "learning_rate": 3e-3},
+    )
+    run_id = local.create_run(ws, registry, config)
+    assert train_media_run(ImageModality(), ws.run_dir(run_id), registry, run_id)["status"] == "succeeded"
+    tags = scalar_tags(ws.run_dir(run_id) / "tensorboard")
+    rows = read_jsonl(ws.run_dir(run_id) / "metrics.jsonl")
+    assert [p.step for p in tags["train/loss"]] == [row["step"] for row in rows if "loss" in row]
+    assert [p.value for p in tags["eval/macro_f1"]] == pytest.approx(
+        [r["eval_macro_f1"] for r in rows if "eval_loss" in r]
+    )
