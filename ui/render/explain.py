@@ -96,7 +96,14 @@ def _examples(examples: dict[str, Any], before: int, after: int) -> str:
             for e in examples[key][:SHOWN]
         ]
         headers = ["", "prompt", "reference", f"run {before}", f"run {after}"]
-    return head + ("\n\n" + table(headers, rows) if rows else "")
+    text = head + ("\n\n" + table(headers, rows) if rows else "")
+    counts = (("fixed_count", "fixed"), ("broken_count", "broken"))
+    if kind != "classification":
+        counts = (("improved_count", "improved"), ("worsened_count", "worsened"))
+    hidden = sum(
+        max(0, int(examples.get(count) or 0) - min(SHOWN, len(examples.get(key) or []))) for count, key in counts
+    )
+    return text + (f"\n\n…and {hidden} more not shown here." if hidden and rows else "")
 
 
 def _next(result: dict[str, Any]) -> str:
