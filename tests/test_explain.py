@@ -142,6 +142,11 @@ def test_the_explanation_names_winner_differences_curves_classes_and_flips(
     assert result["next_run"]["like_run"] == second and result["next_run"]["changes"] == {"epochs": 4}
     assert "differed only in epochs 3 against 2" in result["next_run"]["reason"]
     assert Path(result["plot"]).read_bytes().startswith(b"\x89PNG")
+    # Six test examples and a net gain of one: the explanation says the gap may be chance.
+    assert result["notes"] == [
+        "The test split has only 6 examples and the runs differ on 1 of them on balance, so the gap may be chance; "
+        "a larger test split or another seed would tell."
+    ]
 
 
 def test_the_next_run_waits_for_a_yes_and_the_chat_shows_it_safely(
@@ -268,6 +273,14 @@ def test_curve_rules_and_the_next_run_they_suggest() -> None:
     assert propose_next(5, configs, ["learning_rate"], flat, 4)["changes"] == {"learning_rate": 2e-4}
     nothing = propose_next(5, configs, ["learning_rate", "batch_size"], flat, 4)
     assert nothing["changes"] == {} and "vary one setting at a time" in nothing["reason"]
+    # Fewer epochs won because the longer run overfitted: neither more nor fewer epochs follows.
+    short, long = {"epochs": 4.0}, {"epochs": 6.0}
+    improving = read_curve(2, curve([0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15], [0.5, 0.3]))
+    settled = propose_next(2, {2: short, 3: long}, ["epochs"], improving, 3, overfit)
+    assert settled["changes"] == {} and "run 3's 6 epochs overfitted" in settled["reason"]
+    # A winner still improving is not proposed fewer epochs, nor more when the longer run lost.
+    unsettled = propose_next(2, {2: short, 3: long}, ["epochs"], improving, 3, flat)
+    assert unsettled["changes"] == {} and "run 3 trained longer (6 epochs) and lost" in unsettled["reason"]
     assert pushed("freeze_layers", 0, 2) is None  # already at its bound
     assert pushed("learning_rate", 1e-5, 1e-4) == 5e-6
 

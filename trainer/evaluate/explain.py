@@ -20,6 +20,10 @@ from trainer.evaluate.plots import plot_loss_curves
 from trainer.store.registry import Registry
 from trainer.tasks.registry import task_of
 
+# A gap of at most this many test examples, on a test split smaller than SMALL_TEST, is flagged as possibly chance.
+CHANCE_EXAMPLES = 3
+SMALL_TEST = 100
+
 
 def explain_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[str, Any]:
     """The explanation of how two runs differ in their results, and why (as far as their files tell)."""
@@ -55,8 +59,9 @@ def explain_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
     evaluations = {run_id: _evaluation(folders[run_id]) for run_id in ids}
     next_run = None
     if winner is not None and loser is not None:
-        curve = next(c for c in curves if c["run_id"] == winner)
-        next_run = propose_next(winner, configs, [d["field"] for d in differences], curve, loser)
+        curve = {c["run_id"]: c for c in curves}
+        next_run = propose_next(winner, configs, [d["field"] for d in differences], curve[winner], loser, curve[loser])
+    examples = example_changes(folders[order[0]], folders[order[1]], order[0], order[1])
     margin = None
     if winner is not None and loser is not None and None not in (values[winner], values[loser]):
         margin = abs(float(values[winner]) - float(values[loser]))  # type: ignore[arg-type]
@@ -74,10 +79,23 @@ def explain_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         "curves": curves,
         "plot": str(plot),
         "per_class": _per_class(evaluations[order[0]], evaluations[order[1]]),
-        "examples": example_changes(folders[order[0]], folders[order[1]], order[0], order[1]),
+        "examples": examples,
         "next_run": next_run,
-        "notes": list(comparison["notes"]),
+        "notes": [*comparison["notes"], *_chance_note(examples)],
     }
+
+
+def _chance_note(examples: dict[str, Any]) -> list[str]:
+    """On a small test split a gap of a few examples may be luck: say so, with the count."""
+    if examples.get("kind") != "classification" or not examples.get("comparable"):
+        return []
+    size, net = int(examples["examples"]), int(examples["fixed_count"]) - int(examples["broken_count"])
+    if size >= SMALL_TEST or abs(net) > CHANCE_EXAMPLES:
+        return []
+    return [
+        f"The test split has only {size} examples and the runs differ on {abs(net)} of them on balance, so the gap "
+        "may be chance; a larger test split or another seed would tell."
+    ]
 
 
 def _config(run_dir: Path, run: Any) -> dict[str, Any]:

@@ -103,6 +103,11 @@ def read_curve(run_id: int, log: list[dict[str, Any]]) -> dict[str, Any]:
     return {**found, "trend": "unclear", "sentence": f"run {run_id} logged too few points to read its curve."}
 
 
+def _more(first: dict[str, Any], second: dict[str, Any], name: str) -> bool:
+    a, b = first.get(name), second.get(name)
+    return isinstance(a, int | float) and isinstance(b, int | float) and a > b
+
+
 def _train_loss_at(train: list[tuple[int, float]], step: int) -> float | None:
     before = [loss for at, loss in train if at <= step]
     return before[-1] if before else None
@@ -137,9 +142,11 @@ def propose_next(
     differences: list[str],
     curve: dict[str, Any],
     loser: int,
+    loser_curve: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The one next run: {"like_run": winner, "changes": {...}, "reason": sentence}; "changes" is empty (and the
-    reason says why) when these two runs suggest none."""
+    reason says why) when these two runs suggest none. A step the curves contradict is not proposed: fewer epochs
+    for a winner still improving, or more for one whose longer rival overfitted."""
     won, lost = configs[winner], configs[loser]
     meaningful = [name for name in differences if name not in NOT_TRAINING]
     trend = curve.get("trend")
@@ -156,6 +163,18 @@ def propose_next(
                 f"Run {winner} won but overfitted after epoch {fewer}: the same settings with {fewer} epochs "
                 f"instead of {_number(epochs)} should keep its best model and take less time.",
             )
+    if meaningful == ["epochs"] and _more(lost, won, "epochs"):  # the shorter run won (and did not overfit)
+        if (loser_curve or {}).get("trend") == "overfitting":
+            why = f"run {loser}'s {_number(lost['epochs'])} epochs overfitted, so run {winner}'s {_number(epochs)} are"
+            why += " already near the best number of epochs"
+        else:
+            why = f"run {loser} trained longer ({_number(lost['epochs'])} epochs) and lost, yet run {winner} was "
+            why += f"{'still improving' if trend == 'improving' else 'not overfitting'} at its end"
+        return proposal(
+            {},
+            f"The runs differed only in epochs: {why}; neither more nor fewer epochs follows from these two runs, "
+            "and another seed would show whether the gap is chance.",
+        )
     if len(meaningful) == 1 and meaningful[0] in PUSHABLE:
         name = meaningful[0]
         value = pushed(name, won.get(name), lost.get(name))
