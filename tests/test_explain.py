@@ -306,3 +306,18 @@ def test_the_command_line_prints_the_command_of_the_next_run(
     assert pending_action(ToolContext(ws, registry)) is None  # the command line leaves no plan waiting
     assert main(["compare", str(first), str(second), "--explain", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["examples"]["fixed_count"] == 2
+
+
+def test_llm_mode_calls_the_tool_and_shows_only_its_plot(ws: Workspace, registry: Registry, reviews_tsv: Path) -> None:
+    from scripted_model import ScriptedChatModel, say, tool_call
+
+    first, second = two_runs(ws, registry, reviews_tsv)
+    model = ScriptedChatModel(
+        script=[tool_call("explain_comparison", run_ids=[first, second]), say("Run 2 won: more epochs helped.")]
+    )
+    assistant = Assistant(chat_model=model, presenter=MARKDOWN)
+    reply = assistant.reply(assistant.new_session(), "why did run 2 beat run 1?")
+    [step] = reply.steps
+    assert step.name == "explain_comparison" and step.ok
+    assert step.result["examples"]["fixed_count"] == 2
+    assert reply.images == [str((ws.root / "comparisons" / f"explain-{first}-{second}.png").resolve())]
