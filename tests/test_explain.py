@@ -180,6 +180,7 @@ def test_the_next_run_waits_for_a_yes_and_the_chat_shows_it_safely(
     assert "plan" not in result and result["next_run"]["changes"] == {"epochs": 4}
 
 
+@pytest.mark.slow
 def test_examples_are_compared_only_when_both_runs_saw_the_same_ones(
     ws: Workspace, registry: Registry, reviews_tsv: Path
 ) -> None:
@@ -308,6 +309,7 @@ def test_the_command_line_prints_the_command_of_the_next_run(
     assert json.loads(capsys.readouterr().out)["examples"]["fixed_count"] == 2
 
 
+@pytest.mark.slow
 def test_llm_mode_calls_the_tool_and_shows_only_its_plot(ws: Workspace, registry: Registry, reviews_tsv: Path) -> None:
     from scripted_model import ScriptedChatModel, say, tool_call
 

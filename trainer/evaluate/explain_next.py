@@ -161,7 +161,7 @@ def propose_next(
             return proposal(
                 {"epochs": fewer},
                 f"Run {winner} won but overfitted after epoch {fewer}: the same settings with {fewer} epochs "
-                f"instead of {_number(epochs)} should keep its best model and take less time.",
+                f"instead of {_number(epochs)} end at its best validation loss, in less time.",
             )
     if meaningful == ["epochs"] and _more(lost, won, "epochs"):  # the shorter run won (and did not overfit)
         if (loser_curve or {}).get("trend") == "overfitting":
