@@ -134,6 +134,19 @@ def test_every_renderer_escapes_what_came_from_data() -> None:
     assert_inert(MARKDOWN.diagnosis(diagnosis))
     plan = {"config": {"data": IMAGE}, "file": PIPE_TICK, "subject": f"text `{BOLD}`", "table": [["model", HTML, BOLD]]}
     assert_inert(MARKDOWN.plan(plan))
+    flip = {"input": NASTY[-1], "label": PIPE_TICK, "before": IMAGE, "after": HTML}
+    explanation = {
+        "run_ids": [1, 2],
+        "headline": "Run 2 beat run 1 on macro-F1: 0.9 against 0.8 (0.1 higher).",
+        "differences": [{"field": "data", "values": [IMAGE, HTML]}],
+        "curves": [{"run_id": 1, "sentence": "run 1 was still improving at its end."}],
+        "per_class": [{"label": PIPE_TICK, "f1": [0.5, 0.7], "change": 0.2}],
+        "examples": {"kind": "classification", "comparable": True, "examples": 2, "fixed_count": 1, "broken_count": 1,
+                     "fixed": [flip], "broken": [flip]},
+        "next_run": {"like_run": 2, "changes": {"placeholders": BOLD}, "reason": f"the column `{PIPE_TICK}` {HTML}"},
+        "notes": [f"label {IMAGE}"],
+    }  # fmt: skip
+    assert_inert(MARKDOWN.explanation(explanation), code_spans=True)
 
 
 def test_the_web_chat_shows_tool_steps_and_llm_text_without_remote_media() -> None:
