@@ -323,3 +323,13 @@ def test_llm_mode_calls_the_tool_and_shows_only_its_plot(ws: Workspace, registry
     assert step.name == "explain_comparison" and step.ok
     assert step.result["examples"]["fixed_count"] == 2
     assert reply.images == [str((ws.root / "comparisons" / f"explain-{first}-{second}.png").resolve())]
+
+
+def test_a_run_without_the_metric_names_no_winner(ws: Workspace, registry: Registry, reviews_tsv: Path) -> None:
+    first, second = two_runs(ws, registry, reviews_tsv)
+    registry.update_run(first, status="failed", metrics={})
+    (ws.run_dir(first) / "evaluation.json").unlink()
+    result = explain_runs(ws, registry, [first, second])
+    assert result["winner"] is None and result["next_run"] is None and result["run_ids"] == [first, second]
+    assert result["headline"] == f"Run {first} has no macro-F1 (failed), so neither run can be called the winner."
+    assert result["examples"]["fixed_count"] == 2  # its predictions were written before it failed

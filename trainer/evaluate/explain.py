@@ -40,8 +40,8 @@ def explain_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
     row = next((row for row in comparison["metric_rows"] if row["metric"] == metric), None)
     values = dict(zip(ids, row["values"] if row else [None, None], strict=True))
     winner = comparison["best_run"]
-    if winner is not None and values[ids[0]] == values[ids[1]]:
-        winner = None  # a tie names no winner
+    if values[ids[0]] == values[ids[1]] or None in values.values():
+        winner = None  # a tie, or a run without the metric (failed, unfinished, another task), names no winner
     loser = next(run_id for run_id in ids if run_id != winner) if winner is not None else None
     order = [loser, winner] if winner is not None and loser is not None else ids
     label = spec.heading if spec is not None else metric.replace("_", " ")
