@@ -83,7 +83,9 @@ def test_the_kept_epoch_and_why_training_stopped() -> None:
     )
     rmse = epoch_choice([(1.0, 3.0), (2.0, 1.5), (3.0, 2.0)], "rmse", False, epochs_planned=3, patience=2)
     assert rmse is not None and rmse["epoch"] == 2.0 and not rmse["stopped_early"]
-    assert rmse["sentence"] == "Trained all 3 epochs; validation RMSE peaked earlier, so kept epoch 2 (1.5), not the last."
+    assert rmse["sentence"] == (
+        "Trained all 3 epochs; validation RMSE peaked earlier, so kept epoch 2 (1.5), not the last."
+    )
     assert epoch_choice([], "macro_f1", True, 3, 2) is None
     log = [{"loss": 1.0, "epoch": 0.5}, {"eval_macro_f1": 0.7, "epoch": 1.0}, {"eval_macro_f1": 0.8, "epoch": 2.0}]
     assert trainer_history(log, "macro_f1") == [(1.0, 0.7), (2.0, 0.8)]

@@ -53,7 +53,8 @@ def test_a_text_classifier_keeps_its_best_epoch_and_stops_early(
     assert train_run(run_dir, registry, run_id)["status"] == "succeeded"
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
 
-    scores = [(row["epoch"], row["eval_macro_f1"]) for row in read_jsonl(run_dir / "metrics.jsonl") if "eval_loss" in row]
+    logged = read_jsonl(run_dir / "metrics.jsonl")
+    scores = [(row["epoch"], row["eval_macro_f1"]) for row in logged if "eval_loss" in row]
     kept = evaluation["best_epoch"]
     best = max(value for _, value in scores)
     assert kept["stopped_early"] and kept["epochs_run"] < FAST["epochs"] and len(scores) < FAST["epochs"]
