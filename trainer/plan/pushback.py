@@ -128,7 +128,10 @@ def push_back(plan: Plan, settings: dict[str, Any], propose: Callable[[dict[str,
         reasons[warning.setting] = f"{reasons.get(warning.setting, '')} Warning: {warning.reason}.".strip()
     shown = {warning.setting.replace("_", " "): warning for warning in found}
     table = [
-        replace(row, reason=reasons[shown[row.setting].setting]) if row.setting in shown else row for row in plan.table
+        replace(row, reason=f"{row.reason} Warning: {shown[row.setting].reason}.".strip())
+        if row.setting in shown
+        else row
+        for row in plan.table
     ]
     extra = {**plan.extra, "warnings": [{**asdict(w), "sentence": w.sentence()} for w in found]}
     return replace(plan, reasons=reasons, table=table, extra=extra)
