@@ -86,6 +86,10 @@ def test_the_kept_epoch_and_why_training_stopped() -> None:
     assert rmse["sentence"] == (
         "Trained all 3 epochs; validation RMSE peaked earlier, so kept epoch 2 (1.5), not the last."
     )
+    tie = epoch_choice([(1.0, 0.35), (2.0, 0.35)], "macro_f1", True, epochs_planned=2, patience=2)
+    assert tie is not None and tie["sentence"] == (
+        "Trained all 2 epochs; validation macro-F1 did not improve after epoch 1, so kept epoch 1 (0.35)."
+    )
     assert epoch_choice([], "macro_f1", True, 3, 2) is None
     log = [{"loss": 1.0, "epoch": 0.5}, {"eval_macro_f1": 0.7, "epoch": 1.0}, {"eval_macro_f1": 0.8, "epoch": 2.0}]
     assert trainer_history(log, "macro_f1") == [(1.0, 0.7), (2.0, 0.8)]

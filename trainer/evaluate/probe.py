@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ from trainer.evaluate.metrics import classification_metrics, regression_metrics
 
 # Training rows the probe embeds at most: enough for a linear model on a few hundred dimensions, seconds on a CPU.
 MAX_TRAIN_ROWS = 2000
+# Inverse regularisation strengths the logistic-regression probe chooses from.
+CS = (0.001, 0.01, 0.1, 1.0, 10.0)
 # A probe ahead of the fine-tune by at least this much macro-F1 is a gap the report spells out.
 CLEAR_GAP = 0.05
 
@@ -43,7 +46,7 @@ def linear_probe(
 ) -> dict[str, Any] | None:
     """Logistic regression on frozen embeddings: {"accuracy", "macro_f1", "train_rows", "seconds"}; None when
     the (capped) training rows hold a single class, where no classifier can be fitted."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -51,7 +54,23 @@ def linear_probe(
     items, targets = capped(train_items, train_labels, cap, seed)
     if len(set(targets)) < 2 or not test_items:
         return None
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    # Hundreds of dimensions on a few hundred rows overfit at C=1 (on 160 restaurant reviews: test macro-F1 0.64 at C=1,
+    # 0.73 with C chosen by cross-validation), so the strength is chosen by cross-validation on the training rows.
+    folds = min(5, *Counter(targets).values())
+    classifier: Any = (
+        LogisticRegressionCV(
+            Cs=CS,
+            cv=folds,
+            max_iter=2000,
+            l1_ratios=(0.0,),
+            scoring="neg_log_loss",
+            random_state=seed,
+            use_legacy_attributes=False,
+        )
+        if folds >= 2
+        else LogisticRegression(max_iter=2000, random_state=seed)
+    )
+    model = make_pipeline(StandardScaler(), classifier)
     model.fit(embed(items), targets)
     predicted = [str(label) for label in model.predict(embed(test_items))]
     scores = classification_metrics(list(test_labels), predicted, labels)

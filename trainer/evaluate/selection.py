@@ -43,6 +43,10 @@ def epoch_choice(
         )
     elif best == len(history) - 1:
         sentence = f"Trained all {epochs_planned:g} epochs; {words} was best at the last one, so {kept}."
+    elif history[-1][1] == kept_value:
+        sentence = (
+            f"Trained all {epochs_planned:g} epochs; {words} did not improve after epoch {kept_epoch:g}, so {kept}."
+        )
     else:
         sentence = f"Trained all {epochs_planned:g} epochs; {words} peaked earlier, so {kept}, not the last."
     return {
