@@ -41,7 +41,7 @@ def test_two_epochs_on_160_training_rows_and_a_rate_100x_the_usual_are_pushed_ba
     assert plan.config["epochs"] == 2.0 and plan.config["learning_rate"] == 1e-2  # the user's values stay
     warnings = {warning["setting"]: warning for warning in plan.extra["warnings"]}
     assert warnings["epochs"]["value"] == 2.0 and warnings["epochs"]["instead"] == 4.0
-    assert "only 20 optimizer steps on 200 rows" in warnings["epochs"]["reason"]
+    assert "only 20 optimizer steps (160 training rows in batches of 16)" in warnings["epochs"]["reason"]
     assert "the plan's value gives 40 steps" in warnings["epochs"]["reason"]
     assert warnings["learning_rate"]["instead"] == 1e-4
     assert "100 times the 0.0001" in warnings["learning_rate"]["reason"]

@@ -47,6 +47,11 @@ def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _training_rows(plan: Plan) -> int:
+    share = 1.0 - float(plan.config.get("val_fraction") or 0) - float(plan.config.get("test_fraction") or 0)
+    return round(plan.rows * max(0.0, share))
+
+
 def optimizer_steps(config: dict[str, Any], rows: int) -> int:
     """The optimizer steps a plan trains: max_steps when set, else epochs over the training share of `rows`."""
     if config.get("max_steps"):
@@ -68,7 +73,8 @@ def too_few_steps(plan: Plan, default: Plan, asked: dict[str, Any]) -> list[Push
             setting,
             plan.config.get(setting),
             default.config.get(setting),
-            f"that is only {steps} optimizer steps on {plan.rows} rows, too few for the model to settle on this data "
+            f"that is only {steps} optimizer steps ({_training_rows(plan)} training rows in batches of "
+            f"{plan.config.get('batch_size')}), too few for the model to settle on this data "
             f"(the plan's value gives {usual} steps, and early stopping keeps the best epoch if it needs fewer)",
         )
     ]
