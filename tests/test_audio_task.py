@@ -102,6 +102,12 @@ def test_training_lowers_the_loss_and_keeps_each_voice_in_one_split(audio_run: P
     assert all(len(splits) == 1 for splits in voices.values()) and len(voices) == 5
     evaluation = json.loads((audio_run / "evaluation.json").read_text())
     assert {"accuracy", "macro_f1", "confusion_matrix_png", "mistakes_png"} <= set(evaluation)
+    # The frozen encoder's probe fitted on the training files (Whisper's frames, pooled) and scored on the test split.
+    assert evaluation["linear_probe"]["train_rows"] == evaluation["train_size"]
+    assert 0 <= evaluation["linear_probe"]["macro_f1"] <= 1
+    assert [row["input"] for row in read_jsonl(audio_run / "predictions.jsonl")] == [
+        row["file"] for row in read_jsonl(audio_run / "splits" / "test.jsonl")
+    ]
     saved = json.loads((audio_run / "model" / "config.json").read_text())
     assert saved["max_source_positions"] == 25  # 0.5 s of 20 ms positions, not Whisper's 30 s
     assert json.loads((audio_run / "model" / "audio.json").read_text())["clip_seconds"] == 0.5

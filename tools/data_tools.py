@@ -12,6 +12,7 @@ from tools.session_files import chat_datasets, chat_uploads, record_dataset, res
 from tools.validation import check_model_reference
 from trainer.inspection.isolated import inspect_upload
 from trainer.plan.plan import Plan, with_first_use
+from trainer.plan.pushback import push_back
 from trainer.tasks.base import PlanRequest
 from trainer.tasks.registry import get_task, task_for_data
 from trainer.tasks.tracking import check_tracker
@@ -67,7 +68,11 @@ def plan_training(
         named["model"] = check_model_reference(ctx, model)
     columns_named = bool(named.get("text_column") or named.get("label_column"))
     chosen = task_for_data(path, task, columns_named=columns_named)
-    return with_first_use(chosen.propose(PlanRequest(path, named, cache_dir=ctx.workspace.root)), ctx.workspace.root)
+
+    def propose(settings: dict[str, Any]) -> Plan:
+        return chosen.propose(PlanRequest(path, settings, cache_dir=ctx.workspace.root))
+
+    return with_first_use(push_back(propose(named), named, propose), ctx.workspace.root)
 
 
 def propose_plan(

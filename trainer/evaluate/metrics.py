@@ -52,13 +52,23 @@ def majority_baseline(train_labels: list[str], y_true: list[str], labels: list[s
 def classification_summary(evaluation: dict[str, Any]) -> dict[str, Any]:
     """The numbers of a classifier's evaluation kept in its run's registry row (lists and rankings read them)."""
     baseline = evaluation.get("baseline") or {}
+    probe = evaluation.get("linear_probe") or {}
     return {
         "accuracy": evaluation["accuracy"],
         "macro_f1": evaluation["macro_f1"],
         "baseline_accuracy": baseline.get("accuracy"),
         "baseline_macro_f1": baseline.get("macro_f1"),
+        "probe_accuracy": probe.get("accuracy"),
+        "probe_macro_f1": probe.get("macro_f1"),
+        **kept_epoch_summary(evaluation),
         "test_size": evaluation["test_size"],
     }
+
+
+def kept_epoch_summary(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The kept epoch and the epochs trained (None when the run had no validation split to choose by)."""
+    kept = evaluation.get("best_epoch") or {}
+    return {"best_epoch": kept.get("epoch"), "epochs_run": kept.get("epochs_run")}
 
 
 def regression_metrics(y_true: list[float], y_pred: list[float]) -> dict[str, Any]:
@@ -95,6 +105,9 @@ def regression_summary(evaluation: dict[str, Any]) -> dict[str, Any]:
         **{key: evaluation.get(key) for key in ("rmse", "mae", "r2", "spearman", "pearson")},
         "baseline_rmse": baseline.get("rmse"),
         "baseline_mae": baseline.get("mae"),
+        "probe_rmse": (evaluation.get("ridge_probe") or {}).get("rmse"),
+        "probe_r2": (evaluation.get("ridge_probe") or {}).get("r2"),
+        **kept_epoch_summary(evaluation),
         "test_size": evaluation["test_size"],
     }
 

@@ -64,6 +64,13 @@ class RunConfig:
     freeze_layers: int = field(
         default=0, metadata={"doc": "Number of the encoder's lower layers (and embeddings) kept frozen."}
     )
+    early_stopping_patience: int = field(
+        default=0,
+        metadata={
+            "doc": "Classifiers and regressors: stop after this many epochs without a better validation score "
+            "(0: train every epoch; plans propose 2); the best epoch is kept either way."
+        },
+    )
     weight_decay: float = field(default=0.01, metadata={"doc": "AdamW weight decay."})
     warmup_ratio: float = field(default=0.06, metadata={"doc": "Share of steps spent warming up the LR."})
     trust_remote_code: bool = field(
@@ -247,6 +254,7 @@ def _validate(config: RunConfig) -> None:
         (config.freeze_layers >= 0, "freeze_layers must be 0 or more"),
         (0 <= config.warmup_ratio < 1, "warmup_ratio must be between 0 and 1, e.g. 0.06"),
         (config.weight_decay >= 0, "weight_decay must be 0 or more"),
+        (config.early_stopping_patience >= 0, "early_stopping_patience must be 0 (off) or more"),
         (config.task in task_names(), f"task must be one of {', '.join(task_names())}"),
         (config.backend in backend_names(), f"backend must be one of {', '.join(backend_names())}"),
         (config.method in METHODS, f"method must be one of {', '.join(METHODS)}"),

@@ -80,16 +80,23 @@ def encode_rows(
 
 
 def training_arguments(
-    config: RunConfig, run_dir: Path, train_rows: int, has_validation: bool, metric: str | None = None
+    config: RunConfig,
+    run_dir: Path,
+    train_rows: int,
+    has_validation: bool,
+    metric: str | None = None,
+    greater_is_better: bool = True,
 ) -> Any:
     """The Trainer's arguments of an encoder run: length-grouped batches, dynamic padding, one checkpoint.
 
-    `metric` (an eval metric name) picks the checkpoint kept at the end; None keeps the last.
+    `metric` (an eval metric name) picks the epoch kept at the end: only a new best epoch is saved and the best is
+    loaded back when training ends; None (or no validation split) keeps the last.
     """
     import torch
     from transformers import TrainingArguments
 
     steps = count_steps(train_rows, config.batch_size * config.gradient_accumulation_steps, config.epochs)
+    best = metric is not None and has_validation
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         num_train_epochs=config.epochs,
@@ -107,8 +114,12 @@ def training_arguments(
         warmup_steps=min(config.warmup_ratio, 0.99),
         lr_scheduler_type="linear",
         eval_strategy="epoch" if has_validation else "no",
-        save_strategy="epoch",
+        # "best" saves an epoch only when it beats every earlier one, so the one checkpoint kept is the best.
+        save_strategy="best" if best else "epoch",
         save_total_limit=1,
+        load_best_model_at_end=best,
+        metric_for_best_model=metric if best else None,
+        greater_is_better=greater_is_better if best else None,
         # Weights only: optimizer state would triple the checkpoint for a resume nobody does here.
         save_only_model=True,
         logging_strategy="steps",
@@ -225,6 +236,8 @@ class Trained:
     model: Any
     seconds: float
     eval_batch_size: int
+    # Which epoch was kept and why training stopped (trainer/evaluate/selection.py); None without validation.
+    kept: dict[str, Any] | None = None
 
 
 def train_and_save(
@@ -238,17 +251,39 @@ def train_and_save(
     flag: StopFlag,
     progress: ProgressWriter,
     compute_metrics: Any = None,
+    best_by: tuple[str, bool] | None = None,
 ) -> Trained:
     """Train an encoder run on its encoded splits, then save model/ (complete or not at all); a stop request
-    raises RunCancelled once the loop has ended cleanly."""
-    args = training_arguments(config, run_dir, len(train_set), has_validation=bool(validation_set))
+    raises RunCancelled once the loop has ended cleanly.
+
+    `best_by` (a validation metric and whether higher is better) keeps the best epoch rather than the last and,
+    with config.early_stopping_patience, stops once that many epochs in a row did not beat it.
+    """
+    from transformers import EarlyStoppingCallback
+
+    from trainer.evaluate.selection import epoch_choice, trainer_history
+
+    metric, greater = best_by if best_by else (None, True)
+    args = training_arguments(config, run_dir, len(train_set), bool(validation_set), metric, greater)
+    patience = config.early_stopping_patience if args.load_best_model_at_end else 0
+    stopping = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
     steps = count_steps(len(train_set), config.batch_size * config.gradient_accumulation_steps, config.epochs)
     with tracked(tracking_for(config, run_dir)):  # the tracker's integration reads its settings while it trains
-        trainer = make_trainer(model, tokenizer, args, train_set, validation_set, callbacks, compute_metrics)
+        trainer = make_trainer(
+            model, tokenizer, args, train_set, validation_set, [*callbacks, *stopping], compute_metrics
+        )
         seconds = fit(trainer, flag, progress, steps)
+    kept = None
+    if metric is not None and args.load_best_model_at_end:
+        history = trainer_history(trainer.state.log_history, metric)
+        kept = epoch_choice(history, metric, greater, config.epochs, patience)
+        if kept:
+            log(kept["sentence"])
+        if kept and kept["stopped_early"]:  # the run is complete at the step it stopped on
+            progress.write(step=trainer.state.global_step, total_steps=trainer.state.global_step)
     progress.write(phase="evaluating", eta_s=None)
     save_model(trainer.model, tokenizer, run_dir)
-    return Trained(trainer.model, seconds, args.per_device_eval_batch_size)
+    return Trained(trainer.model, seconds, args.per_device_eval_batch_size, kept)
 
 
 def count_steps(train_rows: int, effective_batch: int, epochs: float) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ui.render.baselines import closing_lines, ridge_row
 from ui.render.format import fmt_number, table
 from ui.render.safe import data_text, prose
 
@@ -34,12 +35,16 @@ def render_regression_evaluation(evaluation: dict[str, Any]) -> str:
                     baseline.get("mae"),
                     baseline.get("r2"),
                 ],
+                *[row for row in [ridge_row(evaluation)] if row],
             ],
         ),
         "",
         f"Spearman correlation {fmt_number(evaluation.get('spearman'))}, Pearson "
         f"{fmt_number(evaluation.get('pearson'))} (1 is a perfect ordering or line).",
     ]
+    closing = closing_lines(evaluation)
+    if closing:
+        lines += ["", "\n\n".join(closing)]
     if evaluation.get("left_out"):
         lines += ["", prose(str(evaluation["left_out"]))]
     return "\n".join(lines)

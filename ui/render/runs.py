@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ui.render.baselines import closing_lines, probe_row, render_warnings
 from ui.render.format import fmt_number, fmt_seconds, table
 from ui.render.preference import render_preference
 from ui.render.regression import is_regression, render_regression_evaluation
@@ -18,6 +19,7 @@ def render_plan(plan: dict[str, Any]) -> str:
     rows = [[data_text(setting), data_text(fmt_number(value)), prose(why)] for setting, value, why in table_rows]
     text = f"**Plan** for {code(plan.get('file') or config['data'])}{subject}:\n\n"
     text += table(["setting", "value", "why"], rows)
+    text += render_warnings(plan)
     for note in plan.get("notes") or []:  # what the data made the planner leave out (skipped files, ...)
         text += f"\n\n_{prose(note)}_"
     estimate = plan.get("estimate_seconds")
@@ -101,10 +103,14 @@ def render_evaluation(evaluation: dict[str, Any]) -> str:
                     baseline.get("accuracy"),
                     baseline.get("macro_f1"),
                 ],
+                *[row for row in [probe_row(evaluation)] if row],
             ],
         ),
         "",
     ]
+    closing = closing_lines(evaluation)
+    if closing:
+        lines += ["\n\n".join(closing), ""]
     per_class = evaluation.get("per_class") or {}
     if per_class:
         lines.append(

@@ -89,6 +89,13 @@ class AudioModel(MediaModel):
         total = sum(p.numel() for p in self.network.parameters())
         return {"trainable": trainable, "frozen": total - trainable}
 
+    def head_layer(self) -> torch.nn.Module:
+        """The head's first linear layer (Whisper's projector, before its mean over frames; else the classifier)."""
+        for name, module in self.network.named_modules():
+            if name.startswith(HEAD_NAMES) and isinstance(module, torch.nn.Linear):
+                return module
+        return super().head_layer()
+
     def head_parameters(self) -> list[torch.nn.Parameter]:
         return [p for name, p in self.network.named_parameters() if name.startswith(HEAD_NAMES)]
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainer.core.fileio import read_jsonl
 from trainer.evaluate.metrics import classification_metrics, majority_baseline
+from trainer.evaluate.predictions import write_classification
 from trainer.tasks.media.examples import MediaSet
 from trainer.tasks.progress import log
 
@@ -33,6 +34,7 @@ def evaluate_media(
     predicted = [labels[max(range(len(row)), key=row.__getitem__)] for row in probabilities]
     truth = [example.label for example in test]
     evaluation = classification_metrics(truth, predicted, labels)
+    write_classification(run_dir, [example.name for example in test], truth, predicted, [max(r) for r in probabilities])
     evaluation["baseline"] = majority_baseline([media.examples[i].label for i in splits["train"]], truth, labels)
     evaluation["test_size"] = len(truth)
     evaluation["task"] = modality.kind

@@ -57,6 +57,36 @@ class MediaModel(ABC):
         in memory; items with an `nbytes` are counted by it."""
         return item
 
+    def head_layer(self) -> torch.nn.Module:
+        """The first layer of the new head, whose input is the backbone's embedding: by default the network's last
+        linear layer."""
+        import torch
+
+        return [module for module in self.network.modules() if isinstance(module, torch.nn.Linear)][-1]
+
+    def features(self, items: list[Any], batch_size: int = 64) -> np.ndarray:
+        """The backbone's embedding of decoded items, without augmentation: what enters the network's last linear
+        layer (the classification head), which a linear probe fits on."""
+        import numpy as np
+        import torch
+
+        head = self.head_layer()
+        captured: list[Any] = []
+        hook = head.register_forward_hook(lambda module, args, output: captured.append(args[0].detach().float()))
+        was_training = self.network.training
+        self.network.eval()
+        rng = np.random.default_rng(0)
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(items), batch_size):
+                    self.network(**self.batch(list(items[start : start + batch_size]), False, rng))
+        finally:
+            hook.remove()
+            self.network.train(was_training)
+        # A head over per-frame features (n, frames, d) sees them pooled: the mean over frames.
+        rows = [block.mean(dim=1) if block.dim() == 3 else block.reshape(block.shape[0], -1) for block in captured]
+        return torch.cat(rows).numpy()
+
     def train_mode(self) -> None:
         """Put the network in training mode; frozen layers with batch norm keep their pretrained statistics."""
         self.network.train()

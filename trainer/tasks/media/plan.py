@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainer.core.workspace import workspace_root
 from trainer.data.splits import split_sizes
+from trainer.evaluate.selection import propose_patience
 from trainer.plan.config import field_doc, resolve_config
 from trainer.plan.plan import Plan, PlanRow
 from trainer.tasks.base import PlanRequest
@@ -82,6 +83,7 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
     chosen, why = modality.plan_settings(media, user)
     proposed.update(chosen)
     reasons.update(why)
+    propose_patience(proposed, reasons)
     config = resolve_config(proposed, user)
     for key in user:
         reasons[key] = "You asked for this."

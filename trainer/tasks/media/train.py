@@ -23,11 +23,14 @@ from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_jsonl
 from trainer.core.workspace import resolve_data_path
 from trainer.evaluate.metrics import classification_summary
+from trainer.evaluate.probe import probe_verdict
+from trainer.evaluate.selection import epoch_choice
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.guards import LossGuard
 from trainer.tasks.media.examples import MediaSet, drop_repeats, load_media
 from trainer.tasks.media.predict import ItemStore, logits_of, predict_probabilities
+from trainer.tasks.media.probe import media_probe
 from trainer.tasks.media.split import split_media
 from trainer.tasks.progress import ProgressWriter, log
 from trainer.tasks.run_guard import RunCancelled, StopFlag, guarded_run
@@ -86,6 +89,8 @@ def _train(
             f"0 to {layers} ({layers} trains only the new head)."
         )
     counts = model.freeze(config.freeze_layers)
+    # The frozen pretrained backbone under logistic regression, before any training step changes it.
+    probe = media_probe(modality, model, media, splits, config.seed)
     log(f"model '{config.model}': {counts['trainable']:,} trainable, {counts['frozen']:,} frozen parameters")
 
     train_items = ItemStore(modality, model, [media.examples[i] for i in splits["train"]])
@@ -117,9 +122,13 @@ def _train(
     registry.update_run(run_id, status="running")
     started = time.monotonic()
     step, seen, running = 0, 0, []
+    # The best epoch by validation macro-F1 is kept (its weights copied aside) and training stops after
+    # `patience` epochs in a row without a better one.
+    patience, best_weights, stale = config.early_stopping_patience, None, 0
+    history: list[tuple[float, float]] = []
     flag.in_training_loop = True
     try:
-        while step < total_steps:
+        while step < total_steps and not (patience and stale >= patience):
             order = rng.permutation(len(train_items))
             for start in range(0, len(order), batch_size):
                 if flag.requested:
@@ -159,14 +168,23 @@ def _train(
                 if step >= total_steps:
                     break
             if len(validation_items):
-                _append(
-                    metrics_path,
-                    _validation_record(model, validation_items, validation_targets, step, steps_per_epoch),
-                    scalars,
-                )
+                record = _validation_record(model, validation_items, validation_targets, step, steps_per_epoch)
+                _append(metrics_path, record, scalars)
+                history.append((float(record["epoch"]), float(record["eval_macro_f1"])))
+                if best_weights is None or record["eval_macro_f1"] > max(value for _, value in history[:-1]):
+                    best_weights = {k: v.detach().clone() for k, v in model.network.state_dict().items()}
+                    stale = 0
+                else:
+                    stale += 1
     finally:
         flag.in_training_loop = False
         scalars.close()
+    kept = epoch_choice(history, "macro_f1", True, config.epochs, patience)
+    if best_weights is not None and kept is not None:
+        model.network.load_state_dict(best_weights)
+        log(kept["sentence"])
+        if kept["stopped_early"]:  # the run is complete at the step it stopped on
+            progress.write(step=step, total_steps=step)
     train_seconds = time.monotonic() - started
     log(f"trained {step} steps in {train_seconds:.1f} s ({seen / max(train_seconds, 1e-9):.1f} examples/s)")
 
@@ -183,7 +201,10 @@ def _train(
         duplicates_dropped=duplicates_dropped,
         skipped_files=[{"name": item.name, "reason": item.reason} for item in media.skipped[:50]],
         data_notes=media.notes,
+        linear_probe=probe,
+        best_epoch=kept,
     )
+    evaluation["probe_verdict"] = probe_verdict(evaluation)
     atomic_write_json(run_dir / "evaluation.json", evaluation)
     final_loss = next((row["loss"] for row in reversed(read_jsonl(metrics_path)) if "loss" in row), None)
     metrics = {

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trainer.evaluate.selection import propose_patience
 from trainer.plan.config import BUNDLED_MODEL, field_doc, resolve_config
 
 # Parameters of the bundled all-MiniLM-L6-v2 encoder that do matmul work per token: its 22.7 M
@@ -113,6 +114,7 @@ def propose(report: dict[str, Any], user: dict[str, Any] | None = None, *, gflop
         "appears in every split."
     )
 
+    propose_patience(proposed, reasons)
     config = resolve_config(proposed, user)
     chosen = {key: value for key, value in (user or {}).items() if value is not None}
     for key in chosen:

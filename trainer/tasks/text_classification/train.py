@@ -20,9 +20,11 @@ from trainer.data.examples import usable_examples
 from trainer.data.read import load_table
 from trainer.data.splits import split_labelled_texts
 from trainer.evaluate.metrics import classification_metrics, classification_summary, majority_baseline
+from trainer.evaluate.predictions import write_classification
+from trainer.evaluate.probe import probe_verdict
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
-from trainer.tasks import encoder_run
+from trainer.tasks import encoder_probe, encoder_run
 from trainer.tasks.progress import ProgressWriter, fetch_model, log
 from trainer.tasks.run_guard import StopFlag, guarded_run
 
@@ -110,6 +112,19 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
         )
 
     train_set, validation_set = encode(splits["train"]), encode(splits["validation"])
+    test = splits["test"]
+    # The frozen pretrained encoder under logistic regression, before any training step changes it.
+    probe = encoder_probe.classification_probe(
+        encoder_probe.text_embedder(model, tokenizer, max_length),
+        encoder_probe.items_of(
+            [texts[i] for i in splits["train"]], [pairs[i] for i in splits["train"]] if pairs is not None else None
+        ),
+        [labels[i] for i in splits["train"]],
+        encoder_probe.items_of([texts[i] for i in test], [pairs[i] for i in test] if pairs is not None else None),
+        [labels[i] for i in test],
+        label_names,
+        config.seed,
+    )
     trained = encoder_run.train_and_save(
         model,
         tokenizer,
@@ -121,9 +136,9 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
         flag,
         progress,
         compute_metrics=_eval_metrics(len(label_names)),
+        best_by=("macro_f1", True),
     )
     model, train_seconds = trained.model, trained.seconds
-    test = splits["test"]
     evaluation = _evaluate(
         run_dir, run_id, model, tokenizer, max_length,
         [texts[i] for i in test], [pairs[i] for i in test] if pairs is not None else None, [labels[i] for i in test],
@@ -132,6 +147,8 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
     evaluation.update(train_seconds=round(train_seconds, 1), train_size=len(splits["train"]))
     evaluation["validation_size"] = len(splits["validation"])
     evaluation["duplicates_dropped"] = duplicates_dropped
+    evaluation.update(linear_probe=probe, best_epoch=trained.kept)
+    evaluation["probe_verdict"] = probe_verdict(evaluation)
     atomic_write_json(run_dir / "evaluation.json", evaluation)
 
     metrics = {
@@ -175,9 +192,13 @@ def _evaluate(
     batch_size: int = 64,
 ) -> dict[str, Any]:
     from trainer.evaluate.plots import plot_confusion_matrix, plot_loss_curves
-    from trainer.tasks.text_classification.model import predict_labels
+    from trainer.tasks.text_classification.model import model_outputs
 
-    y_pred = predict_labels(model, tokenizer, test_texts, max_length, batch_size=batch_size, pairs=test_pairs)
+    outputs = model_outputs(model, tokenizer, test_texts, max_length, batch_size=batch_size, pairs=test_pairs)
+    id2label: dict[Any, Any] = dict(model.config.id2label or {})
+    scores = [row.softmax(-1) for row in outputs]
+    y_pred = [str(id2label[int(row.argmax())]) for row in scores]
+    write_classification(run_dir, test_texts, y_true, y_pred, [float(row.max()) for row in scores], test_pairs)
     evaluation = classification_metrics(y_true, y_pred, label_names)
     evaluation["baseline"] = majority_baseline(train_labels, y_true, label_names)
     evaluation["test_size"] = len(y_true)

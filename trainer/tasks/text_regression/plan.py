@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trainer.evaluate.selection import propose_patience
 from trainer.plan.config import BUNDLED_MODEL, field_doc, resolve_config
 from trainer.tasks.text_classification.plan import (
     BUNDLED_COMPUTE_PARAMETERS,
@@ -76,6 +77,7 @@ def propose(
         f"and {_number(target.get('std'))} on the whole file) so the head learns numbers near 0; every prediction "
         "and metric is reported in the original units."
     )
+    propose_patience(proposed, reasons)
     config = resolve_config(proposed, user)
     for key, value in (user or {}).items():
         if value is not None:

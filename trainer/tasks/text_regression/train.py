@@ -17,9 +17,11 @@ from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text
 from trainer.data.read import load_table
 from trainer.evaluate.metrics import mean_baseline, regression_metrics, regression_summary
+from trainer.evaluate.predictions import write_regression
+from trainer.evaluate.probe import ridge_verdict
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
-from trainer.tasks import encoder_run
+from trainer.tasks import encoder_probe, encoder_run
 from trainer.tasks.progress import ProgressWriter, fetch_model, log
 from trainer.tasks.run_guard import StopFlag, guarded_run
 from trainer.tasks.text_regression.data import (
@@ -99,6 +101,22 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
         return encoder_run.encode_rows(tokenizer, [texts[i] for i in indices], second, scaled, max_length)
 
     train_set, validation_set = encode(splits["train"]), encode(splits["validation"])
+    test = splits["test"]
+
+    def items(indices: list[int]) -> list[encoder_probe.TextItem]:
+        return encoder_probe.items_of(
+            [texts[i] for i in indices], [pairs[i] for i in indices] if pairs is not None else None
+        )
+
+    # Ridge regression on the frozen pretrained encoder, before any training step changes it.
+    probe = encoder_probe.regression_probe(
+        encoder_probe.text_embedder(model, tokenizer, max_length),
+        items(splits["train"]),
+        [values[i] for i in splits["train"]],
+        items(test),
+        [values[i] for i in test],
+        config.seed,
+    )
     trained = encoder_run.train_and_save(
         model,
         tokenizer,
@@ -110,9 +128,9 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
         flag,
         progress,
         compute_metrics=_eval_metrics(mean, std),
+        best_by=("rmse", False),
     )
     model, train_seconds = trained.model, trained.seconds
-    test = splits["test"]
     evaluation = _evaluate(
         run_dir, run_id, model, tokenizer, max_length, [texts[i] for i in test],
         [pairs[i] for i in test] if pairs is not None else None, [values[i] for i in test],
@@ -125,7 +143,10 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
         duplicates_dropped=dropped,
         target={"column": config.label_column, "mean": mean, "std": std},
         left_out=skipped,
+        ridge_probe=probe,
+        best_epoch=trained.kept,
     )
+    evaluation["probe_verdict"] = ridge_verdict(evaluation)
     atomic_write_json(run_dir / "evaluation.json", evaluation)
     metrics = {
         **regression_summary(evaluation),
@@ -179,6 +200,7 @@ def _evaluate(
     from trainer.evaluate.plots import plot_loss_curves, plot_predicted_vs_true
 
     y_pred = predict_values(model, tokenizer, test_texts, max_length, batch_size=batch_size, pairs=test_pairs)
+    write_regression(run_dir, test_texts, y_true, y_pred, test_pairs)
     evaluation = regression_metrics(y_true, y_pred)
     baseline = mean_baseline(train_values, y_true)
     evaluation["baseline"] = baseline
