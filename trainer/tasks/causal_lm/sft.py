@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainer.data import kinds
 from trainer.tasks.base import SUPERVISED_OBJECTIVE, HostedData
+from trainer.tasks.causal_lm.answer_eval import ANSWER_METRICS
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
 if TYPE_CHECKING:
@@ -27,11 +28,18 @@ class SFT(CausalLMTask):
     data_kinds = kinds.CONVERSATIONS
     aliases = ("chat", "instruction", kinds.CHAT_SFT)
     reports_perplexity = True
+    # Ranked by eval_loss as every causal-LM run; the answer metrics say how the greedy answers read.
+    metrics = (*CausalLMTask.metrics, *ANSWER_METRICS)
 
     def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         from trainer.tasks.causal_lm.data import load_chats
 
         return load_chats(path, placeholders)
+
+    def answer_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> Any | None:
+        from trainer.tasks.causal_lm.answer_eval import AnswerProbe
+
+        return AnswerProbe(rows) if rows else None
 
     def trainer_class(self) -> Any:
         from trl import SFTTrainer

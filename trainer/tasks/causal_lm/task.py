@@ -102,6 +102,11 @@ class CausalLMTask(Task):
         """What measures the run on held-out rows before and after training (preference tasks); None for none."""
         return None
 
+    def answer_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> Any | None:
+        """What compares greedy answers to held-out prompts before and after training with the references (SFT:
+        task metrics; preference tasks: closer to the chosen answer); None for none."""
+        return None
+
     def plan_details(self, proposal: dict[str, Any], request: PlanRequest) -> list[PlanRow]:
         """Adjust a proposed config and its reasons for this task (in place); extra rows for the plan's table."""
         return []
