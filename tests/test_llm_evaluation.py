@@ -75,3 +75,74 @@ def test_sft_evaluation_compares_the_tuned_model_with_its_base_on_held_out_chats
 
     run = ToolContext.from_env().registry.list_runs()[-1]
     assert run["metrics"]["exact_match"] == evaluation["exact_match"] and get_task("sft").rank_metric == "eval_loss"
+
+
+def test_closer_to_chosen_by_hand() -> None:
+    from trainer.evaluate.text_metrics import rouge_l
+    from trainer.tasks.causal_lm.closeness_eval import closer_share
+
+    answers = ["the sky is blue", "i do not know", "blue"]
+    chosen = [["the sky is blue"], ["grass is green"], ["the sky is blue"]]
+    rejected = [["the moon is cheese"], ["i do not know"], ["no idea"]]
+    # 1: ROUGE-L 1 against chosen, 1/2 against rejected ("the ... is": 2 of 4 words each way): closer.
+    # 2: 0 against chosen, 1 against rejected: not closer. 3: "blue" against "the sky is blue": P 1, R 1/4,
+    # F1 0.4, against "no idea" 0: closer. Two of three.
+    assert rouge_l("the sky is blue", "the moon is cheese") == pytest.approx(0.5)
+    assert rouge_l("blue", "the sky is blue") == pytest.approx(0.4)
+    assert closer_share(answers, chosen, rejected) == {"closer_to_chosen": 0.6667, "ties": 0.0, "prompts": 3}
+
+
+class _WordTokenizer:
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[str]]:
+        return {"input_ids": text.split()}
+
+
+def test_preference_probe_compares_answers_before_and_after(tmp_path, monkeypatch) -> None:
+    from trainer.tasks.causal_lm import generate as generation
+    from trainer.tasks.causal_lm.closeness_eval import label_probe, pair_probe
+
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": question}],
+            "chosen": [{"role": "assistant", "content": answer}],
+            "rejected": [{"role": "assistant", "content": "i do not know"}],
+        }
+        for question, answer in FACTS[:4]
+    ]
+    trained = {"done": False}
+
+    def fake_generate(model: Any, tokenizer: Any, prompts: list, max_new_tokens: int = 24) -> list[str]:
+        assert max_new_tokens == 5 * 5 // 4 + 4  # the longest answer ("a cat has four legs") and a quarter more
+        answers = [dict(FACTS)[prompt[-1]["content"]] for prompt in prompts]
+        # Before training it knows no fact; after it knows all but the last one.
+        return [a if trained["done"] and i < 3 else "i do not know" for i, a in enumerate(answers)]
+
+    monkeypatch.setattr(generation, "generate", fake_generate)
+    probe = pair_probe(rows)
+    assert probe is not None
+    probe.start(None, _WordTokenizer(), tmp_path / probe.reference_file)
+    trained["done"] = True
+    figures = probe.finish(None, _WordTokenizer())
+    assert figures["closer_to_chosen_before"] == 0.0 and figures["closer_to_chosen"] == 0.75
+    closeness = figures["closeness"]
+    assert closeness["measurable"] and closeness["after"]["prompts"] == 4
+    assert closeness["answers"][0] == {
+        "prompt": FACTS[0][0],
+        "chosen": FACTS[0][1],
+        "rejected": "i do not know",
+        "base": "i do not know",
+        "tuned": FACTS[0][1],
+    }
+
+    # KTO: only prompts with both a desirable and an undesirable held-out answer count; none here.
+    kto = [
+        {"prompt": [{"role": "user", "content": q}], "completion": [{"role": "assistant", "content": a}], "label": True}
+        for q, a in FACTS[:3]
+    ]
+    only_good = label_probe(kto)
+    assert only_good is not None and only_good.items == []
+    only_good.start(None, _WordTokenizer(), tmp_path / "kto.json")
+    unmeasurable = only_good.finish(None, _WordTokenizer())["closeness"]
+    assert unmeasurable["measurable"] is False and "not measurable" in unmeasurable["reason"]
+    both = kto + [{**kto[0], "completion": [{"role": "assistant", "content": "no idea"}], "label": False}]
+    assert [(good, bad) for _, good, bad in label_probe(both).items] == [([FACTS[0][1]], ["no idea"])]
