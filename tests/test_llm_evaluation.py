@@ -146,3 +146,48 @@ def test_preference_probe_compares_answers_before_and_after(tmp_path, monkeypatc
     assert unmeasurable["measurable"] is False and "not measurable" in unmeasurable["reason"]
     both = kto + [{**kto[0], "completion": [{"role": "assistant", "content": "no idea"}], "label": False}]
     assert [(good, bad) for _, good, bad in label_probe(both).items] == [([FACTS[0][1]], ["no idea"])]
+
+
+def _nasty_sft_evaluation() -> dict[str, Any]:
+    from test_trust_markdown import BOLD, HTML, IMAGE, PIPE_TICK
+
+    long = "word " * 60
+    answers = [
+        {"prompt": f"{IMAGE} q{i}", "messages": [], "reference": f"{BOLD} {PIPE_TICK}", "base": HTML, "tuned": long}
+        for i in range(7)
+    ]
+    return {
+        "run_id": 5,
+        "task": "sft",
+        "method": "lora",
+        "eval_loss": 1.25,
+        "perplexity": 3.49,
+        "exact_match": 0.5,
+        "token_f1": 0.75,
+        "base": {"eval_loss": 2.5, "perplexity": 12.18, "exact_match": 0.0, "token_f1": 0.8},
+        "answer_metrics": {"metrics": ["exact_match", "token_f1"], "why": f"`{BOLD}` short", "prompts": 7},
+        "held_out_answers": answers,
+        "closeness": None,
+    }
+
+
+def test_the_report_shows_base_against_tuned_and_answers_side_by_side_as_text() -> None:
+    from test_trust_markdown import assert_inert
+
+    from ui.render import MARKDOWN
+
+    text = MARKDOWN.evaluation(_nasty_sft_evaluation())
+    html = assert_inert(text, code_spans=True)
+    assert "| validation loss | 2.5 | 1.25 | tuned |" in text and "| token F1 | 0.8 | 0.75 | base |" in text
+    assert html.count("<tr>") == 1 + 4 + 1 + 5  # header + 4 figures, header + 5 answers
+    assert "2 more answers" in text and "word word…" in text and ("word " * 30) not in text
+    closeness = {
+        "measurable": True,
+        "before": {"closer_to_chosen": 0.25, "prompts": 4},
+        "after": {"closer_to_chosen": 0.75, "ties": 0.0, "prompts": 4},
+        "answers": [{"prompt": "q", "chosen": "a", "rejected": "b", "base": "b", "tuned": "a"}],
+    }
+    text = MARKDOWN.evaluation({"task": "dpo", "closeness": closeness, "preference": None})
+    assert "25% before training, 75% after" in text
+    unmeasurable = MARKDOWN.evaluation({"task": "kto", "closeness": {"measurable": False, "reason": "not measurable"}})
+    assert "not measurable" in unmeasurable

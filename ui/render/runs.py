@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ui.render.answers import render_base_vs_tuned, render_closeness
 from ui.render.format import fmt_number, fmt_seconds, table
 from ui.render.preference import render_preference
 from ui.render.regression import is_regression, render_regression_evaluation
@@ -60,9 +61,13 @@ def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
         perplexity = evaluation.get("perplexity")
         tail = f", perplexity {fmt_number(perplexity)}" if perplexity is not None else ""
         lines.append(f"Validation loss {fmt_number(evaluation['eval_loss'])}{tail}.")
-    preference = render_preference(evaluation.get("preference"))
-    if preference:
-        lines += ["", preference]
+    for part in (
+        render_base_vs_tuned(evaluation),
+        render_preference(evaluation.get("preference")),
+        render_closeness(evaluation.get("closeness")),
+    ):
+        if part:
+            lines += ["", part]
     samples = evaluation.get("samples") or {}
     rows = [
         [data_text(prompt[-1].get("content", "")) if prompt else "", data_text(before), data_text(after)]
