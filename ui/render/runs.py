@@ -134,9 +134,16 @@ def render_comparison(comparison: dict[str, Any]) -> str:
         ]
         for row in comparison["config_rows"]
     ]
-    metric_rows = [[data_text(row["metric"]), *row["values"]] for row in comparison["metric_rows"]]
+    bases = comparison.get("base_models") or []
+    metric_rows = [
+        [data_text(row["metric"]), *row["values"], *[base["values"][i] for base in bases]]
+        for i, row in enumerate(comparison["metric_rows"])
+    ]
     text = "**Settings** (≠ marks a difference):\n\n" + table(headers, config_rows)
-    text += "\n\n**Metrics:**\n\n" + table(headers, metric_rows)
+    base_headers = [f"base model {data_text(base['model'])}" for base in bases]
+    text += "\n\n**Metrics:**\n\n" + table([*headers, *base_headers], metric_rows)
+    if bases:
+        text += "\n\nEach base model is the model a run started from, measured on the same held-out rows."
     if comparison.get("best_run") is not None:
         metric = {"macro_f1": "macro-F1", "eval_loss": "eval loss", "rmse": "RMSE"}.get(
             comparison.get("best_metric", ""), "score"

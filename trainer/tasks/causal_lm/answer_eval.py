@@ -121,26 +121,31 @@ class AnswerProbe:
             "perplexity": perplexity(base_loss) if base_loss is not None else None,
             **(self.saved.get("scores") or {}),
         }
-        side_by_side = [
-            {
-                "prompt": str(prompt[-1].get("content") or "") if prompt else "",
-                "messages": prompt,
-                "reference": reference,
-                "base": before,
-                "tuned": after,
-            }
-            for prompt, reference, before, after in zip(
-                self.prompts, self.references, base_answers, answers, strict=False
-            )
-        ]
+        side_by_side = held_out_answers(self.prompts, self.references, base_answers, answers)
         return {
             **score_answers(answers, self.references, self.metrics),
             "base": base,
             "held_out_answers": side_by_side,
-            "answer_metrics": {
-                "metrics": list(self.metrics),
-                "why": self.why,
-                "prompts": len(side_by_side),
-                "max_new_tokens": budget,
-            },
+            "answer_metrics": answer_info(self.metrics, self.why, len(side_by_side), budget),
         }
+
+
+def held_out_answers(
+    prompts: list[list[dict[str, Any]]], references: list[str], base: list[str], tuned: list[str]
+) -> list[dict[str, Any]]:
+    """The answers side by side, as evaluation.json keeps them (and the LLM judge reads them)."""
+    return [
+        {
+            "prompt": str(prompt[-1].get("content") or "") if prompt else "",
+            "messages": prompt,
+            "reference": reference,
+            "base": before,
+            "tuned": after,
+        }
+        for prompt, reference, before, after in zip(prompts, references, base, tuned, strict=False)
+    ]
+
+
+def answer_info(metrics: tuple[str, ...], why: str, prompts: int, budget: int) -> dict[str, Any]:
+    """What evaluation.json says of the answers: the metrics chosen and why, how many prompts, the token budget."""
+    return {"metrics": list(metrics), "why": why, "prompts": prompts, "max_new_tokens": budget}
