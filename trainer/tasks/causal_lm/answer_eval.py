@@ -51,7 +51,8 @@ def answer_budget(tokenizer: Any, references: list[str]) -> int:
 def trainer_eval_loss(trainer: Any) -> float | None:
     """The trainer's validation loss of the model as it is now, computed exactly as its own evaluations are, but
     logged nowhere (metrics.jsonl and the curves keep only what training logged)."""
-    if trainer.eval_dataset is None:
+    # Probes run on the main process only, and an evaluation across several processes waits for all of them.
+    if trainer.eval_dataset is None or trainer.args.world_size > 1:
         return None
     output = trainer.evaluation_loop(
         trainer.get_eval_dataloader(), description="base model", prediction_loss_only=True, metric_key_prefix="eval"
