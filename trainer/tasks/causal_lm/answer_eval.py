@@ -12,6 +12,7 @@ under "base", and the answers side by side under "held_out_answers".
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,11 @@ class AnswerProbe:
             self.saved = read_json(path)
             return
         budget = answer_budget(tokenizer, self.references)
+        started = time.monotonic()
         answers = generate(model, tokenizer, self.prompts, max_new_tokens=budget)
         self.saved = {
             "max_new_tokens": budget,
+            "seconds": round(time.monotonic() - started, 1),
             "answers": answers,
             "scores": score_answers(answers, self.references, self.metrics),
             "eval_loss": None,
@@ -114,7 +117,9 @@ class AnswerProbe:
         from trainer.tasks.causal_lm.generate import generate
 
         budget = int(self.saved.get("max_new_tokens") or MAX_NEW_TOKENS)
+        started = time.monotonic()
         answers = generate(model, tokenizer, self.prompts, max_new_tokens=budget)
+        seconds = {"base": self.saved.get("seconds"), "tuned": round(time.monotonic() - started, 1)}
         base_answers = list(self.saved.get("answers") or [])
         base_loss = self.saved.get("eval_loss")
         base: dict[str, Any] = {
@@ -127,7 +132,7 @@ class AnswerProbe:
             **score_answers(answers, self.references, self.metrics),
             "base": base,
             "held_out_answers": side_by_side,
-            "answer_metrics": answer_info(self.metrics, self.why, len(side_by_side), budget),
+            "answer_metrics": {**answer_info(self.metrics, self.why, len(side_by_side), budget), "seconds": seconds},
         }
 
 
