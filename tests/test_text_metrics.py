@@ -78,3 +78,12 @@ def test_metrics_are_chosen_from_the_references() -> None:
         [f"I am Tuney, an assistant made by Acme, here to help with question {i}." for i in range(8)]
     )
     assert free == FREE_TEXT_METRICS and "free text" in why
+
+
+def test_chinese_characters_count_one_by_one() -> None:
+    # "我是Nova" against "我是Nova助手": tokens 我, 是, nova against 我, 是, nova, 助, 手: P 3/3, R 3/5, F1 = 3/4.
+    assert token_f1("我是Nova", "我是Nova助手") == pytest.approx(0.75)
+    assert rouge_l("我是Nova", "我是Nova助手") == pytest.approx(0.75)
+    # A Chinese sentence is long, although it holds no space.
+    metrics, _ = choose_metrics(["我是一个由Acme开发的人工智能助手。"] * 3)
+    assert metrics == FREE_TEXT_METRICS

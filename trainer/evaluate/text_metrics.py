@@ -22,7 +22,10 @@ FREE_TEXT_METRICS = (ROUGE_L, CHRF, TOKEN_F1)
 SHORT_WORDS = 3
 
 _TRAILING = re.compile(r"[\s.!?,;:。！？、…]+$")
-_WORD = re.compile(r"\w+", flags=re.UNICODE)
+# Scripts written without spaces between words (Chinese and Japanese characters, kana): each character is a
+# token, as CJK evaluations count them; any other run of letters and digits is one word.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
 
 
 def normalise(text: str) -> str:
@@ -31,7 +34,8 @@ def normalise(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased words without punctuation (any script): what token F1 and ROUGE-L count."""
+    """Lower-cased words without punctuation (any script; a Chinese or Japanese character is one word): what
+    token F1 and ROUGE-L count, and what makes an answer short."""
     folded = unicodedata.normalize("NFKC", str(text)).lower()
     return _WORD.findall(folded)
 
@@ -121,7 +125,7 @@ def choose_metrics(references: Sequence[str]) -> tuple[tuple[str, ...], str]:
     texts = [str(r) for r in references]
     if not texts:
         return FREE_TEXT_METRICS, "No reference answers, so the free-text metrics are named."
-    short = sum(1 for t in texts if len(t.split()) <= SHORT_WORDS)
+    short = sum(1 for t in texts if len(tokens(t)) <= SHORT_WORDS)
     distinct = len({normalise(t) for t in texts})
     if short * 2 > len(texts):
         return SHORT_METRICS, (
