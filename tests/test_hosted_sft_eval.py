@@ -63,7 +63,7 @@ def test_hosted_sft_is_evaluated_like_a_local_run_and_compared_with_both_bases(
     assert [q[-1]["content"] for q in fake.base_questions] == [row["prompt"] for row in held_out]
     assert all(row["base"] == BASE_ANSWER for row in held_out)
     assert evaluation["token_f1"] > 0.8 > evaluation["base"]["token_f1"]
-    assert evaluation["base"]["model"] == "gpt-4.1-mini" and "hosted_valid_loss" in evaluation
+    assert evaluation["base_model"] == "gpt-4.1-mini" and "hosted_valid_loss" in evaluation
     metrics = ctx.registry.get_run(hosted["run_id"])["metrics"]
     assert metrics["token_f1"] == evaluation["token_f1"]
 

@@ -87,13 +87,14 @@ def _base_models(
     columns: list[dict[str, Any]] = []
     for run, config in zip(runs, configs, strict=True):
         path = ws.run_dir_of(run) / "evaluation.json"
-        base = read_json(path).get("base") if path.is_file() else None
+        evaluation = read_json(path) if path.is_file() else {}
+        base = evaluation.get("base")
         if not isinstance(base, dict):
             continue
         values = [_number(base.get(name)) for name in names]
         if all(value is None for value in values):
             continue
-        model = str(base.get("model") or config.get("model") or "base model").rstrip("/").rsplit("/", 1)[-1]
+        model = str(evaluation.get("base_model") or config.get("model") or "base model").rstrip("/").rsplit("/", 1)[-1]
         same = next((c for c in columns if c["model"] == model and c["values"] == values), None)
         if same is not None:
             same["run_ids"].append(run["id"])

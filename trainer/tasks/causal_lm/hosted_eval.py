@@ -50,12 +50,13 @@ def evaluate_hosted_sft(run_dir: Path, record: dict[str, Any], ask: Ask) -> dict
     metrics, why = choose_metrics([reference_of(row) for row in rows])
     budget = hosted_budget(references)
     tuned = [ask(prompt, max_tokens=budget) for prompt in prompts]
-    base: dict[str, Any] = {"model": record.get("model")}
+    base: dict[str, Any] = {}
+    base_error = None
     try:
         base_answers = [ask(prompt, max_tokens=budget, base=True) for prompt in prompts]
     except UserError as error:
         base_answers = ["" for _ in prompts]
-        base["error"] = str(error)
+        base_error = str(error)
     else:
         base.update(score_answers(base_answers, references, metrics))
     log = read_jsonl(run_dir / "metrics.jsonl")
@@ -66,6 +67,8 @@ def evaluate_hosted_sft(run_dir: Path, record: dict[str, Any], ask: Ask) -> dict
         "method": record.get("method"),
         **score_answers(tuned, references, metrics),
         "base": base,
+        "base_model": record.get("model"),
+        **({"base_error": base_error} if base_error else {}),
         "held_out_answers": held_out_answers(prompts, references, base_answers, tuned),
         "answer_metrics": answer_info(metrics, why, len(prompts), budget),
         "fine_tuned_model": record.get("fine_tuned_model"),
