@@ -111,7 +111,9 @@ def test_preference_probe_compares_answers_before_and_after(tmp_path, monkeypatc
     ]
     trained = {"done": False}
 
-    def fake_generate(model: Any, tokenizer: Any, prompts: list, max_new_tokens: int = 24) -> list[str]:
+    def fake_generate(
+        model: Any, tokenizer: Any, prompts: list, max_new_tokens: int = 24, batch_size: int = 1
+    ) -> list[str]:
         assert max_new_tokens == 5 * 5 // 4 + 4  # the longest answer ("a cat has four legs") and a quarter more
         answers = [dict(FACTS)[prompt[-1]["content"]] for prompt in prompts]
         # Before training it knows no fact; after it knows all but the last one.
@@ -191,3 +193,16 @@ def test_the_report_shows_base_against_tuned_and_answers_side_by_side_as_text() 
     assert "25% before training, 75% after" in text
     unmeasurable = MARKDOWN.evaluation({"task": "kto", "closeness": {"measurable": False, "reason": "not measurable"}})
     assert "not measurable" in unmeasurable
+
+
+@pytest.mark.slow
+def test_prompts_answered_in_a_padded_batch_get_the_replies_they_get_alone(tiny_llm_loaded) -> None:
+    from trainer.tasks.causal_lm.generate import generate
+
+    model, tokenizer = tiny_llm_loaded
+    # Prompts of different lengths, so the batch is padded on the left.
+    prompts = [[{"role": "user", "content": question}] for question, _ in FACTS[:5]]
+    prompts[1] = [{"role": "system", "content": "answer briefly"}, *prompts[1]]
+    alone = generate(model, tokenizer, prompts, max_new_tokens=12)
+    assert generate(model, tokenizer, prompts, max_new_tokens=12, batch_size=4) == alone
+    assert len(alone) == 5 and all(isinstance(reply, str) for reply in alone)

@@ -25,6 +25,8 @@ from trainer.tasks.causal_lm.data import prompt_of
 MAX_PROMPTS = 16
 # The token budget of an answer: the longest reference's length, with room for a different wording, within these.
 MIN_NEW_TOKENS, MAX_NEW_TOKENS = 8, 96
+# Prompts answered together (one padded batch): several times faster than one by one on a CPU.
+BATCH = 8
 
 ANSWER_METRICS = (
     MetricSpec("exact_match", "share of held-out prompts answered exactly as the reference (short answers)", 1),
@@ -95,7 +97,7 @@ class AnswerProbe:
             return
         budget = answer_budget(tokenizer, self.references)
         started = time.monotonic()
-        answers = generate(model, tokenizer, self.prompts, max_new_tokens=budget)
+        answers = generate(model, tokenizer, self.prompts, max_new_tokens=budget, batch_size=BATCH)
         self.saved = {
             "max_new_tokens": budget,
             "seconds": round(time.monotonic() - started, 1),
@@ -118,7 +120,7 @@ class AnswerProbe:
 
         budget = int(self.saved.get("max_new_tokens") or MAX_NEW_TOKENS)
         started = time.monotonic()
-        answers = generate(model, tokenizer, self.prompts, max_new_tokens=budget)
+        answers = generate(model, tokenizer, self.prompts, max_new_tokens=budget, batch_size=BATCH)
         seconds = {"base": self.saved.get("seconds"), "tuned": round(time.monotonic() - started, 1)}
         base_answers = list(self.saved.get("answers") or [])
         base_loss = self.saved.get("eval_loss")

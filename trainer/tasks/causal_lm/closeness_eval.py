@@ -21,6 +21,8 @@ from trainer.tasks.base import MetricSpec
 # Held-out prompts answered before and after training (one greedy generation each time).
 MAX_PROMPTS = 16
 MIN_NEW_TOKENS, MAX_NEW_TOKENS = 8, 96
+# Prompts answered together (one padded batch).
+BATCH = 8
 # Answers shown side by side in the report.
 SHOWN = 5
 
@@ -99,7 +101,8 @@ class ClosenessProbe:
     def _answers(self, model: Any, tokenizer: Any, budget: int) -> list[str]:
         from trainer.tasks.causal_lm.generate import generate
 
-        return generate(model, tokenizer, [prompt for prompt, _, _ in self.items], max_new_tokens=budget)
+        prompts = [prompt for prompt, _, _ in self.items]
+        return generate(model, tokenizer, prompts, max_new_tokens=budget, batch_size=BATCH)
 
     def _share(self, answers: list[str]) -> dict[str, Any]:
         return closer_share(answers, [good for _, good, _ in self.items], [bad for _, _, bad in self.items])
