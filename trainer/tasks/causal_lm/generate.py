@@ -326,7 +326,9 @@ def generate(
 ) -> list[str]:
     """Greedy replies to chat prompts (a few tokens each unless `max_new_tokens` says), for the before/after
     comparisons. `batch_size` prompts are answered together, padded on the left so each ends where its reply
-    starts: on a CPU a batch of eight costs little more than one prompt."""
+    starts: on a CPU a batch of eight costs little more than one prompt. In float32 the replies are those of one
+    prompt at a time; in bfloat16 a near tie between two tokens can fall the other way in a batch, so a long reply
+    may part from the unbatched one after a few dozen tokens (base and tuned models are answered alike)."""
     import torch
 
     replies = []
