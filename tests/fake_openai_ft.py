@@ -27,6 +27,9 @@ from typing import Any
 
 from fake_openai_ft_http import api_error, handler_for, new_id
 
+# What a model a job was tuned from answers to anything: it was never taught the data.
+BASE_ANSWER = "I am an AI assistant."
+
 
 class FakeFineTuning:
     def __init__(self, key: str | None = None, steps: int = 4, outcome: str = "succeeded", slow_s: float = 1.5):
@@ -37,6 +40,7 @@ class FakeFineTuning:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, str] = {}
         self.create_calls = 0
+        self.base_questions: list[list[dict[str, Any]]] = []
         self.requests: list[tuple[str, str]] = []
         self.authorizations: set[str] = set()
         self.failures: list[tuple[str, str, Any]] = []
@@ -224,8 +228,12 @@ class FakeFineTuning:
         return {k: v for k, v in job.items() if not k.startswith("_")}
 
     def predict(self, model: str, messages: list[dict[str, Any]]) -> str:
-        """A word-vote classifier learnt from the training file of the job that produced `model`."""
+        """A word-vote classifier learnt from the training file of the job that produced `model`; a model a job
+        was tuned from knows nothing and answers BASE_ANSWER."""
         job = next((j for j in self.jobs.values() if j.get("fine_tuned_model") == model), None)
+        if job is None and any(j.get("model") == model for j in self.jobs.values()):
+            self.base_questions.append(messages)
+            return BASE_ANSWER
         if job is None:
             raise KeyError(model)
         votes: dict[str, Counter[str]] = defaultdict(Counter)

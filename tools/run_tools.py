@@ -139,7 +139,10 @@ def _stop_other_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
 def evaluate_run(ctx: ToolContext, run_id: int | None = None) -> Evaluation:
     """Show a finished run's test-split evaluation: accuracy, macro-F1, per-class precision and recall, the
     confusion matrix image, beside a majority-class baseline; for a regression run RMSE, MAE, R², Spearman and
-    Pearson beside always predicting the training mean, and a predicted-vs-true plot.
+    Pearson beside always predicting the training mean, and a predicted-vs-true plot; for a language-model run the
+    base model against the tuned one on held-out chats (validation loss, perplexity, exact match / token F1 /
+    ROUGE-L / chrF as fit the data, their answers side by side) and, for preference runs, reward accuracy and how
+    often its own answers are closer to the chosen answer.
 
     Args:
         run_id: The run to evaluate; default the newest run of this chat.

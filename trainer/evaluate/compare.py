@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,33 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         "best_run": _best(ids, ranked, rank_spec.direction if rank_spec else 1),
         "best_metric": rank,
         "notes": notes,
+        "base_models": _base_models(ws, runs, configs, [spec.name for spec in specs]),
     }
+
+
+def _base_models(
+    ws: Workspace, runs: Sequence[Mapping[str, Any]], configs: list[dict[str, Any]], names: list[str]
+) -> list[dict[str, Any]]:
+    """The models the compared runs started from, measured on their held-out rows (evaluation.json's "base"):
+    one column each, its figures in the order of the metric rows; runs sharing a base model and its figures share
+    the column."""
+    columns: list[dict[str, Any]] = []
+    for run, config in zip(runs, configs, strict=True):
+        path = ws.run_dir_of(run) / "evaluation.json"
+        evaluation = read_json(path) if path.is_file() else {}
+        base = evaluation.get("base")
+        if not isinstance(base, dict):
+            continue
+        values = [_number(base.get(name)) for name in names]
+        if all(value is None for value in values):
+            continue
+        model = str(evaluation.get("base_model") or config.get("model") or "base model").rstrip("/").rsplit("/", 1)[-1]
+        same = next((c for c in columns if c["model"] == model and c["values"] == values), None)
+        if same is not None:
+            same["run_ids"].append(run["id"])
+        else:
+            columns.append({"model": model, "run_ids": [run["id"]], "values": values})
+    return columns
 
 
 def _backend_fields(config: dict[str, Any]) -> dict[str, Any]:

@@ -8,10 +8,9 @@ outside a task's own package never compares a task name with a string: it asks t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from trainer.plan.plan import Plan
@@ -19,8 +18,11 @@ if TYPE_CHECKING:
     from trainer.store.registry import Registry
 
 
-# Asks a model tuned by a hosted API one chat and returns its answer (the backend binds model and client).
-Ask = Callable[[list[dict[str, Any]]], str]
+class Ask(Protocol):
+    """Asks a model tuned by a hosted API one chat and returns its answer (the backend binds model and client):
+    at most `max_tokens` tokens, greedy; `base=True` asks the model it was tuned from instead."""
+
+    def __call__(self, messages: list[dict[str, Any]], *, max_tokens: int = 16, base: bool = False) -> str: ...
 
 
 @dataclass(frozen=True)

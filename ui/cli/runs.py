@@ -27,9 +27,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _plot_line(evaluation: dict[str, Any]) -> str:
-    """Where the evaluation's plot is: the confusion matrix of a classifier, predicted vs true of a regression."""
+    """Where the evaluation's plot is: the confusion matrix of a classifier, predicted vs true of a regression,
+    the loss curves of a language model."""
     if evaluation.get("scatter_png"):
         return f"\n\nPredicted vs true: {evaluation['scatter_png']}"
+    if not evaluation.get("confusion_matrix_png") and evaluation.get("loss_png"):
+        return f"\n\nLoss curves: {evaluation['loss_png']}"
     return f"\n\nConfusion matrix: {evaluation.get('confusion_matrix_png')}"
 
 

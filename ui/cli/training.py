@@ -123,6 +123,9 @@ def _render_llm_result(result: dict[str, Any]) -> str:
         from ui.render.preference import render_preference
 
         lines.append(render_preference(result["preference"]))
+    from ui.render.answers import render_base_vs_tuned, render_closeness
+
+    lines += [part for part in (render_base_vs_tuned(result), render_closeness(result.get("closeness"))) if part]
     samples = result.get("samples") or {}
     for prompt, before, after in zip(
         samples.get("prompts", []), samples.get("before", []), samples.get("after", []), strict=False

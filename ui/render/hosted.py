@@ -27,7 +27,9 @@ def render_hosted_plan(plan: dict[str, Any]) -> str:
         [
             "examples (train/validation/test)",
             f"{counts.get('train')}/{counts.get('validation')}/{counts.get('test')}",
-            "the test split is held out to evaluate the tuned model",
+            "the test split is held out to evaluate the tuned model"
+            if counts.get("test")
+            else "the validation split, the one a local run of this file holds out, evaluates the tuned model",
         ],
         ["training tokens", plan.get("train_tokens"), "approximate, per epoch"],
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ui.render.answers import render_base_vs_tuned, render_closeness
 from ui.render.baselines import closing_lines, probe_row, render_warnings
 from ui.render.format import fmt_number, fmt_seconds, table
 from ui.render.preference import render_preference
@@ -62,9 +63,13 @@ def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
         perplexity = evaluation.get("perplexity")
         tail = f", perplexity {fmt_number(perplexity)}" if perplexity is not None else ""
         lines.append(f"Validation loss {fmt_number(evaluation['eval_loss'])}{tail}.")
-    preference = render_preference(evaluation.get("preference"))
-    if preference:
-        lines += ["", preference]
+    for part in (
+        render_base_vs_tuned(evaluation),
+        render_preference(evaluation.get("preference")),
+        render_closeness(evaluation.get("closeness")),
+    ):
+        if part:
+            lines += ["", part]
     samples = evaluation.get("samples") or {}
     rows = [
         [data_text(prompt[-1].get("content", "")) if prompt else "", data_text(before), data_text(after)]
@@ -135,9 +140,16 @@ def render_comparison(comparison: dict[str, Any]) -> str:
         ]
         for row in comparison["config_rows"]
     ]
-    metric_rows = [[data_text(row["metric"]), *row["values"]] for row in comparison["metric_rows"]]
+    bases = comparison.get("base_models") or []
+    metric_rows = [
+        [data_text(row["metric"]), *row["values"], *[base["values"][i] for base in bases]]
+        for i, row in enumerate(comparison["metric_rows"])
+    ]
     text = "**Settings** (≠ marks a difference):\n\n" + table(headers, config_rows)
-    text += "\n\n**Metrics:**\n\n" + table(headers, metric_rows)
+    base_headers = [f"base model {data_text(base['model'])}" for base in bases]
+    text += "\n\n**Metrics:**\n\n" + table([*headers, *base_headers], metric_rows)
+    if bases:
+        text += "\n\nEach base model is the model a run started from, measured on the same held-out rows."
     if comparison.get("best_run") is not None:
         metric = {"macro_f1": "macro-F1", "eval_loss": "eval loss", "rmse": "RMSE"}.get(
             comparison.get("best_metric", ""), "score"

@@ -191,10 +191,11 @@ def _finish_success(
     if task.hosted_trainable:
         write_progress(run_dir, phase="evaluating")
 
-        def ask(messages: list[dict[str, Any]]) -> str:
-            with explained(f"asking {record['fine_tuned_model']} for a test prediction"):
+        def ask(messages: list[dict[str, Any]], *, max_tokens: int = 16, base: bool = False) -> str:
+            model = record["model"] if base else record["fine_tuned_model"]
+            with explained(f"asking {model} for a test prediction"):
                 answer = client.chat.completions.create(
-                    model=record["fine_tuned_model"], messages=messages, temperature=0, max_completion_tokens=16
+                    model=model, messages=messages, temperature=0, max_completion_tokens=max_tokens
                 )
             return str(answer.choices[0].message.content or "")
 

@@ -47,9 +47,15 @@ def load_pairs(path: Path, placeholders: Mapping[str, Any] | None = None) -> lis
     return pairs
 
 
+def split_parts(count: int, val_fraction: float, seed: int) -> dict[str, list[int]]:
+    """The indices of `split`: shuffled with the seed, a validation share held out (at least one example, none
+    below 10 examples), no test rows. A hosted run of the same file splits by this too."""
+    return split_indices(count, val_fraction, 0.0, seed, min_examples=MIN_EXAMPLES_TO_HOLD_OUT)
+
+
 def split(examples: list[dict[str, Any]], val_fraction: float, seed: int) -> tuple[list, list]:
     """Shuffle with the seed and hold out a validation share: at least one example, none below 10 examples."""
-    parts = split_indices(len(examples), val_fraction, 0.0, seed, min_examples=MIN_EXAMPLES_TO_HOLD_OUT)
+    parts = split_parts(len(examples), val_fraction, seed)
     return [examples[i] for i in parts["train"]], [examples[i] for i in parts["validation"]]
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from trainer.data import kinds
 from trainer.plan.plan import PlanRow
 from trainer.tasks.base import DPO_OBJECTIVE, HostedData, PlanRequest
+from trainer.tasks.causal_lm.closeness_eval import CLOSENESS_METRICS, ClosenessProbe, pair_probe
 from trainer.tasks.causal_lm.preference_eval import PAIR_METRICS, PairProbe
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
@@ -22,7 +23,7 @@ PREFERENCE_BASE_METRICS = tuple(spec for spec in CausalLMTask.metrics if spec.na
 class PairedPreferenceTask(CausalLMTask):
     """What DPO and ORPO share: preference pairs in, reward accuracy on held-out pairs out."""
 
-    metrics = (*PREFERENCE_BASE_METRICS, *PAIR_METRICS)
+    metrics = (*PREFERENCE_BASE_METRICS, *PAIR_METRICS, *CLOSENESS_METRICS)
     # The loss compares the model with a frozen copy of itself (DPO); ORPO has no reference model.
     reference_model = True
 
@@ -33,6 +34,9 @@ class PairedPreferenceTask(CausalLMTask):
 
     def held_out_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> PairProbe | None:
         return PairProbe(rows, config.dpo_beta, config.max_length) if rows else None
+
+    def answer_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> ClosenessProbe | None:
+        return pair_probe(rows)
 
     def plan_details(self, proposal: dict[str, Any], request: PlanRequest) -> list[PlanRow]:
         from trainer.tasks.causal_lm.preference_plan import pair_method_reason

@@ -15,6 +15,7 @@ from trainer.data import kinds
 from trainer.data.placeholders import fill_records
 from trainer.plan.plan import PlanRow
 from trainer.tasks.base import PlanRequest
+from trainer.tasks.causal_lm.closeness_eval import CLOSENESS_METRICS, ClosenessProbe, label_probe
 from trainer.tasks.causal_lm.dpo import PREFERENCE_BASE_METRICS
 from trainer.tasks.causal_lm.preference_eval import KTO_METRICS, LabelProbe
 from trainer.tasks.causal_lm.task import CausalLMTask
@@ -50,7 +51,7 @@ class KTO(CausalLMTask):
     title = "preference tuning on answers marked good or bad (KTO)"
     data_kinds = (kinds.KTO,)
     aliases = (kinds.KTO,)
-    metrics = (*PREFERENCE_BASE_METRICS, *KTO_METRICS)
+    metrics = (*PREFERENCE_BASE_METRICS, *KTO_METRICS, *CLOSENESS_METRICS)
     # KTO compares the model with a frozen copy of itself, as DPO does.
     reference_model = True
     # No hosted fine-tuning API takes answers marked good or bad.
@@ -82,6 +83,9 @@ class KTO(CausalLMTask):
 
     def held_out_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> LabelProbe | None:
         return LabelProbe(rows, config.dpo_beta, config.max_length) if rows else None
+
+    def answer_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> ClosenessProbe | None:
+        return label_probe(rows)
 
     def plan_details(self, proposal: dict[str, Any], request: PlanRequest) -> list[PlanRow]:
         from trainer.tasks.causal_lm.preference_plan import kto_weights, user_set

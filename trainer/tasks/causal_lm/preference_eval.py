@@ -121,6 +121,9 @@ class HeldOutProbe:
         """The figures of one scoring (before or after)."""
         raise NotImplementedError
 
+    def before_training(self, trainer: Any) -> None:
+        """Nothing: the scores before training need only the model."""
+
     def start(self, model: Any, tokenizer: Any, path: Path) -> None:
         """Score the held-out rows with the model before training (or read the scores a first attempt saved)."""
         if path.is_file():

@@ -24,14 +24,19 @@ class Probe(Protocol):
     def start(self, model: Any, tokenizer: Any, path: Path) -> None:
         """Measure the model before training, or read what a first attempt saved at `path`."""
 
+    def before_training(self, trainer: Any) -> None:
+        """What needs the trainer itself (its validation loss of the untrained model), once it is built and
+        before its first step; not called when a run resumes from a checkpoint."""
+
     def finish(self, model: Any, tokenizer: Any) -> dict[str, Any]:
         """Measure the trained model; the figures evaluation.json gets."""
 
 
 def held_out_probes(task: Any, val_rows: list[dict[str, Any]], config: RunConfig) -> list[Probe]:
-    """The probes of a run: the task's own held-out scoring (preference tasks' reward accuracy), and so on."""
+    """The probes of a run: the task's own held-out scoring (preference tasks' reward accuracy), its greedy answers
+    to held-out prompts against the references (base model against tuned), and so on."""
     probes: list[Probe] = []
-    own = task.held_out_probe(val_rows, config)
-    if own is not None:
-        probes.append(own)
+    for found in (task.held_out_probe(val_rows, config), task.answer_probe(val_rows, config)):
+        if found is not None:
+            probes.append(found)
     return probes

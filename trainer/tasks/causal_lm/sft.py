@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainer.data import kinds
-from trainer.tasks.base import SUPERVISED_OBJECTIVE, HostedData
+from trainer.tasks.base import SUPERVISED_OBJECTIVE, Ask, HostedData
+from trainer.tasks.causal_lm.answer_eval import ANSWER_METRICS
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
 if TYPE_CHECKING:
@@ -27,11 +28,18 @@ class SFT(CausalLMTask):
     data_kinds = kinds.CONVERSATIONS
     aliases = ("chat", "instruction", kinds.CHAT_SFT)
     reports_perplexity = True
+    # Ranked by eval_loss as every causal-LM run; the answer metrics say how the greedy answers read.
+    metrics = (*CausalLMTask.metrics, *ANSWER_METRICS)
 
     def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         from trainer.tasks.causal_lm.data import load_chats
 
         return load_chats(path, placeholders)
+
+    def answer_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> Any | None:
+        from trainer.tasks.causal_lm.answer_eval import AnswerProbe
+
+        return AnswerProbe(rows) if rows else None
 
     def trainer_class(self) -> Any:
         from trl import SFTTrainer
@@ -73,12 +81,16 @@ class SFT(CausalLMTask):
 
     def hosted_data(self, path: Path, config: dict[str, Any]) -> HostedData:
         """Chats as OpenAI chat records, from whatever shape the file has (messages, Alpaca, ShareGPT, ...), with
-        {{placeholders}} filled from the config (the upload itself is not rewritten)."""
-        from trainer.data.convert import load_chat_examples
-        from trainer.data.placeholders import fill_records
-
-        examples = fill_records(list(load_chat_examples(path)), config.get("placeholders"))
+        {{placeholders}} filled from the config (the upload itself is not rewritten): the chats a local run of the
+        file trains on, split as it splits them."""
+        examples = self.load_examples(path, config.get("placeholders") or {})
         return HostedData(objective=SUPERVISED_OBJECTIVE, examples=examples, splits=hosted_split(len(examples), config))
+
+    def evaluate_hosted(self, run_dir: Path, record: dict[str, Any], ask: Ask) -> dict[str, Any] | None:
+        """The tuned model and its base answer the held-out chats a local run answers, scored the same way."""
+        from trainer.tasks.causal_lm.hosted_eval import evaluate_hosted_sft
+
+        return evaluate_hosted_sft(run_dir, record, ask)
 
 
 TASK = SFT()

@@ -29,10 +29,12 @@ SHOWN = (
 
 
 def hosted_split(count: int, config: dict[str, Any]) -> dict[str, list[int]]:
-    """Train, validation and test rows of examples sent to a hosted API (shuffled with the run's seed)."""
-    from trainer.data.splits import split_indices
+    """Train and validation rows of examples sent to a hosted API: exactly the split of a local run of the same
+    file and seed (causal_lm/data.split), so both are evaluated on the same held-out rows; no test rows, as a
+    local run holds out none."""
+    from trainer.tasks.causal_lm.data import split_parts
 
-    return split_indices(count, float(config["val_fraction"]), float(config["test_fraction"]), int(config["seed"]))
+    return split_parts(count, float(config["val_fraction"]), int(config["seed"]))
 
 
 def data_rows(config: dict[str, Any], reasons: dict[str, str], missing: list[str]) -> list[PlanRow]:
@@ -100,6 +102,11 @@ class CausalLMTask(Task):
 
     def held_out_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> PairProbe | LabelProbe | None:
         """What measures the run on held-out rows before and after training (preference tasks); None for none."""
+        return None
+
+    def answer_probe(self, rows: list[dict[str, Any]], config: RunConfig) -> Any | None:
+        """What compares greedy answers to held-out prompts before and after training with the references (SFT:
+        task metrics; preference tasks: closer to the chosen answer); None for none."""
         return None
 
     def plan_details(self, proposal: dict[str, Any], request: PlanRequest) -> list[PlanRow]:

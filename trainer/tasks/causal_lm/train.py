@@ -190,6 +190,9 @@ def _train(
         RunCallback(run_dir, registry, run_id, stop, progress),
     ]
     trainer = make_trainer(config, model, tokenizer, args, train_rows, val_rows, callbacks)
+    if not resume_from:
+        for probe in probes:
+            probe.before_training(trainer)
     if config.method in ("lora", "qlora"):
         counts = parameter_counts(trainer.model)
     log(f"model '{config.model}' ({config.method}): {counts['trainable']:,} of {counts['total']:,} parameters train")
