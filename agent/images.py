@@ -20,6 +20,7 @@ IMAGE_KEYS: dict[str, tuple[str, ...]] = {
     "evaluate_run": ("confusion_matrix_png", "scatter_png", "loss_png", "mistakes_png"),
     "compare_runs": ("plot",),
     "inspect_data": ("contact_sheet_png",),
+    "search_status": ("plot",),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Where trainer/evaluate/compare.py writes the plot of a comparison, under the workspace root.

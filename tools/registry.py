@@ -14,6 +14,7 @@ from tools.diagnose_tools import diagnose_run, relaunch_run
 from tools.dry_run_tools import dry_run
 from tools.history_tools import find_runs, plan_like_run, resume_run
 from tools.manage_tools import delete_dataset, delete_run, stop_serving
+from tools.search_tools import plan_search, resume_search, search_status
 from tools.run_tools import (
     compare_runs,
     deploy_run,
@@ -48,6 +49,9 @@ TOOLS: list[Tool] = [
     delete_dataset,
     diagnose_run,
     relaunch_run,
+    plan_search,
+    search_status,
+    resume_search,
 ]
 
 TOOLS_BY_NAME: dict[str, Tool] = {tool.__name__: tool for tool in TOOLS}
