@@ -16,7 +16,8 @@ from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.plan.config import RunConfig
 from trainer.search.space import only, planned_values
-from trainer.search.study import open_study, run_study
+from trainer.search.storage import open_study
+from trainer.search.study import run_study
 from trainer.store.registry import Registry
 from trainer.tasks.registry import get_task
 

@@ -15,7 +15,7 @@ import pytest
 from toy_data import make_reviews
 
 from trainer.core.workspace import Workspace
-from trainer.search.study import open_study
+from trainer.search.storage import open_study
 from trainer.store.registry import FINISHED, Registry
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,6 @@ from tools.diagnose_tools import diagnose_run, relaunch_run
 from tools.dry_run_tools import dry_run
 from tools.history_tools import find_runs, plan_like_run, resume_run
 from tools.manage_tools import delete_dataset, delete_run, stop_serving
-from tools.search_tools import plan_search, resume_search, search_status
 from tools.run_tools import (
     compare_runs,
     deploy_run,
@@ -24,6 +23,7 @@ from tools.run_tools import (
     start_training,
     stop_run,
 )
+from tools.search_tools import plan_search, resume_search, search_status
 
 # A tool returns a JSON-like mapping: a dict, or a typed result (trainer/core/records.py) that reads as one.
 Tool = Callable[..., Mapping[str, Any]]

@@ -8,6 +8,7 @@ from typing import Any
 from trainer.core.workspace import Workspace
 from trainer.plan.config import resolve_config
 from trainer.search.space import LOG, SearchParam
+from trainer.search.storage import open_study, seconds_spent
 from trainer.store.registry import Registry
 
 # Where the plot of a search is drawn, inside the workspace (a folder whose PNGs the chat may show).
@@ -57,8 +58,6 @@ def best_trial(rows: list[dict[str, Any]], direction: int) -> dict[str, Any] | N
 def summary(ws: Workspace, registry: Registry, name: str) -> dict[str, Any]:
     """The search as the chat and `tunechat search --json` show it: budget, space, trials, the best trial (its
     settings, config and validation value) and the plot."""
-    from trainer.search.study import open_study, seconds_spent
-
     row = registry.get_study(name)
     if row is None:
         from trainer.core.errors import UserError

@@ -21,18 +21,16 @@ from trainer.core.errors import BusyError, UserError
 from trainer.core.fileio import read_jsonl
 from trainer.core.workspace import Workspace
 from trainer.plan.config import resolve_config
+from trainer.search.results import summary
 from trainer.search.space import SearchParam, planned_values, suggest
+from trainer.search.storage import counted, open_study, seconds_spent
 from trainer.store.registry import ACTIVE, FINISHED, Registry
 
-# Optuna's storage of every study of the workspace, beside the registry.
-SEARCH_DB = "search.db"
 # How often a trial's run is looked at (status, metrics.jsonl), and a busy machine asked again.
 POLL_S = 1.0
 BUSY_RETRY_S = 5.0
 # How long a pruned trial's run gets to stop cleanly.
 PRUNE_GRACE_S = 10.0
-# The median pruner starts judging once this many trials have finished, from the first validation on.
-PRUNER_STARTUP_TRIALS = 2
 # A search whose first trials all fail stops after this many rather than failing the same way again.
 MAX_FAILURES_WITHOUT_RESULT = 2
 # The search's name in the registry: letters, digits, dashes and underscores.
@@ -44,10 +42,6 @@ INTERRUPTED = (
 
 Launch = Callable[[dict[str, Any]], int]
 Event = Callable[[dict[str, Any]], None]
-
-
-def storage_url(ws: Workspace) -> str:
-    return f"sqlite:///{ws.root / SEARCH_DB}"
 
 
 def new_name(registry: Registry) -> str:
@@ -63,42 +57,6 @@ def check_name(name: str) -> str:
     if not NAME.match(name):
         raise UserError(f"'{name}' cannot name a search; use letters, digits, '-' and '_' (e.g. search-1).")
     return name
-
-
-def open_study(ws: Workspace, name: str, direction: int, seed: int = 42) -> Any:
-    """The Optuna study `name` (created on first use), with the median pruner and a sampler seeded per restart,
-    so a resumed search does not repeat the random trials it began with."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(storage_url(ws), engine_kwargs={"connect_args": {"timeout": 30}})
-    existing = {summary.study_name: summary.n_trials for summary in optuna.get_all_study_summaries(storage)}
-    return optuna.create_study(
-        study_name=name,
-        storage=storage,
-        direction="maximize" if direction > 0 else "minimize",
-        load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed + existing.get(name, 0)),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=0),
-    )
-
-
-def counted(trial: Any) -> bool:
-    """True for a trial that used up the budget: finished, pruned or failed by itself (not by a killed search)."""
-    from optuna.trial import TrialState
-
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and not trial.user_attrs.get("interrupted")
-
-
-def seconds_spent(study: Any) -> float:
-    """Training time the study has spent on finished trials (a killed search's downtime is not spent)."""
-    return sum(
-        (trial.datetime_complete - trial.datetime_start).total_seconds()
-        for trial in study.get_trials(deepcopy=False)
-        if trial.datetime_complete is not None and trial.datetime_start is not None
-    )
 
 
 def metric_values(ws: Workspace, registry: Registry, run_id: int, metric: str) -> list[float]:
@@ -230,8 +188,6 @@ def run_study(
     ws: Workspace, registry: Registry, name: str, launch: Launch, event: Event | None = None
 ) -> dict[str, Any]:
     """Run (or resume) the search `name` of the registry until its budget is spent; return its summary."""
-    from trainer.search.results import summary
-
     row = registry.get_study(name)
     if row is None:
         raise UserError(f"There is no search named '{name}'; start one with 'tunechat search --data FILE'.")

@@ -46,8 +46,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ui.render.search import render_search
 
     ctx = context()
-    name = check_name(args.name) if args.name else None
-    study = ctx.registry.get_study(name) if name else None
+    name = check_name(args.name) if args.name else new_name(ctx.registry)
+    study = ctx.registry.get_study(name)
     if study is None:
         if not args.data:
             raise UserError("Name the data to search on with --data FILE (or --name an earlier search to resume it).")
@@ -56,7 +56,6 @@ def cmd_search(args: argparse.Namespace) -> int:
         settings = search_settings(
             ctx, path.name, trials=args.trials, minutes=args.minutes, params=_params(args.params), **named
         )
-        name = name or new_name(ctx.registry)
         ctx.registry.create_study(name, settings)
     else:
         pid = study.get("pid")
