@@ -141,3 +141,48 @@ def test_a_search_plan_waits_for_the_users_yes(
     with pytest.raises(UserError):
         confirm_pending(ctx)  # one yes, one search
     assert started == [plan["study"]]
+
+
+def test_search_words_in_guided_mode() -> None:
+    from agent.intents import classify
+
+    assert (classify("find the best learning rate").name, classify("find the best learning rate").settings) == (
+        "search",
+        {"params": ["learning_rate"]},
+    )
+    assert classify("tune the hyperparameters in 15 minutes").settings == {"minutes": 15.0}
+    assert classify("find the best lr and epochs in 6 trials").settings == {
+        "trials": 6,
+        "params": ["learning_rate", "epochs"],
+    }
+    assert [
+        classify(text).name for text in ("search status", "resume the search", "resume run 2", "which run is best")
+    ] == [
+        "search_status",
+        "search_resume",
+        "resume",
+        "best_run",
+    ]
+
+
+@pytest.mark.slow  # inspects the data and plans
+def test_find_the_best_learning_rate_in_the_chat_waits_for_yes(
+    reviews_tsv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tools.search_tools as search_tools
+    from agent.assistant import Assistant
+    from ui.render import MARKDOWN
+
+    started: list[str] = []
+    monkeypatch.setattr(search_tools, "start_search", lambda ctx, name: started.append(name) or 4242)
+    assistant = Assistant(presenter=MARKDOWN)
+    session = assistant.new_session()
+    reply = assistant.reply(session, "find the best learning rate", files=[reviews_tsv])
+    assert "**Plan:** Search learning_rate on" in reply.text and "10 trials" in reply.text
+    assert "- learning_rate 2e-05 to 0.0005 (log)" in reply.text and "Waiting for your yes" in reply.text
+    assert assistant.registry.list_studies() == [] and started == []
+
+    reply = assistant.reply(session, "yes")
+    assert "started search-1 (10 trials)" in reply.text and started == ["search-1"]
+    status = assistant.reply(session, "search status").text
+    assert "**search-1**" in status and "No trial has started yet." in status

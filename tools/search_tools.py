@@ -158,7 +158,11 @@ def _start_planned_search(ctx: ToolContext, arguments: dict[str, Any]) -> dict[s
         ctx.registry.create_study(name, arguments["settings"], session_id=ctx.session_id)
     pid = start_search(ctx, name)
     settings = ctx.registry.get_study(name)["settings"]  # type: ignore[index]
-    return {"study": name, "status": "running", "pid": pid, "budget": budget_words(settings)}
+    message = (
+        f"started {name} ({budget_words(settings)}) in its own process; each trial shows up as a run, and "
+        "**search status** shows its trials and the best so far"
+    )
+    return {"study": name, "status": "running", "pid": pid, "budget": budget_words(settings), "message": message}
 
 
 def search_status(ctx: ToolContext, study: str | None = None) -> dict[str, Any]:

@@ -15,8 +15,6 @@ def render_search_plan(plan: dict[str, Any]) -> str:
         "",
         "Each trial is a real run in the run list; the first uses the plan's own settings, and trials clearly worse "
         "than the median at the same epoch are stopped early.",
-        "",
-        "Reply **yes** to start the search, or **no** to drop it.",
     ]
     return "\n".join(lines)
 
