@@ -121,6 +121,8 @@ def plan_search(
         f"Search {space} on {file} for the best validation {settings['metric']}: "
         f"{budget_words(settings)}, each trial a run of {settings['task']} ({name})"
     )
+    if settings.get("estimate_seconds"):
+        summary += f"; the plan's own settings take about {round(float(settings['estimate_seconds']) / 60, 1):g} min"
     proposal = propose_action(ctx, SEARCH, {"name": name, "settings": settings}, summary)
     return {**proposal, "study": name, "budget": budget_words(settings), "space": _space_lines(settings)}
 
