@@ -334,6 +334,9 @@ class GuidedTurn:
     def on_search_status(self, intent: Intent) -> str:
         return self.show.search(self.call("search_status"))
 
+    def on_search_stop(self, intent: Intent) -> str:
+        return self.show.search(self.call("stop_search"))
+
     def on_search_resume(self, intent: Intent) -> str:
         plan = self.call("resume_search")
         return f"**Plan:** {plan['plan']}. Reply **yes** to continue it, or **no** to leave it."

@@ -21,6 +21,7 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
     # Hyperparameter search: "resume the search" before "resume", "search status" before "status", and "find the
     # best learning rate" before "best run" and "train".
     ("search_resume", [r"\b(resume|continue|finish)\b.*\bsearch\b"]),
+    ("search_stop", [r"\b(stop|cancel|abort|kill|halt)\b.*\bsearch\b"]),
     (
         "search",
         [

@@ -26,6 +26,8 @@ SEARCH = "search"
 DRIVER_MODULE = "tools.search_driver"
 # Trials when the user names neither a trial count nor minutes.
 DEFAULT_TRIALS = 10
+# How long a stopped search gets to stop its running trial (which itself gets PRUNE_GRACE_S) and record it.
+STOP_GRACE_S = 30.0
 # Where each search process writes its log, under the workspace.
 LOGS = "searches"
 
@@ -211,6 +213,25 @@ def resume_search(ctx: ToolContext, study: str | None = None) -> dict[str, Any]:
     settings = row["settings"]
     summary = f"Resume {name}: the rest of its {budget_words(settings)}, same settings and space"
     return {**propose_action(ctx, SEARCH, {"name": name, "settings": settings}, summary), "study": name}
+
+
+def stop_search(ctx: ToolContext, study: str | None = None) -> dict[str, Any]:
+    """Stop this chat's running search: its process ends, the trial it was training stops too, and the trials
+    already finished stay (say 'resume the search' to finish it later).
+
+    Args:
+        study: The search's name; default this chat's newest search.
+    """
+    name = study or _latest(ctx)
+    row = ctx.registry.get_study(name)
+    if row is None or not driver_alive(row):
+        raise UserError(f"{name} is not running, so there is nothing to stop; say 'search status' to see it.")
+    CHILDREN.terminate(int(row["pid"]), (DRIVER_MODULE,), STOP_GRACE_S)
+    if (ctx.registry.get_study(name) or {}).get("status") == "running":  # killed before it could say so
+        ctx.registry.update_study(name, status="stopped", pid=None, error="Stopped on request.")
+    from trainer.search.results import summary
+
+    return summary(ctx.workspace, ctx.registry, name)
 
 
 def _latest(ctx: ToolContext) -> str:
