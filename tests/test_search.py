@@ -155,12 +155,13 @@ def test_search_words_in_guided_mode() -> None:
         "trials": 6,
         "params": ["learning_rate", "epochs"],
     }
-    assert [
-        classify(text).name for text in ("search status", "resume the search", "resume run 2", "which run is best")
-    ] == [
+    texts = ("search status", "resume the search", "stop the search", "resume run 2", "stop", "which run is best")
+    assert [classify(text).name for text in texts] == [
         "search_status",
         "search_resume",
+        "search_stop",
         "resume",
+        "stop",
         "best_run",
     ]
 
