@@ -10,6 +10,7 @@ stopped through its backend.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -85,13 +86,15 @@ def abandon(
         study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
 
 
-def recover(ws: Workspace, registry: Registry, study: Any, metric: str) -> None:
+def recover(ws: Workspace, registry: Registry, name: str, study: Any, metric: str) -> None:
     """Settle the trials a killed search left running: a run that has since succeeded counts with its value;
     any other is stopped, marked failed, and its settings queued again as a new trial."""
     from optuna.trial import TrialState
 
+    # The registry learns a trial's run first, so a search killed right after the launch still finds it.
+    runs = {trial: run_id for run_id, trial in registry.study_runs(name).items()}
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        run_id = frozen.user_attrs.get("run_id")
+        run_id = frozen.user_attrs.get("run_id", runs.get(frozen.number))
         if run_id is not None:
             values = metric_values(ws, registry, int(run_id), metric)
             if run_status(ws, registry, int(run_id))["status"] == "succeeded" and values:
@@ -124,9 +127,11 @@ def run_trial(
     try:
         _follow_trial(ws, registry, name, study, trial, run_id, metric, event)
     except BaseException:
-        # Stopped (Ctrl-C, a stop request) mid-trial: its run stops too and the settings wait for a resume.
+        # Stopped (Ctrl-C, a stop request) mid-trial: its run stops too and the settings wait for a resume. Should
+        # that fail as well, the next start settles the trial (recover), so the stop itself is what is raised.
         reason = f"{name} was stopped before this trial finished; resuming the search runs these settings again."
-        abandon(ws, registry, study, trial, run_id, "cancelled", reason)
+        with contextlib.suppress(Exception):
+            abandon(ws, registry, study, trial, run_id, "cancelled", reason)
         raise
 
 
@@ -196,7 +201,7 @@ def run_study(
     registry.update_study(name, status="running", pid=os.getpid(), error=None)
     try:
         study = open_study(ws, name, int(settings["direction"]), int(settings["config"].get("seed") or 42))
-        recover(ws, registry, study, settings["metric"])
+        recover(ws, registry, name, study, settings["metric"])
         if not study.trials:
             # The plan's own settings go first: the search reports what it found against them.
             space = [SearchParam.from_dict(param) for param in settings["space"]]
