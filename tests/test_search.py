@@ -75,15 +75,24 @@ class ScriptedRuns:
 
 
 @pytest.mark.slow  # Optuna's storage and the plot take about 2 s
-def test_the_median_pruner_stops_a_trial_below_the_median_and_its_run(ws: Workspace, registry: Registry) -> None:
-    _study(registry, "pruning", trials=3)
-    runs = ScriptedRuns(ws, registry, [([0.8, 0.9], True), ([0.7, 0.85], True), ([0.1], False)])
+def test_the_median_pruner_stops_a_trial_below_the_median_from_its_second_validation(
+    ws: Workspace, registry: Registry
+) -> None:
+    _study(registry, "pruning", trials=4)
+    script = [([0.8, 0.9], True), ([0.7, 0.85], True), ([0.6, 0.8], True), ([0.1, 0.2], False)]
+    runs = ScriptedRuns(ws, registry, script)
     result = run_study(ws, registry, "pruning", runs)
 
-    states = [(row["trial"], row["state"], row["value"]) for row in result["trials"]]
-    # The third trial's first validation (0.1) is below the median of the first two at that epoch (0.75).
-    assert states == [(0, "complete", 0.9), (1, "complete", 0.85), (2, "pruned", 0.1)]
-    pruned = registry.get_run(result["trials"][2]["run_id"])
+    states = [(row["trial"], row["state"], row["value"], row["evaluations"]) for row in result["trials"]]
+    # The fourth trial's first validation (0.1, under that epoch's median 0.7) prunes nothing yet, since a slow
+    # start may end well; its second (0.2, under 0.85) does.
+    assert states == [
+        (0, "complete", 0.9, 2),
+        (1, "complete", 0.85, 2),
+        (2, "complete", 0.8, 2),
+        (3, "pruned", 0.2, 2),
+    ]
+    pruned = registry.get_run(result["trials"][3]["run_id"])
     assert pruned.status == "cancelled" and "Pruned by pruning" in (pruned.error or "")
     assert result["best"]["trial"] == 0 and result["best"]["value"] == 0.9
     # The first trial is the plan's own learning rate; the best config is the plan with the best trial's settings.

@@ -9,8 +9,12 @@ from trainer.core.workspace import Workspace
 
 # Optuna's storage of every study of the workspace, beside the registry.
 SEARCH_DB = "search.db"
-# The median pruner starts judging once this many trials have finished, from the first validation on.
-PRUNER_STARTUP_TRIALS = 2
+# The median pruner starts judging once this many trials have finished, and only from a trial's second validation
+# on: the first epoch says little about a run with a lower learning rate or more epochs (measured on 200 reviews,
+# judging the first epoch pruned 8 of 10 trials, some of them better than the plan at their end).
+PRUNER_STARTUP_TRIALS = 3
+# Trials report their validations as steps 1, 2, ...; Optuna judges a step from n_warmup_steps on.
+PRUNE_FROM_EVALUATION = 2
 
 
 def storage_url(ws: Workspace) -> str:
@@ -31,7 +35,9 @@ def open_study(ws: Workspace, name: str, direction: int, seed: int = 42) -> Any:
         direction="maximize" if direction > 0 else "minimize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed + existing.get(name, 0)),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=0),
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNE_FROM_EVALUATION
+        ),
     )
 
 
