@@ -214,7 +214,12 @@ def run_study(
                 )
             run_trial(ws, registry, name, study, settings, launch, event)
     except BaseException as error:
-        message = str(error) if isinstance(error, UserError) else f"The search stopped: {error!r}"
+        if isinstance(error, UserError):
+            message = str(error)
+        elif isinstance(error, Exception):
+            message = f"The search failed ({error!r}); see its log, then resume it or start a new one."
+        else:
+            message = "Stopped on request; say 'resume the search' (or run tunechat search --name NAME) to finish it."
         registry.update_study(
             name, status="failed" if isinstance(error, Exception) else "stopped", pid=None, error=message
         )
