@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {event['event'][6:]}: {shown}{tested}", flush=True)
 
         result = run_study(
-            ctx.workspace, ctx.registry, "reviews", lambda c: int(launch_plan(ctx, c)["run_id"]), progress
+            ctx.workspace,
+            ctx.registry,
+            "reviews",
+            lambda c, registered: int(launch_plan(ctx, c, registered=registered)["run_id"]),
+            progress,
         )
         seconds = time.monotonic() - started
         best = result["best"]

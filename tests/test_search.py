@@ -4,6 +4,7 @@ a killed search's running trial settled on resume, and the search plan waiting f
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +63,11 @@ class ScriptedRuns:
         self.ws, self.registry, self.script = ws, registry, script
         self.configs: list[dict[str, Any]] = []
 
-    def __call__(self, config: dict[str, Any]) -> int:
+    def __call__(self, config: dict[str, Any], registered: Callable[[int], None] = lambda run_id: None) -> int:
         values, done = self.script[len(self.configs)]
         self.configs.append(config)
         run_id = self.registry.create_run(config)
+        registered(run_id)
         run_dir = self.ws.run_dir(run_id)
         run_dir.mkdir(parents=True)
         lines = [json.dumps({"step": i, "epoch": i, "eval_macro_f1": value}) for i, value in enumerate(values, 1)]

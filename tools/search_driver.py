@@ -35,7 +35,13 @@ def main(argv: list[str]) -> int:
         print(json.dumps(record), flush=True)
 
     try:
-        result = run_study(workspace, ctx.registry, name, lambda config: int(launch_plan(ctx, config)["run_id"]), event)
+        result = run_study(
+            workspace,
+            ctx.registry,
+            name,
+            lambda config, registered: int(launch_plan(ctx, config, registered=registered)["run_id"]),
+            event,
+        )
     except KeyboardInterrupt:
         return 1
     print(json.dumps({"event": "finished", "best": result.get("best")}, default=str), flush=True)

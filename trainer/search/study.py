@@ -41,7 +41,9 @@ INTERRUPTED = (
     "again as a new trial."
 )
 
-Launch = Callable[[dict[str, Any]], int]
+# launch(config, registered) starts a run of `config` and returns its id, calling registered(run_id) as soon as the
+# run is in the registry, before its worker starts.
+Launch = Callable[[dict[str, Any], Callable[[int], None]], int]
 Event = Callable[[dict[str, Any]], None]
 
 
@@ -103,10 +105,10 @@ def recover(ws: Workspace, registry: Registry, name: str, study: Any, metric: st
         abandon(ws, registry, study, frozen, None if run_id is None else int(run_id), "failed", INTERRUPTED)
 
 
-def _launch_when_free(launch: Launch, config: dict[str, Any]) -> int:
+def _launch_when_free(launch: Launch, config: dict[str, Any], registered: Callable[[int], None]) -> int:
     while True:
         try:
-            return launch(config)
+            return launch(config, registered)
         except BusyError:
             time.sleep(BUSY_RETRY_S)  # the machine trains as many runs as it may; the trial waits its turn
 
@@ -120,9 +122,12 @@ def run_trial(
     trial = study.ask()
     params = suggest(trial, space)
     config = resolve_config(settings["config"], params).to_dict()
-    run_id = _launch_when_free(launch, config)
-    registry.add_study_run(name, run_id, trial.number)
-    trial.set_user_attr("run_id", run_id)
+
+    def registered(run_id: int) -> None:
+        registry.add_study_run(name, run_id, trial.number)
+        trial.set_user_attr("run_id", run_id)
+
+    run_id = _launch_when_free(launch, config, registered)
     event({"event": "trial_started", "trial": trial.number, "run_id": run_id, "params": params})
     try:
         _follow_trial(ws, registry, name, study, trial, run_id, metric, event)

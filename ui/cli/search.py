@@ -69,7 +69,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         ctx.workspace,
         ctx.registry,
         name,
-        lambda config: int(launch_plan(ctx, config)["run_id"]),
+        lambda config, registered: int(launch_plan(ctx, config, registered=registered)["run_id"]),
         event=None if args.json else _progress,
     )
     emit(args, result, render_search)
