@@ -122,10 +122,13 @@ def plot_trials(rows: list[dict[str, Any]], space: list[SearchParam], metric: st
                 [best[0]["params"][param.name]], [best[0]["value"]], marker="*", s=180, color="tab:orange", label="best"
             )
         if param.kind == LOG:
+            from matplotlib.ticker import NullFormatter
+
             axis.set_xscale("log")
+            axis.xaxis.set_minor_formatter(NullFormatter())  # the minor ticks' labels overlap
         axis.set_xlabel(param.name.replace("_", " "))
-        axis.set_ylabel(metric.replace("_", " "))
         axis.grid(alpha=0.3)
+    axes[0].set_ylabel(metric.replace("_", " "))
     axes[0].legend(fontsize=8)
     figure.suptitle(f"{metric.replace('_', ' ')} of each trial")
     return plots._save(figure, path)
