@@ -81,13 +81,14 @@ def test_the_median_pruner_stops_a_trial_below_the_median_from_its_second_valida
     ws: Workspace, registry: Registry
 ) -> None:
     _study(registry, "pruning", trials=4)
-    script = [([0.8, 0.9], True), ([0.7, 0.85], True), ([0.6, 0.8], True), ([0.1, 0.2], False)]
+    script = [([0.8, 0.9], True), ([0.85, 0.7], True), ([0.6, 0.8], True), ([0.1, 0.2], False)]
     runs = ScriptedRuns(ws, registry, script)
     result = run_study(ws, registry, "pruning", runs)
 
     states = [(row["trial"], row["state"], row["value"], row["evaluations"]) for row in result["trials"]]
-    # The fourth trial's first validation (0.1, under that epoch's median 0.7) prunes nothing yet, since a slow
-    # start may end well; its second (0.2, under 0.85) does.
+    # A classifier keeps its best epoch, so the second trial counts its first validation (0.85), not its last.
+    # The fourth trial's first validation (0.1, under that epoch's median 0.8) prunes nothing yet, since a slow
+    # start may end well; its second (0.2, under 0.8) does.
     assert states == [
         (0, "complete", 0.9, 2),
         (1, "complete", 0.85, 2),

@@ -70,6 +70,16 @@ def metric_values(ws: Workspace, registry: Registry, run_id: int, metric: str) -
     ]
 
 
+def kept_value(registry: Registry, run_id: int, values: list[float], direction: int) -> float:
+    """A finished trial's value: the validation of the epoch its run kept (the best one when its task keeps the
+    best epoch, else the last)."""
+    from trainer.tasks.registry import get_task
+
+    if get_task(registry.get_run(run_id).task).keeps_best_epoch:
+        return max(values, key=lambda value: direction * value)
+    return values[-1]
+
+
 def abandon(
     ws: Workspace, registry: Registry, study: Any, trial: Any, run_id: int | None, status: str, reason: str
 ) -> None:
@@ -88,7 +98,7 @@ def abandon(
         study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
 
 
-def recover(ws: Workspace, registry: Registry, name: str, study: Any, metric: str) -> None:
+def recover(ws: Workspace, registry: Registry, name: str, study: Any, metric: str, direction: int) -> None:
     """Settle the trials a killed search left running: a run that has since succeeded counts with its value;
     any other is stopped, marked failed, and its settings queued again as a new trial."""
     from optuna.trial import TrialState
@@ -100,7 +110,7 @@ def recover(ws: Workspace, registry: Registry, name: str, study: Any, metric: st
         if run_id is not None:
             values = metric_values(ws, registry, int(run_id), metric)
             if run_status(ws, registry, int(run_id))["status"] == "succeeded" and values:
-                study.tell(frozen.number, values[-1])
+                study.tell(frozen.number, kept_value(registry, int(run_id), values, direction))
                 continue
         abandon(ws, registry, study, frozen, None if run_id is None else int(run_id), "failed", INTERRUPTED)
 
@@ -130,7 +140,7 @@ def run_trial(
     run_id = _launch_when_free(launch, config, registered)
     event({"event": "trial_started", "trial": trial.number, "run_id": run_id, "params": params})
     try:
-        _follow_trial(ws, registry, name, study, trial, run_id, metric, event)
+        _follow_trial(ws, registry, name, study, trial, run_id, (metric, int(settings["direction"])), event)
     except BaseException:
         # Stopped (Ctrl-C, a stop request) mid-trial: its run stops too and the settings wait for a resume. Should
         # that fail as well, the next start settles the trial (recover), so the stop itself is what is raised.
@@ -141,10 +151,18 @@ def run_trial(
 
 
 def _follow_trial(
-    ws: Workspace, registry: Registry, name: str, study: Any, trial: Any, run_id: int, metric: str, event: Event
+    ws: Workspace,
+    registry: Registry,
+    name: str,
+    study: Any,
+    trial: Any,
+    run_id: int,
+    objective: tuple[str, int],
+    event: Event,
 ) -> None:
     from optuna.trial import TrialState
 
+    metric, direction = objective
     reported = 0
     while True:
         status = run_status(ws, registry, run_id)["status"]
@@ -168,8 +186,9 @@ def _follow_trial(
             break
         time.sleep(POLL_S)
     if status == "succeeded" and values:
-        study.tell(trial, values[-1])
-        event({"event": "trial_finished", "trial": trial.number, "run_id": run_id, "value": values[-1]})
+        value = kept_value(registry, run_id, values, direction)
+        study.tell(trial, value)
+        event({"event": "trial_finished", "trial": trial.number, "run_id": run_id, "value": value})
         return
     error = registry.get_run(run_id).error or f"the run ended {status} without a validation {metric}"
     trial.set_user_attr("error", error)
@@ -206,7 +225,7 @@ def run_study(
     registry.update_study(name, status="running", pid=os.getpid(), error=None)
     try:
         study = open_study(ws, name, int(settings["direction"]), int(settings["config"].get("seed") or 42))
-        recover(ws, registry, name, study, settings["metric"])
+        recover(ws, registry, name, study, settings["metric"], int(settings["direction"]))
         if not study.trials:
             # The plan's own settings go first: the search reports what it found against them.
             space = [SearchParam.from_dict(param) for param in settings["space"]]

@@ -101,6 +101,8 @@ class Task(ABC):
     # What a hyperparameter search optimises: a validation number the run writes each epoch into metrics.jsonl,
     # and +1 when higher is better, -1 when lower is.
     search_metric: ClassVar[tuple[str, int]] = ("eval_loss", -1)
+    # True when a run keeps its best epoch by that metric (not its last), so a trial's value is its best validation.
+    keeps_best_epoch: ClassVar[bool] = False
     # True when the planner picks text and label columns by inspecting the data, which the chat shows first.
     columns_from_inspection: ClassVar[bool] = False
     # True when hosted fine-tuning APIs can train it (hosted_data turns its data into their form).

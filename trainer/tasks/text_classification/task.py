@@ -36,6 +36,7 @@ class TextClassification(Task):
     hosted_trainable = True
     rank_metric = "macro_f1"
     search_metric = ("eval_macro_f1", 1)
+    keeps_best_epoch = True
     inspect_hint = "Say **fine-tune a classifier on this** for a plan."
 
     def search_space(self, config: dict[str, Any]) -> list[SearchParam]:

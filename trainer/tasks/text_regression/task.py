@@ -40,6 +40,7 @@ class TextRegression(Task):
     # Lower RMSE is better (direction -1): the best of several runs has the smallest error.
     rank_metric = "rmse"
     search_metric = ("eval_rmse", -1)
+    keeps_best_epoch = True
     inspect_hint = "Say **fine-tune on this** for a plan that learns to predict the number."
 
     def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
