@@ -62,6 +62,7 @@ class ScriptedRuns:
     def __init__(self, ws: Workspace, registry: Registry, script: list[tuple[list[float], bool]]):
         self.ws, self.registry, self.script = ws, registry, script
         self.configs: list[dict[str, Any]] = []
+        self.losses: list[float] = []
 
     def __call__(self, config: dict[str, Any], registered: Callable[[int], None] = lambda run_id: None) -> int:
         values, done = self.script[len(self.configs)]
@@ -70,7 +71,9 @@ class ScriptedRuns:
         registered(run_id)
         run_dir = self.ws.run_dir(run_id)
         run_dir.mkdir(parents=True)
-        lines = [json.dumps({"step": i, "epoch": i, "eval_macro_f1": value}) for i, value in enumerate(values, 1)]
+        loss = self.losses[len(self.configs) - 1] if self.losses else 0.5
+        rows = [{"step": i, "epoch": i, "eval_macro_f1": value, "eval_loss": loss} for i, value in enumerate(values, 1)]
+        lines = [json.dumps(row) for row in rows]
         (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.registry.update_run(run_id, run_dir=str(run_dir), status="succeeded" if done else "running")
         return run_id
@@ -107,6 +110,17 @@ def test_the_median_pruner_stops_a_trial_below_the_median_from_its_second_valida
     assert result_images("search_status", {"plot": result["plot"]}, ws) == [str(Path(result["plot"]).resolve())]
 
 
+@pytest.mark.slow  # Optuna's storage and the plot take about 2 s
+def test_equal_values_are_ranked_by_validation_loss(ws: Workspace, registry: Registry) -> None:
+    _study(registry, "ties", trials=3)
+    runs = ScriptedRuns(ws, registry, [([0.9], True), ([0.9], True), ([0.8], True)])
+    runs.losses = [0.4, 0.3, 0.1]
+    result = run_study(ws, registry, "ties", runs)
+    assert [row["eval_loss"] for row in result["trials"]] == [0.4, 0.3, 0.1]
+    assert result["best"]["trial"] == 1  # macro-F1 first, then the lower loss
+
+
+@pytest.mark.slow  # Optuna's storage and the plot take about 2 s
 def test_a_trial_left_running_by_a_killed_search_is_failed_and_run_again(ws: Workspace, registry: Registry) -> None:
     _study(registry, "killed", trials=2)
     study = open_study(ws, "killed", 1)

@@ -41,6 +41,7 @@ def trial_rows(study: Any, registry: Registry) -> list[dict[str, Any]]:
                 "run_id": run_id,
                 "run_status": run.status if run is not None else None,
                 "test_metrics": dict(run.metrics or {}) if run is not None and run.status == "succeeded" else {},
+                "eval_loss": trial.user_attrs.get("eval_loss"),
                 "interrupted": bool(trial.user_attrs.get("interrupted")),
                 "planned": bool(trial.user_attrs.get("planned")),
             }
@@ -49,10 +50,17 @@ def trial_rows(study: Any, registry: Registry) -> list[dict[str, Any]]:
 
 
 def best_trial(rows: list[dict[str, Any]], direction: int) -> dict[str, Any] | None:
+    """The finished trial with the best value; among equal values (common with few validation rows), the one with
+    the lower validation loss at the epoch it kept, then the earlier one."""
     complete = [row for row in rows if row["state"] == "complete" and row["value"] is not None]
     if not complete:
         return None
-    return max(complete, key=lambda row: direction * float(row["value"]))
+
+    def rank(row: dict[str, Any]) -> tuple[float, float, int]:
+        loss = row.get("eval_loss")
+        return (direction * float(row["value"]), -float(loss) if loss is not None else float("-inf"), -row["trial"])
+
+    return max(complete, key=rank)
 
 
 def summary(ws: Workspace, registry: Registry, name: str) -> dict[str, Any]:

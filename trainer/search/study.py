@@ -80,6 +80,16 @@ def kept_value(registry: Registry, run_id: int, values: list[float], direction: 
     return values[-1]
 
 
+def note_kept_loss(ws: Workspace, registry: Registry, trial: Any, run_id: int, metric: str, value: float) -> None:
+    """Keep the validation loss of the epoch that gave `value` on the trial: with a few dozen validation rows
+    macro-F1 often ties, and the lower loss then says which trial fits the validation rows better."""
+    run_dir = ws.run_dir_of(registry.get_run(run_id))
+    rows = [row for row in read_jsonl(run_dir / "metrics.jsonl") if row.get(metric) == value]
+    loss = rows[0].get("eval_loss") if rows else None
+    if isinstance(loss, int | float):
+        trial.set_user_attr("eval_loss", float(loss))
+
+
 def abandon(
     ws: Workspace, registry: Registry, study: Any, trial: Any, run_id: int | None, status: str, reason: str
 ) -> None:
@@ -101,6 +111,7 @@ def abandon(
 def recover(ws: Workspace, registry: Registry, name: str, study: Any, metric: str, direction: int) -> None:
     """Settle the trials a killed search left running: a run that has since succeeded counts with its value;
     any other is stopped, marked failed, and its settings queued again as a new trial."""
+    import optuna
     from optuna.trial import TrialState
 
     # The registry learns a trial's run first, so a search killed right after the launch still finds it.
@@ -110,7 +121,9 @@ def recover(ws: Workspace, registry: Registry, name: str, study: Any, metric: st
         if run_id is not None:
             values = metric_values(ws, registry, int(run_id), metric)
             if run_status(ws, registry, int(run_id))["status"] == "succeeded" and values:
-                study.tell(frozen.number, kept_value(registry, int(run_id), values, direction))
+                value = kept_value(registry, int(run_id), values, direction)
+                note_kept_loss(ws, registry, optuna.trial.Trial(study, frozen._trial_id), int(run_id), metric, value)
+                study.tell(frozen.number, value)
                 continue
         abandon(ws, registry, study, frozen, None if run_id is None else int(run_id), "failed", INTERRUPTED)
 
@@ -187,6 +200,7 @@ def _follow_trial(
         time.sleep(POLL_S)
     if status == "succeeded" and values:
         value = kept_value(registry, run_id, values, direction)
+        note_kept_loss(ws, registry, trial, run_id, metric, value)
         study.tell(trial, value)
         event({"event": "trial_finished", "trial": trial.number, "run_id": run_id, "value": value})
         return
