@@ -47,6 +47,8 @@ Things to say:
 - **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **why did run 2 beat run 1?**, \
 **deploy run 2**, **stop serving run 2**, **delete run 2**, **delete dataset reviews.tsv** (these wait for your **yes**)
 - earlier runs: **resume the run that crashed**, **deploy the best run**, **same as last time but 3 epochs**
+- search settings: **find the best learning rate**, **tune the hyperparameters in 15 minutes**, \
+**search status** (each trial is a run; the search waits for your **yes**)
 - a failed run: **why did run 3 fail?**, then **fix it** (a changed config that waits for your **yes**)
 - through the OpenAI API (needs `OPENAI_API_KEY`): **fine-tune gpt-4.1-mini on this** shows the plan and cost, \
 **go** uploads and starts the job, **status** shows its events and metrics, **stop** cancels it"""
@@ -323,6 +325,26 @@ class GuidedTurn:
         if plan.get("estimate_seconds"):
             text += f" Estimated {self.show.seconds(plan['estimate_seconds'])} (run {plan['like_run']}'s time)."
         return text
+
+    # ---- hyperparameter search: "find the best learning rate", "tune the hyperparameters in 15 minutes" ----
+
+    def on_search(self, intent: Intent) -> str:
+        """A search plan on the chat's data; it waits for the yes (every trial trains)."""
+        options = {key: intent.settings[key] for key in ("params", "minutes", "trials") if key in intent.settings}
+        task = {"task": self.state["data_task"]} if self.state.get("data_task") else {}
+        columns = {key: value for key, value in self.columns().items() if value}
+        plan = self.call("plan_search", file=self.active_file(), **options, **columns, **task)
+        return self.show.search_plan(plan)
+
+    def on_search_status(self, intent: Intent) -> str:
+        return self.show.search(self.call("search_status"))
+
+    def on_search_stop(self, intent: Intent) -> str:
+        return self.show.search(self.call("stop_search"))
+
+    def on_search_resume(self, intent: Intent) -> str:
+        plan = self.call("resume_search")
+        return f"**Plan:** {plan['plan']}. Reply **yes** to continue it, or **no** to leave it."
 
     # ---- a hosted fine-tuning API --------------------------------------------------------------
 

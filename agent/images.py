@@ -21,6 +21,8 @@ IMAGE_KEYS: dict[str, tuple[str, ...]] = {
     "compare_runs": ("plot",),
     "explain_comparison": ("plot",),
     "inspect_data": ("contact_sheet_png",),
+    "search_status": ("plot",),
+    "stop_search": ("plot",),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Where trainer/evaluate/compare.py writes the plot of a comparison, under the workspace root.

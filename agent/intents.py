@@ -18,6 +18,21 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
     ("help", [r"^\s*(help|\?|what can you do|how does this work|commands)\b"]),
     # "do a dry run first", "try it first": before "go" and "train", so trying a plan never starts it.
     ("dry_run", [r"\bdry[- ]?run\b", r"\btry (it|this|that|the plan) (out )?first\b", r"\btest run\b"]),
+    # Hyperparameter search: "resume the search" before "resume", "search status" before "status", and "find the
+    # best learning rate" before "best run" and "train".
+    ("search_resume", [r"\b(resume|continue|finish)\b.*\bsearch\b"]),
+    ("search_stop", [r"\b(stop|cancel|abort|kill|halt)\b.*\bsearch\b"]),
+    (
+        "search",
+        [
+            r"\b(find|search( for)?|look for)\b.*\bbest\b.*\b(learning[ _-]?rate|lr|epochs?|batch[ _-]?size|warm-?up|"
+            r"rank|alpha|frozen|hyper-?param\w*|settings)\b",
+            r"\btune\b.*\bhyper-?param\w*",
+            r"\bhyper-?param\w*\s+(search|tuning|optimi[sz]ation)\b",
+            r"\b(optuna|search hyper-?param\w*)\b",
+        ],
+    ),
+    ("search_status", [r"\bsearch (status|results?|progress)\b", r"\b(show|how is|how's)\b.*\bsearch\b"]),
     # A failed run: "why did it fail?" explains it, "fix it" / "relaunch" / "try again" plans a fixed run.
     (
         "diagnose",
@@ -159,6 +174,36 @@ NOT_VALUES = frozenset(
 SPLIT_PATTERN = re.compile(r"(\d+(?:\.\d+)?)\s*[/,:]\s*(\d+(?:\.\d+)?)(?:\s*[/,:]\s*(\d+(?:\.\d+)?))?")
 
 
+# The settings a search message names ("find the best learning rate"), each as the run setting it searches.
+SEARCHED_WORDS: list[tuple[str, str]] = [
+    ("learning_rate", r"\b(learning[ _-]?rate|lr)\b"),
+    ("epochs", r"\bepochs?\b"),
+    ("batch_size", r"\bbatch[ _-]?size\b"),
+    ("warmup_ratio", r"\bwarm-?up\b"),
+    ("freeze_layers", r"\b(frozen|freeze)\b"),
+    ("lora_r", r"\b(lora )?rank\b"),
+    ("lora_alpha", r"\balpha\b"),
+]
+
+
+def parse_search(message: str) -> dict[str, Any]:
+    """A search's budget and settings: "tune the hyperparameters in 15 minutes" -> {"minutes": 15.0};
+    "find the best learning rate in 5 trials" -> {"params": ["learning_rate"], "trials": 5}."""
+    text = message.lower()
+    options: dict[str, Any] = {}
+    minutes = re.search(r"(\d+(?:\.\d+)?)\s*(minutes?|mins?|m\b|hours?|h\b)", text)
+    if minutes:
+        options["minutes"] = float(minutes.group(1)) * (60 if minutes.group(2).startswith("h") else 1)
+    trials = re.search(r"(\d+)\s*trials?\b", text)
+    if trials:
+        options["trials"] = int(trials.group(1))
+    if not re.search(r"hyper-?param|\bsettings\b", text):
+        params = [name for name, pattern in SEARCHED_WORDS if re.search(pattern, text)]
+        if params:
+            options["params"] = params
+    return options
+
+
 def parse_prepare(message: str) -> dict[str, Any]:
     """What "clean it up", "remove duplicates", "convert it to chat format", "split it 80/10/10" ask for."""
     text = message.lower()
@@ -271,6 +316,8 @@ def classify(message: str) -> Intent:
                 return Intent("settings", settings)
             if name == "prepare":
                 return Intent(name, {**settings, **parse_prepare(message)})
+            if name == "search":
+                return Intent(name, parse_search(message))
             if name == "delete":
                 return parse_delete(message)
             if name in NAMED_RUN_INTENTS:

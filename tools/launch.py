@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,15 @@ from trainer.tasks.registry import get_task
 from trainer.tasks.tracking import check_tracker
 
 
-def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: float | None = None) -> dict[str, Any]:
-    """Create and launch a local run from a resolved config: the one launch path of every training plan."""
+def launch_plan(
+    ctx: ToolContext,
+    config: dict[str, Any],
+    estimate_seconds: float | None = None,
+    registered: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Create and launch a local run from a resolved config: the one launch path of every training plan.
+    `registered(run_id)` hears of the run once it is in the registry, before its worker starts (a search records
+    its trial's run there, so a search killed at any moment still finds it)."""
     run_config = resolve_config(config)
     check_tracker(run_config.tracker)  # a tracker that is not installed is refused before a run is made
     try:
@@ -28,6 +36,8 @@ def launch_plan(ctx: ToolContext, config: dict[str, Any], estimate_seconds: floa
         get_task(run_config.task).check_start(data_path, run_config.to_dict())
     with launch_slot(ctx.workspace, ctx.registry):  # at most TUNECHAT_MAX_RUNS train at once
         run_id = local.create_run(ctx.workspace, ctx.registry, run_config, session_id=ctx.session_id)
+        if registered is not None:
+            registered(run_id)
         pid = local.launch(ctx.workspace, ctx.registry, run_id)
     return {
         "run_id": run_id,

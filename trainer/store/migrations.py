@@ -62,3 +62,25 @@ STORE_MIGRATIONS.sql(
     "m002_runs_by_session",
     "CREATE INDEX IF NOT EXISTS runs_by_session ON runs (session_id, id)",
 )
+
+# Hyperparameter searches (trainer/search): a study's settings and its driver process, and which runs are its
+# trials. Optuna keeps the study's own state (trials, values, pruning) in search.db beside this file.
+STORE_MIGRATIONS.sql(
+    "m003_studies",
+    """CREATE TABLE IF NOT EXISTS studies (
+        name TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        session_id TEXT,
+        status TEXT NOT NULL,
+        pid INTEGER,
+        settings TEXT NOT NULL,
+        error TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS study_runs (
+        run_id INTEGER PRIMARY KEY,
+        study TEXT NOT NULL,
+        trial INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS study_runs_by_study ON study_runs (study, trial)",
+)

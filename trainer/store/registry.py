@@ -14,11 +14,12 @@ from trainer.store.deployments import Deployments
 from trainer.store.migrations import STORE_MIGRATIONS
 from trainer.store.pending_actions import PendingActions
 from trainer.store.runs import ACTIVE, FINISHED, STATUSES, RunRecords
+from trainer.store.studies import Studies
 
 __all__ = ["ACTIVE", "FINISHED", "STATUSES", "Registry"]
 
 
-class Registry(RunRecords, Deployments, ChatFiles, PendingActions):
+class Registry(RunRecords, Deployments, ChatFiles, PendingActions, Studies):
     """Typed access to the trainer's tables. Every method opens its own short connection."""
 
     def __init__(self, db_path: Path):

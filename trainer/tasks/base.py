@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from trainer.plan.plan import Plan
+    from trainer.search.space import SearchParam
     from trainer.serve.http import ServedApi
     from trainer.store.registry import Registry
 
@@ -99,6 +100,11 @@ class Task(ABC):
     # What a finished run reports, and the one metric that picks the best of several runs.
     metrics: ClassVar[tuple[MetricSpec, ...]] = ()
     rank_metric: ClassVar[str] = ""
+    # What a hyperparameter search optimises: a validation number the run writes each epoch into metrics.jsonl,
+    # and +1 when higher is better, -1 when lower is.
+    search_metric: ClassVar[tuple[str, int]] = ("eval_loss", -1)
+    # True when a run keeps its best epoch by that metric (not its last), so a trial's value is its best validation.
+    keeps_best_epoch: ClassVar[bool] = False
     # True when the planner picks text and label columns by inspecting the data, which the chat shows first.
     columns_from_inspection: ClassVar[bool] = False
     # True when hosted fine-tuning APIs can train it (hosted_data turns its data into their form).
@@ -161,6 +167,17 @@ class Task(ABC):
         from trainer.core.errors import UserError
 
         raise UserError(f"{self.title.capitalize()} has no dry run; start the run itself and watch its status.")
+
+    def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
+        """The settings a hyperparameter search varies around the plan `config`, each with its range: by default
+        the learning rate (a fifth to five times the plan's), whole epochs and the warmup share."""
+        from trainer.search import space
+
+        return [
+            space.log_range("learning_rate", float(config.get("learning_rate") or 5e-5), 5.0),
+            space.epoch_range(config.get("epochs") or 1),
+            space.warmup_range(),
+        ]
 
     def resume_step(self, run_dir: Path) -> int | None:
         """The training step a resumed run continues from (its newest complete checkpoint), None for none."""

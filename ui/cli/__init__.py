@@ -22,6 +22,7 @@ from ui.cli.data import cmd_inspect, cmd_prepare
 from ui.cli.models import ACTIONS as MODEL_ACTIONS
 from ui.cli.models import cmd_models
 from ui.cli.runs import cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
+from ui.cli.search import cmd_search
 from ui.cli.training import cmd_resume, cmd_train
 
 TEXT_COLUMN = arg("--text-column")
@@ -135,6 +136,30 @@ COMMANDS: tuple[Command, ...] = (
         ),
         prints_data=True,
         json_help="print one JSON object with run_id and test metrics",
+    ),
+    Command(
+        "search",
+        "search hyperparameters: several runs with different settings, poor ones pruned; resumable by --name",
+        cmd_search,
+        (
+            arg("--data", help="the data file, as for train"),
+            arg("--trials", type=int, help="trials to finish (default 10 without --minutes)"),
+            arg("--minutes", type=float, help="time budget: no new trial starts after this much training"),
+            arg("--params", help="only these settings, comma-separated, e.g. learning_rate,epochs (default: all)"),
+            arg("--name", help="the search's name; an existing one resumes (default search-N)"),
+            arg("--model", help="base model (default: the task's)"),
+            arg("--epochs", type=float),
+            arg("--lr", type=float, help="the plan's learning rate, around which the search looks"),
+            arg("--batch-size", type=int),
+            arg("--max-length", type=int),
+            arg("--freeze-layers", type=int),
+            TEXT_COLUMN,
+            LABEL_COLUMN,
+            arg("--task", choices=task_names(), help="what to train (default: from the data)"),
+            arg("--method", choices=["full", "freeze", "lora", "qlora"], help="how much of the model trains"),
+        ),
+        prints_data=True,
+        json_help="print the search: the best trial's config and metric, and every trial",
     ),
     Command(
         "resume",

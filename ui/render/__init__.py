@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui.render import data, dry_run, explain, format, hosted, runs
+from ui.render import data, dry_run, explain, format, hosted, runs, search
 
 
 class Markdown:
@@ -61,6 +61,12 @@ class Markdown:
 
     def dry_run(self, report: dict[str, Any]) -> str:
         return dry_run.render_dry_run(report)
+
+    def search_plan(self, plan: dict[str, Any]) -> str:
+        return search.render_search_plan(plan)
+
+    def search(self, result: dict[str, Any]) -> str:
+        return search.render_search(result)
 
 
 MARKDOWN = Markdown()

@@ -13,6 +13,7 @@ from trainer.tasks.base import MetricSpec, PlanRequest, Task
 
 if TYPE_CHECKING:
     from trainer.plan.config import RunConfig
+    from trainer.search.space import SearchParam
     from trainer.serve.http import ServedApi
     from trainer.tasks.causal_lm.preference_eval import LabelProbe, PairProbe
 
@@ -70,6 +71,18 @@ class CausalLMTask(Task):
     reference_model = False
     # True when the validation loss is a language-modelling loss, so exp(loss) is a perplexity.
     reports_perplexity: ClassVar[bool] = False
+
+    def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
+        """The learning rate, epochs and warmup of every causal-LM run; with adapters also LoRA's rank and alpha."""
+        from trainer.search.space import CHOICE, SearchParam
+
+        params = super().search_space(config)
+        if self.adapters and config.get("method") in ("lora", "qlora"):
+            params += [
+                SearchParam("lora_r", CHOICE, choices=(8, 16, 32)),
+                SearchParam("lora_alpha", CHOICE, choices=(16, 32, 64)),
+            ]
+        return params
 
     def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The file's examples in the form this task's TRL trainer takes (one-sentence UserError otherwise); plans

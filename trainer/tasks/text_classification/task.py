@@ -12,6 +12,7 @@ from trainer.store.registry import Registry
 from trainer.tasks.base import Ask, HostedData, MetricSpec, PlanRequest, Task
 
 if TYPE_CHECKING:
+    from trainer.search.space import SearchParam
     from trainer.serve.http import ServedApi
 
 # The columns the planner reads from the data rather than proposes.
@@ -34,7 +35,15 @@ class TextClassification(Task):
     )
     hosted_trainable = True
     rank_metric = "macro_f1"
+    search_metric = ("eval_macro_f1", 1)
+    keeps_best_epoch = True
     inspect_hint = "Say **fine-tune a classifier on this** for a plan."
+
+    def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
+        from trainer.plan.config import BUNDLED_LAYERS, BUNDLED_MODEL
+        from trainer.search.space import encoder_space
+
+        return encoder_space(config, BUNDLED_LAYERS if config.get("model") == BUNDLED_MODEL else 0)
 
     def propose(self, request: PlanRequest) -> Plan:
         from trainer.inspection.report import inspect_file

@@ -12,6 +12,7 @@ from trainer.store.registry import Registry
 from trainer.tasks.base import MetricSpec, PlanRequest, Task
 
 if TYPE_CHECKING:
+    from trainer.search.space import SearchParam
     from trainer.serve.http import ServedApi
 
 # The columns the planner reads from the data rather than proposes.
@@ -38,7 +39,15 @@ class TextRegression(Task):
     )
     # Lower RMSE is better (direction -1): the best of several runs has the smallest error.
     rank_metric = "rmse"
+    search_metric = ("eval_rmse", -1)
+    keeps_best_epoch = True
     inspect_hint = "Say **fine-tune on this** for a plan that learns to predict the number."
+
+    def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
+        from trainer.plan.config import BUNDLED_LAYERS, BUNDLED_MODEL
+        from trainer.search.space import encoder_space
+
+        return encoder_space(config, BUNDLED_LAYERS if config.get("model") == BUNDLED_MODEL else 0)
 
     def propose(self, request: PlanRequest) -> Plan:
         from trainer.inspection.report import inspect_file
