@@ -317,7 +317,9 @@ class ChatModel:
 SAMPLE_TOKENS = 24
 
 
-def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]]) -> list[str]:
+def generate(
+    model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]], max_new_tokens: int = SAMPLE_TOKENS
+) -> list[str]:
     """Greedy replies to chat prompts (a few tokens each), for the before/after comparison."""
     import torch
 
@@ -332,7 +334,7 @@ def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]]) ->
             ).to(model.device)
             output = model.generate(
                 **inputs,
-                max_new_tokens=SAMPLE_TOKENS,
+                max_new_tokens=max_new_tokens,
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=stops or None,

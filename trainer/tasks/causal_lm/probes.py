@@ -29,9 +29,14 @@ class Probe(Protocol):
 
 
 def held_out_probes(task: Any, val_rows: list[dict[str, Any]], config: RunConfig) -> list[Probe]:
-    """The probes of a run: the task's own held-out scoring (preference tasks' reward accuracy), and so on."""
+    """The probes of a run: the task's own held-out scoring (preference tasks' reward accuracy), and the check of
+    general ability (forgetting) unless the run turned it off."""
     probes: list[Probe] = []
     own = task.held_out_probe(val_rows, config)
     if own is not None:
         probes.append(own)
+    if config.forgetting_check and task.checks_forgetting:
+        from trainer.tasks.causal_lm.forgetting import ForgettingProbe
+
+        probes.append(ForgettingProbe(config.to_dict(), mixes_general=task.replays_general))
     return probes

@@ -27,6 +27,7 @@ class SFT(CausalLMTask):
     data_kinds = kinds.CONVERSATIONS
     aliases = ("chat", "instruction", kinds.CHAT_SFT)
     reports_perplexity = True
+    replays_general = True
 
     def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         from trainer.tasks.causal_lm.data import load_chats

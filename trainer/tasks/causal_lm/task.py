@@ -68,6 +68,11 @@ class CausalLMTask(Task):
     reference_model = False
     # True when the validation loss is a language-modelling loss, so exp(loss) is a perplexity.
     reports_perplexity: ClassVar[bool] = False
+    # General ability is measured before and after training (trainer/tasks/causal_lm/forgetting.py) unless the
+    # run's forgetting_check is off.
+    checks_forgetting: ClassVar[bool] = True
+    # True when the task trains on chats, so general_mix can add replayed general chats to its rows.
+    replays_general: ClassVar[bool] = False
 
     def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The file's examples in the form this task's TRL trainer takes (one-sentence UserError otherwise); plans
