@@ -18,6 +18,10 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
     ("help", [r"^\s*(help|\?|what can you do|how does this work|commands)\b"]),
     # "do a dry run first", "try it first": before "go" and "train", so trying a plan never starts it.
     ("dry_run", [r"\bdry[- ]?run\b", r"\btry (it|this|that|the plan) (out )?first\b", r"\btest run\b"]),
+    # A run that forgot general ability: "retrain with the remedy" plans the run its evaluation proposed.
+    ("remedy", [r"\b(remedy|remedies)\b", r"\bretrain\b.*\bforg[eo]t\w*"]),
+    # "judge run 3": an LLM compares the tuned answers with the base model's (a plan; paid requests on yes).
+    ("judge", [r"\bjudge\b", r"\bllm[- ]as[- ](a[- ])?judge\b"]),
     # A failed run: "why did it fail?" explains it, "fix it" / "relaunch" / "try again" plans a fixed run.
     (
         "diagnose",

@@ -12,6 +12,7 @@ from typing import Any
 from tools.data_tools import inspect_data, list_files, prepare_data, propose_plan
 from tools.diagnose_tools import diagnose_run, relaunch_run
 from tools.dry_run_tools import dry_run
+from tools.forgetting_tools import judge_answers, retrain_with_remedy
 from tools.history_tools import find_runs, plan_like_run, resume_run
 from tools.manage_tools import delete_dataset, delete_run, stop_serving
 from tools.run_tools import (
@@ -48,6 +49,8 @@ TOOLS: list[Tool] = [
     delete_dataset,
     diagnose_run,
     relaunch_run,
+    retrain_with_remedy,
+    judge_answers,
 ]
 
 TOOLS_BY_NAME: dict[str, Tool] = {tool.__name__: tool for tool in TOOLS}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui.render import data, dry_run, format, hosted, runs
+from ui.render import data, dry_run, evaluation_extras, format, hosted, runs
 
 
 class Markdown:
@@ -58,6 +58,12 @@ class Markdown:
 
     def dry_run(self, report: dict[str, Any]) -> str:
         return dry_run.render_dry_run(report)
+
+    def remedy_plan(self, plan: dict[str, Any]) -> str:
+        return evaluation_extras.render_remedy_plan(plan)
+
+    def judge(self, result: dict[str, Any]) -> str:
+        return evaluation_extras.render_judge(result)
 
 
 MARKDOWN = Markdown()

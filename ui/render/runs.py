@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ui.render.evaluation_extras import render_forgetting, render_judge
 from ui.render.format import fmt_number, fmt_seconds, table
 from ui.render.preference import render_preference
 from ui.render.regression import is_regression, render_regression_evaluation
@@ -63,6 +64,9 @@ def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
     preference = render_preference(evaluation.get("preference"))
     if preference:
         lines += ["", preference]
+    for extra in (render_forgetting(evaluation.get("forgetting")), render_judge(evaluation.get("judge"))):
+        if extra:
+            lines += ["", extra]
     samples = evaluation.get("samples") or {}
     rows = [
         [data_text(prompt[-1].get("content", "")) if prompt else "", data_text(before), data_text(after)]
