@@ -162,3 +162,20 @@ def test_the_report_shows_the_forgetting_figures_and_the_remedy_when_flagged():
     assert "Remedy" in shown and "general mix 0.25" in shown and "retrain with the remedy" in shown
     held = MARKDOWN.evaluation({"task": "sft", "forgetting": {**record, "flagged": False, "sentence": "held"}})
     assert "Remedy" not in held and "held" in held
+
+
+def test_the_command_line_judges_with_the_flags_endpoint_and_its_key_variable(
+    ws, registry, chat_jsonl, monkeypatch, capsys
+):
+    from ui.cli import main
+
+    monkeypatch.setenv("JUDGE_KEY", CANARY)
+    run_id = _finished_sft(ToolContext(ws, registry, None), chat_jsonl, {"held_out_answers": ANSWERS})
+    with FakeOpenAI([biased_judge] * 8) as server:
+        flags = ["--judge-base-url", server.base_url, "--judge-model", "judge-model", "--judge-key-env", "JUDGE_KEY"]
+        assert main(["judge", str(run_id), *flags, "--yes", "--json"]) == 0
+        assert {h["authorization"] for h in server.headers} == {f"Bearer {CANARY}"}
+    out, err = capsys.readouterr()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert (result["wins"], result["ties"], result["losses"]) == (2, 2, 1) and "8 requests" in err
+    assert CANARY not in out + err
