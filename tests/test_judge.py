@@ -179,3 +179,17 @@ def test_the_command_line_judges_with_the_flags_endpoint_and_its_key_variable(
     result = json.loads(out.strip().splitlines()[-1])
     assert (result["wins"], result["ties"], result["losses"]) == (2, 2, 1) and "8 requests" in err
     assert CANARY not in out + err
+
+
+def test_guided_mode_plans_the_remedy_and_says_when_no_judge_is_configured(chat_jsonl):
+    from agent.assistant import Assistant
+
+    assistant = Assistant(presenter=MARKDOWN)
+    session = assistant.new_session()
+    ctx = assistant.context(session)
+    run_id = _finished_sft(ctx, chat_jsonl, {"forgetting": FORGOT})
+    reply = assistant.reply(session, f"retrain run {run_id} with the remedy")
+    waiting = pending_action(ctx)
+    assert "general mix 0 → 0.25" in reply.text and waiting is not None and waiting["kind"] == "rerun"
+    reply = assistant.reply(session, f"judge run {run_id}")
+    assert "No LLM is configured to judge with" in reply.text
