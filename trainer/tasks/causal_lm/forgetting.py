@@ -13,6 +13,7 @@ at most REPLY_TOKENS tokens. On a CPU with SmolLM2-135M the whole probe takes se
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,8 @@ MAX_TEXT_TOKENS = 128
 BATCH = 8
 # A short answer ("Paris", "4", "blue") fits in a few tokens; a model that starts "The capital of France is" too.
 REPLY_TOKENS = 16
-# Questions answered per generate() call (left-padded): one batch costs little more than one reply on a CPU.
-REPLY_BATCH = 12
+# Questions answered per generate() call (left-padded): one batch of all 36 costs little more than one reply.
+REPLY_BATCH = 36
 
 
 def _device(model: Any) -> Any:
@@ -153,8 +154,10 @@ class ForgettingProbe:
             self.reference = read_json(path)
             return
         texts = [q.question for q in self.questions]
+        started = time.monotonic()
         measured = _measure(model, tokenizer, texts, lambda logps, _: top_k(logps))
         self.reference = {
+            "seconds": round(time.monotonic() - started, 1),
             "perplexity": measured["perplexity"],
             "questions": texts,
             "expected": [list(q.answers) for q in self.questions],
@@ -171,9 +174,13 @@ class ForgettingProbe:
             tuned = logps[kept["ids"]].tolist()
             return kl_from_top_k(kept["logps"], kept["tail"], tuned)
 
+        started = time.monotonic()
         measured = _measure(model, tokenizer, self.reference["questions"], kl)
+        seconds = round(time.monotonic() - started, 1)
         after = {**self.reference, "perplexity": measured["perplexity"], "replies": measured["replies"]}
         record = verdict(self.reference, after, measured["scored"], self.config, self.mixes_general)
+        # What the check cost, before and after training (it should stay a small part of a run).
+        record["seconds"] = {"before": self.reference.get("seconds"), "after": seconds}
         record["replies"] = [
             {"question": q, "base": b, "tuned": t}
             for q, b, t in zip(self.reference["questions"], self.reference["replies"], measured["replies"], strict=True)
