@@ -6,8 +6,9 @@ model's greedy replies to the general questions, and per question prompt its nex
 most likely tokens' log-probabilities plus the mass of all the others (a whole vocabulary per prompt would be
 megabytes). After training it measures the same and adds evaluation.json's "forgetting" record.
 
-Kept cheap: texts cut to MAX_TEXT_TOKENS and scored in batches, one forward pass per prompt for the KL, replies of
-at most REPLY_TOKENS tokens. On a CPU with SmolLM2-135M the whole probe takes seconds before and after.
+Kept cheap: texts cut to MAX_TEXT_TOKENS and scored in batches; prompts of the same token count share one forward
+pass (for the KL) and one generate() call (replies of at most REPLY_TOKENS tokens), unpadded. The record says what
+the probe cost before and after ("seconds").
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ MAX_TEXT_TOKENS = 128
 BATCH = 8
 # A short answer ("Paris", "4", "blue") fits in a few tokens; a model that starts "The capital of France is" too.
 REPLY_TOKENS = 16
-# Questions answered per generate() call (left-padded): one batch of all 36 costs little more than one reply.
+# Prompts answered per generate() call (those of one token count): a batch costs little more than one reply.
 REPLY_BATCH = 36
 
 
@@ -65,48 +66,60 @@ def _prompt(question: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": question}]
 
 
-def _left_padded(tokenizer: Any, prompts: list[list[dict[str, str]]], device: Any) -> dict[str, Any]:
-    """Chat prompts (generation prompt added) as one left-padded batch, so every prompt ends at the last column."""
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
-        return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-    finally:
-        tokenizer.padding_side = side
+def _encoded(tokenizer: Any, prompts: list[list[dict[str, str]]]) -> list[list[int]]:
+    """Each chat prompt's token ids, generation prompt added."""
+    return [
+        list(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+        for p in prompts
+    ]
+
+
+def same_length_batches(ids: list[list[int]], size: int) -> list[list[int]]:
+    """The prompts' indices grouped by token count, at most `size` a batch. Nothing is padded, so a batch computes
+    what each prompt alone would (padding changed a small model's greedy answers in bf16 on a CPU)."""
+    groups: dict[int, list[int]] = {}
+    for index, row in enumerate(ids):
+        groups.setdefault(len(row), []).append(index)
+    return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
 
 def next_token_logps(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]]) -> Any:
     """The log-probabilities of the model's first reply token after each chat prompt (prompts x vocabulary)."""
     import torch
 
-    batch = _left_padded(tokenizer, prompts, _device(model))
-    # Positions count from each prompt's first real token, as if it were unpadded.
-    positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-    logits = (
-        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=positions)
-        .logits[:, -1]
-        .float()
-    )
-    return torch.log_softmax(logits, dim=-1)
+    ids = _encoded(tokenizer, prompts)
+    rows: list[Any] = [None] * len(ids)
+    for batch in same_length_batches(ids, BATCH):
+        inputs = torch.tensor([ids[i] for i in batch], device=_device(model))
+        logps = torch.log_softmax(model(input_ids=inputs).logits[:, -1].float(), dim=-1)
+        for row, index in enumerate(batch):
+            rows[index] = logps[row]
+    return torch.stack(rows)
 
 
 def greedy_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
-    """Greedy replies to chat prompts, generated as one batch (a reply ends at any end-of-turn token)."""
+    """Greedy replies to chat prompts, prompts of the same token count generated as one batch (a reply ends at any
+    end-of-turn token)."""
+    import torch
+
     stops = stop_ids(model, tokenizer)
-    batch = _left_padded(tokenizer, prompts, _device(model))
-    output = model.generate(
-        **batch,
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=stops or None,
-    )
-    width = batch["input_ids"].shape[1]
-    return [
-        reply_text(tokenizer, [t for t in row[width:].tolist() if t != tokenizer.pad_token_id], stops)[0]
-        for row in output
-    ]
+    ids = _encoded(tokenizer, prompts)
+    replies = [""] * len(ids)
+    for batch in same_length_batches(ids, REPLY_BATCH):
+        inputs = torch.tensor([ids[i] for i in batch], device=_device(model))
+        output = model.generate(
+            input_ids=inputs,
+            attention_mask=torch.ones_like(inputs),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=stops or None,
+        )
+        for row, index in enumerate(batch):
+            new = output[row, inputs.shape[1] :].tolist()
+            # A reply that ended before the others is followed by padding: cut at its first stop token.
+            replies[index] = reply_text(tokenizer, new, stops)[0]
+    return replies
 
 
 def _measure(model: Any, tokenizer: Any, questions: list[str], scoring: Any) -> dict[str, Any]:
@@ -119,13 +132,9 @@ def _measure(model: Any, tokenizer: Any, questions: list[str], scoring: Any) -> 
     try:
         with torch.no_grad():
             perplexity = text_perplexity(model, tokenizer, general_texts())
-            logps = torch.cat(
-                [next_token_logps(model, tokenizer, prompts[i : i + BATCH]) for i in range(0, len(prompts), BATCH)]
-            )
+            logps = next_token_logps(model, tokenizer, prompts)
             scored = [scoring(logps[i], i) for i in range(len(prompts))]
-            replies = []
-            for i in range(0, len(prompts), REPLY_BATCH):
-                replies += greedy_replies(model, tokenizer, prompts[i : i + REPLY_BATCH], REPLY_TOKENS)
+            replies = greedy_replies(model, tokenizer, prompts, REPLY_TOKENS)
     finally:
         model.train(was_training)
     return {"perplexity": perplexity, "scored": scored, "replies": replies}

@@ -15,7 +15,7 @@ from typing import Any
 
 from trainer.core.fileio import atomic_write_json, read_json
 from trainer.evaluate.general import general_chat_prompts
-from trainer.tasks.causal_lm.forgetting import REPLY_BATCH, greedy_replies
+from trainer.tasks.causal_lm.forgetting import greedy_replies
 
 REPLAY_FILE = "replay.json"
 # Long enough for a few sentences; a reply cut at this length is trimmed back to its last full sentence.
@@ -53,9 +53,7 @@ def replay_rows(model: Any, tokenizer: Any, count: int, path: Path | None = None
     model.eval()
     try:
         with torch.no_grad():
-            replies = []
-            for i in range(0, len(chats_asked), REPLY_BATCH):
-                replies += greedy_replies(model, tokenizer, chats_asked[i : i + REPLY_BATCH], REPLAY_TOKENS)
+            replies = greedy_replies(model, tokenizer, chats_asked, REPLAY_TOKENS)
     finally:
         model.train(was_training)
     chats = [
