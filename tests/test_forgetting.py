@@ -105,6 +105,7 @@ def test_every_causal_lm_task_checks_forgetting_unless_the_run_turns_it_off():
         assert task.replays_general == (name == "sft")
 
 
+@pytest.mark.slow
 def test_general_mix_adds_the_stated_share_of_replay_rows(tiny_llm_loaded, tmp_path):
     model, tokenizer = tiny_llm_loaded
     assert replay_count(30, 0.25) == 10 and replay_count(30, 0.0) == 0 and replay_count(80, 0.5) == 80
