@@ -145,3 +145,15 @@ def test_a_tiny_model_over_trained_on_one_sentence_is_flagged_and_a_light_run_is
     assert forgot["kl_mean"] > 10 * max(light["kl_mean"], 0.01)
     assert forgot["perplexity_rise"] > light["perplexity_rise"]
     assert len(forgot["replies"]) == forgot["questions"] == len(general_questions())
+
+
+@pytest.mark.slow
+def test_batched_replies_are_the_replies_each_prompt_gets_alone(tiny_llm_loaded):
+    from trainer.tasks.causal_lm.forgetting import greedy_replies, same_length_batches
+    from trainer.tasks.causal_lm.generate import generate
+
+    model, tokenizer = tiny_llm_loaded
+    assert same_length_batches([[1, 2], [3], [4, 5], [6]], 8) == [[0, 2], [1, 3]]
+    assert same_length_batches([[1]] * 5, 2) == [[0, 1], [2, 3], [4]]
+    prompts = [[{"role": "user", "content": q.question}] for q in general_questions()[:8]]
+    assert greedy_replies(model, tokenizer, prompts, 12) == generate(model, tokenizer, prompts, 12)
