@@ -97,23 +97,27 @@ def next_token_logps(model: Any, tokenizer: Any, prompts: list[list[dict[str, st
     return torch.stack(rows)
 
 
-def greedy_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
-    """Greedy replies to chat prompts, prompts of the same token count generated as one batch (a reply ends at any
-    end-of-turn token)."""
+def greedy_replies(
+    model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int, temperature: float = 0.0
+) -> list[str]:
+    """Greedy replies to chat prompts (sampled at `temperature` when it is above 0), prompts of the same token count
+    generated as one batch (a reply ends at any end-of-turn token)."""
     import torch
 
     stops = stop_ids(model, tokenizer)
     ids = _encoded(tokenizer, prompts)
     replies = [""] * len(ids)
+    # top_k 0 and top_p 1: sampling from the whole distribution, whatever the model's generation config says.
+    decoding = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0} if temperature else {}
     for batch in same_length_batches(ids, REPLY_BATCH):
         inputs = torch.tensor([ids[i] for i in batch], device=_device(model))
         output = model.generate(
             input_ids=inputs,
             attention_mask=torch.ones_like(inputs),
             max_new_tokens=max_new_tokens,
-            do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=stops or None,
+            **(decoding or {"do_sample": False}),
         )
         for row, index in enumerate(batch):
             new = output[row, inputs.shape[1] :].tolist()

@@ -1,10 +1,10 @@
 """General-data replay: the base model's own answers to general chat prompts, mixed into SFT training rows.
 
 With `general_mix` above 0 the worker asks the model, before its first training step, to answer the general chat
-prompts shipped with tunechat (trainer/evaluate/general/chat_prompts.json) and adds those chats to the training
-rows, so that `general_mix` is their share of the rows trained on. The model rehearses what it already says about
-general requests while it learns the new data (self-distillation: no outside data is needed). The rows are kept in
-replay.json, so a resumed run trains on the same ones.
+prompts shipped with tunechat (trainer/evaluate/general/chat_prompts.json), sampling from its own distribution, and
+adds those chats to the training rows, so that `general_mix` is their share of the rows trained on. The model
+rehearses what it already says about general requests while it learns the new data (self-distillation: no outside
+data is needed). The rows are kept in replay.json, so a resumed run trains on the same ones.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from trainer.tasks.causal_lm.forgetting import greedy_replies
 REPLAY_FILE = "replay.json"
 # Long enough for a few sentences; a reply cut at this length is trimmed back to its last full sentence.
 REPLAY_TOKENS = 64
+# Replies are sampled from the base model's own distribution (seeded with the run's seed): training on them pulls
+# the tuned model back towards that distribution, where greedy replies would sharpen it (on the SmolLM2 identity
+# run, greedy replay at 25% raised the next-token KL from the base model from 0.41 to 0.61 nats).
+REPLAY_TEMPERATURE = 1.0
 
 
 def replay_count(train_count: int, mix: float) -> int:
@@ -35,8 +39,10 @@ def _whole_sentences(text: str) -> str:
     return text[: ends[-1]].strip() if ends else text.strip()
 
 
-def replay_rows(model: Any, tokenizer: Any, count: int, path: Path | None = None) -> list[dict[str, Any]]:
-    """`count` chats {"messages": [user, assistant]} of the general prompts and the model's greedy answers (the
+def replay_rows(
+    model: Any, tokenizer: Any, count: int, path: Path | None = None, seed: int = 0
+) -> list[dict[str, Any]]:
+    """`count` chats {"messages": [user, assistant]} of the general prompts and the model's sampled answers (the
     prompts repeat when more rows are wanted than there are prompts); read from `path` when a first attempt saved
     them, and saved there otherwise."""
     if count <= 0:
@@ -53,7 +59,8 @@ def replay_rows(model: Any, tokenizer: Any, count: int, path: Path | None = None
     model.eval()
     try:
         with torch.no_grad():
-            replies = greedy_replies(model, tokenizer, chats_asked, REPLAY_TOKENS)
+            torch.manual_seed(seed)
+            replies = greedy_replies(model, tokenizer, chats_asked, REPLAY_TOKENS, REPLAY_TEMPERATURE)
     finally:
         model.train(was_training)
     chats = [
@@ -68,14 +75,14 @@ def replay_rows(model: Any, tokenizer: Any, count: int, path: Path | None = None
 
 
 def with_replay(
-    task: Any, model: Any, tokenizer: Any, rows: list[dict[str, Any]], mix: float, path: Path | None
+    task: Any, model: Any, tokenizer: Any, rows: list[dict[str, Any]], mix: float, path: Path | None, seed: int = 0
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The training rows with replay rows added for `mix` (when the task trains on chats), and a note for the log."""
     if mix <= 0:
         return rows, None
     if not task.replays_general:
         return rows, f"general_mix {mix:g} is ignored: {task.name} does not train on chats, so it cannot replay them"
-    extra = replay_rows(model, tokenizer, replay_count(len(rows), mix), path)
+    extra = replay_rows(model, tokenizer, replay_count(len(rows), mix), path, seed)
     note = (
         f"general_mix {mix:g}: {len(extra)} replay rows (the base model's own answers to general prompts) added to "
         f"{len(rows)} training rows"

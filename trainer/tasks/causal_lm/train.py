@@ -160,7 +160,7 @@ def _train(
 
     # Replay rows are the base model's answers, so they are made before the first step (and kept for a resume).
     replay_file = run_dir / REPLAY_FILE if _is_main() else None
-    train_rows, note = with_replay(task, model, tokenizer, train_rows, config.general_mix, replay_file)
+    train_rows, note = with_replay(task, model, tokenizer, train_rows, config.general_mix, replay_file, config.seed)
     if note:
         log(note)
 
