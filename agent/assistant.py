@@ -39,7 +39,7 @@ class Assistant:
         """`chat_model` is a LangChain chat model; without one, `backend` (default: flags aside, the environment
         and then the settings file, see agent.backends) says which LLM to use, or guided mode. `presenter` is how
         the room that holds this assistant shows tool results (ui/render.MARKDOWN for every room today)."""
-        from agent.backends import chat_model_for, resolve_backend
+        from agent.backends import chat_model_for, judge_endpoint, resolve_backend
 
         self.presenter = presenter
         self.workspace = workspace or Workspace.from_env()
@@ -50,6 +50,8 @@ class Assistant:
         if chat_model is None:
             self.backend = backend or resolve_backend()
             self.chat_model = chat_model_for(self.backend)
+        # The LLM that judges answers when the user asks (and says yes to its cost): the chat's own backend.
+        self.judge = judge_endpoint(self.backend)
 
     @property
     def mode(self) -> str:
@@ -71,7 +73,7 @@ class Assistant:
 
     def context(self, session_id: str) -> ToolContext:
         uploaded = tuple(self.sessions.uploaded_files(session_id)) if session_id else ()
-        return ToolContext(self.workspace, self.registry, session_id, uploaded_names=uploaded)
+        return ToolContext(self.workspace, self.registry, session_id, uploaded_names=uploaded, judge=self.judge)
 
     def history(self, session_id: str) -> list[dict[str, Any]]:
         return self.sessions.messages(session_id)

@@ -26,6 +26,7 @@ from typing import Any
 from agent.settings import COMPATIBLE, GUIDED, KINDS, LOCAL, OPENAI, display_path, read_settings, settings_path
 from trainer.core.errors import UserError
 from trainer.core.workspace import workspace_root
+from trainer.evaluate.judge import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,18 @@ def api_key_for(choice: BackendChoice, environ: Mapping[str, str] | None = None)
             "(openai-compatible, local, guided)."
         )
     return PLACEHOLDER_KEY
+
+
+def judge_endpoint(choice: BackendChoice | None, environ: Mapping[str, str] | None = None) -> Endpoint | None:
+    """The chat's LLM as the judge of base against tuned answers: an OpenAI or OpenAI-compatible backend with its
+    key; None in local or guided mode, or when the key it needs is missing."""
+    if choice is None or choice.kind not in (OPENAI, COMPATIBLE):
+        return None
+    try:
+        key = api_key_for(choice, environ)
+    except UserError:
+        return None
+    return Endpoint(choice.base_url or OPENAI_URL, choice.model or DEFAULT_MODEL, key)
 
 
 def _env_float(env: Mapping[str, str], name: str, default: float) -> float:

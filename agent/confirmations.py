@@ -106,6 +106,8 @@ def render_action_result(kind: str, result: dict[str, Any], show: Presenter) -> 
             + (f" (with {changed})" if changed else "")
             + ". Say **status** to see its progress."
         )
+    if kind == "judge":
+        return show.judge(result)
     if kind == "hosted_job":
         if result.get("repeated"):
             return (

@@ -298,6 +298,16 @@ class GuidedTurn:
             return self.show.hosted_plan(plan) + "\n\nSay **go** to upload the files and start the new job."
         return self.show.relaunch_plan(plan)
 
+    # ---- a language model's evaluation: the forgetting remedy, the LLM judge (plans, carried out on yes) ----
+
+    def on_remedy(self, intent: Intent) -> str:
+        plan = self.call("retrain_with_remedy", run_id=intent.run_ids[0] if intent.run_ids else None)
+        return self.show.remedy_plan(plan)
+
+    def on_judge(self, intent: Intent) -> str:
+        plan = self.call("judge_answers", run_id=intent.run_ids[0] if intent.run_ids else None)
+        return f"{plan['plan']}.\n\nNothing has been sent yet. Say **yes** to send the requests, or **no**."
+
     # ---- earlier runs: "resume the run that crashed", "deploy the best run", "same as last time" ----
 
     def on_resume(self, intent: Intent) -> str:

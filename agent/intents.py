@@ -33,6 +33,10 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("search_status", [r"\bsearch (status|results?|progress)\b", r"\b(show|how is|how's)\b.*\bsearch\b"]),
+    # A run that forgot general ability: "retrain with the remedy" plans the run its evaluation proposed.
+    ("remedy", [r"\b(remedy|remedies)\b", r"\bretrain\b.*\bforg[eo]t\w*"]),
+    # "judge run 3": an LLM compares the tuned answers with the base model's (a plan; paid requests on yes).
+    ("judge", [r"\bjudge\b", r"\bllm[- ]as[- ](a[- ])?judge\b"]),
     # A failed run: "why did it fail?" explains it, "fix it" / "relaunch" / "try again" plans a fixed run.
     (
         "diagnose",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tools.context import ToolContext
+from tools.forgetting_tools import remedy_offered
 from tools.pending import kind_of, pending_action
 from trainer.store.registry import ACTIVE as ACTIVE_STATUSES
 
@@ -29,6 +30,8 @@ def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
     options: list[str] = []
     if latest and latest["status"] == "succeeded":
         options += [f"evaluate run {latest['id']}", f"deploy run {latest['id']}"]
+        if remedy_offered(ctx, latest["id"]):
+            options.insert(1, f"retrain run {latest['id']} with the remedy")
         if len(runs) >= 2:
             options.append(f"compare run {runs[-2]['id']} and run {latest['id']}")
     elif latest and latest["status"] == "failed":

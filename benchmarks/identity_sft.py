@@ -3,8 +3,9 @@
 Plans the run the way the chat does (the small-data defaults, the placeholder values, "Who are you?" among the
 sample prompts), trains it in this process (so `nice` applies to it) in a fresh workspace, then prints the wall
 time of the whole run (load, samples before, training, evaluation, samples after, save), the load average
-before and after, the answers to "Who are you?" before and after training, from samples.json, and the base model
-against the tuned one on the held-out chats (evaluation.json).
+before and after, the answers to "Who are you?" before and after training, from samples.json, the base model
+against the tuned one on the held-out chats, and the forgetting check's figures (general-text perplexity, next-token
+KL, general questions) with its verdict and remedy (evaluation.json).
 
     nice -n 10 python benchmarks/identity_sft.py [--data identity.json] [--model FOLDER] [--set key=value ...]
 
@@ -78,12 +79,21 @@ def main() -> int:
     print(f"metrics: {json.dumps(result.get('metrics'))}")
     for prompt, before, after in zip(samples["prompts"], samples["before"], samples["after"], strict=False):
         print(f"- {prompt[-1]['content']!r}\n    before: {before!r}\n    after:  {after!r}")
-    evaluation_path = ws.run_dir(run_id) / "evaluation.json"
-    if evaluation_path.is_file():
-        from ui.render.answers import render_base_vs_tuned
+    evaluation = json.loads((ws.run_dir(run_id) / "evaluation.json").read_text(encoding="utf-8"))
+    from ui.render.answers import render_base_vs_tuned
 
-        evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
-        print(render_base_vs_tuned(evaluation))
+    print(render_base_vs_tuned(evaluation))
+    forgetting = evaluation.get("forgetting")
+    if forgetting:
+        shown = ("perplexity_before", "perplexity_after", "perplexity_rise", "kl_mean", "kl_max")
+        print("forgetting: " + json.dumps({k: forgetting.get(k) for k in shown}))
+        print(
+            f"  general questions right: {forgetting['right_before']} -> {forgetting['right_after']} "
+            f"of {forgetting['questions']}; lost: {forgetting['lost']}; gained: {forgetting['gained']}"
+        )
+        print(f"  flagged: {forgetting['flagged']} ({', '.join(forgetting['crossed'])}): {forgetting['sentence']}")
+        if forgetting.get("remedy"):
+            print(f"  remedy: {json.dumps(forgetting['remedy'])}")
     print(f"run folder: {ws.run_dir(run_id)}")
     return 0 if result["status"] == "succeeded" else 1
 

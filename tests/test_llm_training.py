@@ -205,7 +205,8 @@ def test_sigkill_then_resume_continues_the_step_count(tiny_llm, chat_jsonl, caps
     ctx = ToolContext.from_env()
     config = resolve_config(
         {"data": str(chat_jsonl), "task": "sft", "method": "lora", "model": str(tiny_llm), "max_steps": 20},
-        {"save_steps": 3, "batch_size": 2, "max_length": 64, "learning_rate": 1e-2},
+        # The forgetting check (tested in test_forgetting.py) would only delay the first checkpoint waited for.
+        {"save_steps": 3, "batch_size": 2, "max_length": 64, "learning_rate": 1e-2, "forgetting_check": False},
     )
     started = launch_plan(ctx, config.to_dict())
     run_id, pid = started["run_id"], started["pid"]
@@ -243,7 +244,7 @@ def test_sigterm_saves_a_checkpoint_and_marks_the_run_interrupted(tiny_llm, chat
     ctx = ToolContext.from_env()
     config = resolve_config(
         {"data": str(chat_jsonl), "task": "sft", "method": "lora", "model": str(tiny_llm)},
-        {"max_steps": 400, "save_steps": 1000, "batch_size": 2, "max_length": 64},
+        {"max_steps": 400, "save_steps": 1000, "batch_size": 2, "max_length": 64, "forgetting_check": False},
     )
     run_id = local.create_run(ctx.workspace, ctx.registry, config)
     run_dir = ctx.workspace.run_dir(run_id)

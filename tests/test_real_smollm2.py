@@ -27,7 +27,8 @@ def test_a_few_lora_steps_of_the_real_smollm2_lower_its_loss_and_it_stops_at_its
     assert json.loads((smollm2 / "config.json").read_text())["num_hidden_layers"] == 30  # the real one, not a toy
     data = write_jsonl(tmp_path / "identity.jsonl", identity_chats())
     settings = {"task": "sft", "method": "lora", "model": str(smollm2), "learning_rate": 2e-3, "batch_size": 4}
-    settings |= {"max_length": 128, "max_steps": STEPS, "save_steps": STEPS}
+    # The forgetting check has tests of its own (test_forgetting.py); here it would only add time to the suite.
+    settings |= {"max_length": 128, "max_steps": STEPS, "save_steps": STEPS, "forgetting_check": False}
     config = tmp_path / "config.json"
     config.write_text(json.dumps(settings))
     code = main(["train", "--config", str(config), "--data", str(data), "--json"])

@@ -126,6 +126,8 @@ def test_a_session_through_every_tool_leaks_the_key_nowhere(
         chat.tool("fix it", "relaunch_run", run_id=2)
         chat.send("no")
 
+        chat.tool("retrain it with the remedy", "retrain_with_remedy", run_id=1)  # nothing flagged: one sentence
+        chat.tool("judge run 1", "judge_answers", run_id=1)  # no judge configured: one sentence back
         chat.tool("which is best?", "find_runs", which="best")
         chat.tool("list them", "list_runs")
         chat.tool("try it first", "dry_run")  # no plan waits: one sentence back

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trainer.core.workspace import Workspace
+from trainer.evaluate.judge import Endpoint
 from trainer.store.registry import Registry
 
 
@@ -22,6 +23,9 @@ class ToolContext:
     # The file names the chat's saved state lists as uploaded, filled by the agent (which owns the chats): uploads
     # made before each chat had its own folder lie in uploads/ itself and are found by these names.
     uploaded_names: tuple[str, ...] = ()
+    # The LLM that judges base against tuned answers (the chat's own OpenAI-compatible backend, or the command
+    # line's flags), key included; None when none is configured. Only the user's yes lets a tool call it.
+    judge: Endpoint | None = None
 
     @classmethod
     def from_env(cls, session_id: str | None = None, allow_any_model_path: bool = False) -> ToolContext:

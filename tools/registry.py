@@ -13,6 +13,7 @@ from tools.data_tools import inspect_data, list_files, prepare_data, propose_pla
 from tools.diagnose_tools import diagnose_run, relaunch_run
 from tools.dry_run_tools import dry_run
 from tools.explain_tools import explain_comparison
+from tools.forgetting_tools import judge_answers, retrain_with_remedy
 from tools.history_tools import find_runs, plan_like_run, resume_run
 from tools.manage_tools import delete_dataset, delete_run, stop_serving
 from tools.run_tools import (
@@ -55,6 +56,8 @@ TOOLS: list[Tool] = [
     search_status,
     resume_search,
     stop_search,
+    retrain_with_remedy,
+    judge_answers,
 ]
 
 TOOLS_BY_NAME: dict[str, Tool] = {tool.__name__: tool for tool in TOOLS}

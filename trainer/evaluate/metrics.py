@@ -12,6 +12,7 @@ from trainer.core.errors import UserError
 from trainer.core.fileio import read_json
 from trainer.core.records import Record
 from trainer.core.workspace import Workspace
+from trainer.evaluate.judge import JUDGE_FILE
 from trainer.store.registry import Registry
 
 
@@ -140,4 +141,8 @@ def load_evaluation(ws: Workspace, registry: Registry, run_id: int) -> Evaluatio
     path = Path(run["run_dir"] or ws.run_dir(run_id)) / "evaluation.json"
     if not path.is_file():
         raise UserError(f"Run {run_id} is {status} but its evaluation file is missing ({path}); train the model again.")
-    return Evaluation(run_id, {key: value for key, value in dict(read_json(path)).items() if key != "run_id"})
+    evaluation = {key: value for key, value in dict(read_json(path)).items() if key != "run_id"}
+    judged = path.parent / JUDGE_FILE
+    if judged.is_file():  # an LLM judged the run's answers (tunechat judge): shown with the evaluation
+        evaluation["judge"] = read_json(judged)
+    return Evaluation(run_id, evaluation)

@@ -122,6 +122,14 @@ class RunConfig:
             "tensorboard, mlflow, trackio or none."
         },
     )
+    forgetting_check: bool = field(
+        default=True,
+        metadata={"doc": "Language models: measure general ability before and after training (forgetting)."},
+    )
+    general_mix: float = field(
+        default=0.0,
+        metadata={"doc": "SFT: share of training rows that replay the base model's own answers to general prompts."},
+    )
     # Image and audio classification (trainer/tasks/media/).
     file_column: str = field(default="", metadata={"doc": "Column of a CSV/JSONL holding the media file paths."})
     group_split: bool = field(
@@ -271,6 +279,7 @@ def _validate(config: RunConfig) -> None:
         (0 <= config.clip_seconds <= 30, "clip_seconds must be between 0 (chosen from the data) and 30"),
         (0 <= config.speed_change < 0.5, "speed_change must be at least 0 and below 0.5"),
         (config.tracker in TRACKERS, f"tracker must be one of {', '.join(TRACKERS)}"),
+        (0 <= config.general_mix <= 0.5, "general_mix must be between 0 and 0.5, e.g. 0.25"),
     ]
     for ok, message in checks:
         if not ok:

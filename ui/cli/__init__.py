@@ -19,6 +19,7 @@ from trainer.tasks.registry import task_names
 from ui.cli.assistant import LLM_FLAGS, UI_FLAGS, cmd_chat, cmd_settings, cmd_ui
 from ui.cli.common import Command, arg
 from ui.cli.data import cmd_inspect, cmd_prepare
+from ui.cli.judge import JUDGE_FLAGS, cmd_judge
 from ui.cli.models import ACTIONS as MODEL_ACTIONS
 from ui.cli.models import cmd_models
 from ui.cli.runs import cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
@@ -184,6 +185,13 @@ COMMANDS: tuple[Command, ...] = (
                 help="two runs: the settings that differ, the curves, flipped test examples, and a next run to try",
             ),
         ),
+        prints_data=True,
+    ),
+    Command(
+        "judge",
+        "an LLM judges a language-model run's answers against its base model's (both orders; after your yes)",
+        cmd_judge,
+        JUDGE_FLAGS,
         prints_data=True,
     ),
     Command(

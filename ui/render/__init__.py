@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui.render import data, dry_run, explain, format, hosted, runs, search
+from ui.render import data, dry_run, evaluation_extras, explain, format, hosted, runs, search
 
 
 class Markdown:
@@ -67,6 +67,12 @@ class Markdown:
 
     def search(self, result: dict[str, Any]) -> str:
         return search.render_search(result)
+
+    def remedy_plan(self, plan: dict[str, Any]) -> str:
+        return evaluation_extras.render_remedy_plan(plan)
+
+    def judge(self, result: dict[str, Any]) -> str:
+        return evaluation_extras.render_judge(result)
 
 
 MARKDOWN = Markdown()

@@ -6,6 +6,7 @@ from typing import Any
 
 from ui.render.answers import render_base_vs_tuned, render_closeness
 from ui.render.baselines import closing_lines, probe_row, render_warnings
+from ui.render.evaluation_extras import render_forgetting, render_judge
 from ui.render.format import fmt_number, fmt_seconds, table
 from ui.render.preference import render_preference
 from ui.render.regression import is_regression, render_regression_evaluation
@@ -67,6 +68,8 @@ def render_llm_evaluation(evaluation: dict[str, Any]) -> str:
         render_base_vs_tuned(evaluation),
         render_preference(evaluation.get("preference")),
         render_closeness(evaluation.get("closeness")),
+        render_forgetting(evaluation.get("forgetting")),
+        render_judge(evaluation.get("judge")),
     ):
         if part:
             lines += ["", part]

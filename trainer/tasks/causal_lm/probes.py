@@ -34,9 +34,14 @@ class Probe(Protocol):
 
 def held_out_probes(task: Any, val_rows: list[dict[str, Any]], config: RunConfig) -> list[Probe]:
     """The probes of a run: the task's own held-out scoring (preference tasks' reward accuracy), its greedy answers
-    to held-out prompts against the references (base model against tuned), and so on."""
+    to held-out prompts against the references (base model against tuned), and the check of general ability
+    (forgetting) unless the run turned it off."""
     probes: list[Probe] = []
     for found in (task.held_out_probe(val_rows, config), task.answer_probe(val_rows, config)):
         if found is not None:
             probes.append(found)
+    if config.forgetting_check and task.checks_forgetting:
+        from trainer.tasks.causal_lm.forgetting import ForgettingProbe
+
+        probes.append(ForgettingProbe(config.to_dict(), mixes_general=task.replays_general))
     return probes

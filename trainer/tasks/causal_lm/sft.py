@@ -30,6 +30,7 @@ class SFT(CausalLMTask):
     reports_perplexity = True
     # Ranked by eval_loss as every causal-LM run; the answer metrics say how the greedy answers read.
     metrics = (*CausalLMTask.metrics, *ANSWER_METRICS)
+    replays_general = True
 
     def load_examples(self, path: Path, placeholders: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         from trainer.tasks.causal_lm.data import load_chats

@@ -71,6 +71,11 @@ class CausalLMTask(Task):
     reference_model = False
     # True when the validation loss is a language-modelling loss, so exp(loss) is a perplexity.
     reports_perplexity: ClassVar[bool] = False
+    # General ability is measured before and after training (trainer/tasks/causal_lm/forgetting.py) unless the
+    # run's forgetting_check is off.
+    checks_forgetting: ClassVar[bool] = True
+    # True when the task trains on chats, so general_mix can add replayed general chats to its rows.
+    replays_general: ClassVar[bool] = False
 
     def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
         """The learning rate, epochs and warmup of every causal-LM run; with adapters also LoRA's rank and alpha."""

@@ -31,6 +31,7 @@ from trainer.tasks.causal_lm.data import split
 from trainer.tasks.causal_lm.generate import generate
 from trainer.tasks.causal_lm.lengths import check_lengths
 from trainer.tasks.causal_lm.probes import held_out_probes
+from trainer.tasks.causal_lm.replay import REPLAY_FILE, with_replay
 from trainer.tasks.causal_lm.samples import sample_prompts
 from trainer.tasks.causal_lm.stops import save_generation_config
 from trainer.tasks.causal_lm.trainer_setup import make_trainer, plan_choices, trainer_args
@@ -158,6 +159,12 @@ def _train(
     for probe in probes:
         progress.write(phase=probe.phase)
         probe.start(model, tokenizer, run_dir / probe.reference_file)
+
+    # Replay rows are the base model's answers, so they are made before the first step (and kept for a resume).
+    replay_file = run_dir / REPLAY_FILE if _is_main() else None
+    train_rows, note = with_replay(task, model, tokenizer, train_rows, config.general_mix, replay_file, config.seed)
+    if note:
+        log(note)
 
     output_dir = run_dir / "checkpoints"
     resume_from = None
