@@ -72,6 +72,18 @@ def test_a_run_that_kept_its_general_ability_is_not_flagged():
     # One question lost out of a handful is below the thresholds (2 questions and 10% of those right before).
     one_lost = verdict(before, _measured(10.0, ["Rome", "It is 4.", "Blue", "Hot"]), [0.0], SFT_CONFIG, True)
     assert not one_lost["flagged"] and one_lost["lost"] == ["capital of France?"]
+    assert "no longer “capital of France?”" in one_lost["sentence"]
+
+
+def test_answers_lost_count_even_when_as_many_others_were_gained():
+    # Two answers lost, two gained: the net change is nothing, but the model forgot what it knew.
+    before = _measured(10.0, ["Paris.", "It is 4.", "Green", "Hot"])
+    after = _measured(10.0, ["Rome", "It is 5.", "Blue", "Cold"])
+    record = verdict(before, after, [0.0], SFT_CONFIG, mixes_general=True)
+    assert (record["right_before"], record["right_after"]) == (2, 2)
+    assert record["lost"] == ["capital of France?", "2 + 2?"]
+    assert record["gained"] == ["sky colour?", "opposite of hot?"]
+    assert record["flagged"] and record["crossed"] == ["questions"]
 
 
 def test_the_remedy_of_a_preference_run_raises_beta_instead_of_mixing_chats():

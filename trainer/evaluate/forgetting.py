@@ -18,8 +18,10 @@ from typing import Any
 TOP_K = 64
 # Thresholds: general-text perplexity up by more than this share ...
 PERPLEXITY_RISE = 0.20
-# ... or at least this many fewer general questions answered right, and at least this share of those the base model
-# answered right (so one question of a handful does not flag a run) ...
+# ... or at least this many general questions the base model answered right and the tuned model no longer does, and
+# at least this share of those the base model answered right (so one question of a handful does not flag a run).
+# Lost answers count, not the net change: a run that forgets Paris and by chance now names Rome has still forgotten.
+# On the SmolLM2 identity run the net change was one question (23 -> 22) while five answers were lost ...
 ANSWERS_LOST = 2
 ANSWERS_LOST_SHARE = 0.10
 # ... or a mean KL(base || tuned) above this many nats on the general prompts. A light LoRA run moves a small model's
@@ -91,7 +93,7 @@ def crossed(found: Mapping[str, Any]) -> list[str]:
     reasons = []
     if (found.get("perplexity_rise") or 0.0) > PERPLEXITY_RISE:
         reasons.append("perplexity")
-    lost = int(found["right_before"]) - int(found["right_after"])
+    lost = len(found.get("lost") or [])
     if lost >= ANSWERS_LOST and lost >= ANSWERS_LOST_SHARE * int(found["right_before"]):
         reasons.append("questions")
     if (found.get("kl_mean") or 0.0) > KL_LIMIT:
@@ -114,9 +116,11 @@ def sentence(found: Mapping[str, Any], reasons: Sequence[str]) -> str:
     kl = f"the next-token distribution on general prompts moved by KL {found.get('kl_mean') or 0:.3g} nats on average"
     right = f"{found['right_after']} of {found['questions']} general questions right"
     right += f" (the base model: {found['right_before']})"
-    if not reasons:
-        return f"General ability held: {ppl}, {kl}, and it answers {right}."
     lost = found.get("lost") or []
+    if not reasons:
+        # Below every threshold, but a lost answer is still named: people notice exactly those.
+        missing = f", though no longer {_quoted(lost)}" if lost else ""
+        return f"General ability held: {ppl}, {kl}, and it answers {right}{missing}."
     parts = [ppl if "perplexity" in reasons else "", kl if "kl" in reasons else ""]
     if "questions" in reasons or lost:
         parts.append(f"it answers {right}" + (f", no longer {_quoted(lost)}" if lost else ""))
