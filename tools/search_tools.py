@@ -179,10 +179,7 @@ def search_status(ctx: ToolContext, study: str | None = None) -> dict[str, Any]:
     """
     from trainer.search.results import summary
 
-    name = study or _latest(ctx)
-    row = ctx.registry.get_study(name)
-    if row is None:
-        raise UserError(f"There is no search named '{name}'; say 'list runs' or ask for a search.")
+    name, row = _study(ctx, study)
     result = summary(ctx.workspace, ctx.registry, name)
     if row["status"] == "running" and not driver_alive(row):
         result["status"] = "interrupted"
@@ -202,10 +199,7 @@ def resume_search(ctx: ToolContext, study: str | None = None) -> dict[str, Any]:
     Args:
         study: The search's name; default this chat's newest search.
     """
-    name = study or _latest(ctx)
-    row = ctx.registry.get_study(name)
-    if row is None:
-        raise UserError(f"There is no search named '{name}'; ask for a search first.")
+    name, row = _study(ctx, study)
     if driver_alive(row):
         raise UserError(f"{name} is still running; say 'search status' to follow it.")
     if row["status"] == "finished":
@@ -222,9 +216,8 @@ def stop_search(ctx: ToolContext, study: str | None = None) -> dict[str, Any]:
     Args:
         study: The search's name; default this chat's newest search.
     """
-    name = study or _latest(ctx)
-    row = ctx.registry.get_study(name)
-    if row is None or not driver_alive(row):
+    name, row = _study(ctx, study)
+    if not driver_alive(row):
         raise UserError(f"{name} is not running, so there is nothing to stop; say 'search status' to see it.")
     CHILDREN.terminate(int(row["pid"]), (DRIVER_MODULE,), STOP_GRACE_S)
     if (ctx.registry.get_study(name) or {}).get("status") == "running":  # killed before it could say so
@@ -232,6 +225,15 @@ def stop_search(ctx: ToolContext, study: str | None = None) -> dict[str, Any]:
     from trainer.search.results import summary
 
     return summary(ctx.workspace, ctx.registry, name)
+
+
+def _study(ctx: ToolContext, study: str | None) -> tuple[str, dict[str, Any]]:
+    """The search named `study` (default this chat's newest) and its registry row; a UserError when there is none."""
+    name = study or _latest(ctx)
+    row = ctx.registry.get_study(name)
+    if row is None:
+        raise UserError(f"There is no search named '{name}'; say 'list runs' or ask for a search.")
+    return name, row
 
 
 def _latest(ctx: ToolContext) -> str:

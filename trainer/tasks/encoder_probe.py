@@ -6,7 +6,7 @@ A probe that fails only costs the report its baseline line, never the run: the f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from trainer.evaluate.probe import linear_probe, ridge_probe
@@ -64,6 +64,21 @@ def items_of(texts: Sequence[str], pairs: Sequence[str] | None) -> list[TextItem
     return [(text, pairs[i] if pairs is not None else None) for i, text in enumerate(texts)]
 
 
+def fitted_probe(
+    name: str, source: str, unit: str, fit: Callable[[], dict[str, Any] | None], scores: Callable[[dict], str]
+) -> dict[str, Any] | None:
+    """The probe `fit()` returns, logged as "<name> on <source> (N training <unit>, S s): test <scores>"; None when
+    it could not be fitted (the failure logged in one line: it costs the report a baseline, never the run)."""
+    try:
+        probe = fit()
+    except (RuntimeError, ValueError, MemoryError) as error:
+        log(f"{name} skipped: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+        return None
+    if probe:
+        log(f"{name} on {source} ({probe['train_rows']} training {unit}, {probe['seconds']} s): test {scores(probe)}")
+    return probe
+
+
 def classification_probe(
     embed: Any,
     train: list[TextItem],
@@ -74,17 +89,13 @@ def classification_probe(
     seed: int,
 ) -> dict[str, Any] | None:
     """The logistic-regression probe's test scores, logged; None when it could not be fitted."""
-    try:
-        probe = linear_probe(embed, train, train_labels, test, test_labels, labels, seed=seed)
-    except (RuntimeError, ValueError, MemoryError) as error:
-        log(f"linear probe skipped: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
-        return None
-    if probe:
-        log(
-            f"linear probe on the frozen encoder ({probe['train_rows']} training rows, {probe['seconds']} s): test "
-            f"accuracy {probe['accuracy']:.4f}, macro-F1 {probe['macro_f1']:.4f}"
-        )
-    return probe
+    return fitted_probe(
+        "linear probe",
+        "the frozen encoder",
+        "rows",
+        lambda: linear_probe(embed, train, train_labels, test, test_labels, labels, seed=seed),
+        lambda probe: f"accuracy {probe['accuracy']:.4f}, macro-F1 {probe['macro_f1']:.4f}",
+    )
 
 
 def regression_probe(
@@ -96,14 +107,10 @@ def regression_probe(
     seed: int,
 ) -> dict[str, Any] | None:
     """The ridge probe's test scores, logged; None when it could not be fitted."""
-    try:
-        probe = ridge_probe(embed, train, train_values, test, test_values, seed=seed)
-    except (RuntimeError, ValueError, MemoryError) as error:
-        log(f"ridge probe skipped: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
-        return None
-    if probe:
-        log(
-            f"ridge probe on the frozen encoder ({probe['train_rows']} training rows, {probe['seconds']} s): test "
-            f"RMSE {probe['rmse']:.4g}, MAE {probe['mae']:.4g}"
-        )
-    return probe
+    return fitted_probe(
+        "ridge probe",
+        "the frozen encoder",
+        "rows",
+        lambda: ridge_probe(embed, train, train_values, test, test_values, seed=seed),
+        lambda probe: f"RMSE {probe['rmse']:.4g}, MAE {probe['mae']:.4g}",
+    )

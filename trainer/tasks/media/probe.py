@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trainer.evaluate.probe import MAX_TRAIN_ROWS, capped, linear_probe
+from trainer.tasks.encoder_probe import fitted_probe
 from trainer.tasks.media.examples import MediaExample, MediaSet
 from trainer.tasks.media.predict import ItemStore
-from trainer.tasks.progress import log
 
 if TYPE_CHECKING:
     from trainer.tasks.media.modality import MediaModel, Modality
@@ -28,16 +28,11 @@ def media_probe(
     train = [media.examples[i] for i in splits["train"]]
     train, train_labels = capped(train, [example.label for example in train], MAX_TRAIN_ROWS, seed)
     test = [media.examples[i] for i in splits["test"]]
-    try:
-        probe = linear_probe(
-            embed, train, train_labels, test, [example.label for example in test], media.labels, seed=seed
-        )
-    except (RuntimeError, ValueError, MemoryError) as error:
-        log(f"linear probe skipped: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
-        return None
-    if probe:
-        log(
-            f"linear probe on the frozen backbone ({probe['train_rows']} training files, {probe['seconds']} s): test "
-            f"accuracy {probe['accuracy']:.4f}, macro-F1 {probe['macro_f1']:.4f}"
-        )
-    return probe
+    test_labels = [example.label for example in test]
+    return fitted_probe(
+        "linear probe",
+        "the frozen backbone",
+        "files",
+        lambda: linear_probe(embed, train, train_labels, test, test_labels, media.labels, seed=seed),
+        lambda probe: f"accuracy {probe['accuracy']:.4f}, macro-F1 {probe['macro_f1']:.4f}",
+    )
