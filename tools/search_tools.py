@@ -119,9 +119,13 @@ def plan_search(
     )
     name = new_name(ctx.registry)
     space = ", ".join(param["name"] for param in settings["space"])
+    kind = get_task(settings["task"])
+    # "eval_macro_f1" reads as the task's own heading ("macro-F1"); a metric the task does not list stays as named.
+    spec = kind.metric(str(settings["metric"]).removeprefix("eval_"))
+    metric = spec.heading if spec else str(settings["metric"]).removeprefix("eval_").replace("_", " ")
     summary = (
-        f"Search {space} on {file} for the best validation {settings['metric']}: "
-        f"{budget_words(settings)}, each trial a run of {settings['task']} ({name})"
+        f"Search {space} on {file} for the best validation {metric}: "
+        f"{budget_words(settings)}, each trial a run of {kind.title} ({name})"
     )
     if settings.get("estimate_seconds"):
         summary += f"; the plan's own settings take about {round(float(settings['estimate_seconds']) / 60, 1):g} min"
