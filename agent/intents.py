@@ -125,6 +125,7 @@ SETTING_PATTERNS: list[tuple[str, list[str]]] = [
     ("batch_size", [rf"\bbatch[ _-]?size{SEP}{NUMBER}", rf"\bbatch(?:es)? of {NUMBER}", rf"{NUMBER}\s*per batch"]),
     ("max_length", [rf"\bmax(?:imum)?[ _-]?(?:len(?:gth)?|tokens){SEP}{NUMBER}", rf"\btruncate (?:at|to) {NUMBER}"]),
     ("freeze_layers", [rf"\bfreeze\s+(?:the\s+)?(?:lower\s+|bottom\s+|first\s+)?{NUMBER}", rf"{NUMBER}\s*frozen"]),
+    ("early_stopping_patience", [rf"\b(?:early[ _-]?stopping[ _-]?)?patience{SEP}{NUMBER}"]),
     # After "use/with/set ... model" any name counts; a bare "model X" needs a name that looks like one.
     ("model", [rf"\b(?:use|with|set|switch to)\s+(?:the\s+)?(?:base[ _-]?)?model{SEP}([\w./~-]+)"]),
     ("model_loose", [rf"\b(?:base[ _-]?model|model){SEP}([\w./~-]+)", r"\buse\s+([\w.-]+/[\w./-]+)"]),
@@ -137,6 +138,8 @@ WORD_SETTINGS: list[tuple[str, str]] = [
     ("tracker", r"\b(tensorboard|mlflow|trackio)\b"),
     ("task", r"(?<![\w-])(" + "|".join(re.escape(name) for name in task_names()) + r")(?![\w-])"),
 ]
+# "without early stopping", "no early stopping": train every epoch asked for (patience 0).
+NO_EARLY_STOPPING = re.compile(r"\b(?:no|without|disable|turn off|switch off)\s+(?:the\s+)?early[ _-]?stopping\b")
 COLUMN_PATTERN = re.compile(
     r"\b(text|label)\s+column\s*(?:is|=|:|to|should be)?\s*[`'\"]?([^`'\"\n]+?)[`'\"]?\s*[.!]?\s*$", re.IGNORECASE
 )
@@ -247,6 +250,8 @@ def parse_settings(message: str) -> dict[str, Any]:
                 else:
                     settings[name] = float(value)
                 break
+    if NO_EARLY_STOPPING.search(text):
+        settings["early_stopping_patience"] = 0.0
     for match in [COLUMN_PATTERN.search(line) for line in message.splitlines()]:
         if match:
             settings[f"{match.group(1).lower()}_column"] = match.group(2).strip()

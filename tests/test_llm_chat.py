@@ -19,6 +19,13 @@ def test_method_and_task_words_are_settings():
     assert parse_settings("do a full fine-tune with dpo") == {"method": "full", "task": "dpo"}
 
 
+def test_early_stopping_is_a_setting_in_plain_words():
+    assert parse_settings("train 500 epochs without early stopping") == {"epochs": 500.0, "early_stopping_patience": 0}
+    assert parse_settings("no early stopping please")["early_stopping_patience"] == 0
+    assert parse_settings("use early stopping patience 3") == {"early_stopping_patience": 3.0}
+    assert "early_stopping_patience" not in parse_settings("train for 5 epochs with early stopping")
+
+
 @pytest.mark.slow
 def test_guided_mode_plans_and_starts_lora_sft_on_a_chat_file(tiny_llm: Path, chat_jsonl: Path):
     assistant = Assistant(presenter=MARKDOWN)

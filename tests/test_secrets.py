@@ -128,6 +128,11 @@ def test_a_session_through_every_tool_leaks_the_key_nowhere(
 
         chat.tool("retrain it with the remedy", "retrain_with_remedy", run_id=1)  # nothing flagged: one sentence
         chat.tool("judge run 1", "judge_answers", run_id=1)  # no judge configured: one sentence back
+        chat.tool("find the best learning rate", "plan_search", file="reviews.tsv", trials=2, params=["learning_rate"])
+        chat.send("no")  # the search waits for a yes; dropped here
+        chat.tool("how is the search?", "search_status")  # no search ran: one sentence back
+        chat.tool("resume the search", "resume_search")
+        chat.tool("stop the search", "stop_search")
         chat.tool("which is best?", "find_runs", which="best")
         chat.tool("list them", "list_runs")
         chat.tool("try it first", "dry_run")  # no plan waits: one sentence back
@@ -149,6 +154,7 @@ def test_a_session_through_every_tool_leaks_the_key_nowhere(
         assert len(fake.jobs) == 1 and wait_finished(assistant, 3) == "succeeded"
         chat.tool("how did the hosted run do?", "run_status", run_id=3)
         chat.tool("compare them", "compare_runs", run_ids=[1, 3])
+        chat.tool("why did run 1 beat run 3?", "explain_comparison", run_ids=[1, 3])
 
         chat.tool("delete the prepared data", "delete_dataset", dataset=dataset)
         chat.send("yes")

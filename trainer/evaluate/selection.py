@@ -71,8 +71,18 @@ def trainer_history(log_history: Sequence[dict[str, Any]], metric: str) -> list[
 PATIENCE = 2
 
 
-def propose_patience(proposed: dict[str, Any], reasons: dict[str, str]) -> None:
-    """The planners' early stopping, with its reason (a classifier's or regressor's plan)."""
+def propose_patience(proposed: dict[str, Any], reasons: dict[str, str], user: dict[str, Any] | None = None) -> None:
+    """The planners' early stopping, with its reason (a classifier's or regressor's plan). Epochs the user named
+    all run: a small validation split can sit still for a few epochs before the model catches on (a pair
+    classifier on 12 validation rows was stopped at epoch 3 of 8 at 0.58 accuracy, where all 8 reached 1.0)."""
+    named = {key for key, value in (user or {}).items() if value is not None}
+    if named & {"epochs", "max_steps"}:
+        proposed["early_stopping_patience"] = 0
+        reasons["early_stopping_patience"] = (
+            "You named the epochs, so all of them run (say 'early stopping patience 2' to stop sooner); the best "
+            "epoch by validation is still the one kept."
+        )
+        return
     proposed["early_stopping_patience"] = PATIENCE
     reasons["early_stopping_patience"] = (
         f"Training stops after {PATIENCE} epochs without a better validation score, and the best epoch is kept, "

@@ -79,6 +79,12 @@ def encode_rows(
     return [{**{key: encoded[key][row] for key in keys}, "labels": label} for row, label in enumerate(labels)]
 
 
+def eval_batch_size(config: RunConfig) -> int:
+    """Examples per forward pass without gradients (validation, the test split, the frozen-encoder probe): 64, but
+    a run whose batch was cut for memory (it accumulates) stays at that micro-batch, or those passes run out."""
+    return config.batch_size if config.gradient_accumulation_steps > 1 else max(64, config.batch_size)
+
+
 def training_arguments(
     config: RunConfig,
     run_dir: Path,
@@ -104,10 +110,7 @@ def training_arguments(
         # Micro-batches summed per optimizer step: a smaller batch_size with the same effective batch saves memory.
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         activation_checkpointing=config.gradient_checkpointing == "on",  # transformers 5 name
-        # A run whose batch was cut for memory (it accumulates) evaluates at that micro-batch too, not at 64.
-        per_device_eval_batch_size=config.batch_size
-        if config.gradient_accumulation_steps > 1
-        else max(64, config.batch_size),
+        per_device_eval_batch_size=eval_batch_size(config),
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         # A float below 1 is read as a share of all steps.

@@ -83,7 +83,7 @@ def propose_media(task: MediaClassificationTask, request: PlanRequest) -> Plan:
     chosen, why = modality.plan_settings(media, user)
     proposed.update(chosen)
     reasons.update(why)
-    propose_patience(proposed, reasons)
+    propose_patience(proposed, reasons, user)
     config = resolve_config(proposed, user)
     for key in user:
         reasons[key] = "You asked for this."

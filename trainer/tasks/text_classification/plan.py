@@ -114,7 +114,7 @@ def propose(report: dict[str, Any], user: dict[str, Any] | None = None, *, gflop
         "appears in every split."
     )
 
-    propose_patience(proposed, reasons)
+    propose_patience(proposed, reasons, user)
     config = resolve_config(proposed, user)
     chosen = {key: value for key, value in (user or {}).items() if value is not None}
     for key in chosen:

@@ -115,7 +115,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
     test = splits["test"]
     # The frozen pretrained encoder under logistic regression, before any training step changes it.
     probe = encoder_probe.classification_probe(
-        encoder_probe.text_embedder(model, tokenizer, max_length),
+        encoder_probe.text_embedder(model, tokenizer, max_length, encoder_run.eval_batch_size(config)),
         encoder_probe.items_of(
             [texts[i] for i in splits["train"]], [pairs[i] for i in splits["train"]] if pairs is not None else None
         ),

@@ -77,7 +77,7 @@ def propose(
         f"and {_number(target.get('std'))} on the whole file) so the head learns numbers near 0; every prediction "
         "and metric is reported in the original units."
     )
-    propose_patience(proposed, reasons)
+    propose_patience(proposed, reasons, user)
     config = resolve_config(proposed, user)
     for key, value in (user or {}).items():
         if value is not None:

@@ -110,7 +110,7 @@ def _train(run_dir: Path, registry: Registry, run_id: int, flag: StopFlag, progr
 
     # Ridge regression on the frozen pretrained encoder, before any training step changes it.
     probe = encoder_probe.regression_probe(
-        encoder_probe.text_embedder(model, tokenizer, max_length),
+        encoder_probe.text_embedder(model, tokenizer, max_length, encoder_run.eval_batch_size(config)),
         items(splits["train"]),
         [values[i] for i in splits["train"]],
         items(test),
