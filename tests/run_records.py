@@ -44,3 +44,25 @@ def server_processes(run_dir: Path) -> list[int]:
 def health(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=10) as response:
         return dict(json.loads(response.read()))
+
+
+# Few, short steps; no evaluation or checkpoint inside the run (the final evaluation still runs).
+QUICK_LLM = {"batch_size": 8, "max_length": 64, "save_steps": 1000, "val_fraction": 0.25}
+
+
+def train_llm_here(settings: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """A causal-LM run (QUICK_LLM under `settings`) created in the environment's workspace and trained in this
+    process, the worker's own entry point; its folder and evaluation.json."""
+    from tools.context import ToolContext
+    from trainer.backends import local
+    from trainer.core.fileio import read_json
+    from trainer.plan.config import resolve_config
+    from trainer.tasks.causal_lm.train import train_llm_run
+
+    ctx = ToolContext.from_env()
+    config = resolve_config({**QUICK_LLM, **settings})
+    run_id = local.create_run(ctx.workspace, ctx.registry, config)
+    run_dir = ctx.workspace.run_dir(run_id)
+    result = train_llm_run(run_dir, ctx.registry, run_id)
+    assert result["status"] == "succeeded", result
+    return run_dir, dict(read_json(run_dir / "evaluation.json"))

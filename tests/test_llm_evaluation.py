@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_records import train_llm_here
 from toy_data import FACTS, write_jsonl
 
 from trainer.core.fileio import read_json
@@ -30,19 +31,7 @@ def _short_chats(n: int = 40) -> list[dict[str, Any]]:
 
 
 def _run(settings: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    from tools.context import ToolContext
-    from trainer.backends import local
-    from trainer.plan.config import resolve_config
-    from trainer.tasks.causal_lm.train import train_llm_run
-
-    ctx = ToolContext.from_env()
-    quick = {"batch_size": 8, "max_length": 64, "save_steps": 1000, "val_fraction": 0.25}
-    config = resolve_config({**quick, **settings})
-    run_id = local.create_run(ctx.workspace, ctx.registry, config)
-    run_dir = ctx.workspace.run_dir(run_id)
-    result = train_llm_run(run_dir, ctx.registry, run_id)
-    assert result["status"] == "succeeded", result
-    return run_dir, read_json(run_dir / "evaluation.json")
+    return train_llm_here(settings)
 
 
 @pytest.mark.slow

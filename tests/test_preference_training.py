@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_records import train_llm_here
 from toy_data import kto_rows, write_jsonl
 
 from trainer.core.errors import UserError
@@ -17,23 +18,9 @@ from trainer.tasks.base import PlanRequest
 from trainer.tasks.registry import get_task, task_for_data
 from ui.cli import main
 
-# Few, short steps; no evaluation or checkpoint inside the run (the final evaluation still runs).
-QUICK = {"method": "lora", "batch_size": 8, "max_length": 64, "save_steps": 1000, "val_fraction": 0.25}
-
 
 def _train(settings: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    from tools.context import ToolContext
-    from trainer.backends import local
-    from trainer.plan.config import resolve_config
-    from trainer.tasks.causal_lm.train import train_llm_run
-
-    ctx = ToolContext.from_env()
-    config = resolve_config({**QUICK, **settings})
-    run_id = local.create_run(ctx.workspace, ctx.registry, config)
-    run_dir = ctx.workspace.run_dir(run_id)
-    result = train_llm_run(run_dir, ctx.registry, run_id)
-    assert result["status"] == "succeeded", result
-    return run_dir, read_json(run_dir / "evaluation.json")
+    return train_llm_here({"method": "lora", **settings})
 
 
 def _losses(run_dir: Path) -> list[float]:
