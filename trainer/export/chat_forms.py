@@ -40,6 +40,7 @@ class TransformersChat:
         config = read_json(Path(run_dir) / "config.json") if (Path(run_dir) / "config.json").is_file() else {}
         remote = bool(config.get("trust_remote_code", False))
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=remote)
+        model: Any
         if info.get("kind") == "adapter":
             from peft import PeftModel
 
