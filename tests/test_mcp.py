@@ -117,6 +117,9 @@ def test_files_come_only_from_the_allowed_folders(ws: Workspace, registry: Regis
     assert ok and isinstance(relative, dict) and relative["file"] == "reviews.csv"  # the same file: no second copy
     ok, listed = call(box, "list_files")
     assert ok and isinstance(listed, dict) and [f["name"] for f in listed["files"]] == ["reviews.csv"]
+    for name in [str(secret), "../../private/reviews.csv", str(inside)]:  # the other tools read the workspace only
+        ok, error = call(box, "inspect_data", file=name)
+        assert not ok and isinstance(error, str) and "rows" not in error, name
 
 
 def test_without_allowed_folders_no_file_can_be_added(ws: Workspace, registry: Registry, tmp_path: Path) -> None:
@@ -131,39 +134,44 @@ def test_without_allowed_folders_no_file_can_be_added(ws: Workspace, registry: R
 # ---- plans wait for confirm ---------------------------------------------------------------------------------------
 
 
-def test_a_deletion_waits_for_confirm_with_its_id_and_happens_once(
+def test_confirm_carries_out_the_plan_with_that_id_once_and_nothing_else(
     ws: Workspace, registry: Registry, tmp_path: Path
 ) -> None:
     allowed = tmp_path / "allowed"
     reviews_csv(allowed)
+    (allowed / "other.csv").write_text("text,label\nfine,pos\nbad,neg\n", encoding="utf-8")
     box = toolbox(ws, registry, allowed)
     call(box, "add_file", path="reviews.csv")
-    upload = ws.uploads_for("mcp") / "reviews.csv"
+    call(box, "add_file", path="other.csv")
+    reviews, other = ws.uploads_for("mcp") / "reviews.csv", ws.uploads_for("mcp") / "other.csv"
 
-    ok, plan = call(box, "delete_dataset", dataset="reviews.csv")
-    assert ok and isinstance(plan, dict) and plan["needs_confirmation"] is True
-    action_id = plan["action_id"]
-    assert plan["waiting_plan"] == {"action_id": action_id, "kind": "delete_dataset", "summary": plan["plan"]}
-    assert f"call confirm with action_id '{action_id}'" in plan["next_step"] and "reply 'yes'" not in plan["next_step"]
-    markdown = box.call("delete_dataset", {"dataset": "reviews.csv"}).content[1].text  # type: ignore[union-attr]
-    assert "**Waiting for confirmation:**" in markdown
-    ok, plan = call(box, "delete_dataset", dataset="reviews.csv")  # asked again: a new plan, a new id
-    assert ok and isinstance(plan, dict) and plan["action_id"] != action_id
-    ok, refused = call(box, "confirm", action_id=action_id)  # the replaced plan's id is stale
-    assert not ok and isinstance(refused, str) and f"No plan with action_id '{action_id}' is waiting" in refused
-    assert one_sentence(refused) and upload.is_file()
+    ok, first = call(box, "delete_dataset", dataset="reviews.csv")
+    assert ok and isinstance(first, dict) and first["needs_confirmation"] is True
+    stale = first["action_id"]
+    assert first["waiting_plan"] == {"action_id": stale, "kind": "delete_dataset", "summary": first["plan"]}
+    assert f"call confirm with action_id '{stale}'" in first["next_step"] and "reply 'yes'" not in first["next_step"]
+    answer = box.call("delete_dataset", {"dataset": "other.csv"})  # a newer plan replaces the first
+    assert not answer.is_error and answer.structured_content is not None
+    plan = answer.structured_content
+    assert plan["action_id"] != stale and "other.csv" in plan["plan"]
+    assert f"**Waiting for confirmation:** {plan['plan']}" in answer.content[1].text  # type: ignore[union-attr]
+
+    ok, refused = call(box, "confirm", action_id=stale)  # the replaced plan's id
+    assert not ok and isinstance(refused, str) and f"No plan with action_id '{stale}' is waiting" in refused
+    assert one_sentence(refused)
     for wrong in ["", "0000000000", plan["action_id"] + " or anything"]:
         ok, refused = call(box, "confirm", action_id=wrong)
-        assert not ok and upload.is_file(), wrong
+        assert not ok, wrong
     ok, refused = call(box, "delete_dataset", dataset="reviews.csv", confirm=True)  # no argument confirms
-    assert not ok and upload.is_file()
+    assert not ok and reviews.is_file() and other.is_file()
 
     done = box.call("confirm", {"action_id": plan["action_id"]})
-    assert not done.is_error and done.structured_content is not None and not upload.exists()
+    assert not done.is_error and done.structured_content is not None
+    assert not other.exists() and reviews.is_file()  # the plan with that id, and only it
     assert done.structured_content["action"] == "delete_dataset"
-    assert done.content[1].text == "Deleted `uploads/mcp/reviews.csv` from the workspace."  # type: ignore[union-attr]
+    assert done.content[1].text == "Deleted `uploads/mcp/other.csv` from the workspace."  # type: ignore[union-attr]
     ok, again = call(box, "confirm", action_id=plan["action_id"])  # exactly once
-    assert not ok and isinstance(again, str) and "No plan with action_id" in again
+    assert not ok and isinstance(again, str) and "No plan with action_id" in again and reviews.is_file()
 
 
 def test_cancel_drops_the_plan_and_nothing_happens(ws: Workspace, registry: Registry, tmp_path: Path) -> None:
@@ -240,3 +248,10 @@ def test_a_client_over_streamable_http_on_loopback(tmp_path: Path) -> None:
     assert status == 401
     assert "confirm" in names and "propose_plan" in names
     assert not added.is_error and parsed(added)["file"] == "reviews.csv"
+
+
+def test_only_loopback_hosts_count_as_this_machine() -> None:
+    from ui.mcp_server.server import is_loopback
+
+    assert all(is_loopback(host) for host in ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+    assert not any(is_loopback(host) for host in ["0.0.0.0", "::", "192.168.1.5", "example.org"])

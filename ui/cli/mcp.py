@@ -7,6 +7,7 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+from trainer.core.errors import UserError
 from ui.cli.common import arg
 
 # A fixed session keeps the files and plans of one MCP client across restarts of the server (a desktop client
@@ -38,8 +39,13 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
     allowed = AllowedFolders.from_args(args.allow or [])
     base = ToolContext.from_env(session_id=args.session)
-    # The judge is the chat's own LLM backend, as in the chat: only a confirmed plan lets it be called.
-    tools = ToolContext(base.workspace, base.registry, base.session_id, judge=judge_endpoint(resolve_backend()))
+    try:
+        # The judge is the chat's own LLM backend, as in the chat: only a confirmed plan lets it be called.
+        judge = judge_endpoint(resolve_backend())
+    except UserError as error:  # a settings file the chat would refuse costs the judge only, not the server
+        print(f"note: no LLM judge ({error})", file=sys.stderr)
+        judge = None
+    tools = ToolContext(base.workspace, base.registry, base.session_id, judge=judge)
     reattach_all(tools.workspace, tools.registry)  # hosted jobs are followed again, as the chat does on start
     box = ToolBox(Session(tools, allowed))
     folders = allowed.describe() or "none (start with --allow DIR to let clients add files)"
