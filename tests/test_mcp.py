@@ -69,6 +69,8 @@ def test_the_tools_are_the_registrys_with_ctx_bound_and_none_confirms(ws: Worksp
     assert listed["confirm"].annotations.destructive_hint is True  # type: ignore[union-attr]
     assert listed["inspect_data"].annotations.read_only_hint is True  # type: ignore[union-attr]
     assert set(listed["confirm"].input_schema["properties"]) == {"action_id"}
+    assert listed["deploy_run"].description.endswith("your confirm call with the plan's action_id, made only after "
+                                                     "the user agreed (cancel drops the plan).")  # fmt: skip
 
 
 def test_unknown_tools_and_arguments_are_refused_in_one_sentence(ws: Workspace, registry: Registry) -> None:

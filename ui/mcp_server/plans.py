@@ -16,6 +16,12 @@ from tools.context import ToolContext
 from tools.pending import confirm_pending, drop_pending, pending_action
 from trainer.core.errors import BusyError, UserError
 
+# Added to the description of every tool that speaks of the user's yes, which over MCP is a `confirm` call.
+YES_MEANS_CONFIRM = (
+    "Over MCP the user's yes is your confirm call with the plan's action_id, made only after the user agreed "
+    "(cancel drops the plan)."
+)
+
 
 def next_step(action_id: str) -> str:
     """What the client is told to do with a waiting plan, in place of the chat's "ask them to reply yes"."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from ui.mcp_server.files import AllowedFolders
 from ui.render import MARKDOWN
 
 log = logging.getLogger(__name__)
+
+YES = re.compile(r"\byes\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class Entry:
 
     def describe(self) -> types.Tool:
         description, _ = parse_docstring(self.func.__doc__)
+        if not self.session_bound and YES.search(description):
+            description += "\n" + plans.YES_MEANS_CONFIRM
         read_only = self.name in READ_ONLY
         hints = types.ToolAnnotations(
             read_only_hint=read_only,
