@@ -24,7 +24,11 @@ MCP_FLAGS = (
     arg("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio"),
     arg("--host", default="127.0.0.1", help="with --http: address to bind (default 127.0.0.1: this machine only)"),
     arg("--port", type=int, default=8765, help="with --http: port (default 8765)"),
-    arg("--api-key", help="with --http: require 'Authorization: Bearer KEY' (TUNECHAT_API_KEY works too)"),
+    arg(
+        "--api-key",
+        help="with --http: require 'Authorization: Bearer KEY' (TUNECHAT_API_KEY works too and, unlike a flag, is "
+        "not shown in the process list)",
+    ),
     arg("--session", default=DEFAULT_SESSION, help=f"the session of the client's files and plans ({DEFAULT_SESSION})"),
 )
 

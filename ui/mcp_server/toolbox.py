@@ -108,6 +108,8 @@ MARKDOWN_OF: dict[str, Callable[[dict[str, Any]], str]] = {
     "search_status": MARKDOWN.search,
     "stop_search": MARKDOWN.search,
     "retrain_with_remedy": MARKDOWN.remedy_plan,
+    # What a confirmed plan did, in the words the chat uses after the user's yes.
+    "confirm": lambda done: render_action_result(str(done["action"]), done, MARKDOWN),
 }
 
 
@@ -201,12 +203,7 @@ class ToolBox:
         return types.CallToolResult(content=list(content), structured_content=structured)
 
     def _markdown(self, name: str, result: dict[str, Any]) -> str:
-        if name == "confirm":
-            render: Callable[[dict[str, Any]], str] | None = lambda done: render_action_result(  # noqa: E731
-                str(done["action"]), done, MARKDOWN
-            )
-        else:
-            render = MARKDOWN_OF.get(name)
+        render = MARKDOWN_OF.get(name)
         if render is None:
             return ""
         try:
