@@ -20,6 +20,7 @@ from ui.cli.assistant import LLM_FLAGS, UI_FLAGS, cmd_chat, cmd_settings, cmd_ui
 from ui.cli.common import Command, arg
 from ui.cli.data import cmd_inspect, cmd_prepare
 from ui.cli.judge import JUDGE_FLAGS, cmd_judge
+from ui.cli.mcp import MCP_FLAGS, cmd_mcp
 from ui.cli.models import ACTIONS as MODEL_ACTIONS
 from ui.cli.models import cmd_models
 from ui.cli.runs import cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
@@ -199,6 +200,12 @@ COMMANDS: tuple[Command, ...] = (
         "serve a run's model over HTTP (POST /predict, or OpenAI chat completions for a language model)",
         cmd_serve,
         (arg("run", type=int), arg("--host", default="127.0.0.1"), arg("--port", type=int, default=8000)),
+    ),
+    Command(
+        "mcp",
+        "serve the chat's tools to other agents over the Model Context Protocol (stdio, or streamable HTTP)",
+        cmd_mcp,
+        MCP_FLAGS,
     ),
     Command(
         "models",
