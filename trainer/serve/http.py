@@ -22,6 +22,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trainer.serve.access import RequireKey
+from trainer.serve.metrics import Measured, ServerMetrics, add_metrics_route
+
 MAX_BODY_BYTES = 1_000_000
 # A too-large body up to this size is read to its end and dropped before the answer, so the client sees the
 # answer instead of a connection reset; anything larger gets the answer and a closed connection.
@@ -113,9 +116,13 @@ def too_deep_message(example: str = "") -> str:
 
 
 def create_app(title: str, description: str, style: ErrorStyle) -> FastAPI:
-    """A FastAPI app with the body limit, docs at /docs and every error answered in `style`."""
+    """A FastAPI app with the body limit, docs at /docs, Prometheus metrics at /metrics, an API key when the server
+    sets one (`app.state.api_key`), and every error answered in `style`."""
     app = FastAPI(title=title, description=description, redirect_slashes=False)
     app.state.error_style = style  # also how the server words a request its HTTP parser refuses
+    app.state.api_key = None
+    app.state.metrics = metrics = ServerMetrics()
+    add_metrics_route(app, metrics)
 
     async def invalid_request(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
@@ -150,6 +157,10 @@ def create_app(title: str, description: str, style: ErrorStyle) -> FastAPI:
     app.add_exception_handler(Exception, server_error)
     app.add_middleware(JsonBodies)
     app.add_middleware(BodyLimit, style=style)
+    # Outside the body limit, so a caller without the key never gets a body read; inside the count, so its 401s
+    # show in /metrics.
+    app.add_middleware(RequireKey, state=app.state, body=style.body)
+    app.add_middleware(Measured, metrics=metrics, routes=app)
     return app
 
 

@@ -22,7 +22,7 @@ from ui.cli.data import cmd_inspect, cmd_prepare
 from ui.cli.judge import JUDGE_FLAGS, cmd_judge
 from ui.cli.models import ACTIONS as MODEL_ACTIONS
 from ui.cli.models import cmd_models
-from ui.cli.runs import cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
+from ui.cli.runs import SERVE_FLAGS, cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
 from ui.cli.search import cmd_search
 from ui.cli.training import cmd_resume, cmd_train
 
@@ -198,7 +198,7 @@ COMMANDS: tuple[Command, ...] = (
         "serve",
         "serve a run's model over HTTP (POST /predict, or OpenAI chat completions for a language model)",
         cmd_serve,
-        (arg("run", type=int), arg("--host", default="127.0.0.1"), arg("--port", type=int, default=8000)),
+        SERVE_FLAGS,
     ),
     Command(
         "models",
