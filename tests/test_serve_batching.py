@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from trainer.serve.batching import Batcher
 from trainer.serve.classifier import make_server
+from trainer.serve.encoder_batch import PAD_WASTE, chunks
 from trainer.serve.options import ServeOptions
 from trainer.tasks.text_classification.predict import Predictor
 
@@ -127,3 +128,14 @@ def test_a_failed_pass_fails_every_request_in_it_and_the_next_pass_runs() -> Non
         assert asyncio.run(main(batcher, [7])) == [[7]]
     finally:
         batcher.close()
+
+
+def test_chunks_keep_padding_small_and_within_the_batch_size() -> None:
+    lengths = [12, 17, 19, 20, 20, 32, 34, 39, 46, 48, 48, 50, 52, 56, 58, 59]
+    encoded = [(i, {"input_ids": [0] * n}) for i, n in enumerate(lengths)]
+    found = chunks(encoded, max_batch=8)
+    assert [entry for chunk in found for entry in chunk] == encoded  # every input once, in order
+    for chunk in found:
+        sizes = [len(features["input_ids"]) for _, features in chunk]
+        assert len(chunk) <= 8 and max(sizes) * len(sizes) <= PAD_WASTE * sum(sizes)
+    assert len(chunks(encoded[:1], max_batch=8)) == 1 and chunks([], max_batch=8) == []

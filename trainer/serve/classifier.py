@@ -170,9 +170,24 @@ def banner(predictor: Predictor, url: str) -> str:
     return f"Serving {run} ({', '.join(predictor.labels)}) at {url}\nTry: {curl_example(url)}"
 
 
+def use_idle_cores() -> None:
+    """One torch thread per core other processes leave idle, as training does (encoder_run.training_threads): on a
+    busy machine a second thread keeps every operation waiting at its barrier, and a batched pass has more of them."""
+    import torch
+
+    from trainer.tasks.encoder_run import training_threads
+
+    torch.set_num_threads(training_threads())
+
+
+def load_predictor(run_dir: Path) -> Predictor:
+    use_idle_cores()
+    return Predictor.from_run(Path(run_dir))
+
+
 API = ServedApi(
     create_app=create_classifier_app,
-    load=lambda run_dir: Predictor.from_run(Path(run_dir)),
+    load=load_predictor,
     banner=banner,
     client_info=client_info,
 )

@@ -1,6 +1,7 @@
 """One forward pass of an encoder run's model (a classifier or a regression model) over texts from any number of
-requests: each text tokenized alone (cut to the model's length when its request allows), the texts sorted by length,
-padded per chunk of `max_batch`, and each text's logits handed back in its place.
+requests: each text tokenized alone (cut to the model's length when its request allows), the texts sorted by length
+and cut into chunks of at most `max_batch` whose padding stays small (PAD_WASTE), each chunk one forward pass, and each
+text's logits handed back in its place.
 
 A text tokenized alone and padded with others gets the ids, and so (within float rounding) the logits, it gets in
 `Predictor.predict`: batching changes how fast an answer comes, not the answer.
@@ -12,6 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainer.serve.text_inputs import Texts
+
+# A chunk's padded tokens may be at most this many times its real tokens: on a CPU a pass costs about as much per
+# token, padding included, so a short text is not padded to the longest of the batch.
+PAD_WASTE = 1.25
 
 
 @dataclass(frozen=True)
@@ -56,14 +61,31 @@ def encoder_logits(predictor: Any, items: list[TextItem], max_batch: int) -> lis
                 ids = tokenizer(item.text, item.pair, truncation=True, max_length=limit)
             encoded.append((position, dict(ids)))
         encoded.sort(key=lambda entry: len(entry[1]["input_ids"]))
-        for start in range(0, len(encoded), max(1, max_batch)):
-            chunk = encoded[start : start + max_batch]
+        for chunk in chunks(encoded, max_batch):
             batch = tokenizer.pad([features for _, features in chunk], padding=True, return_tensors="pt")
             logits = predictor.model(**batch).logits.float()
             rows = logits.reshape(logits.shape[0], -1).tolist()
             for (position, _), row in zip(chunk, rows, strict=True):
                 results[position] = row
     return results
+
+
+def chunks(encoded: list[tuple[int, dict[str, Any]]], max_batch: int) -> list[list[tuple[int, dict[str, Any]]]]:
+    """Consecutive runs of the length-sorted inputs: at most max_batch each, padded tokens within PAD_WASTE."""
+    found: list[list[tuple[int, dict[str, Any]]]] = []
+    current: list[tuple[int, dict[str, Any]]] = []
+    tokens = 0
+    for entry in encoded:
+        length = len(entry[1]["input_ids"])
+        fits = len(current) < max(1, max_batch) and length * (len(current) + 1) <= PAD_WASTE * (tokens + length)
+        if current and not fits:
+            found.append(current)
+            current, tokens = [], 0
+        current.append(entry)
+        tokens += length
+    if current:
+        found.append(current)
+    return found
 
 
 def too_long_message(item: TextItem, length: int, limit: int) -> str:

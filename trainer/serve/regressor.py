@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from trainer.serve.classifier import STYLE, curl_example, encoder_batcher, encoder_info
+from trainer.serve.classifier import STYLE, curl_example, encoder_batcher, encoder_info, use_idle_cores
 from trainer.serve.classifier import client_info as classifier_client_info
 from trainer.serve.encoder_batch import text_items
 from trainer.serve.http import ModelSlot, ServedApi, create_app
@@ -66,9 +66,16 @@ def banner(regressor: Regressor, url: str) -> str:
     return f"Serving {run} (predicts '{regressor.target}') at {url}\nTry: {curl_example(url)}"
 
 
+def load_regressor(run_dir: Path) -> Regressor:
+    use_idle_cores()
+    regressor = Regressor.from_run(Path(run_dir))
+    assert isinstance(regressor, Regressor)  # from_run makes the class it is called on
+    return regressor
+
+
 API = ServedApi(
     create_app=create_regressor_app,
-    load=lambda run_dir: Regressor.from_run(Path(run_dir)),
+    load=load_regressor,
     banner=banner,
     client_info=client_info,
 )
