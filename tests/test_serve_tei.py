@@ -55,8 +55,8 @@ def test_top_k_and_the_functions_follow_the_inference_api(classifier_url: str, p
 
 def test_ranked_sorts_cuts_and_never_overflows() -> None:
     scores = ranked(["a", "b", "c"], [-1000.0, 3.0, 1000.0], "sigmoid", 2)
-    assert [(s.label, s.score) for s in scores] == [("c", 1.0), ("b", pytest.approx(0.9526, abs=1e-4))]
-    assert [s.label for s in ranked(["a", "b"], [0.0, 0.0], "softmax", None)] == ["a", "b"]  # ties keep their order
+    assert [(s["label"], s["score"]) for s in scores] == [("c", 1.0), ("b", pytest.approx(0.9526, abs=1e-4))]
+    assert [s["label"] for s in ranked(["a", "b"], [0.0, 0.0], "softmax", None)] == ["a", "b"]  # ties keep order
 
 
 def test_truncate_false_refuses_a_long_input_and_true_cuts_it(classifier_url: str) -> None:

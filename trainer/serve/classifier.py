@@ -55,7 +55,7 @@ def create_classifier_app(slot: ModelSlot[Predictor]) -> FastAPI:
     app = create_app("tunechat classifier", __doc__ or "", STYLE)
     batcher = encoder_batcher(app, slot)
 
-    async def answer(model: Any, request: PredictRequest) -> list[list[Score]]:
+    async def answer(model: Any, request: PredictRequest) -> list[list[dict[str, Any]]]:
         if not isinstance(model, Predictor):  # a plug-in task's model: its own probabilities, texts only
             return await _plugin_scores(model, request)
         function, texts = request.function(default_function(model)), request.inputs
@@ -81,7 +81,7 @@ def default_function(predictor: Predictor) -> str:
     return "sigmoid" if multi or len(predictor.labels) == 1 else "softmax"
 
 
-def ranked(labels: list[str], logits: list[float], function: str, top_k: int | None) -> list[Score]:
+def ranked(labels: list[str], logits: list[float], function: str, top_k: int | None) -> list[dict[str, Any]]:
     """The labels with their scores (`function` of the logits), best first, cut to `top_k`."""
     if function == "softmax":
         top = max(logits)
@@ -93,7 +93,7 @@ def ranked(labels: list[str], logits: list[float], function: str, top_k: int | N
     else:
         scores = list(logits)
     order = sorted(zip(labels, scores, strict=True), key=lambda pair: pair[1], reverse=True)
-    return [Score(label=label, score=score) for label, score in order[:top_k]]
+    return [{"label": label, "score": score} for label, score in order[:top_k]]
 
 
 def _sigmoid(value: float) -> float:
@@ -103,7 +103,7 @@ def _sigmoid(value: float) -> float:
     return exp / (1.0 + exp)
 
 
-async def _plugin_scores(model: Any, request: PredictRequest) -> list[list[Score]]:
+async def _plugin_scores(model: Any, request: PredictRequest) -> list[list[dict[str, Any]]]:
     if request.function("softmax") != "softmax":
         raise HTTPException(400, "This model answers probabilities only; leave out raw_scores and function_to_apply")
     inputs = request.inputs
@@ -111,7 +111,7 @@ async def _plugin_scores(model: Any, request: PredictRequest) -> list[list[Score
         scored = await run_in_threadpool(model.predict, inputs.texts)
     else:
         scored = await run_in_threadpool(lambda: model.predict(inputs.texts, pairs=inputs.pairs))
-    return [[Score(**item) for item in row][: request.top_k] for row in scored]
+    return [[Score(**item).model_dump() for item in row][: request.top_k] for row in scored]
 
 
 def classifier_info(predictor: Any, batcher: Batcher[TextItem]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 it: see listen.py).
 
 What it adds to FastAPI: every error is one sentence in the API's own JSON shape (a bad body names its field;
-never a 422 with pydantic's dump, never a 500 for a body too deeply nested to read), a body-size limit, and
-OpenAPI docs at /docs.
+never a 422 with pydantic's dump, never a 500 for a body too deeply nested to read), a body-size limit, OpenAPI
+docs at /docs, Prometheus metrics at /metrics (metrics.py), and the API key the server may require (access.py).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def create_regressor_app(slot: ModelSlot[Regressor]) -> FastAPI:
     app = create_app("tunechat regression model", __doc__ or "", STYLE)
     batcher = encoder_batcher(app, slot)
 
-    async def answer(regressor: Regressor, request: PredictRequest) -> list[Prediction]:
+    async def answer(regressor: Regressor, request: PredictRequest) -> list[dict[str, float]]:
         for name, given in (
             ("top_k", request.top_k),
             ("function_to_apply", request.parameters and request.parameters.function_to_apply),
@@ -39,7 +39,7 @@ def create_regressor_app(slot: ModelSlot[Regressor]) -> FastAPI:
             if given:
                 raise HTTPException(400, f"This model predicts a number, so '{name}' does not apply; leave it out")
         rows = await batcher.answer(text_items(request.inputs, request.cut))
-        return [Prediction(score=row[0] * regressor.std + regressor.mean) for row in rows]
+        return [{"score": row[0] * regressor.std + regressor.mean} for row in rows]
 
     def info(regressor: Regressor) -> dict[str, Any]:
         return {**encoder_info(regressor, batcher), "model_type": {"regressor": {"target": regressor.target}}}
