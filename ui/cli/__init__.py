@@ -23,7 +23,7 @@ from ui.cli.judge import JUDGE_FLAGS, cmd_judge
 from ui.cli.mcp import MCP_FLAGS, cmd_mcp
 from ui.cli.models import ACTIONS as MODEL_ACTIONS
 from ui.cli.models import cmd_models
-from ui.cli.runs import cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
+from ui.cli.runs import SERVE_FLAGS, cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
 from ui.cli.search import cmd_search
 from ui.cli.training import cmd_resume, cmd_train
 
@@ -199,7 +199,7 @@ COMMANDS: tuple[Command, ...] = (
         "serve",
         "serve a run's model over HTTP (POST /predict, or OpenAI chat completions for a language model)",
         cmd_serve,
-        (arg("run", type=int), arg("--host", default="127.0.0.1"), arg("--port", type=int, default=8000)),
+        SERVE_FLAGS,
     ),
     Command(
         "mcp",
