@@ -253,7 +253,7 @@ def test_a_client_over_streamable_http_on_loopback(tmp_path: Path) -> None:
 
 
 def test_only_loopback_hosts_count_as_this_machine() -> None:
-    from ui.mcp_server.server import is_loopback
+    from trainer.serve.access import is_loopback
 
     assert all(is_loopback(host) for host in ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
     assert not any(is_loopback(host) for host in ["0.0.0.0", "::", "192.168.1.5", "example.org"])

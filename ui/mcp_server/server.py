@@ -6,8 +6,6 @@ thread so the transport keeps answering pings and cancellations meanwhile.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -17,7 +15,9 @@ import anyio
 import anyio.to_thread
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
+from starlette.datastructures import State
 
+from trainer.serve.access import KEY_ENV, RequireKey, is_loopback
 from ui.mcp_server.toolbox import ToolBox
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ INSTRUCTIONS = (
     "call made with the user's consent."
 )
 HTTP_PATH = "/mcp"
-KEY_ENV = "TUNECHAT_API_KEY"
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Any]]
@@ -90,33 +89,8 @@ def serve_http(box: ToolBox, host: str, port: int, api_key: str | None = None, v
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def require_key(app: ASGIApp, api_key: str) -> ASGIApp:
-    """`app` answering 401 to any HTTP request without 'Authorization: Bearer <api_key>'."""
-    expected = f"Bearer {api_key}".encode()
-
-    async def keyed(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, expected):
-                body = b'{"error": "This server needs \'Authorization: Bearer <key>\' with its API key."}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await app(scope, receive, send)
-
-    return keyed
+    """`app` answering 401 to any HTTP request without 'Authorization: Bearer <api_key>' (the model servers' check)."""
+    state = State()
+    state.api_key = api_key
+    return RequireKey(app, state, lambda status, message: {"error": message})
