@@ -189,3 +189,22 @@ def test_an_audio_classifier_agrees_in_onnxruntime_on_its_test_clips(export_runs
     assert (out / "preprocessor_config.json").is_file() and (out / "audio.json").is_file()
     report = FORMAT.parity(source_of(run_dir), out, QUIET)
     assert report is not None and report.ok and report.checked >= 2 and report.agreed == report.checked
+
+
+def test_without_the_onnx_packages_the_export_says_how_to_install_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from trainer.core.errors import UserError
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else found(name))
+    run_dir = tmp_path / "run-2"
+    (run_dir / "model").mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"task": "text-classification"}))
+    with pytest.raises(UserError) as refused:
+        FORMAT.write(source_of(run_dir), tmp_path / "out", QUIET, no_progress)
+    assert str(refused.value) == (
+        "ONNX export needs onnxruntime, which is not installed; install the ONNX extra with `pip install 'tunechat[onnx]'`."
+    )

@@ -103,7 +103,7 @@ def _require_packages() -> None:
     if missing:
         raise UserError(
             f"ONNX export needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed; "
-            "install them with `pip install 'tunechat[onnx]'`."
+            "install the ONNX extra with `pip install 'tunechat[onnx]'`."
         )
 
 
