@@ -206,5 +206,6 @@ def test_without_the_onnx_packages_the_export_says_how_to_install_them(
     with pytest.raises(UserError) as refused:
         FORMAT.write(source_of(run_dir), tmp_path / "out", QUIET, no_progress)
     assert str(refused.value) == (
-        "ONNX export needs onnxruntime, which is not installed; install the ONNX extra with `pip install 'tunechat[onnx]'`."
+        "ONNX export needs onnxruntime, which is not installed; install the ONNX extra with "
+        "`pip install 'tunechat[onnx]'`."
     )
