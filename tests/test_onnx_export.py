@@ -124,6 +124,22 @@ def test_parity_catches_an_export_whose_labels_were_swapped(export_runs: ExportR
 
 
 @pytest.mark.slow
+def test_the_readme_code_runs_the_export(
+    export_runs: ExportRuns, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ast
+    import re
+
+    _, out = export_runs.text
+    code = re.findall(r"```python\n(.*?)```", (out / "README.md").read_text(), re.S)
+    assert len(code) == 1
+    monkeypatch.chdir(out)
+    exec(compile(code[0], "README.md", "exec"), {})
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(printed) == 2 and all(set(ast.literal_eval(line)) == {"neg", "pos"} for line in printed)
+
+
+@pytest.mark.slow
 def test_a_pair_classifier_tokenizes_both_texts_in_onnxruntime(export_runs: ExportRuns, tmp_path: Path) -> None:
     """A pair model's graph is the same as a single-text model's; its export says so and tokenizes pairs."""
     run_dir, out = export_runs.text
