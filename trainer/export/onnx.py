@@ -66,7 +66,10 @@ class OnnxFormat:
         size = settings["bytes"] / 1e6
         return Written(
             notes=[f"model.onnx: {size:.1f} MB, opset {settings['opset']}, fp32; inputs {_input_names(settings)}"],
-            commands=["python -c \"import onnxruntime; onnxruntime.InferenceSession('model.onnx')\""],
+            commands=[
+                "python -c \"import onnxruntime as ort; s = ort.InferenceSession('model.onnx'); "
+                'print([(i.name, i.shape) for i in s.get_inputs()])"'
+            ],
             facts={key: settings[key] for key in ("input", "output", "opset", "inputs", "bytes")},
         )
 
