@@ -44,8 +44,8 @@ class OnnxFormat:
         if self.name not in source.task.exports:
             others = " or ".join(f"'{name}'" for name in source.task.exports) or "no other format"
             return (
-                f"{_run(source)} is {source.task.title}, and ONNX export is for classifiers and regressors; export it "
-                f"as {others} instead."
+                f"{_run(source)} is a {source.task.title} run, and ONNX export is for classifiers and regressors; "
+                f"export it as {others} instead."
             )
         if not (source.run_dir / "model" / "config.json").is_file():
             return f"{_run(source)} has no trained model; wait until it succeeds, then export it."
@@ -81,10 +81,11 @@ class OnnxFormat:
         _require_packages()
         limit = options.parity_examples
         modality = _modality(source)
+        trained: TrainedText | TrainedMedia
         if modality is None:
-            trained: TrainedText | TrainedMedia = TrainedText.from_run(source.run_dir)
+            trained = text = TrainedText.from_run(source.run_dir)
             exported = OnnxScores.text(out_dir)
-            inputs: list[Any] = held_out_texts(source.run_dir, limit, bool(exported.settings.get("pairs")))
+            inputs: list[Any] = held_out_texts(source.run_dir, limit, text.pairs)
         else:
             trained = TrainedMedia.from_run(modality, source.run_dir)
             exported = OnnxScores.media(out_dir, modality)

@@ -37,6 +37,8 @@ class TrainedText:
     def __init__(self, predictor: Any, regression: bool):
         self.predictor, self.regression = predictor, regression
         self.label = "trained model (transformers)"
+        # True when the run trained on text pairs: its inputs are (text, text pair) tuples.
+        self.pairs = bool(predictor.pairs)
 
     @classmethod
     def from_run(cls, run_dir: Path) -> TrainedText:
@@ -50,7 +52,7 @@ class TrainedText:
         return cls(predictor, regression)
 
     def scores(self, inputs: Sequence[Any]) -> list[dict[str, float]]:
-        texts, pairs = _split(inputs, self.predictor.pairs)
+        texts, pairs = _split(inputs, self.pairs)
         answers = self.predictor.predict(texts, batch_size=BATCH, pairs=pairs)
         if self.regression:
             return [{"value": float(answer["score"])} for answer in answers]
