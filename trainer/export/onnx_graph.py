@@ -8,7 +8,10 @@ traced on one batch was off by 7e-3 in its logits on another; the torch.export g
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +63,7 @@ def export_graph(
     shapes = {"tensors": tuple({axis: dims[axis] for axis in dynamic} for _ in names)}
     module.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _quiet():
             program = torch.onnx.export(
                 module,
                 tensors,
@@ -93,6 +96,22 @@ def export_graph(
         "output": output,
         "bytes": path.stat().st_size,
     }
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter's own notes (torchvision's missing operators, axis names shared by several inputs, deprecations
+    inside torch) say nothing about the user's model, so they are kept out of the export's output."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _shape(shape: Sequence[int], dynamic: Mapping[int, str]) -> list[int | str]:
