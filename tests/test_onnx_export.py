@@ -73,6 +73,18 @@ def test_held_out_files_are_opened_only_inside_the_upload(tmp_path: Path) -> Non
     assert [(item.name, Path(item).name) for item in found] == [("pics/a.png", "a.png")]
 
 
+def test_held_out_texts_come_from_the_test_split_else_from_the_predictions(tmp_path: Path) -> None:
+    from trainer.export.held_out import held_out_texts
+
+    run_dir = tmp_path / "run-3"
+    run_dir.mkdir()
+    rows = [{"input": f"text {i}", "input_pair": f"pair {i}", "label": "a", "predicted": "a"} for i in range(5)]
+    (run_dir / "predictions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert held_out_texts(run_dir, 2, pairs=True) == [("text 0", "pair 0"), ("text 1", "pair 1")]
+    write_split(run_dir, [{"text": "held out", "label": "a"}])
+    assert held_out_texts(run_dir, 8, pairs=False) == ["held out"] and held_out_texts(run_dir, 0, False) == []
+
+
 def test_the_readme_shows_pairs_tokenized_together() -> None:
     shown = {"input": "text", "pairs": True, "max_length": 32, "output": "logits", "labels": ["no", "yes"]}
     inputs = [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "sequence"]}]
