@@ -20,6 +20,7 @@ from fake_openai_ft import FakeFineTuning
 from file_reads import watching_reads
 from hosted_runs import CANARY, stop_followers
 from http_probe import Faulty, FaultyChat
+from onnx_runs import ExportRuns
 from openai_server import FakeOpenAI
 from real_models import smollm2_folder
 from toy_audio import save_tiny_whisper, tone_folder, zip_folder
@@ -249,6 +250,12 @@ def audio_url(audio_run: Path) -> Iterator[str]:
     classifier = Classifier.from_run(AUDIO.modality, audio_run)
     with Server(create_media_app(AUDIO.modality, ModelSlot(classifier)), "127.0.0.1", 0, quiet=True) as server:
         yield server.url
+
+
+@pytest.fixture(scope="module")
+def export_runs(request: pytest.FixtureRequest) -> ExportRuns:
+    """Finished text, image and audio classifier runs for the export tests, each made on first use."""
+    return ExportRuns(request)
 
 
 # ---- served models ---------------------------------------------------------------------------------------

@@ -111,6 +111,8 @@ class Task(ABC):
     hosted_trainable: ClassVar[bool] = False
     # True when `dry_run` tries a plan before the real run (load, tokenize, two steps on the longest examples).
     dry_runnable: ClassVar[bool] = False
+    # The export formats (trainer/export/registry.py names) a finished run of this task can be written in.
+    exports: ClassVar[tuple[str, ...]] = ("hub",)
     # One line for the chat after inspecting data of this task, e.g. "Say **fine-tune ...** for a plan."
     inspect_hint: ClassVar[str] = ""
     # The run settings a one-line plan names, in this order (those a config leaves empty are skipped).

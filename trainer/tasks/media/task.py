@@ -32,6 +32,7 @@ class MediaClassificationTask(Task):
     )
     rank_metric = "macro_f1"
     search_metric = ("eval_macro_f1", 1)
+    exports = ("onnx", "hub")
     # What a one-line plan names; a modality's own settings (image size, clip length) are in each task's list.
     shown_settings: ClassVar[tuple[str, ...]] = (
         "model",

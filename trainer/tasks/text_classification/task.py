@@ -38,6 +38,7 @@ class TextClassification(Task):
     search_metric = ("eval_macro_f1", 1)
     keeps_best_epoch = True
     inspect_hint = "Say **fine-tune a classifier on this** for a plan."
+    exports = ("onnx", "hub")
 
     def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
         from trainer.plan.config import BUNDLED_LAYERS, BUNDLED_MODEL

@@ -41,6 +41,7 @@ class TextRegression(Task):
     rank_metric = "rmse"
     search_metric = ("eval_rmse", -1)
     keeps_best_epoch = True
+    exports = ("onnx", "hub")
     inspect_hint = "Say **fine-tune on this** for a plan that learns to predict the number."
 
     def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
