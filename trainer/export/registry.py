@@ -8,7 +8,10 @@ import importlib
 from trainer.core.errors import UserError
 from trainer.export.base import ExportFormat
 
-BUILTIN: tuple[str, ...] = ()
+BUILTIN: tuple[str, ...] = (
+    "trainer.export.merged",
+    "trainer.export.hub",
+)
 
 _formats: dict[str, ExportFormat] = {}
 
