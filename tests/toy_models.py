@@ -208,3 +208,21 @@ def build_two_stop_llm(folder: Path) -> Path:
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def train_stopping_lora(tiny_llm: Path, home: Path) -> Path:
+    """Run 1 of a workspace of its own at `home`: a LoRA adapter on tiny_llm trained in this process on 40 short
+    answers (one word each, 8 epochs at lr 1e-2), long enough that it ends most replies with <|im_end|>; its folder.
+    """
+    import pytest
+    from run_records import train_llm_here
+    from toy_data import short_chats, write_jsonl
+
+    data = write_jsonl(home / "short.jsonl", short_chats(40))
+    settings = {"data": str(data), "task": "sft", "model": str(tiny_llm), "method": "lora", "learning_rate": 1e-2}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNECHAT_HOME", str(home / "tunechat-home"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("TRANSFORMERS_OFFLINE", "1")
+        run_dir, _ = train_llm_here({**settings, "epochs": 8, "forgetting_check": False})
+    return run_dir
