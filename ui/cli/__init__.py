@@ -19,6 +19,7 @@ from trainer.tasks.registry import task_names
 from ui.cli.assistant import LLM_FLAGS, UI_FLAGS, cmd_chat, cmd_settings, cmd_ui
 from ui.cli.common import Command, arg
 from ui.cli.data import cmd_inspect, cmd_prepare
+from ui.cli.export import EXPORT_FLAGS, cmd_export
 from ui.cli.judge import JUDGE_FLAGS, cmd_judge
 from ui.cli.models import ACTIONS as MODEL_ACTIONS
 from ui.cli.models import cmd_models
@@ -199,6 +200,14 @@ COMMANDS: tuple[Command, ...] = (
         "serve a run's model over HTTP (POST /predict, or OpenAI chat completions for a language model)",
         cmd_serve,
         (arg("run", type=int), arg("--host", default="127.0.0.1"), arg("--port", type=int, default=8000)),
+    ),
+    Command(
+        "export",
+        "write a finished run as merged weights, GGUF, ONNX or a hub folder, and check it answers like the run",
+        cmd_export,
+        EXPORT_FLAGS,
+        prints_data=True,
+        json_help="print the folder, its files with sha256, and the parity result (parity_ok) as one JSON object",
     ),
     Command(
         "models",
