@@ -178,3 +178,23 @@ def test_the_model_card_of_a_classifier_run(tmp_path: Path) -> None:
     assert "| metric | tuned | majority baseline | linear probe |" in card
     assert "| macro-F1 | 0.88 | 0.37 | 0.79 |" in card and "/home/someone" not in card
     assert 'pipeline("text-classification", model="me/reviews")' in card
+
+
+def test_the_chat_exports_a_run_for_the_hub_without_a_yes_and_plans_the_push() -> None:
+    from agent.assistant import Assistant
+    from tools.context import ToolContext
+    from tools.export_tools import PUSH
+    from tools.pending import pending_action
+    from ui.render import MARKDOWN
+
+    assistant = Assistant(presenter=MARKDOWN)
+    session = assistant.new_session()
+    run_id = _run(assistant.workspace, assistant.registry)
+    text = assistant.reply(session, f"export run {run_id} for the hub").text
+    folder = assistant.workspace.run_dir(run_id) / "export" / "hub"
+    assert f"Run {run_id} exported as hub" in text and "copied byte for byte" in text
+    assert (folder / "README.md").is_file() and (folder / "config.json").is_file()
+    assert pending_action(ToolContext(assistant.workspace, assistant.registry, session), PUSH) is None
+    text = assistant.reply(session, f"push run {run_id} to the hub as me/reviews").text
+    assert "Nothing is uploaded yet" in text and "https://huggingface.co/me/reviews" in text
+    assert pending_action(ToolContext(assistant.workspace, assistant.registry, session), PUSH) is not None
