@@ -190,3 +190,24 @@ def test_hub_folder_carries_the_adapter_and_a_card_and_pushes_only_after_the_yes
     assert FakeHub.calls[2][0] == "upload" and "README.md" in FakeHub.calls[2][1][0]
     leaks = [p for p in workspace.root.rglob("*") if p.is_file() and canary.encode() in p.read_bytes()]
     assert leaks == []
+
+
+def test_a_full_run_is_copied_as_it_trained_and_its_hub_folder_is_checked_like_the_merged_one(
+    tiny_llm: Path, ws_registry: tuple[Workspace, Registry]
+) -> None:
+    ws, registry = ws_registry
+    run_id = registry.create_run({"task": "sft", "model": str(tiny_llm), "data": "chats.jsonl", "method": "full"})
+    run_dir = ws.run_dir(run_id)
+    shutil.copytree(tiny_llm, run_dir / "model")
+    (run_dir / "model" / "tunechat.json").write_text(json.dumps({"kind": "full", "base_model": str(tiny_llm)}))
+    (run_dir / "config.json").write_text(json.dumps({"task": "sft", "model": str(tiny_llm), "method": "full"}))
+    registry.update_run(run_id, status="succeeded", run_dir=str(run_dir))
+    options = ExportOptions(parity_examples=2, parity_tokens=8)
+    merged = export_run(ws, registry, run_id, "merged", options)
+    folder = Path(merged.folder)
+    assert merged.parity_ok is True and not (folder / "tunechat.json").exists()
+    for name in ("model.safetensors", "tokenizer.json", "generation_config.json"):
+        assert (folder / name).read_bytes() == (run_dir / "model" / name).read_bytes()
+    hub = export_run(ws, registry, run_id, "hub", options)
+    assert hub.parity_ok is True and hub.parity is not None and hub.parity["exported"] == "hub folder (transformers)"
+    assert 'library_name: "transformers"' in (Path(hub.folder) / "README.md").read_text()

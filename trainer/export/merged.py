@@ -1,9 +1,9 @@
 """`merged`: the run's model as one plain Hugging Face folder that transformers, vLLM and TGI load as is.
 
-A LoRA (or QLoRA) run's adapter is merged into its base weights (PEFT's merge_and_unload) in the dtype it trained
-in; a full or frozen-layers run's model is copied as it is. Either way the folder holds safetensors only, the
-tokenizer with its chat template, and a generation_config.json that names every token ending a turn
-(trainer/tasks/causal_lm/stops.py), so a server stops where training taught the model to stop.
+A LoRA (or QLoRA) run's adapter is merged into its base weights (PEFT's merge_and_unload) in the base checkpoint's
+own precision (else the dtype it trained in); a full or frozen-layers run's model is copied as it is. Either way
+the folder holds safetensors only, the tokenizer with its chat template, and a generation_config.json that names
+every token ending a turn (trainer/tasks/causal_lm/stops.py), so a server stops where training taught it to stop.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def merge_dtype(run_dir: Path, base_name: str, remote: bool) -> tuple[str, str]:
 
 
 def merge_adapter(source: ExportSource, out_dir: Path, progress: Progress) -> list[str]:
-    """Load the base model in the training dtype, put the adapter on it, merge, and save the plain model."""
+    """Load the base model (merge_dtype), put the adapter on it, merge, and save the plain model."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
