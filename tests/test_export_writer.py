@@ -177,7 +177,7 @@ def test_the_model_card_of_a_classifier_run(tmp_path: Path) -> None:
     assert "From `reviews.tsv`: 1 test, 5 train" in card and "Training labels: pos 3, neg 2." in card
     assert "| metric | tuned | majority baseline | linear probe |" in card
     assert "| macro-F1 | 0.88 | 0.37 | 0.79 |" in card and "/home/someone" not in card
-    assert 'pipeline("text-classification", model="me/reviews")' in card
+    assert 'pipeline("text-classification", model="me/reviews")' in card and ".." not in card
 
 
 def test_the_chat_exports_a_run_for_the_hub_without_a_yes_and_plans_the_push() -> None:

@@ -115,7 +115,8 @@ def data_summary(source: ExportSource) -> str:
         for split in ("train", "validation", "test"):
             if isinstance(evaluation.get(f"{split}_size"), int):
                 sizes[split] = evaluation[f"{split}_size"]
-    lines = [f"From `{name}`: " + (", ".join(f"{count} {split}" for split, count in sizes.items()) or "sizes unknown")]
+    counted = ", ".join(f"{count} {split}" for split, count in sizes.items()) or "sizes unknown"
+    lines = [f"From `{name}`: {counted}."]
     labels = [row["label"] for row in train if "label" in row]
     if labels and all(isinstance(label, int | float) and not isinstance(label, bool) for label in labels):
         values = [float(label) for label in labels]
@@ -129,7 +130,7 @@ def data_summary(source: ExportSource) -> str:
     texts = [str(row["text"]) for row in train if "text" in row]
     if texts:
         lines.append(f"Training texts: {sum(len(text) for text in texts) / len(texts):.0f} characters on average.")
-    return "\n\n".join(lines) + ("." if not lines[0].endswith(".") else "")
+    return "\n\n".join(lines)
 
 
 def training_table(source: ExportSource) -> str:
@@ -204,6 +205,13 @@ chat = pipeline("text-generation", model="{repo}")
 print(chat([{{"role": "user", "content": "Hello!"}}], max_new_tokens=64))
 ```"""
     tag = source.task.pipeline_tag or "text-classification"
+    model_config = source.run_dir / "model" / "config.json"
+    own = dict(read_json(model_config)).get("tunechat_architecture") if model_config.is_file() else None
+    if own:
+        return (
+            f"The network is tunechat's own `{own}` (config.json names it), which transformers does not know: load "
+            "it with tunechat (`tunechat serve RUN` answers `POST /predict` like the Hugging Face Inference API)."
+        )
     return f"""```python
 from transformers import pipeline
 
