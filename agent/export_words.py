@@ -12,7 +12,8 @@ from typing import Any
 
 # Any of these makes a message an export request (agent/intents.py tries them before "deploy" and "train").
 EXPORT_PATTERNS = [
-    r"\bexport\w*\b",
+    # Not a shell line the user pasted ("export OPENAI_API_KEY=...").
+    r"\bexport\w*\b(?!\s+\w+=)",
     r"\b(gguf|onnx|ollama|llama[ .-]?cpp)\b",
     r"\bmerged? (the )?(weights|model|lora|adapter)\b",
     r"\b(for|to|on|onto|push\w*|upload\w*)\s+(the\s+)?(hugging ?face|hf hub|hub)\b",

@@ -150,6 +150,7 @@ def test_export_requests_in_plain_words(message: str, settings: dict[str, Any], 
 def test_deploying_and_training_are_not_exports() -> None:
     assert classify("deploy run 2").name == "deploy"
     assert classify("fine-tune a classifier on this").name == "train"
+    assert classify("export OPENAI_API_KEY=sk-test").name != "export"
 
 
 def test_the_model_card_of_a_classifier_run(tmp_path: Path) -> None:
