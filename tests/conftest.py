@@ -25,7 +25,7 @@ from openai_server import FakeOpenAI
 from real_models import smollm2_folder
 from toy_audio import save_tiny_whisper, tone_folder, zip_folder
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
-from toy_models import build_chain_llm, build_tiny_llm, save_word_bert
+from toy_models import build_chain_llm, build_tiny_llm, fine_tune_reviews, save_word_bert, train_stopping_lora
 
 from agent.assistant import Assistant
 from trainer.core.workspace import Workspace
@@ -152,6 +152,12 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def lora_chat_run(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run 1 of a workspace of its own (two levels up): tiny_llm's LoRA run that learnt to end its short replies."""
+    return train_stopping_lora(tiny_llm, tmp_path_factory.mktemp("lora-run"))
+
+
+@pytest.fixture(scope="module")
 def wide_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-layer BERT with 256 one-dimensional attention heads and 8192 positions, eager attention.
 
@@ -178,37 +184,7 @@ def chain_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny_bert fine-tuned for a few plain-torch steps on the clear-word reviews, saved like a run's model/."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    labels = ["neg", "pos"]
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_bert,
-        num_labels=2,
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-        use_safetensors=True,
-    )
-    rows = make_reviews(96, seed=1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    losses = []
-    for step in range(48):
-        batch = [rows[(step * 16 + i) % len(rows)] for i in range(16)]
-        encoded = tokenizer([text for text, _ in batch], padding=True, return_tensors="pt")
-        targets = torch.tensor([labels.index(label) for _, label in batch])
-        loss = model(**encoded, labels=targets).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-    assert sum(losses[-5:]) / 5 < losses[0], "the fixture's quick fine-tune did not learn"
-    folder = tmp_path_factory.mktemp("trained") / "model"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return fine_tune_reviews(tiny_bert, tmp_path_factory.mktemp("trained") / "model")
 
 
 @pytest.fixture(scope="session")

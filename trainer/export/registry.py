@@ -8,7 +8,11 @@ import importlib
 from trainer.core.errors import UserError
 from trainer.export.base import ExportFormat
 
-BUILTIN: tuple[str, ...] = ("trainer.export.onnx",)
+BUILTIN: tuple[str, ...] = (
+    "trainer.export.merged",
+    "trainer.export.onnx",
+    "trainer.export.hub",
+)
 
 _formats: dict[str, ExportFormat] = {}
 

@@ -19,6 +19,7 @@ from trainer.tasks.registry import task_names
 from ui.cli.assistant import LLM_FLAGS, UI_FLAGS, cmd_chat, cmd_settings, cmd_ui
 from ui.cli.common import Command, arg
 from ui.cli.data import cmd_inspect, cmd_prepare
+from ui.cli.export import EXPORT_FLAGS, cmd_export
 from ui.cli.judge import JUDGE_FLAGS, cmd_judge
 from ui.cli.mcp import MCP_FLAGS, cmd_mcp
 from ui.cli.models import ACTIONS as MODEL_ACTIONS
@@ -206,6 +207,14 @@ COMMANDS: tuple[Command, ...] = (
         "serve the chat's tools to other agents over the Model Context Protocol (stdio, or streamable HTTP)",
         cmd_mcp,
         MCP_FLAGS,
+    ),
+    Command(
+        "export",
+        "write a finished run as merged weights, GGUF, ONNX or a hub folder, and check it answers like the run",
+        cmd_export,
+        EXPORT_FLAGS,
+        prints_data=True,
+        json_help="print the folder, its files with sha256, and the parity result (parity_ok) as one JSON object",
     ),
     Command(
         "models",

@@ -35,6 +35,8 @@ class TextClassification(Task):
     )
     hosted_trainable = True
     rank_metric = "macro_f1"
+    exports = ("onnx", "hub")
+    pipeline_tag = "text-classification"
     search_metric = ("eval_macro_f1", 1)
     keeps_best_epoch = True
     inspect_hint = "Say **fine-tune a classifier on this** for a plan."
