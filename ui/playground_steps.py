@@ -59,6 +59,7 @@ def steps(playground: Playground, request: Request, histories: Histories | None)
     sides: list[tuple[str, str, bool]] = [("tuned", target.value, False), ("base", target.value, True)]
     if other is not None:
         sides.append(("other", other.value, False))
+    playground.check_input(target.value, _given(request, kind, pairs, before["tuned"]))
     for side, value, base in sides:
         yield Step(_phase(playground, target, other, side, kind), kind, dict(outcomes), after)
         given = _given(request, kind, pairs, before[side])

@@ -105,6 +105,13 @@ def parse_value(value: Any) -> tuple[int | None, str | None]:
         raise UserError("Pick a run from the list first; the playground tries one run at a time.") from None
 
 
+def reads(kind: str, pairs: bool) -> str:
+    """What a model of `kind` reads, in a few words."""
+    if kind in (CLASSIFIER, REGRESSION):
+        return "text pairs" if pairs else "single texts"
+    return {CHAT: "conversations", IMAGE: "images", AUDIO: "sound clips"}[kind]
+
+
 def same_input(first: str, pairs_first: bool, second: str, pairs_second: bool) -> bool:
     """True when two models read the same input, so one input can be sent to both."""
     if first in TEXT_KINDS and second in TEXT_KINDS:

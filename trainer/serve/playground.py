@@ -36,6 +36,7 @@ from trainer.serve.play_targets import (
     Target,
     kind_of,
     parse_value,
+    reads,
     same_input,
     takes_pairs,
 )
@@ -171,6 +172,11 @@ class Playground:
         run, _, kind = self.check(run_id)
         return Target(run_id, url), kind, takes_pairs(run)
 
+    def check_input(self, value: Any, given: Given) -> None:
+        """UserError (one sentence) when `given` lacks what the picked model reads."""
+        target, kind, pairs = self.target(value)
+        _check_given(target, kind, pairs, given)
+
     def _live(self) -> list[dict[str, Any]]:
         return list_deployments(self.workspace, self.registry, check_health=False)
 
@@ -215,11 +221,10 @@ class Playground:
         target, kind, pairs = self.target(value)
         second, other_kind, other_pairs = self.target(other)
         if not same_input(kind, pairs, other_kind, other_pairs):
-            reads = "text pairs" if other_pairs and other_kind != CHAT else f"{NOUNS[other_kind]} inputs"
             return Absent(
                 second.name,
-                f"{second.name.capitalize()} reads {reads}, not what {target.name} reads; "
-                "pick a run of the same kind to compare.",
+                f"{second.name.capitalize()} reads {reads(other_kind, other_pairs)}, not the "
+                f"{reads(kind, pairs)} {target.name} reads; pick a run of the same kind to compare.",
             )
         return self.answer(other, given, max_new_tokens)
 
@@ -280,10 +285,10 @@ class Playground:
 
 def no_base_reason(run_id: int, kind: str, started: str) -> str:
     """Why a tuned run that is not a chat model has no base to compare with."""
-    head = "a number head" if kind == REGRESSION else "a classification head for its labels"
+    head = "number" if kind == REGRESSION else "classification"
     return (
-        f"No base {NOUNS[kind]} to compare: run {run_id} started from {started}, which had no {head} "
-        "(a new one was trained), so its base cannot answer; pick another run to compare with."
+        f"There is no base {NOUNS[kind]} to compare: run {run_id} put a new {head} head on {started}, "
+        "which cannot answer before training; pick another run to compare with."
     )
 
 
