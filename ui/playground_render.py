@@ -9,17 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from trainer.serve.play_targets import CHAT, INPUTS, LABEL_KINDS, MEDIA_KINDS, NOUNS, REGRESSION
+from trainer.serve.play_targets import AUDIO, CHAT, INPUTS, LABEL_KINDS, MEDIA_KINDS, NOUNS, REGRESSION
 from trainer.serve.playground import Absent, Answer, Outcome, Scores
 from ui.render.safe import data_text
 
 # The three sides, in the order they are shown.
 SIDES = ("tuned", "base", "other")
 HEADINGS = {"tuned": "Tuned model (the run)", "base": "Base model (before training)", "other": "Compared with"}
-NOTES = {
-    CHAT: "A chat model: each side keeps its own conversation; type a message and press **Send**.",
-    "pair": "A model trained on text pairs: type the first text and the second one, then press **Send**.",
-}
 
 
 @dataclass(frozen=True)
@@ -33,16 +29,16 @@ class Panel:
 
 def describe(kind: str, pairs: bool, run_name: str) -> str:
     """The line under the pickers for a picked model: what it is and what to give it."""
+    name = run_name.capitalize()
     if kind == CHAT:
-        return f"{run_name.capitalize()}: {NOTES[CHAT][2:]}"
-    if pairs:
-        return f"{run_name.capitalize()}: {NOTES['pair'][2:]}"
-    verb = "drop" if kind in MEDIA_KINDS else "type"
+        return f"{name} is a chat model: each side keeps its own conversation; type a message and press **Send**."
     answers = "a number" if kind == REGRESSION else "every label with its probability"
-    noun = NOUNS[kind]
+    if pairs:
+        return f"{name} was trained on text pairs: type the first text and the second one; it answers {answers}."
     if kind in MEDIA_KINDS:
-        noun += " (drop a file, or record a clip)" if INPUTS[kind] == "sound clips" else " (drop a file)"
-    return f"{run_name.capitalize()} is {_a(noun)}: {verb} one of its {INPUTS[kind]} and it answers {answers}."
+        how = "drop a file or record a clip" if kind == AUDIO else "drop a file"
+        return f"{name} is {_a(NOUNS[kind])}: {how} and it answers {answers}."
+    return f"{name} is {_a(NOUNS[kind])}: type one of its {INPUTS[kind]} and it answers {answers}."
 
 
 def footer(answer: Answer) -> str:
