@@ -20,7 +20,7 @@ from gradio.utils import get_upload_folder
 
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
-from trainer.serve.play_targets import CHAT, LABEL_KINDS, MEDIA_KINDS
+from trainer.serve.play_targets import AUDIO, CHAT, IMAGE, LABEL_KINDS, MEDIA_KINDS
 from trainer.serve.playground import PLAY_TOKENS, Answer, Playground, Scores
 from trainer.store.registry import Registry
 from ui.playground_render import HEADINGS, SIDES, Panel, answer_text, describe, empty_histories, labels_of, panel
@@ -64,8 +64,8 @@ class PlaygroundView:
         inputs = [
             text,
             gr.update(visible=pairs and kind != CHAT),
-            gr.update(visible=kind == "image"),
-            gr.update(visible=kind == "audio"),
+            gr.update(visible=kind == IMAGE),
+            gr.update(visible=kind == AUDIO),
             gr.update(visible=kind == CHAT),
         ]
         chats = [gr.update(visible=kind == CHAT, value=[]) for _ in SIDES]
@@ -87,10 +87,9 @@ class PlaygroundView:
         """One try: the status line, the conversations, then each side's chat, labels and note, step by step."""
         try:
             kind = self.playground.target(value)[1]
-            upload = image if kind == "image" else audio if kind == "audio" else None
-            data = self.upload_bytes(upload) if kind in MEDIA_KINDS else b""
-            request = Request(value, other if other not in NO_OTHER else None, message or "", pair or "", data,
-                              int(tokens or PLAY_TOKENS))  # fmt: skip
+            data = self.upload_bytes({IMAGE: image, AUDIO: audio}.get(kind))
+            compared = other if other not in NO_OTHER else None
+            request = Request(value, compared, message or "", pair or "", data, int(tokens or PLAY_TOKENS))
             for step in steps(self.playground, request, histories):
                 yield self._shown(step)
         except UserError as error:
@@ -168,8 +167,21 @@ def add_playground(workspace: Workspace, registry: Registry) -> PlaygroundView:
             pair = gr.Textbox(label="Second text", lines=2, scale=4, visible=False)
             tokens = gr.Slider(16, 512, value=PLAY_TOKENS, step=16, label="Max new tokens", scale=1)
         with gr.Row():
-            image = gr.Image(label="Image", type="filepath", sources=["upload", "clipboard"], visible=False)
-            audio = gr.Audio(label="Sound clip", type="filepath", sources=["upload", "microphone"], visible=False)
+            image = gr.Image(
+                label="Image",
+                type="filepath",
+                image_mode=None,
+                sources=["upload", "clipboard"],
+                visible=False,
+                elem_id="playground-image",
+            )
+            audio = gr.Audio(
+                label="Sound clip",
+                type="filepath",
+                sources=["upload", "microphone"],
+                visible=False,
+                elem_id="playground-audio",
+            )
         with gr.Row():
             send = gr.Button("Send", variant="primary", scale=4)
             clear = gr.Button("Clear conversation", size="sm", scale=1)
