@@ -123,6 +123,7 @@ def test_an_image_and_a_sound_clip_are_read_from_the_upload_folder_only(
     assert last[0].startswith(f"Scored by run {image_run} in ")
     assert last[5] == {row["label"]: pytest.approx(row["score"]) for row in expected}
     assert last[9].startswith("ℹ️ There is no base image classifier")
+    assert last[10] == "Pick another run or a deployment under **Compare with** to see its answer here."
     assert (ws.uploads / "playground" / "warm.png").read_bytes() == picture  # the upload stays in the workspace
 
     # A path anywhere else (an API caller can send any string) is never opened.

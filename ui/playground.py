@@ -23,7 +23,17 @@ from trainer.core.workspace import Workspace
 from trainer.serve.play_targets import AUDIO, CHAT, IMAGE, LABEL_KINDS, MEDIA_KINDS
 from trainer.serve.playground import PLAY_TOKENS, Answer, Playground, Scores
 from trainer.store.registry import Registry
-from ui.playground_render import HEADINGS, SIDES, Panel, answer_text, describe, empty_histories, labels_of, panel
+from ui.playground_render import (
+    HEADINGS,
+    NOTHING_COMPARED,
+    SIDES,
+    Panel,
+    answer_text,
+    describe,
+    empty_histories,
+    labels_of,
+    panel,
+)
 from ui.playground_render import shown as conversation_shown
 from ui.playground_steps import Request, Step, steps
 
@@ -107,7 +117,7 @@ class PlaygroundView:
             shown = panel(outcome, step.kind, step.histories[side]) if outcome is not None else Panel(note="")
             chats.append(conversation_shown(step.histories[side]) if step.kind == CHAT else gr.skip())
             labels.append(shown.labels if step.kind in LABEL_KINDS else gr.skip())
-            notes.append(shown.note)
+            notes.append(NOTHING_COMPARED if step.done and side not in step.outcomes else shown.note)
         return (step.status, step.histories, *chats, *labels, *notes)
 
     def clear(self) -> tuple[Any, ...]:
@@ -191,7 +201,7 @@ def add_playground(workspace: Workspace, registry: Registry) -> PlaygroundView:
         with gr.Row(equal_height=False):
             for side in SIDES:
                 with gr.Column():
-                    chats.append(gr.Chatbot(label=HEADINGS[side], height=320, render_markdown=False, buttons=["copy"]))
+                    chats.append(gr.Chatbot(label=HEADINGS[side], height=420, render_markdown=False, buttons=["copy"]))
                     labels.append(gr.Label(label=HEADINGS[side], visible=False, num_top_classes=10))
                     notes.append(gr.Markdown(""))
 

@@ -15,6 +15,7 @@ from ui.render.safe import data_text
 
 # The three sides, in the order they are shown.
 SIDES = ("tuned", "base", "other")
+NOTHING_COMPARED = "Pick another run or a deployment under **Compare with** to see its answer here."
 HEADINGS = {"tuned": "Tuned model (the run)", "base": "Base model (before training)", "other": "Compared with"}
 
 

@@ -38,6 +38,7 @@ class Step:
     kind: str
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     histories: Histories = field(default_factory=empty_histories)
+    done: bool = False  # the last step of the try
 
 
 def steps(playground: Playground, request: Request, histories: Histories | None) -> Iterator[Step]:
@@ -71,7 +72,7 @@ def steps(playground: Playground, request: Request, histories: Histories | None)
             outcome = playground.compare(target.value, value, given, request.tokens)
         outcomes[side] = outcome
         after = {**after, side: with_answer(before[side], outcome)}
-    yield Step(_done(kind, outcomes), kind, outcomes, after)
+    yield Step(_done(kind, outcomes), kind, outcomes, after, done=True)
 
 
 def _given(request: Request, kind: str, pairs: bool, history: list[dict[str, Any]]) -> Given:
