@@ -24,7 +24,7 @@ from openai_server import FakeOpenAI
 from real_models import smollm2_folder
 from toy_audio import save_tiny_whisper, tone_folder, zip_folder
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
-from toy_models import build_chain_llm, build_tiny_llm, save_word_bert
+from toy_models import build_chain_llm, build_tiny_llm, build_two_stop_llm, save_word_bert
 
 from agent.assistant import Assistant
 from trainer.core.workspace import Workspace
@@ -286,6 +286,22 @@ def chat_url(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     shutil.copytree(tiny_llm, run_dir / "model")
     (run_dir / "config.json").write_text(json.dumps({"task": "sft"}))
     with chat.make_server(run_dir, "127.0.0.1", 0, quiet=True) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def two_stop_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The chat API over build_two_stop_llm (fixed greedy chains, STOP_CHAINS) in this process on a free port."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainer.serve.http import ModelSlot
+    from trainer.serve.listen import Server
+    from trainer.tasks.causal_lm.generate import ChatModel
+
+    folder = build_two_stop_llm(tmp_path_factory.mktemp("two-stop"))
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    served = ChatModel(model, AutoTokenizer.from_pretrained(folder), "tunechat-run-2", 2)
+    with Server(chat.create_chat_app(ModelSlot(served)), "127.0.0.1", 0, quiet=True) as server:
         yield server.url
 
 
