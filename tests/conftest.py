@@ -19,7 +19,7 @@ from drivers import Driver, ScriptedDriver, ServerDriver
 from fake_openai_ft import FakeFineTuning
 from file_reads import watching_reads
 from hosted_runs import CANARY, stop_followers
-from http_probe import Faulty, FaultyChat
+from http_probe import Faulty, FaultyChat, serve_chat_folder
 from openai_server import FakeOpenAI
 from real_models import smollm2_folder
 from toy_audio import save_tiny_whisper, tone_folder, zip_folder
@@ -292,17 +292,8 @@ def chat_url(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture(scope="module")
 def two_stop_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The chat API over build_two_stop_llm (fixed greedy chains, STOP_CHAINS) in this process on a free port."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from trainer.serve.http import ModelSlot
-    from trainer.serve.listen import Server
-    from trainer.tasks.causal_lm.generate import ChatModel
-
-    folder = build_two_stop_llm(tmp_path_factory.mktemp("two-stop"))
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    served = ChatModel(model, AutoTokenizer.from_pretrained(folder), "tunechat-run-2", 2)
-    with Server(chat.create_chat_app(ModelSlot(served)), "127.0.0.1", 0, quiet=True) as server:
-        yield server.url
+    with serve_chat_folder(build_two_stop_llm(tmp_path_factory.mktemp("two-stop"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
