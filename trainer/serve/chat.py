@@ -318,7 +318,7 @@ def client_info(url: str, run_id: int) -> dict[str, Any]:
 
 def banner(chat: ChatModel, url: str) -> str:
     run = f"run {chat.run_id}" if chat.run_id is not None else "the model"
-    return f"Serving {run} OpenAI-compatible at {url}/v1 (model {chat.model_id})"
+    return f"Serving {run} OpenAI-compatible at {url}/v1 (model {chat.model_id}: {chat.weights})"
 
 
 API = ServedApi(
