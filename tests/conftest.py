@@ -19,13 +19,20 @@ from drivers import Driver, ScriptedDriver, ServerDriver
 from fake_openai_ft import FakeFineTuning
 from file_reads import watching_reads
 from hosted_runs import CANARY, stop_followers
-from http_probe import Faulty, FaultyChat
+from http_probe import Faulty, FaultyChat, serve_chat_folder
 from onnx_runs import ExportRuns
 from openai_server import FakeOpenAI
 from real_models import smollm2_folder
 from toy_audio import save_tiny_whisper, tone_folder, zip_folder
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
-from toy_models import build_chain_llm, build_tiny_llm, fine_tune_reviews, save_word_bert, train_stopping_lora
+from toy_models import (
+    build_chain_llm,
+    build_tiny_llm,
+    build_two_stop_llm,
+    fine_tune_reviews,
+    save_word_bert,
+    train_stopping_lora,
+)
 
 from agent.assistant import Assistant
 from trainer.core.workspace import Workspace
@@ -270,6 +277,13 @@ def chat_url(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     (run_dir / "config.json").write_text(json.dumps({"task": "sft"}))
     with chat.make_server(run_dir, "127.0.0.1", 0, quiet=True) as server:
         yield server.url
+
+
+@pytest.fixture(scope="module")
+def two_stop_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The chat API over build_two_stop_llm (fixed greedy chains, STOP_CHAINS) in this process on a free port."""
+    with serve_chat_folder(build_two_stop_llm(tmp_path_factory.mktemp("two-stop"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

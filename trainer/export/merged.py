@@ -16,6 +16,7 @@ from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_text, read_json
 from trainer.export.base import ExportOptions, ExportSource, Progress, Written
 from trainer.export.parity import ParityReport
+from trainer.tasks.causal_lm.served_weights import DTYPES, trained_dtype
 
 # What a run's model/ holds that a plain model folder does not need (tunechat's own note of what it is).
 TUNECHAT_ONLY = ("tunechat.json",)
@@ -27,17 +28,6 @@ def model_info(run_dir: Path) -> dict[str, Any]:
     """What the run's model/tunechat.json says: {"kind": "adapter"|"full", "base_model", "task"}."""
     path = Path(run_dir) / "model" / "tunechat.json"
     return dict(read_json(path)) if path.is_file() else {"kind": "full"}
-
-
-DTYPES = ("float32", "bfloat16", "float16")
-
-
-def trained_dtype(run_dir: Path) -> str:
-    """The dtype the run's weights were loaded in for training (hardware.json's choice), float32 when unknown."""
-    path = Path(run_dir) / "hardware.json"
-    choice = dict(read_json(path)).get("choice", {}) if path.is_file() else {}
-    dtype = str(choice.get("dtype") or "float32")
-    return dtype if dtype in DTYPES else "float32"
 
 
 def stored_dtype(base_name: str, remote: bool) -> str | None:

@@ -164,6 +164,8 @@ def render_comparison(comparison: dict[str, Any]) -> str:
 
 
 def render_deployment(deployment: dict[str, Any]) -> str:
+    if deployment.get("handoff"):
+        return render_handoff(deployment)
     if deployment.get("chat_url"):
         answers = (
             "It speaks the OpenAI chat-completions API, so the official `openai` client works with "
@@ -176,6 +178,21 @@ def render_deployment(deployment: dict[str, Any]) -> str:
         f"Call it:\n\n```bash\n{deployment['curl']}\n```\n\n"
         f"{answers}; `GET {deployment.get('health_url', '/health')}` checks it is up."
     )
+
+
+def render_handoff(deployment: dict[str, Any]) -> str:
+    """A chat run on a GPU machine: the commands that serve it, which tunechat shows and never runs."""
+    parts = [
+        f"Run {deployment['run_id']} is a language model and this machine has {data_text(deployment['hardware'])}: "
+        "a GPU server serves it far better than tunechat's own. Run one of these (tunechat does not start them):"
+    ]
+    for handoff in deployment["handoff"]:
+        parts.append(
+            f"**{data_text(handoff['tool'])}**: {prose(handoff['why'])}.\n\n{code_block(handoff['command'])}\n\n"
+            f"It answers OpenAI's chat API at {code(handoff['url'])} as model {code(handoff['model'])}."
+        )
+    parts.append(f"tunechat's own server stays one command away: {code(deployment['own_server'])}.")
+    return "\n\n".join(parts)
 
 
 def render_runs(runs: list[dict[str, Any]]) -> str:
