@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from trainer.core.errors import UserError
 from trainer.export.base import ExportOptions, ExportSource, Progress, Written
+from trainer.export.parity import FP32_TOLERANCE
 
 if TYPE_CHECKING:
     from trainer.export.onnx_inputs import Inputs
     from trainer.export.parity import ParityReport
 
 # Probabilities of the export and the trained model may differ by this much (both run in fp32).
-TOLERANCE = 1e-4
+TOLERANCE = FP32_TOLERANCE
 
 
 def _modality(source: ExportSource) -> Any:
@@ -75,19 +76,20 @@ class OnnxFormat:
 
     def parity(self, source: ExportSource, out_dir: Path, options: ExportOptions) -> ParityReport | None:
         from trainer.export.held_out import held_out_files, held_out_texts
-        from trainer.export.onnx_scores import OnnxScores, TrainedMedia, TrainedText
+        from trainer.export.onnx_scores import OnnxScores, TrainedText
         from trainer.export.parity import compare_scores
+        from trainer.tasks.media.serve import Classifier
 
         _require_packages()
         limit = options.parity_examples
         modality = _modality(source)
-        trained: TrainedText | TrainedMedia
+        trained: TrainedText | Classifier
         if modality is None:
             trained = text = TrainedText.from_run(source.run_dir)
             exported = OnnxScores.text(out_dir)
             inputs: list[Any] = held_out_texts(source.run_dir, limit, text.pairs)
         else:
-            trained = TrainedMedia.from_run(modality, source.run_dir)
+            trained = Classifier.from_run(modality, source.run_dir)
             exported = OnnxScores.media(out_dir, modality)
             inputs = list(held_out_files(source.run_dir, source.config, limit, modality.readable))
         target = exported.settings.get("target")

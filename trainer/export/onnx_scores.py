@@ -59,24 +59,6 @@ class TrainedText:
         return [{entry["label"]: float(entry["score"]) for entry in answer} for answer in answers]
 
 
-class TrainedMedia:
-    """The run's image or audio classifier, as its HTTP API runs it (trainer/tasks/media/serve.py)."""
-
-    def __init__(self, classifier: Any):
-        self.classifier = classifier
-        self.label = "trained model (PyTorch)"
-
-    @classmethod
-    def from_run(cls, modality: Any, run_dir: Path) -> TrainedMedia:
-        from trainer.tasks.media.serve import Classifier
-
-        return cls(Classifier.from_run(modality, run_dir))
-
-    def scores(self, inputs: Sequence[Any]) -> list[dict[str, float]]:
-        answers = self.classifier.predict([Path(os.fspath(item)).read_bytes() for item in inputs])
-        return [{entry["label"]: float(entry["score"]) for entry in answer} for answer in answers]
-
-
 class OnnxScores:
     """An ONNX export in onnxruntime, its inputs prepared from its own folder."""
 

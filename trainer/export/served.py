@@ -7,10 +7,13 @@ wants one, goes in the Authorization header and nowhere else.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
@@ -61,7 +64,19 @@ class HttpScores:
         self.label = f"server at {self.url}"
 
     def scores(self, inputs: Sequence[Any]) -> list[dict[str, float]]:
-        answer = post_json(f"{self.url}/predict", {"inputs": list(inputs)}, self.api_key)
+        return self.read(
+            post_json(f"{self.url}/predict", {"inputs": [self.shaped(item) for item in inputs]}, self.api_key)
+        )
+
+    @staticmethod
+    def shaped(item: Any) -> Any:
+        """A (text, text pair) tuple as the Inference API's pair object; a text as it is."""
+        if isinstance(item, tuple):
+            return {"text": item[0], "text_pair": item[1]}
+        return item
+
+    @staticmethod
+    def read(answer: Any) -> list[dict[str, float]]:
         found: list[dict[str, float]] = []
         for row in answer:
             if isinstance(row, dict):  # regression: one {"score": x} per input
@@ -69,3 +84,11 @@ class HttpScores:
             else:
                 found.append({str(item["label"]): float(item["score"]) for item in row})
         return found
+
+
+class HttpMediaScores(HttpScores):
+    """A media classifier server: each held-out file's bytes sent base64-encoded, as its JSON API takes them."""
+
+    def scores(self, inputs: Sequence[Any]) -> list[dict[str, float]]:
+        encoded = [base64.b64encode(Path(os.fspath(item)).read_bytes()).decode() for item in inputs]
+        return self.read(post_json(f"{self.url}/predict", {"inputs": encoded}, self.api_key))

@@ -25,6 +25,7 @@ from pydantic import (
 from starlette.exceptions import HTTPException
 
 from trainer.core.errors import UserError
+from trainer.export import deployed
 from trainer.serve.http import (
     ErrorStyle,
     ModelSlot,
@@ -326,6 +327,7 @@ API = ServedApi(
     load=lambda run_dir: ChatModel.from_run(Path(run_dir)),
     banner=banner,
     client_info=client_info,
+    parity=deployed.chat_parity,
 )
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from trainer.export import deployed
 from trainer.serve.batching import Batcher
 from trainer.serve.encoder_batch import TextItem, encoder_logits, text_items
 from trainer.serve.http import ErrorStyle, ModelSlot, ServedApi, create_app
@@ -190,6 +191,7 @@ API = ServedApi(
     load=load_predictor,
     banner=banner,
     client_info=client_info,
+    parity=deployed.text_parity,
 )
 
 

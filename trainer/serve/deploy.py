@@ -37,8 +37,10 @@ def deploy_run(
     host: str = "127.0.0.1",
     port: int | None = None,
     timeout: float = READY_TIMEOUT_S,
+    check_parity: bool = True,
 ) -> dict[str, Any]:
-    """Serve a succeeded run's model over HTTP and return how to call it.
+    """Serve a succeeded run's model over HTTP and return how to call it, with the parity check of what it
+    answers against the run in this process (`check_parity`).
 
     Returns the running deployment instead when the run is already served (on `port`, if one is given). When this
     process has TUNECHAT_API_KEY, the server requires it (handed over in its environment, never its arguments).
@@ -76,7 +78,21 @@ def deploy_run(
         time.sleep(0.25)
 
     registry.add_deployment(run_id, host, port, pid)
-    return {**info, "healthy": True, "already_running": False, "log": str(log_path)}
+    parity = served_parity(run, run_dir, info["url"], api_key) if check_parity else None
+    return {**info, "healthy": True, "already_running": False, "log": str(log_path), "parity": parity}
+
+
+def served_parity(run: Mapping[str, Any], run_dir: Path, url: str, api_key: str | None) -> dict[str, Any] | None:
+    """Whether the server answers like the run in this process (its task's served API says how to ask it): the
+    parity report as a dict, or why it could not be checked; None when the API names no check."""
+    check = task_of(run).served_api().parity
+    if check is None:
+        return None
+    try:
+        report = check(run_dir, url, api_key)
+    except UserError as error:
+        return {"parity_ok": None, "error": str(error)}
+    return {**report.to_dict(), "sentence": report.sentence}
 
 
 def check_deployable(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainer.serve.access import RequireKey
 from trainer.serve.metrics import Measured, ServerMetrics, add_metrics_route
+
+if TYPE_CHECKING:
+    from trainer.export.parity import ParityReport
 
 MAX_BODY_BYTES = 1_000_000
 # A too-large body up to this size is read to its end and dropped before the answer, so the client sees the
@@ -71,6 +74,8 @@ class ServedApi:
     load: Callable[[Path], Any]  # the run folder -> the model the app's slot holds (slow: seconds)
     banner: Callable[[Any, str], str]  # (model, url) -> what the server prints once the model is loaded
     client_info: Callable[[str, int], dict[str, Any]]  # (url, run_id) -> the endpoint and curl/python examples
+    # (run folder, url, API key) -> whether the server answers like the run in this process (trainer/export/deployed.py)
+    parity: Callable[[Path, str, str | None], ParityReport] | None = None
 
 
 def loading_response() -> JSONResponse:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from trainer.export import deployed
 from trainer.serve.classifier import STYLE, curl_example, encoder_batcher, encoder_info, use_idle_cores
 from trainer.serve.classifier import client_info as classifier_client_info
 from trainer.serve.encoder_batch import text_items
@@ -78,4 +79,5 @@ API = ServedApi(
     load=load_regressor,
     banner=banner,
     client_info=client_info,
+    parity=deployed.text_parity,
 )

@@ -21,7 +21,7 @@ def _size(size: Any) -> str:
     return f"{value:.1f} GB"
 
 
-def render_parity(result: dict[str, Any]) -> str:
+def render_parity(result: dict[str, Any], form: str = "the export") -> str:
     """The verdict in one line, then the first prompt or input that differed and the fix."""
     sentence = data_text(result.get("parity_sentence") or "")
     ok = result.get("parity_ok")
@@ -34,7 +34,7 @@ def render_parity(result: dict[str, Any]) -> str:
     if not ok and isinstance(first, dict):
         lines.append(
             f"First difference: on {code(first.get('input', ''))} the trained model gave "
-            f"{code(first.get('trained', ''))}, the export {code(first.get('exported', ''))}."
+            f"{code(first.get('trained', ''))}, {form} {code(first.get('exported', ''))}."
         )
     return "\n\n".join(lines)
 

@@ -7,6 +7,7 @@ from typing import Any
 from ui.render.answers import render_base_vs_tuned, render_closeness
 from ui.render.baselines import closing_lines, probe_row, render_warnings
 from ui.render.evaluation_extras import render_forgetting, render_judge
+from ui.render.export import render_parity
 from ui.render.format import fmt_number, fmt_seconds, table
 from ui.render.preference import render_preference
 from ui.render.regression import is_regression, render_regression_evaluation
@@ -173,11 +174,16 @@ def render_deployment(deployment: dict[str, Any]) -> str:
         )
     else:
         answers = deployment.get("answers") or "It answers one list of {label, score} per input"
-    return (
+    text = (
         f"Run {deployment['run_id']} is being served at **{deployment['url']}**.\n\n"
         f"Call it:\n\n```bash\n{deployment['curl']}\n```\n\n"
         f"{answers}; `GET {deployment.get('health_url', '/health')}` checks it is up."
     )
+    parity = deployment.get("parity")
+    if isinstance(parity, dict):
+        shown = {"parity_ok": parity.get("parity_ok"), "parity_sentence": parity.get("sentence") or parity.get("error")}
+        text += "\n\n" + render_parity({**shown, "parity": parity}, form="the server")
+    return text
 
 
 def render_handoff(deployment: dict[str, Any]) -> str:
