@@ -8,34 +8,33 @@ as the raw body. Every failure is one sentence naming the deployment.
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import os
 import urllib.error
 import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
 from trainer.core.errors import UserError
+from trainer.serve.access import KEY_ENV, is_loopback
 
 TIMEOUT_S = 300.0
-LOOPBACK_NAMES = ("localhost",)
 
 
 def check_loopback(url: str) -> str:
     """`url` when it points at this machine; UserError otherwise (the playground sends inputs nowhere else)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        local = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        local = host in LOOPBACK_NAMES
-    if not local:
+    if not is_loopback(urlsplit(url).hostname or ""):
         raise UserError(f"The deployment at {url} is not on this machine; the playground only calls 127.0.0.1.")
     return url.rstrip("/")
 
 
 def post(url: str, body: bytes, content_type: str, timeout: float = TIMEOUT_S) -> Any:
     """The JSON answer of a POST to a deployment on this machine; one sentence for any failure."""
-    request = urllib.request.Request(check_loopback(url), data=body, headers={"Content-Type": content_type})
+    headers = {"Content-Type": content_type}
+    key = os.environ.get(KEY_ENV)  # deployments started from this process require this key (deploy hands it on)
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(check_loopback(url), data=body, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read().decode("utf-8"))
@@ -50,7 +49,10 @@ def post(url: str, body: bytes, content_type: str, timeout: float = TIMEOUT_S) -
 
 def _refusal(url: str, error: urllib.error.HTTPError) -> str:
     if error.code in (401, 403):
-        return f"The deployment at {url} asks for an API key the playground does not have; try the run itself."
+        return (
+            f"The deployment at {url} asks for an API key the playground does not have; start tunechat with "
+            f"{KEY_ENV} set to that key, or try the run itself."
+        )
     try:
         answer = json.loads(error.read().decode("utf-8"))
     except (OSError, ValueError):
