@@ -138,6 +138,7 @@ def test_a_session_through_every_tool_leaks_the_key_nowhere(
         chat.tool("which is best?", "find_runs", which="best")
         chat.tool("list them", "list_runs")
         chat.tool("try it first", "dry_run")  # no plan waits: one sentence back
+        chat.tool("export run 1 for the hub", "export_run", run_id=1, format="hub")
         chat.tool("serve run 1", "deploy_run", run_id=1)
         chat.send("yes")
         (deployment,) = assistant.registry.list_deployments()
