@@ -8,7 +8,7 @@ import importlib
 from trainer.core.errors import UserError
 from trainer.export.base import ExportFormat
 
-BUILTIN: tuple[str, ...] = ()
+BUILTIN: tuple[str, ...] = ("trainer.export.gguf",)
 
 _formats: dict[str, ExportFormat] = {}
 
