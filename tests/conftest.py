@@ -153,11 +153,8 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def gguf_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any]:
-    """A tiny LoRA chat run (SmolLM2's tokenizer cut down, turns ending in <|turn_end|>) and its f16 GGUF export:
-    (run folder, export folder, what the export wrote)."""
-    run_dir = build_gguf_run(tmp_path_factory.mktemp("gguf-run"))
-    out, written = export_f16(run_dir)
-    return run_dir, out, written
+    """A tiny LoRA chat run and its f16 GGUF export: (run folder, export folder, what the export wrote)."""
+    return export_f16(build_gguf_run(tmp_path_factory.mktemp("gguf-run")))
 
 
 @pytest.fixture(scope="module")

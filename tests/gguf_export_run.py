@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 TURN_END = "<|turn_end|>"
 TEMPLATE = (
@@ -191,7 +192,7 @@ def rewrite_gguf(source: Path, target: Path, changes: dict[str, object]) -> Path
     return target
 
 
-def export_f16(run_dir: Path) -> tuple[Path, object]:
+def export_f16(run_dir: Path) -> tuple[Path, Path, Any]:
     """The run's GGUF export with f16 only (no quantisation, to keep the test short), in export/gguf."""
     from types import SimpleNamespace
 
@@ -203,4 +204,4 @@ def export_f16(run_dir: Path) -> tuple[Path, object]:
     out = run_dir / "export" / "gguf"
     out.mkdir(parents=True)
     written = FORMAT.write(source, out, ExportOptions(quantisations=("f16",)), lambda line: None)
-    return out, written
+    return run_dir, out, written
