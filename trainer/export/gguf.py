@@ -7,6 +7,7 @@ compares its greedy answers with the trained model's: f16 exactly, the quantised
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from trainer.core.errors import UserError
 from trainer.export.base import ExportOptions, ExportSource, Progress, Written
-from trainer.export.parity import ParityReport, compare_chat
+from trainer.export.parity import ChatAnswer, ChatResponder, Messages, ParityReport, compare_chat
 
 # What the converter writes itself (its --outtype), and what llama.cpp's quantiser makes from the f16 file.
 CONVERTED = ("f16", "q8_0")
@@ -124,7 +125,7 @@ class GgufFormat:
         if not kinds:
             return None
         prompts = held_out_prompts(source.run_dir, options.parity_examples)
-        trained = TransformersChat.trained(source.run_dir)
+        trained = Remembered(TransformersChat.trained(source.run_dir))
         reports: dict[str, ParityReport] = {}
         for kind in kinds:
             exported = LlamaCppChat(out_dir / file_name(kind), f"GGUF {kind} (llama.cpp)")
@@ -135,6 +136,24 @@ class GgufFormat:
             finally:
                 exported.close()
         return combined(reports)
+
+
+class Remembered:
+    """A responder whose answers are computed once per prompt: the trained model answers the same prompts for
+    every file compared with it."""
+
+    def __init__(self, inner: ChatResponder):
+        self.inner, self.label = inner, inner.label
+        self._answers: dict[str, ChatAnswer] = {}
+
+    def render(self, messages: Messages) -> str | None:
+        return self.inner.render(messages)
+
+    def answer(self, messages: Messages, max_tokens: int) -> ChatAnswer:
+        key = json.dumps([messages, max_tokens], sort_keys=True)
+        if key not in self._answers:
+            self._answers[key] = self.inner.answer(messages, max_tokens)
+        return self._answers[key]
 
 
 def combined(reports: dict[str, ParityReport]) -> ParityReport:
