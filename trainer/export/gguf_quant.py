@@ -62,8 +62,12 @@ def fallback_note(path: Path, kind: str) -> str | None:
         )
     others = {name: count for name, count in counts.items() if name not in (main, "Q6_K", "Q8_0", "F16", "F32")}
     if others:
-        shown = ", ".join(f"{count} {name}" for name, count in others.items())
-        return f"{kind}: {shown} weight tensors fell back from {main} (their rows do not fit 256-value blocks)."
+        shown = ", ".join(f"{count} fell back to {name}" for name, count in others.items())
+        total = sum(counts.values())
+        return (
+            f"{kind}: {counts[main]} of {total} weight tensors are {main}; {shown}, as their rows do not "
+            "fit 256-value blocks (the file is larger and closer to the trained model than a true q4_k_m)."
+        )
     return None
 
 
