@@ -150,3 +150,18 @@ def test_parity_blames_a_gguf_whose_eos_is_not_the_turn_end_on_the_stop_token(
     assert report.first_mismatch is not None and report.first_mismatch["trained_finish"] == "stop"
     assert report.first_mismatch["exported_finish"] == "length"
     assert json.dumps(report.to_dict())
+
+
+def test_without_the_sdist_and_without_network_the_error_names_the_command_that_fetches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainer.export import llamacpp_tools
+
+    monkeypatch.setenv("TUNECHAT_TOOLS", str(tmp_path / "tools"))
+    monkeypatch.setattr(llamacpp_tools.subprocess, "run", lambda *args, **kwargs: (_ for _ in ()).throw(OSError()))
+    version = llamacpp_tools.llama_cpp_version()
+    with pytest.raises(UserError) as caught:
+        llamacpp_tools.converter_dir()
+    sentence = str(caught.value)
+    assert f"pip download --no-deps --no-binary :all: llama-cpp-python=={version}" in sentence
+    assert sentence.count(". ") == 0 and not (tmp_path / "tools" / f"llama.cpp-{version}").exists()
