@@ -46,6 +46,7 @@ Things to say:
 - **go** to start training, **dry run** to try a plan first (two steps, nothing kept), **status**, **stop**
 - **results** (or **evaluate run 2**), **list runs**, **compare run 1 and run 2**, **why did run 2 beat run 1?**, \
 **deploy run 2**, **stop serving run 2**, **delete run 2**, **delete dataset reviews.tsv** (these wait for your **yes**)
+- **export run 2** (merged weights; **for ollama**, **as onnx**, **for the hub**), checked against the trained model
 - earlier runs: **resume the run that crashed**, **deploy the best run**, **same as last time but 3 epochs**
 - search settings: **find the best learning rate**, **tune the hyperparameters in 15 minutes**, \
 **search status** (each trial is a run; the search waits for your **yes**)
@@ -281,6 +282,11 @@ class GuidedTurn:
         name = intent.settings.get("dataset") or self.active_file()
         self.call("delete_dataset", dataset=name)
         return f"`{name}` can be deleted; nothing is deleted yet."
+
+    def on_export(self, intent: Intent) -> str:
+        """ "export run 3 for ollama": a local write checked for parity, no yes needed (a push waits for one)."""
+        run_id = intent.run_ids[0] if intent.run_ids else None
+        return self.show.export(self.call("export_run", run_id=run_id, **intent.settings))
 
     def on_list_runs(self, intent: Intent) -> str:
         return self.show.runs(self.call("list_runs")["runs"])

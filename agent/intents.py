@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.export_words import EXPORT_PATTERNS, parse_export
 from trainer.backends.registry import hosted_backends
 from trainer.tasks.registry import task_names
 
@@ -65,6 +66,8 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
             r"\b(delete|remove|erase)\s+(the\s+|this\s+|my\s+)?(runs?|dataset|data ?set|file|upload)\b"
         ],
     ),
+    # "export run 3 for ollama", "merged weights", "push it to the hub": before "deploy" ("publish") and "train".
+    ("export", EXPORT_PATTERNS),
     # "why did run 2 beat run 1?", "what made run 3 better?", "explain the comparison": before "compare".
     (
         "explain",
@@ -329,6 +332,8 @@ def classify(message: str) -> Intent:
                 return Intent(name, parse_search(message))
             if name == "delete":
                 return parse_delete(message)
+            if name == "export":  # a run only after the word "run": "q4_k_m" or "user/model-2" name none
+                return Intent(name, parse_export(message), [int(n) for n in NAMED_RUN_PATTERN.findall(message)])
             if name in NAMED_RUN_INTENTS:
                 return Intent(name, settings, [int(n) for n in NAMED_RUN_PATTERN.findall(message)])
             return Intent(name, settings, parse_run_ids(message))

@@ -7,13 +7,9 @@ model only sees and sets the documented arguments, never the workspace, registry
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
 import os
-import re
 import time
-import typing
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -21,13 +17,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from agent.images import result_images
 from agent.prompts import system_prompt
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS
+from tools.schema import parse_docstring, result_text, tool_args_schema
 from tools.session_files import hide_other_chats
 from trainer.core.errors import UserError
 from trainer.core.records import plain
@@ -39,11 +35,6 @@ log = logging.getLogger(__name__)
 RECURSION_LIMIT = 25
 # Only the latest messages go back to the model: enough context, bounded cost.
 HISTORY_LIMIT = 40
-# A tool result longer than this (JSON characters) is shortened before the model sees it.
-MAX_RESULT_CHARS = 12_000
-MAX_LIST_ITEMS = 25
-MAX_STRING_CHARS = 2_000
-SECTION_HEADERS = ("Args:", "Arguments:", "Returns:", "Raises:", "Examples:", "Example:", "Note:")
 
 
 # ---- the chat model -------------------------------------------------------------------------
@@ -71,47 +62,6 @@ def chat_model_base_url(model: Any) -> str | None:
 
 
 # ---- tools ----------------------------------------------------------------------------------
-
-
-def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
-    """Split a Google-style docstring into its description and {argument: description}."""
-    lines = inspect.cleandoc(doc or "").splitlines()
-    summary: list[str] = []
-    args: dict[str, str] = {}
-    section: str | None = None
-    current: str | None = None
-    for line in lines:
-        stripped = line.strip()
-        if stripped in SECTION_HEADERS:
-            section, current = stripped, None
-            continue
-        if section is None:
-            summary.append(stripped)
-        elif section in ("Args:", "Arguments:") and stripped:
-            match = re.match(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", stripped)
-            if match and line.startswith(" ") and len(line) - len(line.lstrip()) <= 4:
-                current = match.group(1)
-                args[current] = match.group(2)
-            elif current is not None:
-                args[current] = f"{args[current]} {stripped}".strip()
-    paragraphs = " ".join(line if line else "\n" for line in summary).split("\n")
-    description = "\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
-    return description, args
-
-
-def tool_args_schema(func: Callable[..., Any]) -> type[BaseModel]:
-    """A pydantic model of the tool's arguments (all but ctx) with their docstring descriptions."""
-    hints = typing.get_type_hints(func)
-    _, descriptions = parse_docstring(func.__doc__)
-    fields: dict[str, Any] = {}
-    for name, parameter in inspect.signature(func).parameters.items():
-        if name == "ctx":
-            continue
-        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
-        fields[name] = (hints[name], Field(default, description=descriptions.get(name)))
-    # extra="forbid": an argument the tool does not document (say "ctx") is refused, not silently dropped.
-    config = ConfigDict(extra="forbid")
-    return create_model(f"{func.__name__}_args", __config__=config, **fields)
 
 
 def langchain_tools(ctx: ToolContext) -> list[BaseTool]:
@@ -154,30 +104,6 @@ def call_tool(
         return f"Error: {message}", {"ok": False, "error": message, "duration_s": time.monotonic() - started}
     text = hide_other_chats(ctx, result_text(result))
     return text, {"ok": True, "result": result, "duration_s": time.monotonic() - started}
-
-
-def result_text(result: Any) -> str:
-    """The JSON the model reads, shortened (long lists and strings cut, with a note) when it is huge."""
-    text = json.dumps(result, default=str, ensure_ascii=False)
-    if len(text) <= MAX_RESULT_CHARS:
-        return text
-    text = json.dumps(_shrink(result), default=str, ensure_ascii=False)
-    if len(text) <= MAX_RESULT_CHARS:
-        return text
-    return text[:MAX_RESULT_CHARS] + f" ... [truncated, {len(text) - MAX_RESULT_CHARS} more characters]"
-
-
-def _shrink(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _shrink(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        items = [_shrink(item) for item in value[:MAX_LIST_ITEMS]]
-        if len(value) > MAX_LIST_ITEMS:
-            items.append(f"... {len(value) - MAX_LIST_ITEMS} more items")
-        return items
-    if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
-        return value[:MAX_STRING_CHARS] + f"... [{len(value) - MAX_STRING_CHARS} more characters]"
-    return value
 
 
 # ---- one turn -------------------------------------------------------------------------------

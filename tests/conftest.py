@@ -20,12 +20,20 @@ from fake_openai_ft import FakeFineTuning
 from file_reads import watching_reads
 from gguf_export_run import build_gguf_run, export_f16
 from hosted_runs import CANARY, stop_followers
-from http_probe import Faulty, FaultyChat
+from http_probe import Faulty, FaultyChat, serve_chat_folder
+from onnx_runs import ExportRuns
 from openai_server import FakeOpenAI
 from real_models import smollm2_folder
 from toy_audio import save_tiny_whisper, tone_folder, zip_folder
 from toy_data import chat_rows, make_reviews, pair_rows, write_jsonl
-from toy_models import build_chain_llm, build_tiny_llm, save_word_bert
+from toy_models import (
+    build_chain_llm,
+    build_tiny_llm,
+    build_two_stop_llm,
+    fine_tune_reviews,
+    save_word_bert,
+    train_stopping_lora,
+)
 
 from agent.assistant import Assistant
 from trainer.core.workspace import Workspace
@@ -158,6 +166,12 @@ def gguf_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any]
 
 
 @pytest.fixture(scope="module")
+def lora_chat_run(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run 1 of a workspace of its own (two levels up): tiny_llm's LoRA run that learnt to end its short replies."""
+    return train_stopping_lora(tiny_llm, tmp_path_factory.mktemp("lora-run"))
+
+
+@pytest.fixture(scope="module")
 def wide_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-layer BERT with 256 one-dimensional attention heads and 8192 positions, eager attention.
 
@@ -184,37 +198,7 @@ def chain_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny_bert fine-tuned for a few plain-torch steps on the clear-word reviews, saved like a run's model/."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    labels = ["neg", "pos"]
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_bert,
-        num_labels=2,
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-        use_safetensors=True,
-    )
-    rows = make_reviews(96, seed=1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    losses = []
-    for step in range(48):
-        batch = [rows[(step * 16 + i) % len(rows)] for i in range(16)]
-        encoded = tokenizer([text for text, _ in batch], padding=True, return_tensors="pt")
-        targets = torch.tensor([labels.index(label) for _, label in batch])
-        loss = model(**encoded, labels=targets).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-    assert sum(losses[-5:]) / 5 < losses[0], "the fixture's quick fine-tune did not learn"
-    folder = tmp_path_factory.mktemp("trained") / "model"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return fine_tune_reviews(tiny_bert, tmp_path_factory.mktemp("trained") / "model")
 
 
 @pytest.fixture(scope="session")
@@ -258,6 +242,12 @@ def audio_url(audio_run: Path) -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture(scope="module")
+def export_runs(request: pytest.FixtureRequest) -> ExportRuns:
+    """Finished text, image and audio classifier runs for the export tests, each made on first use."""
+    return ExportRuns(request)
+
+
 # ---- served models ---------------------------------------------------------------------------------------
 
 
@@ -294,6 +284,13 @@ def chat_url(tiny_llm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     (run_dir / "config.json").write_text(json.dumps({"task": "sft"}))
     with chat.make_server(run_dir, "127.0.0.1", 0, quiet=True) as server:
         yield server.url
+
+
+@pytest.fixture(scope="module")
+def two_stop_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The chat API over build_two_stop_llm (fixed greedy chains, STOP_CHAINS) in this process on a free port."""
+    with serve_chat_folder(build_two_stop_llm(tmp_path_factory.mktemp("two-stop"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

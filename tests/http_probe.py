@@ -3,17 +3,35 @@ events read by hand, and a real tiny causal LM that fails or stalls in `generate
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from trainer.tasks.causal_lm.generate import ChatModel
+
+
+@contextlib.contextmanager
+def serve_chat_folder(folder: Any) -> Iterator[str]:
+    """The chat API over the causal LM saved in `folder`, in this process on a free loopback port: its URL."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainer.serve.chat import create_chat_app
+    from trainer.serve.http import ModelSlot
+    from trainer.serve.listen import Server
+
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    served = ChatModel(model, AutoTokenizer.from_pretrained(folder), "tunechat-run-2", 2)
+    with Server(create_chat_app(ModelSlot(served)), "127.0.0.1", 0, quiet=True) as server:
+        yield server.url
+
 
 COMPLETIONS = "/v1/chat/completions"
 HELLO = [{"role": "user", "content": "what color is the sky"}]

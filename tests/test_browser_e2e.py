@@ -97,14 +97,18 @@ def test_upload_plan_confirm_progress_metrics_in_a_real_browser(reviews_tsv: Pat
             shot = SCREENSHOT_DIR / "e2e-results.png"
             page.screenshot(path=str(shot), full_page=True)
 
-            # The playground under the chat: the finished classifier scores a typed text.
+            # The playground under the chat: the finished classifier scores a typed text, its labels drawn as bars,
+            # and the base side says why a new head has no base to compare with.
             page.get_by_text("Playground: try a finished run", exact=False).first.click()
             page.get_by_label("Run", exact=True).click()
             page.get_by_role("option", name="run 1 ·", exact=False).first.click()
-            page.get_by_text("A text classifier", exact=False).first.wait_for(timeout=30_000)
+            page.get_by_text("Run 1 is a text classifier", exact=False).first.wait_for(timeout=30_000)
             page.get_by_label("Message", exact=True).fill("the food was great")
             page.get_by_role("button", name="Send", exact=True).click()
             page.get_by_text("Scored by run 1", exact=False).first.wait_for(timeout=60_000)
+            page.get_by_text("There is no base text classifier to compare", exact=False).first.wait_for(timeout=30_000)
+            assert page.get_by_text("run 1 (tuned)", exact=False).count() >= 1
+            assert page.get_by_text("Tuned model (the run)", exact=False).count() >= 1
             played = SCREENSHOT_DIR / "e2e-playground.png"
             page.screenshot(path=str(played), full_page=True)
             browser.close()

@@ -59,16 +59,15 @@ def test_a_run_it_cannot_try_gets_one_sentence(ws: Workspace, registry: Registry
     queued = _queued_run(ws, registry, data)
     failed = _finished(registry, _queued_run(ws, registry, data), "failed")
     missing = _finished(registry, _queued_run(ws, registry, data))  # succeeded, but no model/ folder
-    regression = _finished(registry, _queued_run(ws, registry, data, task="text-regression"))
-    (ws.run_dir(regression) / "model").mkdir()
-    (ws.run_dir(regression) / "model" / "config.json").write_text("{}")
+    # A task this process does not know (a plug-in not loaded here): nothing says what its model reads.
+    unknown = _finished(registry, registry.create_run({"task": "mystery", "data": str(data), "model": "tiny"}))
     expected = {
         queued: f"Run {queued} is still queued, not finished; try it here once it has succeeded.",
         failed: f"Run {failed} failed, so it has no model to try; pick a run that succeeded.",
         missing: f"Run {missing} has no trained model in {ws.run_dir(missing) / 'model'} (its files are missing); "
         "train it again to try it.",
-        regression: f"Run {regression} is a text regression run, which the playground cannot try yet; "
-        "pick a chat run (SFT, DPO, ORPO or KTO) or a text classifier.",
+        unknown: f"Run {unknown} is a mystery run, which the playground cannot try yet; "
+        "pick a chat run, a classifier or a regression run.",
     }
     for run_id, sentence in expected.items():
         with pytest.raises(UserError) as raised:
@@ -85,8 +84,8 @@ def test_a_run_it_cannot_try_gets_one_sentence(ws: Workspace, registry: Registry
     assert view.describe(str(failed))[0] == "⚠️ " + expected[failed]
     assert "Pick a run from the list" in next(iter(view.send(None, "who are you?")))[0]
     kinds = {choice.run_id: choice.kind for choice in playground.runs()}
-    assert kinds == {queued: CHAT, failed: CHAT, missing: CHAT, regression: None}
-    assert [choice.run_id for choice in playground.runs()] == [regression, missing, failed, queued]  # newest first
+    assert kinds == {queued: CHAT, failed: CHAT, missing: CHAT, unknown: None}
+    assert [choice.run_id for choice in playground.runs()] == [unknown, missing, failed, queued]  # newest first
 
 
 def test_a_text_classifier_scores_a_text(ws: Workspace, registry: Registry, tiny_bert: Path) -> None:

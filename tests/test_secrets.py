@@ -5,7 +5,8 @@ its teardown finds the key in no file of the workspace, database and logs includ
 printed). A web chat in LLM mode, driven over HTTP by gradio_client with the scripted chat model, then calls
 every tool, confirms what waits for a yes, trains locally, serves a model and fine-tunes through the API.
 The key must be in no chat message (shown, stored, or handed to the model as a tool result), no HTTP response
-of tunechat's own servers, and no child's argv; only the job follower holds it, in its environment.
+of tunechat's own servers, and no child's argv; only the job follower holds it, in its environment. A model server's
+own API key (TUNECHAT_API_KEY) likewise reaches a deployed server only through its environment.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from agent.assistant import Assistant
 from tools.registry import TOOLS
 from trainer.core import processes
 from trainer.core.workspace import Workspace
+from trainer.serve.access import KEY_ENV
 from trainer.serve.deploy import deploy_run, stop_deployment
 from trainer.store.registry import FINISHED
 from ui import web
@@ -206,3 +208,32 @@ def test_a_model_server_holds_no_api_key(trained_model: Path, monkeypatch: pytes
         stop_deployment(assistant.workspace, assistant.registry, run_id)
     assert SERVER.encode() in cmdline and CANARY.encode() not in cmdline
     assert [line for line in environ if CANARY.encode() in line or line.startswith(b"OPENAI_API_KEY=")] == []
+
+
+@pytest.mark.slow
+def test_a_deployed_server_gets_its_api_key_only_through_its_environment(
+    trained_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f"{CANARY}-serve"
+    monkeypatch.setenv(KEY_ENV, key)
+    children = Children(monkeypatch)
+    assistant = Assistant(presenter=MARKDOWN)
+    run_id = make_run(assistant, trained_model)
+    deployment = deploy_run(assistant.workspace, assistant.registry, run_id)
+    try:
+        environ = Path(f"/proc/{deployment['pid']}/environ").read_bytes().split(b"\0")
+        cmdline = Path(f"/proc/{deployment['pid']}/cmdline").read_bytes()
+        predict, body = f"{deployment['url']}/predict", {"inputs": "the food was great"}
+        refused = httpx.post(predict, json=body, timeout=30)
+        answered = httpx.post(predict, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    finally:
+        stop_deployment(assistant.workspace, assistant.registry, run_id)
+    assert refused.status_code == 401 and key not in refused.text and answered.status_code == 200
+    assert f"{KEY_ENV}={key}".encode() in environ and key.encode() not in cmdline
+    assert [argv for argv, _ in children.running(SERVER) if any(key in arg for arg in argv)] == []
+    # What deploy answers names the variable, never the key; no file of the workspace (serve.log, the database,
+    # the run's files) holds it.
+    assert key not in json.dumps(deployment) and f"${KEY_ENV}" in deployment["curl"]
+    files = [path for path in assistant.workspace.root.rglob("*") if path.is_file()]
+    assert any(path.name == "serve.log" for path in files)
+    assert [path for path in files if key.encode() in path.read_bytes()] == []

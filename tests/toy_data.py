@@ -86,3 +86,17 @@ def kto_rows(n: int = 32, seed: int = 0, messages: bool = True) -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
+
+
+def short_chats(n: int = 40) -> list[dict]:
+    """Chats of the toy facts answered in one word ("what color is the sky" -> "blue"), cycling through them."""
+    short = [(question, answer.split()[-1]) for question, answer in FACTS]
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": short[i % len(short)][0]},
+                {"role": "assistant", "content": short[i % len(short)][1]},
+            ]
+        }
+        for i in range(n)
+    ]

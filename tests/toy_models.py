@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from toy_data import FACTS, FILLER, NEGATIVE, POSITIVE, WRONG
+from toy_data import FACTS, FILLER, NEGATIVE, POSITIVE, WRONG, make_reviews
 
 
 def save_word_bert(folder: Path, max_length: int, **config: Any) -> Path:
@@ -206,5 +206,58 @@ def build_two_stop_llm(folder: Path) -> Path:
         model.lm_head.weight.copy_(head)
     model.generation_config.eos_token_id = [ids("<|eot|>"), ids("<|end|>")]
     model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def train_stopping_lora(tiny_llm: Path, home: Path) -> Path:
+    """Run 1 of a workspace of its own at `home`: a LoRA adapter on tiny_llm trained in this process on 40 short
+    answers (one word each, 8 epochs at lr 1e-2), long enough that it ends most replies with <|im_end|>; its folder.
+    """
+    import pytest
+    from run_records import train_llm_here
+    from toy_data import short_chats, write_jsonl
+
+    data = write_jsonl(home / "short.jsonl", short_chats(40))
+    settings = {"data": str(data), "task": "sft", "model": str(tiny_llm), "method": "lora", "learning_rate": 1e-2}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNECHAT_HOME", str(home / "tunechat-home"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("TRANSFORMERS_OFFLINE", "1")
+        run_dir, _ = train_llm_here({**settings, "epochs": 8, "forgetting_check": False})
+    return run_dir
+
+
+def fine_tune_reviews(tiny_bert: Path, folder: Path) -> Path:
+    """tiny_bert fine-tuned for a few plain-torch steps on the clear-word reviews, saved into `folder` like a run's
+    model/."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    labels = ["neg", "pos"]
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert,
+        num_labels=2,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        use_safetensors=True,
+    )
+    rows = make_reviews(96, seed=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    losses = []
+    for step in range(48):
+        batch = [rows[(step * 16 + i) % len(rows)] for i in range(16)]
+        encoded = tokenizer([text for text, _ in batch], padding=True, return_tensors="pt")
+        targets = torch.tensor([labels.index(label) for _, label in batch])
+        loss = model(**encoded, labels=targets).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < losses[0], "the fixture's quick fine-tune did not learn"
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -13,6 +13,7 @@ from tools.data_tools import inspect_data, list_files, prepare_data, propose_pla
 from tools.diagnose_tools import diagnose_run, relaunch_run
 from tools.dry_run_tools import dry_run
 from tools.explain_tools import explain_comparison
+from tools.export_tools import export_run
 from tools.forgetting_tools import judge_answers, retrain_with_remedy
 from tools.history_tools import find_runs, plan_like_run, resume_run
 from tools.manage_tools import delete_dataset, delete_run, stop_serving
@@ -44,6 +45,7 @@ TOOLS: list[Tool] = [
     explain_comparison,
     deploy_run,
     stop_serving,
+    export_run,
     list_runs,
     find_runs,
     plan_like_run,

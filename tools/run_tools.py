@@ -16,6 +16,7 @@ from trainer.evaluate.compare import compare_runs as compare_run_records
 from trainer.evaluate.metrics import Evaluation, load_evaluation
 from trainer.serve.deploy import check_deployable
 from trainer.serve.deploy import deploy_run as deploy_run_process
+from trainer.serve.handoff import offer as handoff_offer
 from trainer.tasks.registry import task_of
 
 RUN_SUMMARY_FIELDS = ("id", "status", "task", "model", "data", "created_at", "error")
@@ -163,7 +164,9 @@ def compare_runs(ctx: ToolContext, run_ids: list[int]) -> dict[str, Any]:
 def deploy_run(ctx: ToolContext, run_id: int | None = None, port: int | None = None) -> dict[str, Any]:
     """Propose serving a finished run's model on a local HTTP endpoint. This only checks the run and returns the
     plan: nothing is started until the user replies "yes" to it, and tunechat itself handles that reply (you
-    cannot). Show the plan and ask for the yes. A run that is already served is reported as it is.
+    cannot). Show the plan and ask for the yes. A run that is already served is reported as it is. On a machine
+    with a GPU a language-model run is handed to vLLM (or Ollama) instead: the result's "handoff" lists the exact
+    commands for the user to run, and nothing waits for a yes.
 
     Args:
         run_id: The run to deploy; default the newest successful run.
@@ -178,6 +181,9 @@ def deploy_run(ctx: ToolContext, run_id: int | None = None, port: int | None = N
     if check["existing"] is not None:  # already serving: nothing to change, so nothing to confirm
         return {**check["existing"], "already_running": True}
     run = check["run"]
+    handoff = handoff_offer(run, check["run_dir"], check["port"])
+    if handoff is not None:  # a GPU serves it better than our own server: the commands, nothing to confirm
+        return handoff
     model = Path(str(run["config"].get("model") or run["model"])).name
     summary = f"Deploy run {run_id} ({run['task']}, {model}) on http://{DEPLOY_HOST}:{check['port']}"
     if port is None:

@@ -5,7 +5,6 @@ a browser holds, and the warning when it listens beyond this machine. No Gradio 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 import os
 import re
@@ -18,6 +17,7 @@ from agent.clips import is_wav, shown_clip
 from agent.images import PNG_SIGNATURE, shown_image
 from trainer.core.errors import UserError
 from trainer.core.workspace import DEFAULT_MAX_UPLOAD_MB, Workspace
+from trainer.serve.access import is_loopback
 
 # Every hour, the app deletes its temporary files (uploads, served copies) older than a day; all of them on exit.
 DELETE_CACHE = (3600, 86400)
@@ -78,16 +78,6 @@ def upload_limit_bytes() -> int:
     if not math.isfinite(megabytes) or megabytes <= 0:
         raise UserError(f"TUNECHAT_MAX_UPLOAD_MB must be a positive number of megabytes, not {raw!r}; fix or unset it.")
     return int(megabytes * 1e6)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is this machine only (a name other than localhost may resolve anywhere: not loopback)."""
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def exposure_warning(host: str, auth: tuple[str, str] | None) -> str | None:

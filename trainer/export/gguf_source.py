@@ -9,28 +9,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer.core.fileio import read_json
 from trainer.export.base import ExportSource
 
 
 def merged_folder(source: ExportSource, scratch: Path) -> Path:
     """A folder with the run's full weights, tokenizer (and chat template) and generation config: the run's
-    model/ itself for a full fine-tune, else its adapter merged into the base model and saved into `scratch`."""
-    folder = source.run_dir / "model"
-    info = read_json(folder / "tunechat.json") if (folder / "tunechat.json").is_file() else {"kind": "full"}
-    if info.get("kind") != "adapter":
-        return folder
-    import shutil
+    model/ itself for a full fine-tune, its complete merged export when there is one, else its adapter merged into
+    the base model by the merged format's own code and saved into `scratch`."""
+    from trainer.export.merged import merge_adapter, model_info
+    from trainer.tasks.causal_lm.served_weights import merged_export
 
-    from trainer.tasks.causal_lm.generate import load_chat_model
-
-    model, tokenizer = load_chat_model(source.run_dir)
+    if model_info(source.run_dir).get("kind") != "adapter":
+        return source.run_dir / "model"
+    exported = merged_export(source.run_dir)
+    if exported is not None:
+        return exported
     scratch.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(scratch, safe_serialization=True)
-    tokenizer.save_pretrained(scratch)
-    # The run's own stop tokens, exactly as the run saved them (the base model's would bring only its own).
-    if (folder / "generation_config.json").is_file():
-        shutil.copyfile(folder / "generation_config.json", scratch / "generation_config.json")
+    merge_adapter(source, scratch, lambda line: None)
     return scratch
 
 

@@ -14,6 +14,13 @@ from typing import Any, Literal, Protocol
 
 Messages = list[dict[str, Any]]
 
+# Two float32 forms of the same weights (a server, an ONNX graph) give probabilities this close.
+FP32_TOLERANCE = 1e-4
+# A deployment's check is shorter than an export's: a smoke test of the same weights behind HTTP, run right after
+# every deploy while the user waits.
+DEPLOY_PROMPTS = 4
+DEPLOY_TOKENS = 16
+
 # Why two forms disagree, as the report names it.
 Cause = Literal["template", "stop token", "quantisation", "tokens", "labels", "probabilities"]
 

@@ -8,7 +8,12 @@ import importlib
 from trainer.core.errors import UserError
 from trainer.export.base import ExportFormat
 
-BUILTIN: tuple[str, ...] = ("trainer.export.gguf",)
+BUILTIN: tuple[str, ...] = (
+    "trainer.export.merged",
+    "trainer.export.gguf",
+    "trainer.export.onnx",
+    "trainer.export.hub",
+)
 
 _formats: dict[str, ExportFormat] = {}
 

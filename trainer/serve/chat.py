@@ -12,10 +12,20 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from starlette.exceptions import HTTPException
 
 from trainer.core.errors import UserError
+from trainer.export import deployed
 from trainer.serve.http import (
     ErrorStyle,
     ModelSlot,
@@ -29,6 +39,7 @@ from trainer.serve.http import (
 from trainer.serve.listen import Server
 from trainer.tasks.causal_lm.generate import (
     DEFAULT_MAX_TOKENS,
+    MAX_CHOICES,
     MAX_TOKENS,
     ChatModel,
     GenerationFailed,
@@ -111,6 +122,24 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def check_stop(value: Any) -> tuple[str, ...]:
+    """OpenAI's `stop`: null, a string, or a list of up to MAX_STOPS non-empty strings."""
+    if value is None:
+        return ()
+    strings = [value] if isinstance(value, str) else value
+    if not isinstance(strings, list) or not all(isinstance(string, str) for string in strings):
+        raise refusal(f"'stop' must be a string or a list of up to {MAX_STOPS} strings, not {_shown(value)}")
+    if len(strings) > MAX_STOPS:
+        raise refusal(
+            f"'stop' holds {len(strings)} strings and may hold at most {MAX_STOPS}; keep the ones that matter"
+        )
+    if any(not string for string in strings):
+        raise refusal("'stop' holds an empty string, which would end every reply at once; leave it out")
+    if any(len(string) > MAX_STOP_CHARS for string in strings):
+        raise refusal(f"Each 'stop' string may be at most {MAX_STOP_CHARS} characters long; send a shorter one")
+    return tuple(strings)
+
+
 def check_range(name: str, value: float | None, low: float, high: float) -> float | None:
     """A number of the request, within [low, high] (NaN is in no range)."""
     if value is not None and not low <= value <= high:
@@ -118,18 +147,40 @@ def check_range(name: str, value: float | None, low: float, high: float) -> floa
     return value
 
 
+# OpenAI's limits on stop strings: at most 4; ours on their length keeps the check on every token cheap.
+MAX_STOPS = 4
+MAX_STOP_CHARS = 512
+SEED_RANGE = (-(2**63), 2**63 - 1)  # OpenAI's seed is a 64-bit integer
+
+
+class StreamOptions(BaseModel):
+    """OpenAI's stream_options; include_obfuscation and any other field are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: StrictBool = Field(False, description="A last chunk with the usage and no choices.")
+
+
 class ChatRequest(RequestBody):
     """The part of OpenAI's chat-completions request this server honours; other fields are ignored."""
 
     model: str | None = Field(None, description="Ignored: the server has one model.")
     messages: list[Message] = Field(min_length=1, description="The conversation so far, oldest first.")
-    max_tokens: int | None = Field(
+    max_tokens: StrictInt | None = Field(
         None, description=f"Longest reply in tokens, 1 to {MAX_TOKENS} (default {DEFAULT_MAX_TOKENS})."
     )
-    max_completion_tokens: int | None = Field(None, description="The same as max_tokens.")
+    max_completion_tokens: StrictInt | None = Field(None, description="The same as max_tokens.")
     temperature: float | None = Field(None, description="0 to 2; 0 (the default) decodes greedily.")
     top_p: float | None = Field(None, description="0 to 1: nucleus sampling, when temperature is above 0.")
+    n: StrictInt | None = Field(None, description=f"How many replies to sample, 1 to {MAX_CHOICES} (default 1).")
+    seed: StrictInt | None = Field(None, description="Sampling with the same seed gives the same replies.")
+    stop: tuple[str, ...] = Field(
+        (), description=f"A string or up to {MAX_STOPS}: each reply ends before the first of them it writes."
+    )
     stream: bool = Field(False, description="Answer with server-sent chat.completion.chunk events.")
+    stream_options: StreamOptions | None = Field(
+        None, description='Only with "stream": true; {"include_usage": true} adds a last chunk with the usage.'
+    )
 
     @field_validator("messages", mode="before")
     @classmethod
@@ -152,12 +203,50 @@ class ChatRequest(RequestBody):
     def _top_p(cls, value: float | None) -> float | None:
         return check_range("top_p", value, 0, 1)
 
+    @field_validator("n")
+    @classmethod
+    def _n(cls, value: int | None) -> int | None:
+        check_range("n", value, 1, MAX_CHOICES)
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int | None) -> int | None:
+        if value is not None and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+            raise refusal("'seed' must be a 64-bit integer, from -2**63 to 2**63 - 1")
+        return value
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop(cls, value: Any) -> Any:
+        return check_stop(value)
+
+    @field_validator("stream_options", mode="before")
+    @classmethod
+    def _stream_options(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise refusal("'stream_options' must be an object like {\"include_usage\": true}")
+        return value
+
+    @model_validator(mode="after")
+    def _options_need_a_stream(self) -> ChatRequest:
+        if self.stream_options is not None and not self.stream:
+            raise refusal("'stream_options' is only allowed when 'stream' is true; leave it out or stream the reply")
+        return self
+
     def sampling(self) -> Sampling:
         return Sampling(
             max_new_tokens=self.max_tokens or self.max_completion_tokens or DEFAULT_MAX_TOKENS,
             temperature=self.temperature or 0.0,
             top_p=1.0 if self.top_p is None else self.top_p,
+            n=self.n or 1,
+            seed=self.seed,
+            stop=self.stop,
         )
+
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
 
     def conversation(self) -> list[dict[str, Any]]:
         return [message.for_template() for message in self.messages]
@@ -184,7 +273,7 @@ def create_chat_app(slot: ModelSlot[ChatModel]) -> FastAPI:
         try:
             if not request.stream:
                 return JSONResponse(chat.complete(request.conversation(), request.sampling()))
-            chunks = chat.stream(request.conversation(), request.sampling())
+            chunks = chat.stream(request.conversation(), request.sampling(), include_usage=request.include_usage)
         except ModelBusy as error:
             raise HTTPException(503, str(error), headers={"Retry-After": "30"}) from None
         except UserError as error:
@@ -230,7 +319,7 @@ def client_info(url: str, run_id: int) -> dict[str, Any]:
 
 def banner(chat: ChatModel, url: str) -> str:
     run = f"run {chat.run_id}" if chat.run_id is not None else "the model"
-    return f"Serving {run} OpenAI-compatible at {url}/v1 (model {chat.model_id})"
+    return f"Serving {run} OpenAI-compatible at {url}/v1 (model {chat.model_id}: {chat.weights})"
 
 
 API = ServedApi(
@@ -238,6 +327,7 @@ API = ServedApi(
     load=lambda run_dir: ChatModel.from_run(Path(run_dir)),
     banner=banner,
     client_info=client_info,
+    parity=deployed.chat_parity,
 )
 
 

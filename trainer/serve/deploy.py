@@ -18,6 +18,7 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.core.processes import CHILDREN, child_env, secret_env
 from trainer.core.workspace import Workspace
+from trainer.serve.access import KEY_ENV, api_key_from, exposure_warning
 from trainer.serve.listen import bind, client_host, format_host, port_in_use_message
 from trainer.serve.server import SERVER_MODULE
 from trainer.store.registry import Registry
@@ -36,10 +37,13 @@ def deploy_run(
     host: str = "127.0.0.1",
     port: int | None = None,
     timeout: float = READY_TIMEOUT_S,
+    check_parity: bool = True,
 ) -> dict[str, Any]:
-    """Serve a succeeded run's model over HTTP and return how to call it.
+    """Serve a succeeded run's model over HTTP and return how to call it, with the parity check of what it
+    answers against the run in this process (`check_parity`).
 
-    Returns the running deployment instead when the run is already served (on `port`, if one is given).
+    Returns the running deployment instead when the run is already served (on `port`, if one is given). When this
+    process has TUNECHAT_API_KEY, the server requires it (handed over in its environment, never its arguments).
     """
     check = check_deployable(ws, registry, run_id, host=host, port=port)
     if check["existing"] is not None:
@@ -50,10 +54,16 @@ def deploy_run(
     log_start = log_path.stat().st_size if log_path.exists() else 0
     command = [sys.executable, "-m", SERVER_MODULE, str(run_dir), "--host", host, "--port", str(port)]
     # The server loads the same plug-in tasks as this process, so any registered task can be served; it never
-    # talks to the chat's LLM, so it gets none of its keys (a request could otherwise read them off /proc).
-    pid = CHILDREN.start(command, log=log_path, env=child_env(drop=secret_env(), extra=plugin_env()))
+    # talks to the chat's LLM, so it gets none of its keys (a request could otherwise read them off /proc), only
+    # its own API key.
+    api_key = api_key_from(None)
+    extra = {**plugin_env(), **({KEY_ENV: api_key} if api_key else {})}
+    pid = CHILDREN.start(command, log=log_path, env=child_env(drop=secret_env(), extra=extra))
 
-    info = _deployment_info(run, host, port, pid)
+    info = _deployment_info(run, host, port, pid, keyed=bool(api_key))
+    warning = exposure_warning(host, api_key)
+    if warning:
+        info["warning"] = warning
     deadline = time.monotonic() + timeout
     while True:
         if CHILDREN.exited(pid):
@@ -68,7 +78,21 @@ def deploy_run(
         time.sleep(0.25)
 
     registry.add_deployment(run_id, host, port, pid)
-    return {**info, "healthy": True, "already_running": False, "log": str(log_path)}
+    parity = served_parity(run, run_dir, info["url"], api_key) if check_parity else None
+    return {**info, "healthy": True, "already_running": False, "log": str(log_path), "parity": parity}
+
+
+def served_parity(run: Mapping[str, Any], run_dir: Path, url: str, api_key: str | None) -> dict[str, Any] | None:
+    """Whether the server answers like the run in this process (its task's served API says how to ask it): the
+    parity report as a dict, or why it could not be checked; None when the API names no check."""
+    check = task_of(run).served_api().parity
+    if check is None:
+        return None
+    try:
+        report = check(run_dir, url, api_key)
+    except UserError as error:
+        return {"parity_ok": None, "error": str(error)}
+    return {**report.to_dict(), "sentence": report.sentence}
 
 
 def check_deployable(
@@ -148,12 +172,19 @@ def _not_deployable_message(run_id: int, status: str) -> str:
     return f"Run {run_id} is {status}, not succeeded; wait until it finishes training, then deploy it."
 
 
-def _deployment_info(run: Mapping[str, Any], host: str, port: int, pid: int) -> dict[str, Any]:
-    """Where the server is and how to call it (the API the run's task is served with says how)."""
+def _deployment_info(run: Mapping[str, Any], host: str, port: int, pid: int, keyed: bool = False) -> dict[str, Any]:
+    """Where the server is and how to call it (the API the run's task is served with says how); `keyed`: the
+    server needs the API key, which the examples name by its variable, never by its value."""
     run_id = int(run["id"])
     url = f"http://{format_host(client_host(host))}:{port}"
     where = {"run_id": run_id, "host": host, "port": port, "pid": pid, "url": url, "health_url": f"{url}/health"}
-    return {**where, **task_of(run).served_api().client_info(url, run_id)}
+    info = {**where, **task_of(run).served_api().client_info(url, run_id)}
+    if keyed:
+        header = f'-H "Authorization: Bearer ${KEY_ENV}"'
+        if isinstance(info.get("curl"), str):
+            info["curl"] = info["curl"].replace("curl -s ", f"curl -s {header} ", 1)
+        info["api_key"] = f"Every route but /health needs 'Authorization: Bearer <the key in {KEY_ENV}>'."
+    return info
 
 
 def _health(health_url: str, run_id: int, timeout: float) -> bool:

@@ -2,8 +2,8 @@
 it: see listen.py).
 
 What it adds to FastAPI: every error is one sentence in the API's own JSON shape (a bad body names its field;
-never a 422 with pydantic's dump, never a 500 for a body too deeply nested to read), a body-size limit, and
-OpenAPI docs at /docs.
+never a 422 with pydantic's dump, never a 500 for a body too deeply nested to read), a body-size limit, OpenAPI
+docs at /docs, Prometheus metrics at /metrics (metrics.py), and the API key the server may require (access.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +21,12 @@ from pydantic_core import PydanticCustomError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trainer.serve.access import RequireKey
+from trainer.serve.metrics import Measured, ServerMetrics, add_metrics_route
+
+if TYPE_CHECKING:
+    from trainer.export.parity import ParityReport
 
 MAX_BODY_BYTES = 1_000_000
 # A too-large body up to this size is read to its end and dropped before the answer, so the client sees the
@@ -68,6 +74,8 @@ class ServedApi:
     load: Callable[[Path], Any]  # the run folder -> the model the app's slot holds (slow: seconds)
     banner: Callable[[Any, str], str]  # (model, url) -> what the server prints once the model is loaded
     client_info: Callable[[str, int], dict[str, Any]]  # (url, run_id) -> the endpoint and curl/python examples
+    # (run folder, url, API key) -> whether the server answers like the run in this process (trainer/export/deployed.py)
+    parity: Callable[[Path, str, str | None], ParityReport] | None = None
 
 
 def loading_response() -> JSONResponse:
@@ -113,9 +121,13 @@ def too_deep_message(example: str = "") -> str:
 
 
 def create_app(title: str, description: str, style: ErrorStyle) -> FastAPI:
-    """A FastAPI app with the body limit, docs at /docs and every error answered in `style`."""
+    """A FastAPI app with the body limit, docs at /docs, Prometheus metrics at /metrics, an API key when the server
+    sets one (`app.state.api_key`), and every error answered in `style`."""
     app = FastAPI(title=title, description=description, redirect_slashes=False)
     app.state.error_style = style  # also how the server words a request its HTTP parser refuses
+    app.state.api_key = None
+    app.state.metrics = metrics = ServerMetrics()
+    add_metrics_route(app, metrics)
 
     async def invalid_request(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
@@ -150,6 +162,10 @@ def create_app(title: str, description: str, style: ErrorStyle) -> FastAPI:
     app.add_exception_handler(Exception, server_error)
     app.add_middleware(JsonBodies)
     app.add_middleware(BodyLimit, style=style)
+    # Outside the body limit, so a caller without the key never gets a body read; inside the count, so its 401s
+    # show in /metrics.
+    app.add_middleware(RequireKey, state=app.state, body=style.body)
+    app.add_middleware(Measured, metrics=metrics, routes=app)
     return app
 
 

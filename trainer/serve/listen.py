@@ -13,6 +13,7 @@ import errno
 import json
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,9 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from trainer.core.errors import UserError
+from trainer.serve.access import exposure_warning
 from trainer.serve.http import error_style
+from trainer.serve.options import ServeOptions, configure
 
 # How long a stopping server lets a request in flight (a generation, say) finish before cancelling it;
 # deploy's stop waits 10 s before it kills.
@@ -150,12 +153,30 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class Server:
-    """An app served by uvicorn on a port claimed when the Server is made."""
+    """An app served by uvicorn on a port claimed when the Server is made, with its options (API key, batching).
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False):
+    A server that listens beyond this machine without an API key prints a warning (`warning`).
+    """
+
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        quiet: bool = False,
+        options: ServeOptions | None = None,
+    ):
         self.socket = bind(host, port)
         self.host = host
+        self.options = options or ServeOptions()
         style = error_style(app)
+        if style is None and self.options.api_key:
+            raise ValueError("Only an app made by trainer.serve.http.create_app can require an API key.")
+        configure(app, self.options)
+        self._app = app
+        self.warning = exposure_warning(host, self.options.api_key)
+        if self.warning:
+            print(self.warning, file=sys.stderr, flush=True)
         refusal = json.dumps(style.body(400, f"{MALFORMED_REQUEST}.") if style else {"error": f"{MALFORMED_REQUEST}."})
         config = uvicorn.Config(
             app,
@@ -219,6 +240,9 @@ class Server:
         if self._thread is not None:
             self._thread.join(timeout=GRACEFUL_SHUTDOWN_S + 5)
         self.socket.close()
+        batcher = getattr(self._app.state, "batcher", None)
+        if batcher is not None:
+            batcher.close()
 
     def __enter__(self) -> Server:
         return self.start()

@@ -111,6 +111,10 @@ class Task(ABC):
     hosted_trainable: ClassVar[bool] = False
     # True when `dry_run` tries a plan before the real run (load, tokenize, two steps on the longest examples).
     dry_runnable: ClassVar[bool] = False
+    # The export formats a finished run can be written in (names in trainer/export/registry.py), and the Hugging
+    # Face pipeline tag its model card names ("text-generation", "text-classification"; "" for none).
+    exports: ClassVar[tuple[str, ...]] = ("hub",)
+    pipeline_tag: ClassVar[str] = ""
     # One line for the chat after inspecting data of this task, e.g. "Say **fine-tune ...** for a plan."
     inspect_hint: ClassVar[str] = ""
     # The run settings a one-line plan names, in this order (those a config leaves empty are skipped).

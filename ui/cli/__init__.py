@@ -19,10 +19,12 @@ from trainer.tasks.registry import task_names
 from ui.cli.assistant import LLM_FLAGS, UI_FLAGS, cmd_chat, cmd_settings, cmd_ui
 from ui.cli.common import Command, arg
 from ui.cli.data import cmd_inspect, cmd_prepare
+from ui.cli.export import EXPORT_FLAGS, cmd_export
 from ui.cli.judge import JUDGE_FLAGS, cmd_judge
+from ui.cli.mcp import MCP_FLAGS, cmd_mcp
 from ui.cli.models import ACTIONS as MODEL_ACTIONS
 from ui.cli.models import cmd_models
-from ui.cli.runs import cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
+from ui.cli.runs import SERVE_FLAGS, cmd_compare, cmd_eval, cmd_runs, cmd_serve, cmd_status, cmd_stop
 from ui.cli.search import cmd_search
 from ui.cli.training import cmd_resume, cmd_train
 
@@ -198,7 +200,21 @@ COMMANDS: tuple[Command, ...] = (
         "serve",
         "serve a run's model over HTTP (POST /predict, or OpenAI chat completions for a language model)",
         cmd_serve,
-        (arg("run", type=int), arg("--host", default="127.0.0.1"), arg("--port", type=int, default=8000)),
+        SERVE_FLAGS,
+    ),
+    Command(
+        "mcp",
+        "serve the chat's tools to other agents over the Model Context Protocol (stdio, or streamable HTTP)",
+        cmd_mcp,
+        MCP_FLAGS,
+    ),
+    Command(
+        "export",
+        "write a finished run as merged weights, GGUF, ONNX or a hub folder, and check it answers like the run",
+        cmd_export,
+        EXPORT_FLAGS,
+        prints_data=True,
+        json_help="print the folder, its files with sha256, and the parity result (parity_ok) as one JSON object",
     ),
     Command(
         "models",

@@ -6,7 +6,17 @@ import argparse
 from typing import Any
 
 from trainer.core.errors import UserError
-from ui.cli.common import context, emit
+from ui.cli.common import arg, context, emit
+
+SERVE_FLAGS = (
+    arg("run", type=int),
+    arg("--host", default="127.0.0.1"),
+    arg("--port", type=int, default=8000),
+    arg(
+        "--api-key", help="require 'Authorization: Bearer KEY' on every route but /health (default: $TUNECHAT_API_KEY)"
+    ),
+    arg("--no-batching", action="store_true", help="one forward pass per request (no dynamic batching)"),
+)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -96,11 +106,12 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from trainer.serve.options import options_from_args
     from trainer.serve.server import serve_run
 
     ctx = context()
     run = ctx.registry.get_run(args.run)
     if run["status"] != "succeeded":
         raise UserError(f"Run {args.run} is {run['status']}; only a run that succeeded can be served.")
-    serve_run(ctx.workspace.run_dir(args.run), args.host, args.port)
+    serve_run(ctx.workspace.run_dir(args.run), args.host, args.port, options_from_args(args))
     return 0

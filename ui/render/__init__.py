@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui.render import data, dry_run, evaluation_extras, explain, format, hosted, runs, search
+from ui.render import data, dry_run, evaluation_extras, explain, export, format, hosted, runs, search
 
 
 class Markdown:
@@ -73,6 +73,9 @@ class Markdown:
 
     def judge(self, result: dict[str, Any]) -> str:
         return evaluation_extras.render_judge(result)
+
+    def export(self, result: dict[str, Any]) -> str:
+        return export.render_export(result)
 
 
 MARKDOWN = Markdown()

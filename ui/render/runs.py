@@ -7,6 +7,7 @@ from typing import Any
 from ui.render.answers import render_base_vs_tuned, render_closeness
 from ui.render.baselines import closing_lines, probe_row, render_warnings
 from ui.render.evaluation_extras import render_forgetting, render_judge
+from ui.render.export import render_parity
 from ui.render.format import fmt_number, fmt_seconds, table
 from ui.render.preference import render_preference
 from ui.render.regression import is_regression, render_regression_evaluation
@@ -164,6 +165,8 @@ def render_comparison(comparison: dict[str, Any]) -> str:
 
 
 def render_deployment(deployment: dict[str, Any]) -> str:
+    if deployment.get("handoff"):
+        return render_handoff(deployment)
     if deployment.get("chat_url"):
         answers = (
             "It speaks the OpenAI chat-completions API, so the official `openai` client works with "
@@ -171,11 +174,31 @@ def render_deployment(deployment: dict[str, Any]) -> str:
         )
     else:
         answers = deployment.get("answers") or "It answers one list of {label, score} per input"
-    return (
+    text = (
         f"Run {deployment['run_id']} is being served at **{deployment['url']}**.\n\n"
         f"Call it:\n\n```bash\n{deployment['curl']}\n```\n\n"
         f"{answers}; `GET {deployment.get('health_url', '/health')}` checks it is up."
     )
+    parity = deployment.get("parity")
+    if isinstance(parity, dict):
+        shown = {"parity_ok": parity.get("parity_ok"), "parity_sentence": parity.get("sentence") or parity.get("error")}
+        text += "\n\n" + render_parity({**shown, "parity": parity}, form="the server")
+    return text
+
+
+def render_handoff(deployment: dict[str, Any]) -> str:
+    """A chat run on a GPU machine: the commands that serve it, which tunechat shows and never runs."""
+    parts = [
+        f"Run {deployment['run_id']} is a language model and this machine has {data_text(deployment['hardware'])}: "
+        "a GPU server serves it far better than tunechat's own. Run one of these (tunechat does not start them):"
+    ]
+    for handoff in deployment["handoff"]:
+        parts.append(
+            f"**{data_text(handoff['tool'])}**: {prose(handoff['why'])}.\n\n{code_block(handoff['command'])}\n\n"
+            f"It answers OpenAI's chat API at {code(handoff['url'])} as model {code(handoff['model'])}."
+        )
+    parts.append(f"tunechat's own server stays one command away: {code(deployment['own_server'])}.")
+    return "\n\n".join(parts)
 
 
 def render_runs(runs: list[dict[str, Any]]) -> str:

@@ -13,6 +13,7 @@ class AudioClassification(MediaClassificationTask):
     data_kinds = (kinds.AUDIO_CLASSIFICATION,)
     aliases = ("audio", "sound", "sounds", "audio-classifier", "speech-commands")
     modality = AudioModality()
+    pipeline_tag = "audio-classification"
     shown_settings = (*MediaClassificationTask.shown_settings, "clip_seconds")
     inspect_hint = "Say **fine-tune on this** for a plan to train an audio classifier."
 

@@ -15,13 +15,37 @@ from pathlib import Path
 from typing import Any
 
 from trainer.core.errors import UserError
-from trainer.core.fileio import read_json
 from trainer.core.workspace import run_id_from_dir
-from trainer.tasks.causal_lm.stops import reply_text, stop_ids, streamer_class
+from trainer.tasks.causal_lm.choices import ChoiceText, Event, feeder, finish_all, seeded, usage
+from trainer.tasks.causal_lm.served_weights import (
+    base_model_name,
+    load_base_chat_model,
+    load_chat_model,
+    served_weights,
+)
+from trainer.tasks.causal_lm.stops import reply_text, stop_ids
+
+# Loading lives in served_weights; these names stay importable from here, where callers have always found them.
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "MAX_CHOICES",
+    "MAX_TOKENS",
+    "ChatModel",
+    "GenerationFailed",
+    "Limits",
+    "ModelBusy",
+    "Sampling",
+    "base_model_name",
+    "generate",
+    "load_base_chat_model",
+    "load_chat_model",
+]
 
 DEFAULT_MAX_TOKENS = 128
 # The longest reply one request may ask for (the model's context may cut it shorter).
 MAX_TOKENS = 4096
+# The most choices (`n`) one request may ask for: each is one more row in the batch that generates them.
+MAX_CHOICES = 8
 # Below this temperature sampling is greedy decoding in all but name; dividing the logits by a smaller one
 # overflows them, and sampling from the result fails.
 MIN_SAMPLING_TEMPERATURE = 1e-4
@@ -31,11 +55,16 @@ CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length
 
 @dataclass(frozen=True)
 class Sampling:
-    """How one reply is decoded: greedy at temperature 0, sampled above it."""
+    """How one request's replies are decoded: greedy at temperature 0, sampled above it (from `seed` when
+    given); `n` replies, each ending at an end-of-turn token, before the first of the `stop` strings, or at
+    `max_new_tokens`."""
 
     max_new_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float = 0.0
     top_p: float = 1.0
+    n: int = 1
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,77 +84,6 @@ class GenerationFailed(RuntimeError):
     """A streamed generation stalled or raised; the stream has started, so this ends it with an error event."""
 
 
-def _run_model_files(run_dir: Path) -> tuple[Path, dict[str, Any], bool]:
-    """The run's model/ folder, what tunechat.json says of it, and whether its config trusts remote code."""
-    folder = Path(run_dir) / "model"
-    if not folder.is_dir():
-        raise UserError(f"{run_dir} has no model/ folder; only a causal-LM run that succeeded can be served.")
-    info = read_json(folder / "tunechat.json") if (folder / "tunechat.json").is_file() else {"kind": "full"}
-    config = read_json(Path(run_dir) / "config.json") if (Path(run_dir) / "config.json").is_file() else {}
-    return folder, info, bool(config.get("trust_remote_code", False))
-
-
-def _base_with_tokenizer(name: str, tokenizer: Any, remote: bool) -> Any:
-    """A base model in full precision, its embeddings grown to the run's tokenizer (the default chat template
-    may have added its markers)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(
-        name, use_safetensors=True, dtype=torch.float32, trust_remote_code=remote
-    )
-    if base.get_input_embeddings().num_embeddings != len(tokenizer):
-        base.resize_token_embeddings(len(tokenizer))
-    return base
-
-
-def load_chat_model(run_dir: Path) -> tuple[Any, Any]:
-    """The run's model/ folder: a LoRA adapter (merged into its base for speed) or full weights."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder, info, remote = _run_model_files(run_dir)
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=remote)
-    if info.get("kind") == "adapter":
-        from peft import PeftModel
-
-        base = _base_with_tokenizer(info["base_model"], tokenizer, remote)
-        model = PeftModel.from_pretrained(base, folder).merge_and_unload()
-    else:
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, use_safetensors=True, dtype=torch.float32, trust_remote_code=remote
-        )
-    if (folder / "generation_config.json").is_file():
-        from transformers import GenerationConfig
-
-        # The run's own stop tokens (an adapter's base model would otherwise bring only its own).
-        model.generation_config = GenerationConfig.from_pretrained(folder)
-    model.eval()
-    return model, tokenizer
-
-
-def base_model_name(run_dir: Path) -> str | None:
-    """The model a causal-LM run started from, as its saved model names it (None when it does not say)."""
-    _, info, _ = _run_model_files(run_dir)
-    name = info.get("base_model")
-    return str(name) if name else None
-
-
-def load_base_chat_model(run_dir: Path) -> tuple[Any, Any]:
-    """The model the run started from, untouched by its training, with the run's tokenizer (so both read the
-    same chat template) and the base model's own generation config: what the run is compared against."""
-    from transformers import AutoTokenizer
-
-    folder, _, remote = _run_model_files(run_dir)
-    name = base_model_name(run_dir)
-    if name is None:
-        raise UserError(f"{folder} does not name its base model; train the run again to compare it with its base.")
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=remote)
-    model = _base_with_tokenizer(name, tokenizer, remote)
-    model.eval()
-    return model, tokenizer
-
-
 class ChatModel:
     """Generation behind the API: the chat template, greedy or sampled decoding, token counts.
 
@@ -142,11 +100,14 @@ class ChatModel:
         self.limits = limits or Limits()
         self.lock = threading.Lock()
         self.stops = stop_ids(model, tokenizer)  # every end-of-turn token: generation stops at any of them
+        self.weights = "the model given"  # which weights are served, in words (from_run says which of the run's)
 
     @classmethod
     def from_run(cls, run_dir: Path) -> ChatModel:
         model, tokenizer = load_chat_model(run_dir)
-        return cls(model, tokenizer, f"tunechat-{Path(run_dir).name}", run_id_from_dir(Path(run_dir)))
+        chat = cls(model, tokenizer, f"tunechat-{Path(run_dir).name}", run_id_from_dir(Path(run_dir)))
+        chat.weights = served_weights(Path(run_dir))
+        return chat
 
     @property
     def context_length(self) -> int | None:
@@ -198,21 +159,32 @@ class ChatModel:
                 f"The model has been busy with other requests for {self.limits.busy_s:g} s; try again in a minute"
             )
 
-    def complete(self, messages: list[dict[str, Any]], sampling: Sampling) -> dict[str, Any]:
-        """One chat.completion object."""
-        import torch
-
+    def _prepare(self, messages: list[dict[str, Any]], sampling: Sampling) -> tuple[Any, int, dict[str, Any], Any]:
+        """The prompt's tensors (one row per choice when sampled), its length, generate's arguments, and the
+        choices (greedy decoding answers every choice alike, so one row feeds them all)."""
         inputs = self._inputs(messages)
         prompt_tokens = int(inputs["input_ids"].shape[1])
         kwargs = self._generate_kwargs(sampling, prompt_tokens)
+        rows = sampling.n if kwargs["do_sample"] else 1
+        if rows > 1:
+            inputs = {name: tensor.repeat(rows, 1) for name, tensor in inputs.items()}
+        choices = [ChoiceText(self.tokenizer, self.stops, sampling.stop) for _ in range(sampling.n)]
+        return inputs, prompt_tokens, kwargs, (rows, choices)
+
+    def complete(self, messages: list[dict[str, Any]], sampling: Sampling) -> dict[str, Any]:
+        """One chat.completion object with `sampling.n` choices."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        inputs, prompt_tokens, kwargs, (rows, choices) = self._prepare(messages, sampling)
+        criteria = StoppingCriteriaList([feeder(choices, rows, threading.Event(), None)])
         self._acquire()
         try:
-            with torch.no_grad():
-                output = self.model.generate(**inputs, **kwargs)
+            with torch.no_grad(), seeded(sampling.seed if kwargs["do_sample"] else None):
+                self.model.generate(**inputs, **kwargs, stopping_criteria=criteria)
         finally:
             self.lock.release()
-        new = output[0, prompt_tokens:].tolist()
-        text, finished = reply_text(self.tokenizer, new, self.stops)
+        finish_all(choices)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -220,54 +192,45 @@ class ChatModel:
             "model": self.model_id,
             "choices": [
                 {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop" if finished else "length",
+                    "index": index,
+                    "message": {"role": "assistant", "content": choice.text},
+                    "logprobs": None,
+                    "finish_reason": choice.finish,
                 }
+                for index, choice in enumerate(choices)
             ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": int(len(new)),
-                "total_tokens": prompt_tokens + int(len(new)),
-            },
+            "usage": usage(prompt_tokens, choices),
         }
 
-    def stream(self, messages: list[dict[str, Any]], sampling: Sampling) -> Iterator[dict[str, Any]]:
-        """Start a generation and return the chat.completion.chunk dicts it yields as tokens come.
+    def stream(
+        self, messages: list[dict[str, Any]], sampling: Sampling, include_usage: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Start a generation and return the chat.completion.chunk dicts it yields as tokens come (with
+        `include_usage`, a last chunk with the usage and no choices, as OpenAI sends it).
 
         What can be refused is refused here, before any chunk: UserError for the prompt, ModelBusy. Once
-        chunks flow, a generation that raises, or yields no text for `limits.token_s`, ends the iterator with
+        chunks flow, a generation that raises, or makes no step for `limits.token_s`, ends the iterator with
         GenerationFailed. Closing the iterator early (the client went away) stops the generation at its next
         token; one never read at all still ends by itself, bounded like any other.
         """
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import StoppingCriteriaList
 
-        inputs = self._inputs(messages)
-        kwargs = self._generate_kwargs(sampling, int(inputs["input_ids"].shape[1]))
-        streamer = streamer_class()(
-            self.tokenizer, self.stops, skip_prompt=True, skip_special_tokens=True, timeout=self.limits.token_s
-        )
+        inputs, prompt_tokens, kwargs, (rows, choices) = self._prepare(messages, sampling)
+        events: queue.Queue[list[Event] | None] = queue.Queue()
         cancelled = threading.Event()
         failures: list[BaseException] = []
-
-        class StopWhenCancelled(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
+        criteria = StoppingCriteriaList([feeder(choices, rows, cancelled, events)])
 
         def run() -> None:
             try:
-                with torch.no_grad():
-                    self.model.generate(
-                        **inputs,
-                        **kwargs,
-                        streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([StopWhenCancelled()]),
-                    )
+                with torch.no_grad(), seeded(sampling.seed if kwargs["do_sample"] else None):
+                    self.model.generate(**inputs, **kwargs, stopping_criteria=criteria)
+                events.put(finish_all(choices))
             except BaseException as error:
                 failures.append(error)
-                streamer.text_queue.put(streamer.stop_signal)  # the reader stops instead of waiting for text
             finally:
+                events.put(None)  # the end, after any failure was recorded
                 self.lock.release()
 
         self._acquire()
@@ -276,33 +239,34 @@ class ChatModel:
         except BaseException:
             self.lock.release()
             raise
-        return self._chunks(streamer, cancelled, failures)
+        return self._chunks(events, cancelled, failures, choices, prompt_tokens, include_usage)
 
     def _chunks(
-        self, streamer: Any, cancelled: threading.Event, failures: list[BaseException]
+        self,
+        events: queue.Queue[list[Event] | None],
+        cancelled: threading.Event,
+        failures: list[BaseException],
+        choices: list[ChoiceText],
+        prompt_tokens: int,
+        include_usage: bool,
     ) -> Iterator[dict[str, Any]]:
         ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        # With include_usage every chunk carries "usage": null but the last, as OpenAI's do.
+        extra: dict[str, Any] = {"usage": None} if include_usage else {}
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {
-                "id": ident,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": self.model_id,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            }
+        def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return {**self._chunk_head(ident, created), "choices": [choice], **extra}
 
         try:
-            yield chunk({"role": "assistant", "content": ""})
-            try:
-                for piece in streamer:
+            for index in range(len(choices)):
+                yield chunk(index, {"role": "assistant", "content": ""})
+            while (news := self._next_step(events)) is not None:
+                for index, piece, finish in news:
                     if piece:
-                        yield chunk({"content": piece})
-            except queue.Empty:
-                raise GenerationFailed(
-                    f"The model produced no text for {self.limits.token_s:g} s, so the reply was cut off; "
-                    "try again, or send a shorter conversation"
-                ) from None
+                        yield chunk(index, {"content": piece})
+                    if finish is not None:
+                        yield chunk(index, {}, finish)
             if failures:
                 error = failures[0]
                 raise GenerationFailed(
@@ -310,7 +274,20 @@ class ChatModel:
                 ) from error
         finally:
             cancelled.set()  # stops the generation at its next token when the reader is gone or gave up
-        yield chunk({}, "stop")
+        if include_usage:
+            yield {**self._chunk_head(ident, created), "choices": [], "usage": usage(prompt_tokens, choices)}
+
+    def _chunk_head(self, ident: str, created: int) -> dict[str, Any]:
+        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": self.model_id}
+
+    def _next_step(self, events: queue.Queue[list[Event] | None]) -> list[Event] | None:
+        try:
+            return events.get(timeout=self.limits.token_s)
+        except queue.Empty:
+            raise GenerationFailed(
+                f"The model produced no text for {self.limits.token_s:g} s, so the reply was cut off; "
+                "try again, or send a shorter conversation"
+            ) from None
 
 
 # Tokens per sample reply: enough to see the tuned model's style, cheap on a CPU.

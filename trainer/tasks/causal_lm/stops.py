@@ -85,32 +85,3 @@ def save_generation_config(model: Any, tokenizer: Any, folder: Path) -> None:
     # Written as is: save_pretrained would refuse a published config that its strict checks dislike (say a
     # temperature without sampling), which must not fail a run that has finished training.
     config.to_json_file(Path(folder) / "generation_config.json", use_diff=True)
-
-
-def streamer_class() -> Any:
-    """A TextIteratorStreamer that never shows a stop token, and records whether one came (imports torch)."""
-    from transformers import TextIteratorStreamer
-
-    class StopAwareStreamer(TextIteratorStreamer):
-        def __init__(self, tokenizer: Any, stops: list[int], **kwargs: Any) -> None:
-            super().__init__(tokenizer, **kwargs)
-            self.stops, self.stopped = set(stops), False
-
-        def put(self, value: Any) -> None:
-            if self.skip_prompt and self.next_tokens_are_prompt:
-                super().put(value)
-                return
-            ids = value.reshape(-1).tolist()
-            kept = [token for token in ids if token not in self.stops]
-            self.stopped = self.stopped or len(kept) < len(ids)
-            if kept:
-                super().put(value.new_tensor(kept))
-
-        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-            # The last piece of a reply cut by the token limit can end inside a character: drop the half
-            # character, as reply_text does, so a stream says what the whole reply says.
-            if stream_end and not self.stopped:
-                text = text.rstrip("\ufffd")
-            super().on_finalized_text(text, stream_end=stream_end)
-
-    return StopAwareStreamer

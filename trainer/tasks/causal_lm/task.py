@@ -64,6 +64,8 @@ class CausalLMTask(Task):
     )
     hosted_trainable = True
     rank_metric = "eval_loss"
+    exports = ("merged", "gguf", "hub")
+    pipeline_tag = "text-generation"
     # The values filling the data's {{placeholders}} are part of what the user says yes to.
     shown_settings = (*Task.shown_settings, "placeholders")
     # Full fine-tuning keeps a frozen copy of the model as the reference (preference methods like DPO); with

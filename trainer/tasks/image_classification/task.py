@@ -13,6 +13,7 @@ class ImageClassification(MediaClassificationTask):
     data_kinds = (kinds.IMAGE_CLASSIFICATION,)
     aliases = ("image", "images", "image-classifier")
     modality = ImageModality()
+    pipeline_tag = "image-classification"
     shown_settings = (*MediaClassificationTask.shown_settings, "image_size")
     inspect_hint = "Say **fine-tune on this** for a plan to train an image classifier."
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
+import os
 import threading
+from collections.abc import Sequence
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -24,9 +27,13 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trainer.core.errors import UserError
+from trainer.core.fileio import read_json
 from trainer.core.workspace import run_id_from_dir
 from trainer.serve.http import ErrorStyle, ModelSlot, ServedApi, create_app, loading_response
 from trainer.tasks.media.modality import MediaModel, Modality
+
+if TYPE_CHECKING:
+    from trainer.export.parity import ParityReport
 
 MAX_INPUTS = 32
 # A photo or a recording is larger than a text: ten megabytes, a few photos or a minute of CD-quality sound.
@@ -38,6 +45,8 @@ logger = logging.getLogger("uvicorn.error")
 
 class Classifier:
     """A trained media classifier in eval mode: files (bytes) in, every label with its score out."""
+
+    label = "trained model (PyTorch)"  # as a parity responder (trainer/export/parity.py)
 
     def __init__(self, modality: Modality, model: MediaModel, run_id: int | None = None):
         self.modality, self.model, self.run_id = modality, model, run_id
@@ -74,6 +83,23 @@ class Classifier:
             ]
             for row in rows
         ]
+
+    def scores(self, inputs: Sequence[Any]) -> list[dict[str, float]]:
+        """For each held-out file (a path inside the run's upload), {label: probability}: a parity responder."""
+        answers = self.predict([Path(os.fspath(item)).read_bytes() for item in inputs])
+        return [{entry["label"]: float(entry["score"]) for entry in answer} for answer in answers]
+
+
+def served_parity(modality: Modality, run_dir: Path, url: str, api_key: str | None) -> ParityReport:
+    """The run's classifier in this process against its server, on held-out files (deploy's parity check)."""
+    from trainer.export.held_out import held_out_files
+    from trainer.export.parity import DEPLOY_PROMPTS, FP32_TOLERANCE, compare_scores
+    from trainer.export.served import HttpMediaScores
+
+    config = read_json(Path(run_dir) / "config.json") if (Path(run_dir) / "config.json").is_file() else {}
+    inputs = list(held_out_files(Path(run_dir), config, DEPLOY_PROMPTS, modality.readable))
+    trained = Classifier.from_run(modality, run_dir)
+    return compare_scores(trained, HttpMediaScores(url, api_key), inputs, tolerance=FP32_TOLERANCE)
 
 
 class KeepContentType:
@@ -209,4 +235,5 @@ def media_api(modality: Modality) -> ServedApi:
         load=lambda run_dir: Classifier.from_run(modality, Path(run_dir)),
         banner=banner,
         client_info=client_info,
+        parity=functools.partial(served_parity, modality),
     )

@@ -31,7 +31,9 @@ class MediaClassificationTask(Task):
         MetricSpec("train_seconds", "wall-clock training time", 0),
     )
     rank_metric = "macro_f1"
+    exports = ("onnx", "hub")
     search_metric = ("eval_macro_f1", 1)
+    exports = ("onnx", "hub")
     # What a one-line plan names; a modality's own settings (image size, clip length) are in each task's list.
     shown_settings: ClassVar[tuple[str, ...]] = (
         "model",

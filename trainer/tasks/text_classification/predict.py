@@ -39,6 +39,8 @@ class Predictor:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.run_id = run_id
+        # The model the run fine-tuned (its config's "model"), which a server's /info names.
+        self.model_id: str | None = None
         id2label: dict[Any, Any] = dict(model.config.id2label or {})
         count = len(id2label) or 2
         self.labels: list[str] = [str(id2label.get(i, f"LABEL_{i}")) for i in range(count)]
@@ -50,9 +52,11 @@ class Predictor:
     def from_run(cls, run_dir: Path) -> Predictor:
         """Load run_dir/model; the run's config.json says whether remote code is trusted and the max length."""
         loaded = load_run_model(run_dir)
-        return cls(
+        predictor = cls(
             loaded.model, loaded.tokenizer, max_length=loaded.max_length, run_id=loaded.run_id, pairs=loaded.pairs
         )
+        predictor.model_id = loaded.base_model
+        return predictor
 
     def predict(
         self, texts: list[str], batch_size: int = 32, pairs: list[str] | None = None
@@ -88,6 +92,8 @@ class LoadedRun:
     run_id: int | None
     # True when the run trained on text pairs.
     pairs: bool
+    # The model the run fine-tuned, as its config names it.
+    base_model: str | None = None
 
 
 def load_run_model(run_dir: Path) -> LoadedRun:
@@ -125,4 +131,5 @@ def load_run_model(run_dir: Path) -> LoadedRun:
     limit = getattr(tokenizer, "model_max_length", None)
     if isinstance(limit, int) and 0 < limit < 1_000_000:
         max_length = min(max_length, limit)
-    return LoadedRun(model, tokenizer, max_length, run_id, bool(config.get("text_pair_column")))
+    base_model = str(config["model"]) if config.get("model") else None
+    return LoadedRun(model, tokenizer, max_length, run_id, bool(config.get("text_pair_column")), base_model)

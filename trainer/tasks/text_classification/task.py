@@ -35,9 +35,12 @@ class TextClassification(Task):
     )
     hosted_trainable = True
     rank_metric = "macro_f1"
+    exports = ("onnx", "hub")
+    pipeline_tag = "text-classification"
     search_metric = ("eval_macro_f1", 1)
     keeps_best_epoch = True
     inspect_hint = "Say **fine-tune a classifier on this** for a plan."
+    exports = ("onnx", "hub")
 
     def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
         from trainer.plan.config import BUNDLED_LAYERS, BUNDLED_MODEL

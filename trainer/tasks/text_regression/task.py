@@ -39,8 +39,12 @@ class TextRegression(Task):
     )
     # Lower RMSE is better (direction -1): the best of several runs has the smallest error.
     rank_metric = "rmse"
+    exports = ("onnx", "hub")
+    # The hub files a one-number head under text classification (num_labels 1, problem_type regression).
+    pipeline_tag = "text-classification"
     search_metric = ("eval_rmse", -1)
     keeps_best_epoch = True
+    exports = ("onnx", "hub")
     inspect_hint = "Say **fine-tune on this** for a plan that learns to predict the number."
 
     def search_space(self, config: dict[str, Any]) -> list[SearchParam]:
