@@ -128,8 +128,12 @@ def test_info_describes_the_model_like_tei(classifier_url: str) -> None:
     assert {"parameters", "truncate", "raw_scores"} <= set(fields)
 
 
-def test_the_hugging_face_client_reads_our_answers(classifier_url: str) -> None:
-    from huggingface_hub import InferenceClient
+def test_the_hugging_face_client_reads_our_answers(classifier_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import InferenceClient, constants
+
+    # The library reads HF_HUB_OFFLINE once, at its first import: whether the suite's offline switch was set then
+    # depends on test order. This client only talks to the loopback server.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
 
     client = InferenceClient(model=classifier_url, timeout=30)
     answer = client.text_classification("the food was great", top_k=1)
