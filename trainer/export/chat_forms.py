@@ -14,7 +14,8 @@ from typing import Any
 
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json
-from trainer.export.parity import ChatAnswer, Messages
+from trainer.export.base import ExportOptions, ExportSource
+from trainer.export.parity import ChatAnswer, Messages, ParityReport
 from trainer.tasks.causal_lm.stops import cut_markers, stop_ids, stop_texts
 
 # The prompts asked when a run kept none (a run trained before samples.json existed).
@@ -102,6 +103,19 @@ class TransformersChat:
         decoded = self.tokenizer.decode(kept, skip_special_tokens=True)
         text = cut_markers(decoded, stop_texts(self.tokenizer, self.stops))
         return ChatAnswer(text=text, finish_reason="length" if stopped is None else "stop", token_ids=tuple(kept))
+
+
+def folder_parity(source: ExportSource, folder: Path, label: str, options: ExportOptions) -> ParityReport:
+    """The run as trained against an exported model folder run by plain transformers, on its held-out prompts."""
+    from trainer.export.parity import compare_chat
+
+    remote = bool(source.config.get("trust_remote_code", False))
+    return compare_chat(
+        TransformersChat.trained(source.run_dir),
+        TransformersChat.folder(folder, label, trust_remote_code=remote),
+        held_out_prompts(source.run_dir, options.parity_examples),
+        options.parity_tokens,
+    )
 
 
 def held_out_prompts(run_dir: Path, limit: int) -> list[Messages]:

@@ -150,16 +150,9 @@ class HubFormat:
         says why)."""
         if model_info(source.run_dir).get("kind") == "adapter" or not _chat(source):
             return None
-        from trainer.export.chat_forms import TransformersChat, held_out_prompts
-        from trainer.export.parity import compare_chat
+        from trainer.export.chat_forms import folder_parity
 
-        remote = bool(source.config.get("trust_remote_code", False))
-        return compare_chat(
-            TransformersChat.trained(source.run_dir),
-            TransformersChat.folder(out_dir, "hub folder (transformers)", trust_remote_code=remote),
-            held_out_prompts(source.run_dir, options.parity_examples),
-            options.parity_tokens,
-        )
+        return folder_parity(source, out_dir, "hub folder (transformers)", options)
 
 
 FORMAT = HubFormat()

@@ -180,16 +180,9 @@ class MergedFormat:
         )
 
     def parity(self, source: ExportSource, out_dir: Path, options: ExportOptions) -> ParityReport | None:
-        from trainer.export.chat_forms import TransformersChat, held_out_prompts
-        from trainer.export.parity import compare_chat
+        from trainer.export.chat_forms import folder_parity
 
-        remote = bool(source.config.get("trust_remote_code", False))
-        return compare_chat(
-            TransformersChat.trained(source.run_dir),
-            TransformersChat.folder(out_dir, "merged model (transformers)", trust_remote_code=remote),
-            held_out_prompts(source.run_dir, options.parity_examples),
-            options.parity_tokens,
-        )
+        return folder_parity(source, out_dir, "merged model (transformers)", options)
 
 
 FORMAT = MergedFormat()

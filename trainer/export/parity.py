@@ -211,11 +211,10 @@ def compare_chat(
             first = row
         if not agree and row["cause"] == "stop token":
             cause = cause if cause == "template" else "stop token"
-    agreed = sum(1 for row in details if row["agree"])
     hard = cause in ("template", "stop token")
     tolerance = None
     if quantised_tolerance is None:
-        ok = agreed == len(details)
+        ok = all(row["agree"] for row in details)
         cause = cause or (None if ok else "tokens")
     else:
         mean_share = sum(shares) / len(shares) if shares else 1.0
@@ -225,18 +224,22 @@ def compare_chat(
         )
         ok = not hard and mean_share >= quantised_tolerance
         cause = cause if hard else (None if ok else "quantisation")
-    return ParityReport(
-        ok=ok,
-        trained=trained.label,
-        exported=exported.label,
-        checked=len(details),
-        agreed=agreed,
-        details=details,
-        first_mismatch=None if ok else first,
-        cause=cause,
-        fix=FIXES[cause] if cause else None,
-        tolerance=tolerance,
-    )
+    return _report(trained.label, exported.label, details, ok, None if ok else first, cause, tolerance)
+
+
+def _report(
+    trained: str,
+    exported: str,
+    details: list[dict[str, Any]],
+    ok: bool,
+    first: dict[str, Any] | None,
+    cause: str | None,
+    tolerance: str | None,
+) -> ParityReport:
+    """The report of compared rows (each with "agree"), the fix looked up from the cause."""
+    agreed = sum(1 for row in details if row["agree"])
+    fix = FIXES[cause] if cause else None
+    return ParityReport(ok, trained, exported, len(details), agreed, details, first, cause, fix, tolerance)
 
 
 def _top(scores: dict[str, float]) -> str:
@@ -268,17 +271,5 @@ def compare_scores(
         if not row["agree"]:
             first = first or row
             cause = "labels" if row["cause"] == "labels" else (cause or "probabilities")
-    agreed = sum(1 for row in details if row["agree"])
-    ok = agreed == len(details)
-    return ParityReport(
-        ok=ok,
-        trained=trained.label,
-        exported=exported.label,
-        checked=len(details),
-        agreed=agreed,
-        details=details,
-        first_mismatch=first,
-        cause=cause,
-        fix=FIXES[cause] if cause else None,
-        tolerance=f"probabilities within {tolerance:g}",
-    )
+    ok = all(row["agree"] for row in details)
+    return _report(trained.label, exported.label, details, ok, first, cause, f"probabilities within {tolerance:g}")
