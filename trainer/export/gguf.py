@@ -55,8 +55,9 @@ class GgufFormat:
     summary = "GGUF files (f16, q8_0, q4_k_m) for llama.cpp, Ollama and LM Studio, with an Ollama Modelfile"
 
     def refusal(self, source: ExportSource) -> str | None:
-        if self.name not in getattr(source.task, "exports", ()):
-            return "GGUF holds language models only; export this run as onnx or hub instead."
+        if self.name not in source.task.exports:
+            offered = " or ".join(source.task.exports) or "no other format"
+            return f"GGUF holds language models only; export run {source.run_id} as {offered} instead."
         if not (source.run_dir / "model").is_dir():
             return f"Run {source.run_id} has no trained model yet; export it once it has finished."
         return None
