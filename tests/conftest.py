@@ -59,7 +59,7 @@ def offline_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TUNECHAT_MODEL"):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TOGETHER_API_KEY", "TOGETHER_BASE_URL", "TUNECHAT_MODEL"):
         monkeypatch.delenv(name, raising=False)
     return home
 

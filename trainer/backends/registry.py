@@ -13,6 +13,7 @@ from trainer.core.errors import UserError
 BUILTIN = (
     "trainer.backends.local",
     "trainer.backends.openai.backend",
+    "trainer.backends.together.backend",
 )
 
 _backends: dict[str, Backend] = {}

@@ -85,6 +85,11 @@ class RunConfig:
     learning_rate_multiplier: str = field(
         default="auto", metadata={"doc": "OpenAI backend: learning-rate multiplier, 'auto' or a number."}
     )
+    # Together backend only (its epochs, suffix and learning rate use the fields above).
+    together_batch_size: str = field(
+        default="max", metadata={"doc": "Together backend: batch size, 'max' or a number."}
+    )
+    together_training: str = field(default="lora", metadata={"doc": "Together backend: 'lora' or 'full' training."})
     # Causal-LM fine-tuning (task sft/dpo, trainer/tasks/causal_lm/).
     lora_r: int = field(default=16, metadata={"doc": "LoRA rank: size of the low-rank update (lora/qlora)."})
     lora_alpha: int = field(default=32, metadata={"doc": "LoRA scaling alpha; the update is scaled by alpha/r."})

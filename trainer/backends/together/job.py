@@ -1,0 +1,227 @@
+"""Confirm a plan: create the run, upload its files, create the Together job exactly once, cancel it.
+
+Exactly once: the run's record (runs/run-<id>/together_job.json) is written before every step that costs money
+and read first on every attempt. Together's API takes no idempotency key, so the job is made recognisable
+instead: its training file is this run's own upload and its suffix names the run ("<file>-run<id>"). Before
+every try of the create call (and on every later attempt that finds the record in state "creating"), the jobs
+list is searched for that pair; the create call itself goes out with the client's retries turned off, since
+a retry of a request whose answer was lost (a 500 after the job was made, a timeout) would make a second job.
+Our own tries are spaced like the client's (exponential backoff).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from trainer.backends.together import NAME
+from trainer.backends.together.client import endpoint, make_client
+from trainer.backends.together.errors import explain, explained
+from trainer.backends.together.follow import ensure_follower, job_field, tunechat_status
+from trainer.backends.together.plan import load_plan, save_plan
+from trainer.backends.together.record import read_record, write_progress, write_record
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json
+from trainer.core.workspace import Workspace
+from trainer.store.registry import FINISHED, Registry
+from trainer.store.runs import RunRecord
+
+CREATE_TRIES = 4
+FIRST_DELAY_S = 0.5
+
+
+def _copy(source: str, target: Path) -> str:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(Path(source).read_bytes())
+    return str(target)
+
+
+def create_together_run(ws: Workspace, registry: Registry, plan: dict[str, Any], session_id: str | None) -> int:
+    """Register the run and fill its folder from the plan; nothing is sent anywhere yet."""
+    config = dict(plan["config"])
+    run_id = registry.create_run(config, session_id=session_id, backend=NAME)
+    run_dir = ws.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "config.json", config)
+    files = {name: _copy(path, run_dir / NAME / f"{name}.jsonl") for name, path in plan["files"].items()}
+    upload = {name: _copy(path, run_dir / NAME / "upload" / f"{name}.jsonl") for name, path in plan["upload"].items()}
+    splits = Path(plan["files"]["train"]).parent / "splits"
+    for path in sorted(splits.glob("*.jsonl")) if splits.is_dir() else []:
+        _copy(str(path), run_dir / "splits" / path.name)  # text/label splits, as a local classifier run writes them
+    suffix = f"{plan['suffix'][:32]}-run{run_id}"
+    write_record(
+        run_dir,
+        {
+            "run_id": run_id,
+            "plan_id": plan["plan_id"],
+            "state": "new",
+            "endpoint": endpoint(),
+            "method": plan["method"],
+            "model": plan["model"],
+            "hyperparameters": plan["hyperparameters"],
+            "suffix": suffix,
+            "files": files,
+            "upload": upload,
+            "task": plan["task"],
+            "labels": plan.get("labels"),
+            "training_file_id": None,
+            "validation_file_id": None,
+            "job_id": None,
+            "fine_tuned_model": None,
+        },
+    )
+    atomic_write_json(run_dir / "progress.json", {"phase": "loading", "job_status": "new", "updated_at": time.time()})
+    registry.update_run(run_id, run_dir=str(run_dir))
+    return run_id
+
+
+def find_existing_job(client: Any, record: dict[str, Any]) -> Any | None:
+    """The job an earlier try created for this run (its own training file and suffix), or None."""
+    with explained("looking up an earlier fine-tuning job"):
+        jobs = client.fine_tuning.list().data
+    for job in jobs:
+        if job.training_file == record["training_file_id"] and job_field(job, "suffix") == record["suffix"]:
+            return job
+    return None
+
+
+def _create_arguments(record: dict[str, Any]) -> dict[str, Any]:
+    hyper = record["hyperparameters"]
+    arguments: dict[str, Any] = {
+        "model": record["model"],
+        "training_file": record["training_file_id"],
+        "n_epochs": int(hyper["n_epochs"]),
+        "learning_rate": float(hyper["learning_rate"]),
+        "batch_size": hyper["batch_size"],
+        "lora": hyper["training_type"] == "lora",
+        "suffix": record["suffix"],
+        "training_method": record["method"],
+    }
+    if record["method"] == "sft":
+        arguments["train_on_inputs"] = "auto"  # the API's default, said outright (the client warns otherwise)
+    if record.get("validation_file_id"):
+        arguments.update(validation_file=record["validation_file_id"], n_evals=int(hyper.get("n_evals") or 1))
+    return arguments
+
+
+def _create_once(client: Any, record: dict[str, Any], run_id: int) -> Any:
+    """Look for an earlier job, else create one (no client retries); our own tries after a lost answer."""
+    import together
+
+    doing = f"creating the fine-tuning job for run {run_id}"
+    once = client.with_options(max_retries=0)
+    delay, last = FIRST_DELAY_S, None
+    for attempt in range(CREATE_TRIES):
+        if attempt:
+            time.sleep(delay)
+            delay = min(8.0, delay * 2)
+        existing = find_existing_job(client, record)
+        if existing is not None:
+            return existing
+        try:
+            return once.fine_tuning.create(**_create_arguments(record))
+        except (together.APIConnectionError, together.RateLimitError, together.InternalServerError) as error:
+            last = error  # the job may exist all the same: the next try looks for it first
+        except (together.TogetherError, ValueError) as error:
+            raise explain(error, doing) from None
+    raise explain(last or RuntimeError("no answer"), doing)
+
+
+def submit(ws: Workspace, registry: Registry, run_id: int, client: Any | None = None) -> dict[str, Any]:
+    """Upload the run's files and create its job, each at most once; return the updated record."""
+    run = registry.get_run(run_id)
+    run_dir = ws.run_dir_of(run)
+    record = read_record(run_dir)
+    if not record:
+        raise UserError(f"Run {run_id} is not a Together run (it has no job record); start it with its own backend.")
+    if record.get("job_id"):
+        return record  # checked first: the job exists, never create another
+    if run["status"] == "cancelled" or record.get("state") == "cancelled":
+        raise UserError(f"Run {run_id} was cancelled before its job was created; ask for a new plan to start again.")
+    client = client or make_client()
+    registry.update_run(run_id, status="validating_files", error=None)
+    for name, key in (("train", "training_file_id"), ("validation", "validation_file_id")):
+        path = Path(record["upload"][name])
+        if record.get(key) or (name == "validation" and path.stat().st_size == 0):
+            continue
+        record["state"] = f"uploading {name}"
+        write_record(run_dir, record)
+        # check=False: the plan already ran the client's format check on these very files.
+        with explained(f"the upload of the {name} file"):
+            uploaded = client.files.upload(file=path, purpose="fine-tune", check=False)
+        record[key] = uploaded.id
+        write_record(run_dir, record)
+    record["state"] = "creating"
+    write_record(run_dir, record)  # written before the create call, on purpose
+    job = _create_once(client, record, run_id)
+    record.update(state="created", job_id=job.id, created_at=str(job_field(job, "created_at") or ""))
+    write_record(run_dir, record)
+    registry.update_run(run_id, status=tunechat_status(job_field(job, "status")))
+    return record
+
+
+def confirm_plan(
+    ws: Workspace,
+    registry: Registry,
+    plan_id: str,
+    session_id: str | None = None,
+    client: Any | None = None,
+    follow: bool = True,
+) -> dict[str, Any]:
+    """The user said yes: create the run (once per plan), upload, create the job, start following it.
+
+    Called from code that saw the user's own confirmation (guided mode, the CLI prompt, --yes); it is not an
+    LLM tool, so a model cannot confirm on the user's behalf.
+    """
+    plan = load_plan(ws, plan_id)
+    client = client or make_client()  # fail on a missing key before a run is created
+    run_id = plan.get("run_id")
+    if run_id is not None:
+        run = registry.get_run(int(run_id))
+        record = read_record(ws.run_dir_of(run))
+        if record.get("job_id") or run["status"] == "cancelled":
+            return {"run_id": int(run_id), "job_id": record.get("job_id"), "status": run["status"], "repeated": True}
+    else:
+        run_id = create_together_run(ws, registry, plan, session_id)
+        plan["run_id"] = run_id
+        save_plan(ws, plan)
+    run_id = int(run_id)
+    try:
+        record = submit(ws, registry, run_id, client)
+    except UserError as error:
+        registry.update_run(run_id, status="failed", error=str(error))
+        raise
+    if follow:
+        ensure_follower(ws, registry, run_id)
+    run = registry.get_run(run_id)
+    return {
+        "run_id": run_id,
+        "job_id": record["job_id"],
+        "status": run["status"],
+        "model": record["model"],
+        "method": record["method"],
+        "training_file_id": record["training_file_id"],
+        "validation_file_id": record.get("validation_file_id"),
+        "run_dir": str(ws.run_dir_of(run)),
+    }
+
+
+def cancel(ws: Workspace, registry: Registry, run_id: int, client: Any | None = None) -> RunRecord:
+    """Cancel the run's job (or the run itself when no job was created yet); the status ends cancelled."""
+    run = registry.get_run(run_id)
+    run_dir = ws.run_dir_of(run)
+    record = read_record(run_dir)
+    if run["status"] in FINISHED:
+        return run
+    if not record.get("job_id"):
+        record["state"] = "cancelled"
+        write_record(run_dir, record)
+        registry.update_run(run_id, status="cancelled", error="Cancelled before the Together job was created.")
+        return registry.get_run(run_id)
+    client = client or make_client()
+    with explained(f"cancelling job {record['job_id']}"):
+        client.fine_tuning.cancel(record["job_id"])
+    registry.update_run(run_id, status="cancelled", error="Cancelled on request.")
+    write_progress(run_dir, job_status="cancelled", phase="cancelled")
+    return registry.get_run(run_id)
