@@ -12,8 +12,9 @@ What the client uses, with the shapes it reads (together/resources/fine_tuning.p
 
 A job moves one status per retrieve: pending -> queued -> running (one metrics point per retrieve, `steps` of
 them) -> completed or error (`outcome`); `hold = True` keeps it running. Failures are injected per route with
-`fail(method, path_prefix, *answers)`: 429, 500, "lost" (the request is carried out, then answered 500: the job
-exists though the client saw an error) or "timeout" (carried out, answered after `slow_s`).
+`fail(method, path, *answers)` (the exact path, or every path under one ending in "/"): 429, 500, "lost" (the
+request is carried out, then answered 500: the job exists though the client saw an error) or "timeout" (carried
+out, answered after `slow_s`).
 
     python tests/together_server.py --port 8766 --key test   # by hand; then TOGETHER_BASE_URL=http://127.0.0.1:8766
 """
@@ -77,9 +78,9 @@ class FakeTogether:
 
     # ---- control ------------------------------------------------------------------------
 
-    def fail(self, method: str, path_prefix: str, *answers: Any) -> None:
+    def fail(self, method: str, path: str, *answers: Any) -> None:
         with self.lock:
-            self.failures += [(method.upper(), path_prefix, answer) for answer in answers]
+            self.failures += [(method.upper(), path, answer) for answer in answers]
 
     def count(self, method: str, path_prefix: str) -> int:
         return sum(1 for m, p in self.requests if m == method and p.startswith(path_prefix))
@@ -104,7 +105,7 @@ class FakeTogether:
     def _take_failure(self, method: str, path: str) -> Any:
         with self.lock:
             for index, (m, prefix, answer) in enumerate(self.failures):
-                if m == method and path.startswith(prefix):
+                if m == method and (path == prefix or (prefix.endswith("/") and path.startswith(prefix))):
                     del self.failures[index]
                     return answer
         return None

@@ -1,4 +1,4 @@
-"""Fine-tuning through a hosted API (OpenAI): the plan with its cost, and the job it starts on the user's yes.
+"""Fine-tuning through a hosted API (OpenAI, Together AI): the plan with its cost, and the job the user's yes starts.
 
 The plan waits in the chat's one pending-plan store (tools/pending.py) and only the user's own "go" or "yes",
 handled in code, starts the job; no LLM tool can, so a model cannot spend money on the user's behalf.
@@ -30,6 +30,8 @@ def plan_hosted_job(
     batch_size: int | None = None,
     learning_rate_multiplier: float | None = None,
     suffix: str | None = None,
+    learning_rate: float | None = None,
+    method: str | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
     placeholders: dict[str, str] | None = None,
@@ -48,6 +50,9 @@ def plan_hosted_job(
         "batch_size": batch_size,
         "learning_rate_multiplier": learning_rate_multiplier,
         "suffix": suffix,
+        # Read by the providers that take them (Together: an absolute learning rate, and lora or full).
+        "learning_rate": learning_rate,
+        "method": method,
         "text_column": text_column,
         "label_column": label_column,
         "placeholders": placeholders,

@@ -49,8 +49,8 @@ def start_training(
 ) -> dict[str, Any]:
     """Ask to start fine-tuning on an uploaded file with these settings: this stores the plan the user will be
     asked to start and returns it, and nothing starts until the user replies "yes" (or "go") to it, which tunechat
-    handles itself (you cannot). With backend "openai" (or an OpenAI model such as gpt-4.1-mini) the plan is an
-    OpenAI job with its estimated cost, and nothing is uploaded before the user's yes either.
+    handles itself (you cannot). With backend "openai" (or an OpenAI model such as gpt-4.1-mini) or "together"
+    the plan is a hosted job with its estimated cost, and nothing is uploaded before the user's yes either.
 
     Args:
         file: Name of an uploaded file in the workspace.
@@ -62,8 +62,8 @@ def start_training(
         freeze_layers: Number of lower encoder layers to keep frozen.
         text_column: Column holding the text.
         label_column: Column holding the label.
-        backend: "local" (default) or "openai" to fine-tune through the OpenAI API.
-        suffix: OpenAI backend only: text added to the fine-tuned model's name.
+        backend: "local" (default), "openai" (the OpenAI API) or "together" (Together AI's API).
+        suffix: Hosted backends only: text added to the fine-tuned model's name.
         task: text-classification, sft or dpo; default from the data.
         method: full, freeze, lora or qlora; for sft/dpo the default is lora.
         placeholders: Values for {{placeholders}} in chat data the user gave, e.g. {"name": "Nova", "author": "Acme"}.
@@ -74,6 +74,7 @@ def start_training(
         return plan_hosted_job(
             ctx, file, provider.name, model=model, epochs=epochs, batch_size=batch_size, suffix=suffix,
             text_column=text_column, label_column=label_column, placeholders=placeholders,
+            learning_rate=learning_rate, method=method,
         )  # fmt: skip
     get_backend(backend)  # an unknown backend name gets its one sentence here
     plan = propose_plan(

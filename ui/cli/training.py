@@ -1,4 +1,4 @@
-"""Training commands: train in the foreground (locally or through the OpenAI API) and resume."""
+"""Training commands: train in the foreground (locally or through a hosted API) and resume."""
 
 from __future__ import annotations
 
@@ -151,6 +151,7 @@ def cmd_train_hosted(args: argparse.Namespace) -> int:
     """Plan a hosted job, ask (or take --yes), upload and create it, then follow it to the end."""
     from tools.hosted_tools import confirm_hosted_job, plan_hosted_job
     from tools.run_tools import evaluate_run
+    from trainer.backends.registry import hosted_for
     from ui.render.hosted import render_hosted_plan
     from ui.render.runs import render_evaluation
 
@@ -167,26 +168,31 @@ def cmd_train_hosted(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate_multiplier=args.lr_multiplier,
         suffix=args.suffix,
+        learning_rate=args.lr,
+        method=args.method,
         text_column=args.text_column,
         label_column=args.label_column,
     )
     print(render_hosted_plan(plan), file=sys.stderr)
+    provider = hosted_for(plan["backend"], None)
+    company = provider.provider if provider is not None else "hosted"
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError(
-                "Nothing was uploaded: the OpenAI job costs money and this input cannot confirm it; "
+                f"Nothing was uploaded: the {company} job costs money and this input cannot confirm it; "
                 "run the command again with --yes to accept the plan above."
             )
-        answer = input("Upload the files and start this OpenAI job? [y/N] ").strip().lower()
+        answer = input(f"Upload the files and start this {company} job? [y/N] ").strip().lower()
         if answer not in ("y", "yes", "go"):
             print("Nothing was uploaded.", file=sys.stderr)
             return 1
     started = confirm_hosted_job(ctx, plan["plan_id"])
     run_id = started["run_id"]
     print(
-        f"Run {run_id}: OpenAI job {started['job_id']} created; following it (Ctrl-C cancels the job).", file=sys.stderr
+        f"Run {run_id}: {company} job {started['job_id']} created; following it (Ctrl-C cancels the job).",
+        file=sys.stderr,
     )
-    final = _follow_hosted(ctx, run_id, quiet=args.json)
+    final = _follow_hosted(ctx, run_id, quiet=args.json, company=company)
     if final["status"] != "succeeded":
         raise UserError(f"Run {run_id} {final['status']}: {final.get('error') or 'see follow.log in its folder'}")
     result: dict[str, Any] = {
@@ -208,8 +214,7 @@ def cmd_train_hosted(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow_hosted(ctx: Any, run_id: int, quiet: bool) -> Mapping[str, Any]:
-    import os
+def _follow_hosted(ctx: Any, run_id: int, quiet: bool, company: str) -> Mapping[str, Any]:
     import time
 
     from trainer.backends import runs as runner
@@ -225,9 +230,9 @@ def _follow_hosted(ctx: Any, run_id: int, quiet: bool) -> Mapping[str, Any]:
             shown = len(events)
             if status["status"] in ("succeeded", "failed", "cancelled"):
                 return status
-            time.sleep(min(2.0, float(os.environ.get("TUNECHAT_OPENAI_POLL_S") or 2.0)))
+            time.sleep(0.5)
     except KeyboardInterrupt:
-        print(f"\nCancelling the OpenAI job of run {run_id}…", file=sys.stderr)
+        print(f"\nCancelling the {company} job of run {run_id}…", file=sys.stderr)
         return runner.stop_run(ctx.workspace, ctx.registry, run_id)
 
 

@@ -13,16 +13,30 @@ def render_hosted_plan(plan: dict[str, Any]) -> str:
     counts = plan.get("counts") or {}
     cost = plan.get("estimated_cost_usd")
     price = plan.get("price_per_million_tokens")
+    provider = str(plan.get("provider") or "OpenAI")
     rows: list[list[Any]] = [
         [
             "model",
             data_text(plan.get("model")),
-            f"fine-tuned through the OpenAI API at {data_text(plan.get('endpoint'))}",
+            f"fine-tuned through the {data_text(provider)} API at {data_text(plan.get('endpoint'))}",
         ],
         ["method", data_text(plan.get("method")), prose(plan.get("method_reason", ""))],
         ["epochs", hyper.get("n_epochs"), f"about {data_text(plan.get('estimated_epochs'))} for the estimate"],
         ["batch size", hyper.get("batch_size"), ""],
-        ["learning-rate multiplier", hyper.get("learning_rate_multiplier"), ""],
+    ]
+    # Each provider's own settings: only those its plan has.
+    rows += [
+        [label, hyper[key], note]
+        for key, label, note in (
+            ("learning_rate_multiplier", "learning-rate multiplier", ""),
+            ("learning_rate", "learning rate", ""),
+            ("training_type", "training", "LoRA adapters or all weights"),
+        )
+        if key in hyper
+    ]
+    if plan.get("upload_format"):
+        rows.append(["upload format", data_text(plan["upload_format"]), "the JSONL records uploaded"])
+    rows += [
         ["suffix", data_text(plan.get("suffix")), "added to the fine-tuned model's name"],
         [
             "examples (train/validation/test)",
@@ -46,7 +60,7 @@ def render_hosted_plan(plan: dict[str, Any]) -> str:
         labels = ", ".join(data_text(label) for label in plan["labels"])
         what = f"classification into {labels}, converted to chat examples"
     return (
-        f"**OpenAI fine-tuning plan** for {code(plan.get('file'))} ({what}):\n\n"
+        f"**{data_text(provider)} fine-tuning plan** for {code(plan.get('file'))} ({what}):\n\n"
         + table(["setting", "value", "note"], rows)
         + f"\n\n{when}"
         + notes
@@ -69,7 +83,7 @@ def render_hosted_progress(status: dict[str, Any], since: int = 0) -> str:
     if known:
         lines.append("\n\nLatest metrics: " + ", ".join(known) + ".")
     if status.get("checkpoints"):
-        lines.append(f"\n\nCheckpoints saved by OpenAI: {data_text(status['checkpoints'])}.")
+        lines.append(f"\n\nCheckpoints saved by the provider: {data_text(status['checkpoints'])}.")
     if status.get("fine_tuned_model"):
         lines.append(f"\n\nFine-tuned model: {code(status['fine_tuned_model'])}.")
     return "".join(lines)

@@ -102,9 +102,10 @@ def _positive(value: Any, name: str, kind: type, default: Any) -> Any:
 
 
 def _hyperparameters(settings: dict[str, Any], n_validation: int) -> dict[str, Any]:
-    training_type = str(settings.get("together_training") or settings.get("training_type") or "lora").lower()
+    asked = settings.get("together_training") or settings.get("training_type") or settings.get("method") or "lora"
+    training_type = str(asked).lower()
     if training_type not in TRAINING_TYPES:
-        raise UserError(f"'{training_type}' is not a Together training type; say 'lora' or 'full'.")
+        raise UserError(f"Together trains with LoRA or in full, not '{training_type}'; say 'lora' or 'full'.")
     batch = settings.get("together_batch_size", settings.get("batch_size"))
     epochs = _positive(settings.get("n_epochs", settings.get("epochs")), "number of epochs", int, DEFAULT_EPOCHS)
     return {
