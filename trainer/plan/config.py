@@ -85,9 +85,12 @@ class RunConfig:
     learning_rate_multiplier: str = field(
         default="auto", metadata={"doc": "OpenAI backend: learning-rate multiplier, 'auto' or a number."}
     )
-    # Together backend only (its epochs, suffix and learning rate use the fields above).
+    # Together backend only (its epochs and suffix use the fields above; a local run's learning rate is another).
     together_batch_size: str = field(
         default="max", metadata={"doc": "Together backend: batch size, 'max' or a number."}
+    )
+    together_learning_rate: float = field(
+        default=1e-5, metadata={"doc": "Together backend: the learning rate (absolute, not a multiplier)."}
     )
     together_training: str = field(default="lora", metadata={"doc": "Together backend: 'lora' or 'full' training."})
     # Causal-LM fine-tuning (task sft/dpo, trainer/tasks/causal_lm/).

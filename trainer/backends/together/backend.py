@@ -25,7 +25,7 @@ class TogetherBackend(HostedBackend):
     provider = "Together AI"
     default_model = DEFAULT_MODEL
     # Settings only a Together job uses; the local training settings do not apply.
-    own_fields = ("suffix", "n_epochs", "learning_rate", "together_batch_size", "together_training")
+    own_fields = ("suffix", "n_epochs", "together_learning_rate", "together_batch_size", "together_training")
 
     def owns_model(self, model: str | None) -> bool:
         # Only Together's own "-Reference" names: the other base models in its table are hub ids a local run

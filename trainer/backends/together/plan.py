@@ -232,7 +232,7 @@ def make_plan(
             "suffix": suffix,
             "placeholders": base_config.placeholders,
             "n_epochs": str(hyper["n_epochs"]),
-            "learning_rate": hyper["learning_rate"],
+            "together_learning_rate": hyper["learning_rate"],
             "together_batch_size": str(hyper["batch_size"]),
             "together_training": hyper["training_type"],
         }
