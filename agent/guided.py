@@ -52,7 +52,8 @@ Things to say:
 **search status** (each trial is a run; the search waits for your **yes**)
 - a failed run: **why did run 3 fail?**, then **fix it** (a changed config that waits for your **yes**)
 - through the OpenAI API (needs `OPENAI_API_KEY`): **fine-tune gpt-4.1-mini on this** shows the plan and cost, \
-**go** uploads and starts the job, **status** shows its events and metrics, **stop** cancels it"""
+**go** uploads and starts the job, **status** shows its events and metrics, **stop** cancels it
+- through Together AI (needs `TOGETHER_API_KEY`): **fine-tune this on together**, then **go**, **status**, **stop**"""
 
 PREPARE_HINT = (
     "Say **clean it up** (drop broken rows and duplicates), **convert it to chat format** or **split it 80/10/10** "
@@ -368,7 +369,8 @@ class GuidedTurn:
         overrides = self.state.get("overrides", {})
         arguments = {
             key: overrides.get(key)
-            for key in ("backend", "model", "epochs", "batch_size", "text_column", "label_column", "placeholders")
+            for key in ("backend", "model", "epochs", "batch_size", "learning_rate", "method")
+            + ("text_column", "label_column", "placeholders")
             if overrides.get(key) is not None
         }
         plan = self.call("start_training", file=self.active_file(), **arguments)

@@ -50,7 +50,8 @@ WORKFLOW = """Workflow:
 8. To fine-tune through the OpenAI API (the user names an OpenAI model such as gpt-4.1-mini, or asks for OpenAI),
    call `start_training` with backend "openai" right away: it only returns the plan with its estimated cost and
    uploads nothing. Show the plan and the cost and ask the user to reply "go"; tunechat itself starts the job on
-   that reply (you cannot). `run_status` shows the job's events and metrics, `stop_run` cancels it.
+   that reply (you cannot). `run_status` shows the job's events and metrics, `stop_run` cancels it. The same for
+   Together AI (the user asks for Together or names one of its models): backend "together".
 9. When the user refers to earlier runs ("the run that crashed", "the best run", "last time"), call `find_runs`
    to get the run id from the history. "Same as last time but 3 epochs" or "again with lr 1e-4": call
    `plan_like_run` with the changes; it returns a plan that tunechat starts on the user's "yes" (do not call

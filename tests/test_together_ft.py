@@ -75,6 +75,8 @@ def test_a_message_naming_together_picks_it_and_everyday_words_do_not() -> None:
     assert "backend" not in parse_settings("train these two files together")
     assert "backend" not in parse_settings("fine-tune Qwen/Qwen2.5-7B-Instruct on this")  # a local run
     assert parse_settings("fine-tune gpt-4.1-mini on this")["backend"] == "openai"
+    full = parse_settings("do a full fine-tune on together with learning rate 2e-5")
+    assert full["backend"] == "together" and full["method"] == "full" and full["learning_rate"] == 2e-5
 
 
 def test_the_plan_sends_nothing_and_prices_from_a_table_the_user_overrides(
