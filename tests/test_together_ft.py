@@ -112,7 +112,7 @@ def test_the_plan_sends_nothing_and_prices_from_a_table_the_user_overrides(
             tmp_path / "qa.jsonl", [{"prompt": f"What is {i} plus one?", "completion": f"{i + 1}."} for i in range(40)]
         )
         qa = start_training(ctx, ctx.workspace.import_file(instructions, session_id="s1").name, backend="together")
-        assert qa["upload_format"] == "instruction" and qa["method"] == "sft"
+        assert qa["upload_format"] == "instruction" and qa["method"] == "supervised"
         first = read_jsonl(Path(qa["upload"]["train"]))[0]
         assert set(first) == {"prompt", "completion"}
         pairs = _jsonl(
@@ -120,7 +120,7 @@ def test_the_plan_sends_nothing_and_prices_from_a_table_the_user_overrides(
             [{"prompt": f"Greet person {i}.", "chosen": f"Hello, person {i}!", "rejected": "No."} for i in range(30)],
         )
         dpo = start_training(ctx, ctx.workspace.import_file(pairs, session_id="s1").name, backend="together")
-        assert dpo["method"] == "dpo" and dpo["upload_format"] == "preference"
+        assert dpo["method"] == "dpo" and dpo["training_method"] == "dpo" and dpo["upload_format"] == "preference"
         record = read_jsonl(Path(dpo["upload"]["train"]))[0]
         assert (
             record["preferred_output"][0]["role"] == "assistant"

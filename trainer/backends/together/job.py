@@ -58,6 +58,7 @@ def create_together_run(ws: Workspace, registry: Registry, plan: dict[str, Any],
             "state": "new",
             "endpoint": endpoint(),
             "method": plan["method"],
+            "training_method": plan["training_method"],
             "model": plan["model"],
             "hyperparameters": plan["hyperparameters"],
             "suffix": suffix,
@@ -96,9 +97,9 @@ def _create_arguments(record: dict[str, Any]) -> dict[str, Any]:
         "batch_size": hyper["batch_size"],
         "lora": hyper["training_type"] == "lora",
         "suffix": record["suffix"],
-        "training_method": record["method"],
+        "training_method": record["training_method"],
     }
-    if record["method"] == "sft":
+    if record["training_method"] == "sft":
         arguments["train_on_inputs"] = "auto"  # the API's default, said outright (the client warns otherwise)
     if record.get("validation_file_id"):
         arguments.update(validation_file=record["validation_file_id"], n_evals=int(hyper.get("n_evals") or 1))

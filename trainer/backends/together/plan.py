@@ -244,7 +244,10 @@ def make_plan(
         "file": data_path.name,
         "data": str(data_path),
         "task": task.name,
-        "method": method,
+        # The objective's name, as an OpenAI plan says it (supervised or dpo), so runs compare; the API's own
+        # word for it is in "training_method".
+        "method": data.objective.method,
+        "training_method": method,
         "method_reason": data.objective.description,
         "upload_format": layout,
         "model": model,
