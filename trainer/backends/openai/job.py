@@ -27,6 +27,7 @@ from trainer.backends.openai.record import RECORD, read_record, write_progress, 
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
+from trainer.evaluate.held_out import write_held_out
 from trainer.store.registry import FINISHED, Registry
 from trainer.store.runs import RunRecord
 
@@ -40,6 +41,8 @@ def create_openai_run(ws: Workspace, registry: Registry, plan: dict[str, Any], s
     run_dir = ws.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", config)
+    if plan.get("held_out"):
+        write_held_out(run_dir, plan["held_out"])
     files = copy_plan_files(plan, run_dir / NAME)
     splits = Path(plan["files"]["train"]).parent / "splits"
     if splits.is_dir():  # text/label splits, as a local classifier run writes them

@@ -30,6 +30,7 @@ from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json
 from trainer.core.workspace import Workspace
 from trainer.data.read import load_table
 from trainer.data.shapes import detect_shape
+from trainer.evaluate.held_out import for_hosted
 from trainer.inspection.rules import MAX_TOKENS_PER_EXAMPLE, example_problems, example_tokens, what_is_wrong
 from trainer.plan.config import resolve_config
 from trainer.tasks.base import Task
@@ -266,6 +267,7 @@ def make_plan(
         "hyperparameters": hyper,
         "suffix": suffix,
         "counts": {name: len(splits[name]) for name in ("train", "validation", "test")},
+        "held_out": for_hosted(data),
         "train_tokens": train_tokens,
         "estimated_epochs": epochs,
         "billed_tokens": billed,
