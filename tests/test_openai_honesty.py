@@ -12,7 +12,7 @@ from toy_data import make_reviews
 
 from agent.assistant import Assistant
 from tools.context import ToolContext
-from tools.hosted_tools import elsewhere_choices
+from tools.hosted_tools import confirm_hosted_job, elsewhere_choices
 from tools.pending import pending_action
 from tools.run_tools import start_training
 from trainer.backends.base import HostedClosed
@@ -116,3 +116,14 @@ def test_a_deprecated_model_is_warned_with_the_models_endpoint_date(fake: FakeFi
         ft_job.confirm_plan(ctx.workspace, ctx.registry, gone["plan_id"], follow=False)
     _one_sentence(str(caught.value))
     assert "2026-11-01" in str(caught.value) and fake.count("POST", "/v1/files") == uploads
+
+
+def test_the_command_line_prints_the_refusal_in_one_sentence(fake: FakeFineTuning, tmp_path: Path) -> None:
+    fake.closed = True
+    ctx = ToolContext.from_env(session_id=None)
+    name = ctx.workspace.import_file(_reviews(tmp_path)).name
+    plan = start_training(ctx, name, backend="openai")
+    with pytest.raises(HostedClosed) as caught:
+        confirm_hosted_job(ctx, plan["plan_id"])
+    _one_sentence(str(caught.value))
+    assert "training_not_available" in str(caught.value) and fake.create_calls == 1 and fake.jobs == {}

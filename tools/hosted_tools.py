@@ -77,7 +77,10 @@ def confirm_hosted_job(ctx: ToolContext, plan_id: str | None = None) -> dict[str
     if plan_id is None or (waiting is not None and waiting["arguments"]["plan_id"] == plan_id):
         if waiting is None:
             raise UserError("There is no job plan waiting for a yes; ask e.g. 'fine-tune gpt-4.1-mini on this' first.")
-        return confirm_pending(ctx, waiting["id"], kind="hosted_job")
+        done = confirm_pending(ctx, waiting["id"], kind="hosted_job")
+        if done.get("refused"):  # the same one sentence as the chat's, for the command line and other callers
+            raise HostedClosed(str(done["message"]))
+        return done
     return _provider_of(ctx, plan_id).confirm(ctx.workspace, ctx.registry, plan_id, session_id=ctx.session_id)
 
 
