@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fake_openai_ft import FakeFineTuning
@@ -19,18 +20,21 @@ from hosted_runs import CANARY
 @dataclass(frozen=True)
 class HostedCase:
     backend: str  # the backend's name in trainer/backends/registry.py
-    start: Callable[[ExitStack, pytest.MonkeyPatch], None]  # start its loopback server (closed by the stack)
+    # Start its loopback server (closed by the stack), point the environment at it, return the server.
+    start: Callable[[ExitStack, pytest.MonkeyPatch], Any]
+    model: str | None = None  # the model planned (None: the backend's default)
 
     def __str__(self) -> str:
         return self.backend
 
 
-def _openai(stack: ExitStack, monkeypatch: pytest.MonkeyPatch) -> None:
+def _openai(stack: ExitStack, monkeypatch: pytest.MonkeyPatch) -> FakeFineTuning:
     server = stack.enter_context(FakeFineTuning(key=CANARY, steps=4, slow_s=0.8))
     monkeypatch.setenv("OPENAI_API_KEY", CANARY)
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("TUNECHAT_OPENAI_POLL_S", "0.1")
     monkeypatch.setenv("TUNECHAT_OPENAI_TIMEOUT", "0.4")
+    return server
 
 
-HOSTED_CASES = [HostedCase("openai", _openai)]
+HOSTED_CASES = [HostedCase("openai", _openai, model="gpt-4.1-mini")]
