@@ -33,12 +33,12 @@ def is_closed(error: Exception) -> bool:
     return getattr(error, "code", None) == CLOSED_CODE or bool(CLOSED_WORDS.search(_server_message(error)))
 
 
-def closed_error(status: int | str, doing: str) -> HostedClosed:
+def closed_error(status: int | str) -> HostedClosed:
     """The one sentence for a refusal because OpenAI closed self-serve fine-tuning to this organisation."""
     return HostedClosed(
-        f"OpenAI refused {doing} ({status} {CLOSED_CODE}) because it is winding down self-serve fine-tuning "
-        "(closed since 2026-05-07 to organisations that never fine-tuned, to everyone from 2027-01-06), so "
-        "this organisation cannot fine-tune there; run the same plan on another provider or on this machine.",
+        f"OpenAI no longer lets this organisation create fine-tuning jobs ({status} {CLOSED_CODE}: it is winding "
+        "down self-serve fine-tuning, closed since 2026-05-07 to organisations that never fine-tuned and to "
+        "everyone from 2027-01-06); run the same plan on another provider or on this machine.",
         status,
     )
 
@@ -56,7 +56,7 @@ def explain(error: Exception, doing: str = "the request") -> UserError:
 
     said = _server_message(error)
     if is_closed(error):
-        return closed_error(getattr(error, "status_code", 403), doing)
+        return closed_error(getattr(error, "status_code", 403))
     if isinstance(error, openai.AuthenticationError):
         return UserError(
             f"The OpenAI API at {endpoint()} rejected the API key (401) during {doing}; set OPENAI_API_KEY to a "

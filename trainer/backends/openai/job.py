@@ -102,7 +102,7 @@ def submit(ws: Workspace, registry: Registry, run_id: int, client: Any | None = 
         raise UserError(f"Run {run_id} was cancelled before its job was created; ask for a new plan to start again.")
     if record.get("state") == "refused":
         # OpenAI said this organisation may not fine-tune: asking again would only repeat the refusal.
-        raise closed_error(record.get("refused_status") or 403, f"creating the fine-tuning job for run {run_id}")
+        raise closed_error(record.get("refused_status") or 403)
     client = client or make_client()
     if not record.get("training_file_id"):
         # The models endpoint's shutdown_date, read before anything is uploaded (and kept for later plans).
