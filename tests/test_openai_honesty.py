@@ -33,6 +33,7 @@ def _one_sentence(message: str) -> None:
     assert message.count(". ") == 0, message
 
 
+@pytest.mark.slow
 def test_refusal_says_so_once_fails_the_run_and_offers_the_same_plan_elsewhere(
     fake: FakeFineTuning, tmp_path: Path
 ) -> None:
