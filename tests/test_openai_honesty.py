@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_openai_ft import FakeFineTuning
 from toy_data import make_reviews
 
 from agent.assistant import Assistant
+from agent.confirmations import answer_pending
+from agent.suggestions import suggest_next
 from tools.context import ToolContext
-from tools.hosted_tools import confirm_hosted_job, elsewhere_choices
+from tools.hosted_tools import confirm_hosted_job, elsewhere_choices, offer_elsewhere
 from tools.pending import pending_action
 from tools.run_tools import start_training
-from trainer.backends.base import HostedClosed
+from trainer.backends import registry
+from trainer.backends.base import HostedBackend, HostedClosed
 from trainer.backends.openai import job as ft_job
 from trainer.backends.openai import models
-from trainer.backends.registry import backend_of, get_backend, hosted_backends
+from trainer.backends.registry import all_backends, backend_of, get_backend, hosted_backends
 from ui.render import MARKDOWN
 
 
@@ -128,3 +132,58 @@ def test_the_command_line_prints_the_refusal_in_one_sentence(fake: FakeFineTunin
         confirm_hosted_job(ctx, plan["plan_id"])
     _one_sentence(str(caught.value))
     assert "training_not_available" in str(caught.value) and fake.create_calls == 1 and fake.jobs == {}
+
+
+class _OtherHost(HostedBackend):
+    """A second hosted backend, registered for one test: what the offer finds in the registry."""
+
+    name, title, provider, default_model = "otherhost", "the Other Host API", "Other Host", "other-7b"
+
+    def __init__(self) -> None:
+        self.planned: list[tuple[str | None, dict[str, object]]] = []
+
+    def owns_model(self, model: str | None) -> bool:
+        return model == self.default_model
+
+    def named_in(self, message: str) -> bool:
+        return False
+
+    def model_in(self, message: str) -> str | None:
+        return None
+
+    def plan(self, ws: Any, path: Path, model: str | None, settings: dict[str, Any]) -> dict[str, Any]:
+        self.planned.append((model, settings))
+        return {"plan_id": "other-1", "model": self.default_model, "file": path.name, "task": "sft"}
+
+    def owns_plan(self, ws: Any, plan_id: str) -> bool:
+        return plan_id == "other-1"
+
+    def confirm(self, ws: Any, registry: Any, plan_id: str, session_id: str | None = None) -> dict[str, Any]:
+        raise AssertionError("nothing may start before the user's yes to this backend's own plan")
+
+    def status(self, ws: Any, registry: Any, run_id: int) -> Any:
+        raise NotImplementedError
+
+    def stop(self, ws: Any, registry: Any, run_id: int, grace_s: float | None = None) -> Any:
+        raise NotImplementedError
+
+
+def test_another_registered_hosted_backend_is_offered_and_picking_it_plans_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = _OtherHost()
+    all_backends()
+    monkeypatch.setitem(registry._backends, other.name, other)
+    ctx = ToolContext.from_env(session_id="s1")
+    name = ctx.workspace.import_file(_reviews(tmp_path), session_id="s1").name
+    refused = HostedClosed("OpenAI no longer lets this organisation create fine-tuning jobs; run it elsewhere.")
+    done = offer_elsewhere(ctx, get_backend("openai"), {"file": name, "settings": {"n_epochs": 2}}, refused)
+    assert done["choices"] == ["run it on otherhost", "train it locally"]
+    assert suggest_next(ctx, {})[:3] == ["run it on otherhost", "train it locally", "no"]
+
+    reply = answer_pending(ctx, "Run it on otherhost", MARKDOWN)
+    assert reply is not None
+    assert [(model, settings["n_epochs"]) for model, settings in other.planned] == [(None, 2)]
+    waiting = pending_action(ctx)
+    assert waiting is not None and waiting["kind"] == "hosted_job"
+    assert waiting["arguments"]["backend"] == "otherhost" and waiting["arguments"]["plan_id"] == "other-1"

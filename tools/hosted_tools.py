@@ -151,10 +151,18 @@ def _plan_elsewhere(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
     backend = get_backend(picked["backend"])
     settings = dict(arguments.get("settings") or {})
     if isinstance(backend, HostedBackend):
-        plan = plan_hosted_job(ctx, arguments["file"], backend=backend.name, model=None, epochs=settings.get(
-            "n_epochs"), batch_size=settings.get("batch_size"), learning_rate_multiplier=settings.get(
-            "learning_rate_multiplier"), suffix=settings.get("suffix"), text_column=settings.get("text_column"),
-            label_column=settings.get("label_column"), placeholders=settings.get("placeholders"))  # fmt: skip
+        plan = plan_hosted_job(
+            ctx,
+            arguments["file"],
+            backend=backend.name,
+            epochs=settings.get("n_epochs"),
+            batch_size=settings.get("batch_size"),
+            learning_rate_multiplier=settings.get("learning_rate_multiplier"),
+            suffix=settings.get("suffix"),
+            text_column=settings.get("text_column"),
+            label_column=settings.get("label_column"),
+            placeholders=settings.get("placeholders"),
+        )
         return {"backend": backend.name, "hosted": True, "plan": plan}
     local = propose_plan(
         ctx,
