@@ -42,6 +42,13 @@ def is_no(message: str) -> bool:
     return bool(NO.match(message or ""))
 
 
+def choice_in(action: dict[str, Any] | None, message: str) -> str | None:
+    """The reply among the waiting action's own choices ("run it on together") that `message` is, or None."""
+    said = " ".join((message or "").lower().split()).rstrip(".!")
+    choices = (action or {}).get("arguments", {}).get("choices") or []
+    return next((str(c["reply"]) for c in choices if str(c["reply"]).lower() == said), None)
+
+
 def pending_notice(action: dict[str, Any]) -> str:
     """The waiting plan in the words the user confirms."""
     return f"**Waiting for your yes:** {action['summary']}. Reply **yes** to carry it out, or **no** to drop it."
@@ -62,10 +69,11 @@ def answer_pending(ctx: ToolContext, message: str, show: Presenter) -> Reply | N
     assistant.
     """
     action = pending_action(ctx)
-    if action is None or not (is_yes(message) or is_no(message)):
+    choice = choice_in(action, message)
+    if action is None or not (choice or is_yes(message) or is_no(message)):
         return None
     started = time.perf_counter()
-    if is_no(message):
+    if is_no(message) and not choice:
         if STOP.match(message) and runs.latest_active_run(ctx.registry, ctx.session_id) is not None:
             return None
         drop_pending(ctx)
@@ -73,7 +81,7 @@ def answer_pending(ctx: ToolContext, message: str, show: Presenter) -> Reply | N
         return Reply(text=f"Dropped the plan ({action['summary']}); nothing was done.", steps=[step])
     name, arguments = f"confirm_{action['kind']}", dict(action["arguments"])
     try:
-        result = plain(confirm_pending(ctx, action["id"]))
+        result = plain(confirm_pending(ctx, action["id"], choice=choice))
     except BusyError as error:
         step = ToolStep(name, arguments, False, str(error), time.perf_counter() - started)
         return Reply(text=f"{error} The plan keeps waiting.", steps=[step])
@@ -108,6 +116,12 @@ def render_action_result(kind: str, result: dict[str, Any], show: Presenter) -> 
         )
     if kind == "judge":
         return show.judge(result)
+    if kind == "hosted_job" and result.get("refused"):
+        picks = " or ".join(f"**{reply}**" for reply in result.get("choices") or [])
+        offer = f"\n\nReply {picks} for the same plan there (nothing starts before its own yes)." if picks else ""
+        return str(result["message"]) + offer
+    if kind == "hosted_elsewhere":
+        return show.hosted_plan(result["plan"]) if result.get("hosted") else show.plan(result["plan"])
     if kind == "hosted_job":
         if result.get("repeated"):
             return (

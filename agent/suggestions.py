@@ -22,7 +22,9 @@ def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
     store, in either mode, offers the replies that answer it)."""
     action = pending_action(ctx)
     if action is not None:
-        return list(kind_of(action).options)
+        # An action that waits for a pick among places ("run it on together") offers those replies first.
+        picks = [str(choice["reply"]) for choice in action["arguments"].get("choices") or []]
+        return [*picks, *kind_of(action).options][:MAX_OPTIONS]
     runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
     latest = runs[-1] if runs else None
     if latest and latest["status"] in ACTIVE_STATUSES:

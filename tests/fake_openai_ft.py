@@ -7,6 +7,8 @@ training file).
 
 A job moves one status per retrieve: validating_files -> queued -> running (one metrics event per
 retrieve, `steps` of them) -> succeeded or failed (`outcome`). `hold = True` keeps it running.
+`closed = True` answers every job create with OpenAI's 403 training_not_available; `models` (name ->
+shutdown_date or None) is what GET /v1/models and /v1/models/{id} list.
 Failures are injected per route with `fail(method, path_prefix, *answers)`: 429, 500, 400, 401, or
 "timeout" (the request is carried out, then the answer comes after `slow_s`, so a client with a short
 timeout retries it). Create honours the Idempotency-Key header, as a real API should.
@@ -36,6 +38,10 @@ class FakeFineTuning:
         self.key = key  # when set, any other bearer token gets 401
         self.steps, self.outcome, self.slow_s = steps, outcome, slow_s
         self.hold = False
+        # True: every job create is refused as OpenAI refuses organisations it closed fine-tuning to (403).
+        self.closed = False
+        # The models endpoint: name -> shutdown_date (None: no date announced).
+        self.models: dict[str, str | None] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, str] = {}

@@ -26,6 +26,24 @@ def api_error(message: str, code: str, kind: str = "invalid_request_error") -> d
     return {"error": {"message": message, "type": kind, "code": code, "param": None}}
 
 
+# OpenAI's words for an organisation self-serve fine-tuning is closed to (403, code training_not_available).
+CLOSED_MESSAGE = (
+    "OpenAI is winding down the fine-tuning platform and your organization is no longer able to create new "
+    "fine-tuning training jobs."
+)
+
+
+def _model(name: str, shutdown_date: str | None) -> dict[str, Any]:
+    """A models-endpoint record; `shutdown_date` (YYYY-MM-DD or null) as GET /v1/models carries it."""
+    return {
+        "id": name,
+        "object": "model",
+        "created": 1_700_000_000,
+        "owned_by": "system",
+        "shutdown_date": shutdown_date,
+    }
+
+
 def _page(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"object": "list", "data": items, "has_more": False}
 
@@ -92,6 +110,18 @@ def handler_for(server: FakeFineTuning) -> type[BaseHTTPRequestHandler]:
                     if entry
                     else (404, api_error("no file", "not_found"))
                 )
+            if method == "POST" and path == "/v1/fine_tuning/jobs" and server.closed:
+                with server.lock:
+                    server.create_calls += 1
+                # What OpenAI answers an organisation that may no longer fine-tune (quoted by public projects).
+                return 403, api_error(CLOSED_MESSAGE, "training_not_available")
+            if method == "GET" and path == "/v1/models":
+                return 200, _page([_model(name, date) for name, date in server.models.items()])
+            if method == "GET" and path.startswith("/v1/models/"):
+                name = path.removeprefix("/v1/models/")
+                if name not in server.models:
+                    return 404, api_error(f"The model '{name}' does not exist", "model_not_found")
+                return 200, _model(name, server.models[name])
             if method == "POST" and path == "/v1/fine_tuning/jobs":
                 return server.create_job(json.loads(raw or b"{}"), self.headers.get("Idempotency-Key"))
             if method == "GET" and path == "/v1/fine_tuning/jobs":

@@ -131,6 +131,7 @@ def test_plan_then_confirm_upload_create_follow_evaluate_and_compare(
     assert rows["final_loss"][0] == log[-1]["loss"]
     backend_row = next(row for row in comparison["config_rows"] if row["field"] == "backend")
     assert backend_row["values"] == ["openai", "local"] and backend_row["differs"]
+    assert comparison["held_out"][0] == comparison["held_out"][1] and comparison["held_out"][0]["size"] == 12
 
 
 def test_preference_pairs_make_a_dpo_job(fake: FakeFineTuning, tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from tools.context import ToolContext
+from tools.data_tools import propose_plan
 from tools.pending import confirm_pending, drop_pending, executor, pending_action, propose_action
 from tools.session_files import resolve_file
-from trainer.backends.base import HostedBackend
-from trainer.backends.registry import get_backend, hosted_backends, hosted_for
+from trainer.backends.base import HostedBackend, HostedClosed
+from trainer.backends.registry import all_backends, get_backend, hosted_backends, hosted_for
 from trainer.core.errors import UserError
 
 HOSTED_NEXT_STEP = (
@@ -62,7 +63,10 @@ def plan_hosted_job(
     summary = f"Upload {path.name} and start a fine-tuning job of {plan['model']} on {provider.title}" + (
         f" (about ${cost:.2f})" if cost is not None else ""
     )
-    propose_action(ctx, "hosted_job", {"backend": provider.name, "plan_id": plan["plan_id"]}, summary)
+    # The file and the user's own settings ride along, so a refusal can offer the same plan elsewhere.
+    given = {key: value for key, value in settings.items() if value is not None}
+    arguments = {"backend": provider.name, "plan_id": plan["plan_id"], "file": file, "settings": given}
+    propose_action(ctx, "hosted_job", arguments, summary)
     plan["next_step"] = HOSTED_NEXT_STEP
     return plan
 
@@ -78,7 +82,10 @@ def confirm_hosted_job(ctx: ToolContext, plan_id: str | None = None) -> dict[str
     if plan_id is None or (waiting is not None and waiting["arguments"]["plan_id"] == plan_id):
         if waiting is None:
             raise UserError("There is no job plan waiting for a yes; ask e.g. 'fine-tune gpt-4.1-mini on this' first.")
-        return confirm_pending(ctx, waiting["id"], kind="hosted_job")
+        done = confirm_pending(ctx, waiting["id"], kind="hosted_job")
+        if done.get("refused"):  # the same one sentence as the chat's, for the command line and other callers
+            raise HostedClosed(str(done["message"]))
+        return done
     return _provider_of(ctx, plan_id).confirm(ctx.workspace, ctx.registry, plan_id, session_id=ctx.session_id)
 
 
@@ -94,5 +101,80 @@ def _start_hosted_job(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, 
     provider = get_backend(str(arguments["backend"]))
     if not isinstance(provider, HostedBackend):
         raise UserError(f"'{provider.name}' does not run hosted jobs; ask for a new plan.")
-    result = provider.confirm(ctx.workspace, ctx.registry, str(arguments["plan_id"]), session_id=ctx.session_id)
+    try:
+        result = provider.confirm(ctx.workspace, ctx.registry, str(arguments["plan_id"]), session_id=ctx.session_id)
+    except HostedClosed as refused:
+        return offer_elsewhere(ctx, provider, arguments, refused)
     return {**result, "provider": provider.provider}
+
+
+# ---- the same plan elsewhere, when a provider refuses to fine-tune for this account at all ----------------
+
+
+def elsewhere_choices(refusing: HostedBackend) -> list[dict[str, str]]:
+    """The other places the plan can run, as the replies that pick them: every other hosted backend of the
+    registry ("run it on together"), then this machine ("train it locally")."""
+    choices = [
+        {"reply": f"run it on {backend.name}", "backend": backend.name, "title": backend.title}
+        for backend in hosted_backends()
+        if backend.name != refusing.name
+    ]
+    choices += [
+        {"reply": "train it locally", "backend": backend.name, "title": backend.title}
+        for backend in all_backends()
+        if not backend.hosted
+    ]
+    return choices
+
+
+def offer_elsewhere(
+    ctx: ToolContext, refusing: HostedBackend, arguments: dict[str, Any], refused: HostedClosed
+) -> dict[str, Any]:
+    """Leave the refused plan's twin waiting for a yes (or a pick among the choices): the same file and settings
+    planned on another backend. Nothing is planned, uploaded or started until the user picks."""
+    choices = elsewhere_choices(refusing)
+    runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
+    if arguments.get("file") and choices:
+        places = " or ".join(f"{choice['title']} ('{choice['reply']}')" for choice in choices)
+        summary = f"Plan the same fine-tuning of {arguments['file']} on {places}"
+        offer = {"file": arguments["file"], "settings": arguments.get("settings") or {}, "choices": choices}
+        propose_action(ctx, "hosted_elsewhere", offer, summary)
+    return {
+        "refused": True,
+        "message": str(refused),
+        "provider": refusing.provider,
+        "run_id": runs[-1]["id"] if runs else None,
+        "choices": [choice["reply"] for choice in choices],
+    }
+
+
+@executor("hosted_elsewhere", options=("no",))
+def _plan_elsewhere(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The user picked a place (a plain yes picks the first): that backend's plan, waiting for its own yes."""
+    choices = arguments["choices"]
+    picked = next((c for c in choices if c["reply"] == arguments.get("choice")), choices[0])
+    backend = get_backend(picked["backend"])
+    settings = dict(arguments.get("settings") or {})
+    if isinstance(backend, HostedBackend):
+        plan = plan_hosted_job(
+            ctx,
+            arguments["file"],
+            backend=backend.name,
+            epochs=settings.get("n_epochs"),
+            batch_size=settings.get("batch_size"),
+            learning_rate_multiplier=settings.get("learning_rate_multiplier"),
+            suffix=settings.get("suffix"),
+            text_column=settings.get("text_column"),
+            label_column=settings.get("label_column"),
+            placeholders=settings.get("placeholders"),
+        )
+        return {"backend": backend.name, "hosted": True, "plan": plan}
+    local = propose_plan(
+        ctx,
+        arguments["file"],
+        epochs=settings.get("n_epochs"),
+        text_column=settings.get("text_column"),
+        label_column=settings.get("label_column"),
+        placeholders=settings.get("placeholders"),
+    )
+    return {"backend": backend.name, "hosted": False, "plan": local.to_dict()}

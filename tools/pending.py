@@ -97,12 +97,15 @@ def pending_action(ctx: ToolContext, kind: str | None = None) -> dict[str, Any] 
     return action
 
 
-def confirm_pending(ctx: ToolContext, action_id: str | None = None, kind: str | None = None) -> dict[str, Any]:
+def confirm_pending(
+    ctx: ToolContext, action_id: str | None = None, kind: str | None = None, choice: str | None = None
+) -> dict[str, Any]:
     """Carry out the chat's pending action, exactly once. Call it only from code handling the user's own
     confirmation (a reply, a button, a command the user typed), never from a tool a model can call.
 
     With `action_id` (a button bound to one plan) a newer plan is not confirmed by an older button; with `kind`
-    only an action of that kind is.
+    only an action of that kind is. `choice` is the reply that picked one of the action's own "choices" (the
+    executor reads it as arguments["choice"]; a plain yes leaves it out).
     """
     action = pending_action(ctx, kind)
     if action is None or (action_id is not None and action["id"] != action_id):
@@ -113,7 +116,8 @@ def confirm_pending(ctx: ToolContext, action_id: str | None = None, kind: str | 
             "That plan was already carried out (or replaced) a moment ago; say 'status' to see where things are."
         )
     try:
-        result = kind_of(taken).run(ctx, taken["arguments"])
+        arguments = {**taken["arguments"], "choice": choice} if choice else taken["arguments"]
+        result = kind_of(taken).run(ctx, arguments)
     except BusyError:
         # The machine is busy, not the plan wrong: it waits again, so "go" later starts it unchanged.
         ctx.registry.set_pending_action(_session_key(ctx), taken)

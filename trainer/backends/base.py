@@ -45,6 +45,15 @@ class RunStatus(Record):
         return data
 
 
+class HostedClosed(UserError):
+    """The provider refused to create a fine-tuning job because this account may no longer fine-tune there at
+    all (not because of the data or a setting): the same plan can only run on another backend."""
+
+    def __init__(self, message: str, status: int | str = 403) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status the provider answered with
+
+
 class Backend(ABC):
     name: ClassVar[str]
     # How the chat names where the run executes, e.g. "this machine".

@@ -11,6 +11,7 @@ from trainer.backends.registry import all_backends, backend_of
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json, read_jsonl
 from trainer.core.workspace import Workspace
+from trainer.evaluate.held_out import held_out_note, held_out_of
 from trainer.evaluate.plots import plot_loss_curves
 from trainer.plan.config import FIELD_NAMES
 from trainer.store.registry import Registry
@@ -56,6 +57,12 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         best = _best(ids, values, spec.direction)
         metric_rows.append({"metric": spec.name, "description": spec.description, "values": values, "best_run": best})
 
+    # Which held-out rows each run was scored on: equal hashes mean its metrics compare on the very same rows.
+    held_out = [held_out_of(ws.run_dir_of(run)) for run in runs]
+    same_rows = held_out_note(ids, held_out)
+    if same_rows:
+        notes.insert(0, same_rows)
+
     plot = ws.root / "comparisons" / f"compare-{'-'.join(str(run_id) for run_id in ids)}.png"
     plot_loss_curves(curves, plot, f"Training loss: runs {', '.join(str(run_id) for run_id in ids)}")
     # The best run by the rank metric of the first run's task, among the runs ranked by that same metric.
@@ -74,6 +81,7 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         "best_run": _best(ids, ranked, rank_spec.direction if rank_spec else 1),
         "best_metric": rank,
         "notes": notes,
+        "held_out": held_out,
         "base_models": _base_models(ws, runs, configs, [spec.name for spec in specs]),
     }
 

@@ -149,6 +149,15 @@ def render_comparison(comparison: dict[str, Any]) -> str:
         [data_text(row["metric"]), *row["values"], *[base["values"][i] for base in bases]]
         for i, row in enumerate(comparison["metric_rows"])
     ]
+    held_out = comparison.get("held_out") or []
+    if any(held_out):
+        shown = [
+            f"{data_text(found['split'])}, {found['size']} rows, sha256 {code(found['sha256'])}"
+            if found
+            else "not recorded"
+            for found in held_out
+        ]
+        metric_rows.append(["held-out rows", *shown, *["" for _ in bases]])
     text = "**Settings** (≠ marks a difference):\n\n" + table(headers, config_rows)
     base_headers = [f"base model {data_text(base['model'])}" for base in bases]
     text += "\n\n**Metrics:**\n\n" + table([*headers, *base_headers], metric_rows)

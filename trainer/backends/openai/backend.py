@@ -9,6 +9,7 @@ from typing import Any
 
 from trainer.backends.base import HostedBackend, RunStatus
 from trainer.backends.openai import NAME, follow, job, plan
+from trainer.backends.openai.errors import CLOSED_CODE
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
 
@@ -69,6 +70,16 @@ class OpenAIBackend(HostedBackend):
             }
         if run["status"] not in FINISHED or run["status"] == "succeeded":
             return None
+        if CLOSED_CODE in error:
+            return {
+                "cause": "openai_closed",
+                "explanation": (
+                    f"OpenAI refused to create the job of run {run_id} because this organisation may no longer "
+                    "fine-tune there (no job was made and nothing is retried); ask for the same plan on another "
+                    "provider or on this machine."
+                ),
+                "can_relaunch": False,
+            }
         return {
             "cause": "openai_failed",
             "explanation": (

@@ -6,11 +6,41 @@ left is either a request the API refuses (400, 401, 403, 404) or a service that 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from trainer.backends.base import HostedClosed
 from trainer.backends.openai.client import endpoint, redact
 from trainer.core.errors import UserError
+
+# OpenAI's answer to a create when the organisation may no longer fine-tune: 403 with this code and e.g. "OpenAI
+# is winding down the fine-tuning platform and your organization is no longer able to create new fine-tuning
+# training jobs." (the message public projects quote since 2026-05; OpenAI's deprecations page, "Update to
+# OpenAI's self-serve fine-tuning", gives the dates: closed since 2026-05-07 to organisations that never
+# fine-tuned, since 2026-07-02 to those without fine-tuned inference in 60 days, to everyone from 2027-01-06).
+CLOSED_CODE = "training_not_available"
+CLOSED_WORDS = re.compile(r"winding down the fine-tuning|no longer able to create new fine-tuning", re.IGNORECASE)
+
+
+def is_closed(error: Exception) -> bool:
+    """True when the API refused because this organisation may not fine-tune any more (so nothing helps but
+    another provider), whatever the status (403 today; a 400 would mean the same)."""
+    import openai
+
+    if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 403):
+        return False
+    return getattr(error, "code", None) == CLOSED_CODE or bool(CLOSED_WORDS.search(_server_message(error)))
+
+
+def closed_error(status: int | str) -> HostedClosed:
+    """The one sentence for a refusal because OpenAI closed self-serve fine-tuning to this organisation."""
+    return HostedClosed(
+        f"OpenAI no longer lets this organisation create fine-tuning jobs ({status} {CLOSED_CODE}: it is winding "
+        "down self-serve fine-tuning, closed since 2026-05-07 to organisations that never fine-tuned and to "
+        "everyone from 2027-01-06); run the same plan on another provider or on this machine.",
+        status,
+    )
 
 
 def _server_message(error: Exception) -> str:
@@ -25,6 +55,8 @@ def explain(error: Exception, doing: str = "the request") -> UserError:
     import openai
 
     said = _server_message(error)
+    if is_closed(error):
+        return closed_error(getattr(error, "status_code", 403))
     if isinstance(error, openai.AuthenticationError):
         return UserError(
             f"The OpenAI API at {endpoint()} rejected the API key (401) during {doing}; set OPENAI_API_KEY to a "

@@ -10,20 +10,24 @@ second "yes" never makes a second job for the same run.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from trainer.backends.base import HostedClosed
 from trainer.backends.openai import NAME
 from trainer.backends.openai.client import endpoint, make_client
-from trainer.backends.openai.errors import explained
+from trainer.backends.openai.errors import closed_error, explained
 from trainer.backends.openai.follow import ensure_follower
+from trainer.backends.openai.models import lookup
 from trainer.backends.openai.plan import copy_plan_files, load_plan, save_plan
 from trainer.backends.openai.record import RECORD, read_record, write_progress, write_record
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
+from trainer.evaluate.held_out import write_held_out
 from trainer.store.registry import FINISHED, Registry
 from trainer.store.runs import RunRecord
 
@@ -37,6 +41,8 @@ def create_openai_run(ws: Workspace, registry: Registry, plan: dict[str, Any], s
     run_dir = ws.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", config)
+    if plan.get("held_out"):
+        write_held_out(run_dir, plan["held_out"])
     files = copy_plan_files(plan, run_dir / NAME)
     splits = Path(plan["files"]["train"]).parent / "splits"
     if splits.is_dir():  # text/label splits, as a local classifier run writes them
@@ -94,7 +100,19 @@ def submit(ws: Workspace, registry: Registry, run_id: int, client: Any | None = 
         return record  # checked first: the job exists, never create another
     if run["status"] == "cancelled" or record.get("state") == "cancelled":
         raise UserError(f"Run {run_id} was cancelled before its job was created; ask for a new plan to start again.")
+    if record.get("state") == "refused":
+        # OpenAI said this organisation may not fine-tune: asking again would only repeat the refusal.
+        raise closed_error(record.get("refused_status") or 403)
     client = client or make_client()
+    if not record.get("training_file_id"):
+        # The models endpoint's shutdown_date, read before anything is uploaded (and kept for later plans).
+        date = lookup(client, ws, record["model"])
+        if date and dt.date.fromisoformat(date) <= dt.date.today():
+            raise UserError(
+                f"OpenAI shut {record['model']} down on {date} (its models endpoint says so), so it cannot be "
+                "fine-tuned; nothing was uploaded, so ask for a new plan with another model."
+            )
+        record["shutdown_date"] = date
     registry.update_run(run_id, status="validating_files", error=None)
 
     for name, key in (("train", "training_file_id"), ("validation", "validation_file_id")):
@@ -126,8 +144,13 @@ def submit(ws: Workspace, registry: Registry, run_id: int, client: Any | None = 
     }
     if record.get("validation_file_id"):
         arguments["validation_file"] = record["validation_file_id"]
-    with explained(f"creating the fine-tuning job for run {run_id}"):
-        job = client.fine_tuning.jobs.create(**arguments)
+    try:
+        with explained(f"creating the fine-tuning job for run {run_id}"):
+            job = client.fine_tuning.jobs.create(**arguments)
+    except HostedClosed as refused:
+        record.update(state="refused", refused_status=refused.status)
+        write_record(run_dir, record)
+        raise
     return _created(registry, run_id, run_dir, record, job)
 
 

@@ -24,31 +24,33 @@ from typing import Any
 
 from trainer.backends.openai import NAME
 from trainer.backends.openai.client import endpoint
+from trainer.backends.openai.models import model_notes
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json
 from trainer.core.workspace import Workspace
 from trainer.data.read import load_table
 from trainer.data.shapes import detect_shape
+from trainer.evaluate.held_out import for_hosted
 from trainer.inspection.rules import MAX_TOKENS_PER_EXAMPLE, example_problems, example_tokens, what_is_wrong
 from trainer.plan.config import resolve_config
 from trainer.tasks.base import Task
 from trainer.tasks.registry import task_for_kind
 
-# USD per 1M training tokens (OpenAI's published fine-tuning prices; override per model in
-# <workspace>/openai_prices.json, e.g. {"gpt-4.1-mini": 5.0}). Longest matching prefix wins, so
-# dated snapshots ("gpt-4.1-mini-2025-04-14") take their family's price.
+# USD per 1M training tokens of the models OpenAI still fine-tunes (until self-serve fine-tuning closes on
+# 2027-01-06; see models.py for the deprecation sources). The figures are OpenAI's last published fine-tuning
+# prices for these models (its pricing page no longer lists the GPT-4.x family); override per model in
+# <workspace>/openai_prices.json, e.g. {"gpt-4.1-mini": 5.0}. Longest matching prefix wins, so dated snapshots
+# ("gpt-4.1-mini-2025-04-14") take their family's price. gpt-4.1-nano, gpt-3.5-turbo and o4-mini were shut down
+# on 2026-10-23, so they are gone from the table.
 DEFAULT_PRICES: dict[str, float] = {
     "gpt-4.1": 25.0,
     "gpt-4.1-mini": 5.0,
-    "gpt-4.1-nano": 1.5,
     "gpt-4o": 25.0,
     "gpt-4o-mini": 3.0,
-    "gpt-3.5-turbo": 8.0,
-    "davinci-002": 6.0,
-    "babbage-002": 0.4,
 }
 PRICES_FILE = "openai_prices.json"
-DEFAULT_MODEL = "gpt-4.1-mini"
+# The dated snapshot fine-tuning takes (the alias is deprecated too; both shut down on 2027-01-14).
+DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
 # Model names that mean "the OpenAI backend" when a user names them in the chat.
 OPENAI_MODEL = re.compile(r"^(gpt-[\w.-]+|o\d[\w.-]*|ft:[\w.:-]+|davinci-002|babbage-002)$", re.IGNORECASE)
 
@@ -216,6 +218,7 @@ def make_plan(
         notes.append(f"No price is known for {model}; add it to {PRICES_FILE} in the workspace for a cost estimate.")
     if preference and not model.startswith(("gpt-4.1", "gpt-4o")):
         notes.append("DPO is offered for gpt-4.1 and gpt-4o models; the API may refuse this model.")
+    notes += model_notes(ws, model)
 
     digest = hashlib.sha256(
         json.dumps(
@@ -264,6 +267,7 @@ def make_plan(
         "hyperparameters": hyper,
         "suffix": suffix,
         "counts": {name: len(splits[name]) for name in ("train", "validation", "test")},
+        "held_out": for_hosted(data),
         "train_tokens": train_tokens,
         "estimated_epochs": epochs,
         "billed_tokens": billed,

@@ -23,6 +23,7 @@ from typing import Any
 from trainer.backends.local import resolve_data_path
 from trainer.core.errors import UserError, is_disk_full
 from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from trainer.evaluate.held_out import fingerprint, write_held_out
 from trainer.plan.config import RunConfig
 from trainer.store.registry import Registry
 from trainer.tasks.causal_lm import checkpoints as ckpt
@@ -126,6 +127,8 @@ def _train(
     # Placeholders such as {{name}} are filled with the plan's values here; the upload itself stays unchanged.
     examples = task.load_examples(path, config.placeholders)
     train_rows, val_rows = split(examples, config.val_fraction, config.seed)
+    if _is_main():  # which rows are held out, so `compare` can show a hosted run of this file scored on the same
+        write_held_out(run_dir, fingerprint("validation", val_rows))
     log(f"{len(examples)} {config.task} examples in '{path.name}': {len(train_rows)} train, {len(val_rows)} validation")
 
     # An offline catalog name (e.g. smollm2) loads from its converted folder, fetched now on first use; a saved
