@@ -23,6 +23,7 @@ from trainer.core.errors import UserError
 from trainer.core.records import plain
 from trainer.data.placeholders import unfilled_sentence
 from trainer.data.task_choice import normalize_task
+from trainer.plan.advisor import describes_goal
 from trainer.tasks.base import Task
 from trainer.tasks.registry import detect_kind, task_for_kind
 
@@ -78,11 +79,13 @@ def guided_reply(
     on_event: EventSink = ignore_events,
 ) -> Reply:
     intent = classify(message)
+    if intent.name == "unknown" and describes_goal(message):  # "build a spam detector from this file"
+        intent = Intent("train")
     if intent.name == "unknown" and uploaded:
         intent = Intent("inspect")
     if intent.name == "unknown" and is_no(message):
         return Reply(text="OK. Nothing is waiting for your answer right now; say **help** for what I can do.")
-    session = GuidedTurn(ctx, state, show, on_event)
+    session = GuidedTurn(ctx, state, show, on_event, message=message)
     try:
         text = session.handle(intent)
     except UserError as error:
@@ -96,8 +99,15 @@ def guided_reply(
 class GuidedTurn:
     """One message's worth of work: calls tools, remembers the steps and images for the reply."""
 
-    def __init__(self, ctx: ToolContext, state: dict[str, Any], show: Presenter, on_event: EventSink = ignore_events):
-        self.ctx, self.state, self.show = ctx, state, show
+    def __init__(
+        self,
+        ctx: ToolContext,
+        state: dict[str, Any],
+        show: Presenter,
+        on_event: EventSink = ignore_events,
+        message: str = "",
+    ):
+        self.ctx, self.state, self.show, self.message = ctx, state, show, message
         self.on_event = on_event
         self.steps: list[ToolStep] = []
         self.images: list[str] = []
@@ -173,7 +183,27 @@ class GuidedTurn:
         word = self.state.get("data_task")
         return task_for_kind(normalize_task(str(word))) if word else None
 
+    def advised(self) -> tuple[str, bool]:
+        """The method advisor's answer to the goal the message describes, and True when a plan may follow (no
+        question is open and the data, if any, agrees). A kind the data should be read as is kept for the plan."""
+        file = self.state.get("active_file")
+        advice = self.call("advise_method", description=self.message, file=file)
+        text = self.show.advice(advice)
+        if advice.get("choices"):
+            self.state["ask_choices"] = advice["choices"]  # shown as buttons under this answer
+        if advice.get("use_kind") and not self.state.get("data_task"):
+            self.state["data_task"] = advice["use_kind"]
+        if not file:
+            text += "\n\nUpload your data (drop the file into the chat), then say **fine-tune on this**."
+        return text, bool(file) and not advice.get("question") and not advice.get("data_note")
+
     def on_train(self, intent: Intent) -> str:
+        if describes_goal(self.message):  # "build a spam detector from this file": the method first, and why
+            text, go_on = self.advised()
+            return text + "\n\n" + self.planned(intent) if go_on else text
+        return self.planned(intent)
+
+    def planned(self, intent: Intent) -> str:
         trains = self.chosen_task() or task_for_kind(detect_kind(resolve_file(self.ctx, self.active_file())))
         if trains is not None and not trains.columns_from_inspection:
             return self.on_settings(intent)  # e.g. chats or preference pairs: no column inspection before the plan

@@ -23,6 +23,9 @@ def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
     action = pending_action(ctx)
     if action is not None:
         return list(kind_of(action).options)
+    asked = state.pop("ask_choices", None)  # a question's answers (the method advisor's two ways), this turn only
+    if asked:
+        return list(asked)[:MAX_OPTIONS]
     runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
     latest = runs[-1] if runs else None
     if latest and latest["status"] in ACTIVE_STATUSES:
