@@ -8,6 +8,7 @@ import os
 import time
 from typing import Any
 
+from agent.advising import advise_goal
 from agent.confirmations import is_no
 from agent.images import result_images
 from agent.intents import Intent, classify
@@ -85,7 +86,8 @@ def guided_reply(
         intent = Intent("inspect")
     if intent.name == "unknown" and is_no(message):
         return Reply(text="OK. Nothing is waiting for your answer right now; say **help** for what I can do.")
-    session = GuidedTurn(ctx, state, show, on_event, message=message)
+    session = GuidedTurn(ctx, state, show, on_event)
+    session.message = message
     try:
         text = session.handle(intent)
     except UserError as error:
@@ -99,15 +101,9 @@ def guided_reply(
 class GuidedTurn:
     """One message's worth of work: calls tools, remembers the steps and images for the reply."""
 
-    def __init__(
-        self,
-        ctx: ToolContext,
-        state: dict[str, Any],
-        show: Presenter,
-        on_event: EventSink = ignore_events,
-        message: str = "",
-    ):
-        self.ctx, self.state, self.show, self.message = ctx, state, show, message
+    def __init__(self, ctx: ToolContext, state: dict[str, Any], show: Presenter, on_event: EventSink = ignore_events):
+        self.ctx, self.state, self.show = ctx, state, show
+        self.message = ""  # the user's words, for the method advisor
         self.on_event = on_event
         self.steps: list[ToolStep] = []
         self.images: list[str] = []
@@ -183,23 +179,9 @@ class GuidedTurn:
         word = self.state.get("data_task")
         return task_for_kind(normalize_task(str(word))) if word else None
 
-    def advised(self) -> tuple[str, bool]:
-        """The method advisor's answer to the goal the message describes, and True when a plan may follow (no
-        question is open and the data, if any, agrees). A kind the data should be read as is kept for the plan."""
-        file = self.state.get("active_file")
-        advice = self.call("advise_method", description=self.message, file=file)
-        text = self.show.advice(advice)
-        if advice.get("choices"):
-            self.state["ask_choices"] = advice["choices"]  # shown as buttons under this answer
-        if advice.get("use_kind") and not self.state.get("data_task"):
-            self.state["data_task"] = advice["use_kind"]
-        if not file:
-            text += "\n\nUpload your data (drop the file into the chat), then say **fine-tune on this**."
-        return text, bool(file) and not advice.get("question") and not advice.get("data_note")
-
     def on_train(self, intent: Intent) -> str:
         if describes_goal(self.message):  # "build a spam detector from this file": the method first, and why
-            text, go_on = self.advised()
+            text, go_on = advise_goal(self.call, self.show, self.state, self.message)
             return text + "\n\n" + self.planned(intent) if go_on else text
         return self.planned(intent)
 
