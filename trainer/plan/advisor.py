@@ -25,6 +25,10 @@ from trainer.plan import advisor_data
 from trainer.tasks.base import Purpose, Task
 from trainer.tasks.registry import all_tasks, task_for_kind
 
+# Points ahead of every other kind that let cue words decide without comparing meanings (two more words).
+LEAD = 4
+# What one cue point is worth in cosine similarity when meaning decides (a goal's own word is two points).
+CUE_WEIGHT = 0.1
 # Closer than this in cosine similarity, two purposes of different kinds are a question, not a choice.
 MARGIN = 0.04
 # Below this similarity to every example the description says too little to choose from.
@@ -44,9 +48,14 @@ class Candidate:
     example: str = ""
 
     @property
+    def score(self) -> float:
+        """Meaning and cue words weighed together."""
+        return round(self.similarity + CUE_WEIGHT * self.points, 4)
+
+    @property
     def points(self) -> int:
-        # A goal's own cue word counts twice a task's name, so "sound friendlier" is about a voice, not audio.
-        return 2 * self.goal_cues + len(self.cues) - self.goal_cues
+        # Two per word: a goal's own cue word, or the task's name ("classifier", "dpo").
+        return 2 * len(self.cues)
 
 
 @dataclass(frozen=True)
@@ -133,21 +142,21 @@ def _distinct(ranked: list[Candidate]) -> list[Candidate]:
 
 def _rank(text: str) -> tuple[list[Candidate], str]:
     """Candidates best first (one per kind), and "close" when the top two are too close to choose between,
-    "unsure" when the description is like none of the examples, "" otherwise."""
+    "unsure" when the description is like none of the examples, "" otherwise.
+
+    Cue words alone decide when one kind leads every other by LEAD points (two more goal words, or one and its
+    name); otherwise meaning decides, with each cue point worth CUE_WEIGHT of similarity."""
     pool = candidates(text)
-    top = max(c.points for c in pool)
-    if top > 0:
-        leaders = _distinct([c for c in pool if c.points == top])
-        rest = _distinct(sorted((c for c in pool if 0 < c.points < top), key=lambda c: -c.points))
-        if len(leaders) == 1:
-            return _distinct([*leaders, *rest]), ""
-        ranked = _by_meaning(text, leaders)
-        close = ranked[0].similarity - ranked[1].similarity < MARGIN
-        return _distinct([*ranked, *rest]), "close" if close else ""
-    ranked = _distinct(_by_meaning(text, [c for c in pool if c.purpose.examples]))
-    if not ranked or ranked[0].similarity < FLOOR:
-        return ranked, "unsure"
-    close = len(ranked) > 1 and ranked[0].similarity - ranked[1].similarity < MARGIN
+    by_points = _distinct(sorted(pool, key=lambda c: -c.points))
+    top = by_points[0].points
+    runner_up = by_points[1].points if len(by_points) > 1 else 0
+    if top > 0 and top - runner_up >= LEAD:
+        return [c for c in by_points if c.points > 0], ""
+    ranked = _distinct(sorted(_by_meaning(text, pool), key=lambda c: -c.score))
+    if ranked[0].similarity < FLOOR:
+        # Like none of the examples: the cue words decide if one kind leads, else the description says too little.
+        return (by_points, "") if top > runner_up else (ranked, "unsure")
+    close = len(ranked) > 1 and ranked[0].score - ranked[1].score < MARGIN
     return ranked, "close" if close else ""
 
 
@@ -163,11 +172,11 @@ def _companion(kind: str) -> Candidate | None:
 
 
 def _evidence(chosen: Candidate) -> str:
-    if chosen.cues:
-        return "the words " + ", ".join(f"“{cue}”" for cue in chosen.cues)
-    if chosen.example:
-        return f"its meaning, closest to “{chosen.example}” (similarity {chosen.similarity:.2f})"
-    return ""
+    words = "the words " + ", ".join(f"“{cue}”" for cue in chosen.cues) if chosen.cues else ""
+    meaning = (
+        f"its meaning, closest to “{chosen.example}” (similarity {chosen.similarity:.2f})" if chosen.example else ""
+    )
+    return " and ".join(part for part in (words, meaning) if part)
 
 
 def advise(description: str, path: Path | None = None) -> Advice:

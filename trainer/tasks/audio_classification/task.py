@@ -16,6 +16,9 @@ PURPOSE = Purpose(
         "classify bird songs",
         "tell whether a recording is speech or music",
         "hear when an engine is about to fail",
+        "detect coughing in phone recordings",
+        "tell which instrument is playing in a clip",
+        "identify the emotion in a caller's voice",
     ),
     cues=(
         r"sounds",

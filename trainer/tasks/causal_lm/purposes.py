@@ -23,13 +23,14 @@ SFT = Purpose(
         "summarise meeting notes in our format",
         "turn bullet points into a polite email",
         "answer with JSON that follows our schema",
+        "make an assistant that follows our support playbook",
+        "fine-tune a model to draft answers to customer questions",
+        "generate product descriptions from a list of features",
     ),
+    # Not "answer", "reply" or "assistant": every chat-model goal has those, so they would pull preference data
+    # to SFT; the examples carry them, by meaning.
     cues=(
         r"chat ?bot",
-        r"assistant",
-        r"answers?",
-        r"repl(y|ies)",
-        r"respond(s)?",
         r"style",
         r"tone",
         r"voice of",
@@ -66,6 +67,10 @@ DPO = Purpose(
         "we have pairs of a good and a bad reply to each prompt",
         "prefer short answers over long ones",
         "it should stop giving rude replies and give the helpful one instead",
+        "reviewers picked the better of two model answers",
+        "teach it to favour helpful answers over evasive ones",
+        "we compared two responses and marked the winner",
+        "make it less verbose by showing which reply we like more",
     ),
     cues=(
         r"prefer(s|red|ence|ences)?",
@@ -93,7 +98,7 @@ DPO = Purpose(
 ORPO = Purpose(
     title="preference tuning without a reference model (ORPO)",
     kind=kinds.PREFERENCE,
-    examples=(),
+    examples=("train with ORPO on my preference pairs", "preference tuning in one stage without a reference model"),
     cues=(r"orpo", r"without a reference( model)?", r"no reference model"),
     model=CPU_DEFAULT_MODEL,
     family=FAMILY,
@@ -111,6 +116,9 @@ KTO = Purpose(
         "we have thumbs up and thumbs down on the bot's answers",
         "users marked each reply as good or bad",
         "learn from likes and dislikes on our assistant's responses",
+        "each chatbot answer has a yes or no from the user on whether it helped",
+        "learn from upvotes and downvotes on single answers",
+        "our agents approved or rejected each suggested reply",
     ),
     cues=(
         r"thumbs?[ -]?(up|down)",

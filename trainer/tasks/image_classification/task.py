@@ -16,6 +16,9 @@ PURPOSE = Purpose(
         "tell cats from dogs in images",
         "flag damaged parcels from camera shots",
         "recognise handwritten digits in scans",
+        "classify aerial imagery by land cover",
+        "tell ripe fruit from unripe on the conveyor camera",
+        "sort uploaded receipts from other photos",
     ),
     cues=(
         r"photos?",

@@ -22,6 +22,10 @@ SINGLE = Purpose(
         "which category does each product description belong to",
         "detect the intent of a customer message",
         "filter out off-topic forum posts",
+        "decide whether a product review is genuine or fake",
+        "assign each incoming document to one of our categories",
+        "spot which messages are complaints",
+        "tell news stories about sport from politics",
     ),
     cues=(
         r"spam",
@@ -64,6 +68,9 @@ PAIRS = Purpose(
         "does the second sentence follow from the first",
         "are two product titles the same item",
         "is the claim supported by the passage",
+        "check whether two records describe the same customer",
+        "decide if a search result is relevant to the query",
+        "do these two sentences mean the same thing",
     ),
     cues=(
         r"duplicates?",

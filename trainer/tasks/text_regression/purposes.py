@@ -21,6 +21,9 @@ NUMBER = Purpose(
         "predict the salary from a job ad",
         "score essays from 0 to 100",
         "how similar are two sentences as a number",
+        "forecast how many units a product description will sell",
+        "predict how long a repair will take from the technician's note",
+        "estimate a reading difficulty level for each article",
     ),
     cues=(
         r"regression",
