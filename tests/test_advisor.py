@@ -117,7 +117,7 @@ def test_free_text_labels_disagree_with_a_classifier(tmp_path: Path, cues_only: 
     advice = advise("flag support tickets as urgent", data)
     assert advice.task == "text-classification" and advice.file == "faq.csv"
     assert "'label'" in advice.data_note and "free text" in advice.data_note
-    assert "treat it as chat" in advice.data_note and advice.data_note.count(". ") == 0
+    assert "rename the two columns prompt and completion" in advice.data_note and advice.data_note.count(". ") == 0
     assert advice.use_kind is None
 
 
@@ -127,6 +127,14 @@ def test_an_image_goal_on_a_file_without_images_says_so(tmp_path: Path, cues_onl
     assert advice.task == "image-classification"
     assert advice.data_note.startswith("'notes.csv' has no column of image files")
     assert "one subfolder of images per class" in advice.data_note
+
+
+def test_data_of_another_kind_names_what_it_would_train(tmp_path: Path, cues_only: None) -> None:
+    rows = [f"How do I reset password {i}?,Open settings and choose reset {i}" for i in range(8)]
+    data = write(tmp_path / "faq.csv", "prompt,completion\n" + "\n".join(rows) + "\n")
+    note = advise("flag support tickets as urgent", data).data_note
+    assert note.startswith("'faq.csv' holds prompt/completion pairs, but text classification needs")
+    assert note.endswith("say **fine-tune on this** for chat fine-tuning (SFT) on what it holds.")
 
 
 def test_numbers_for_categories_are_pointed_out(tmp_path: Path, cues_only: None) -> None:

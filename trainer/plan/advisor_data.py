@@ -18,6 +18,7 @@ from trainer.data.shapes import detect_shape
 from trainer.data.table import Table
 from trainer.data.values import as_number
 from trainer.tasks.base import Purpose, Task
+from trainer.tasks.registry import task_for_kind
 
 # A label column whose values are mostly different and this many words long is free text, not categories.
 FREE_TEXT_WORDS = 3
@@ -50,8 +51,8 @@ def _free_text_note(name: str, column: str, values: list[str], purpose: Purpose)
     distinct = len(set(values))
     return (
         f"The '{column}' column of '{name}' holds free text ({distinct} different values), not a few categories, "
-        f"so it cannot train {purpose.title}; give a column of a few labels, or, if the model should write "
-        f"such answers, {SAY.format('chat')} to fine-tune a chat model."
+        f"so it cannot train {purpose.title}; give a column of a few labels, or, if the model should write such "
+        "answers, rename the two columns prompt and completion to fine-tune a chat model (SFT) on them."
     )
 
 
@@ -117,5 +118,12 @@ def check(path: Path, task: Task, purpose: Purpose) -> tuple[str, str | None]:
             f"a column of numbers, or {SAY.format('text classification')} to learn those words as classes.",
             None,
         )
-    held = kinds.description(found) if found else "no data tunechat recognises"
-    return f"'{name}' holds {held}, but {purpose.title} needs {purpose.data}; give such a file instead.", None
+    if found is None:
+        return f"'{name}' holds no data tunechat recognises; {purpose.title} needs {purpose.data}.", None
+    other = task_for_kind(found)
+    instead = f", or say **fine-tune on this** for {other.title} on what it holds" if other is not None else ""
+    return (
+        f"'{name}' holds {kinds.description(found)}, but {purpose.title} needs {purpose.data}; give such a file"
+        f"{instead}.",
+        None,
+    )
