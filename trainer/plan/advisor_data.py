@@ -13,10 +13,12 @@ from typing import Any
 from trainer.core.errors import UserError
 from trainer.data import kinds
 from trainer.data.columns import LABEL_NAME_HINTS
+from trainer.data.limits import OverBudget, in_budget
 from trainer.data.read import load_table
 from trainer.data.shapes import detect_shape
 from trainer.data.table import Table
 from trainer.data.values import as_number
+from trainer.inspection.isolated import INLINE_BYTES, INLINE_ROWS_BYTES, inspect_upload
 from trainer.tasks.base import Purpose, Task
 from trainer.tasks.registry import task_for_kind
 
@@ -73,27 +75,45 @@ def _category_check(name: str, table: Table, shape: dict[str, Any] | None, purpo
     return ""
 
 
+def _read(path: Path) -> tuple[Table | None, dict[str, Any] | None, list[str]]:
+    """The table (None when too large to read here), its detected shape (None when none fits) and its columns.
+
+    A file the chat would inspect in a memory-limited child (trainer/inspection/isolated.py) is inspected there
+    too, and only its kind and columns are checked."""
+    if path.is_file() and path.stat().st_size <= INLINE_BYTES:
+        try:
+            with in_budget(INLINE_BYTES, INLINE_ROWS_BYTES):
+                table = load_table(path)
+        except OverBudget:
+            table = None
+        if table is not None:
+            try:
+                return table, detect_shape(table), list(table.columns)
+            except UserError:
+                return table, None, list(table.columns)
+    report = inspect_upload(path)
+    shape = {"task": report["task"], "mapping": report.get("mapping") or {}} if report.get("task") else None
+    return None, shape, [str(c) for c in report.get("columns") or []]
+
+
 def check(path: Path, task: Task, purpose: Purpose) -> tuple[str, str | None]:
     """One sentence when the file disagrees with the goal ("" when it agrees), and the data kind a plan should use
     (None when the data disagrees or detection already picks the goal's kind)."""
     name = path.name
     try:
-        table = load_table(path)
+        table, shape, columns = _read(path)
     except UserError as error:
         return str(error), None
-    try:
-        shape: dict[str, Any] | None = detect_shape(table)
-    except UserError:
-        shape = None
     found = shape["task"] if shape else None
     if purpose.kind in kinds.MEDIA and found != purpose.kind:
         modality = "image" if purpose.kind == kinds.IMAGE_CLASSIFICATION else "audio"
-        columns = ", ".join(table.columns[:6])
         return (
-            f"'{name}' has no column of {modality} files (its columns: {columns}), so it cannot train "
+            f"'{name}' has no column of {modality} files (its columns: {', '.join(columns[:6])}), so it cannot train "
             f"{purpose.title}; give {purpose.data}.",
             None,
         )
+    if table is None:  # too large to read here: only its kind is checked
+        return ("", None) if found in task.data_kinds else (_other_kind(name, found, purpose), None)
     if found in task.data_kinds:
         if purpose.labels == "categories":
             return _category_check(name, table, shape, purpose), None
@@ -118,12 +138,13 @@ def check(path: Path, task: Task, purpose: Purpose) -> tuple[str, str | None]:
             f"a column of numbers, or {SAY.format('text classification')} to learn those words as classes.",
             None,
         )
+    return _other_kind(name, found, purpose), None
+
+
+def _other_kind(name: str, found: str | None, purpose: Purpose) -> str:
     if found is None:
-        return f"'{name}' holds no data tunechat recognises; {purpose.title} needs {purpose.data}.", None
+        return f"'{name}' holds no data tunechat recognises; {purpose.title} needs {purpose.data}."
     other = task_for_kind(found)
     instead = f", or say **fine-tune on this** for {other.title} on what it holds" if other is not None else ""
-    return (
-        f"'{name}' holds {kinds.description(found)}, but {purpose.title} needs {purpose.data}; give such a file"
-        f"{instead}.",
-        None,
-    )
+    held = kinds.description(found)
+    return f"'{name}' holds {held}, but {purpose.title} needs {purpose.data}; give such a file{instead}."
