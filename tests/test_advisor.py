@@ -59,7 +59,6 @@ BY_MEANING = {
 }
 
 
-@pytest.fixture
 def cues_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Comparing meanings fails: what passes was decided by cue words, without loading MiniLM."""
 
@@ -70,7 +69,8 @@ def cues_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("description", list(CASES))
-def test_a_described_goal_gets_its_task_model_and_method(description: str, cues_only: None) -> None:
+def test_a_described_goal_gets_its_task_model_and_method(description: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    cues_only(monkeypatch)
     task, title, model, method = CASES[description]
     advice = advise(description)
     assert (advice.task, advice.title, advice.model, advice.method) == (task, title, model, method)
@@ -79,7 +79,8 @@ def test_a_described_goal_gets_its_task_model_and_method(description: str, cues_
     assert not advice.question and not advice.choices
 
 
-def test_a_rating_on_a_small_scale_asks_number_or_classes(cues_only: None) -> None:
+def test_a_rating_on_a_small_scale_asks_number_or_classes(monkeypatch: pytest.MonkeyPatch) -> None:
+    cues_only(monkeypatch)
     advice = advise("rate how positive a review is from 1 to 5")
     assert advice.task == "text-regression" and "number" in advice.question and "classes" in advice.question
     assert advice.choices == ["treat it as regression", "treat it as text classification"]
@@ -109,7 +110,8 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_free_text_labels_disagree_with_a_classifier(tmp_path: Path, cues_only: None) -> None:
+def test_free_text_labels_disagree_with_a_classifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cues_only(monkeypatch)
     rows = [
         f"How do I reset password number {i}?,Open settings then choose reset and follow step {i}" for i in range(12)
     ]
@@ -121,7 +123,8 @@ def test_free_text_labels_disagree_with_a_classifier(tmp_path: Path, cues_only: 
     assert advice.use_kind is None
 
 
-def test_an_image_goal_on_a_file_without_images_says_so(tmp_path: Path, cues_only: None) -> None:
+def test_an_image_goal_on_a_file_without_images_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cues_only(monkeypatch)
     data = write(tmp_path / "notes.csv", "text,label\n" + "".join(f"note {i} about a part,ok\n" for i in range(6)))
     advice = advise("spot defects in product photos from the camera", data)
     assert advice.task == "image-classification"
@@ -129,7 +132,8 @@ def test_an_image_goal_on_a_file_without_images_says_so(tmp_path: Path, cues_onl
     assert "one subfolder of images per class" in advice.data_note
 
 
-def test_data_of_another_kind_names_what_it_would_train(tmp_path: Path, cues_only: None) -> None:
+def test_data_of_another_kind_names_what_it_would_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cues_only(monkeypatch)
     rows = [f"How do I reset password {i}?,Open settings and choose reset {i}" for i in range(8)]
     data = write(tmp_path / "faq.csv", "prompt,completion\n" + "\n".join(rows) + "\n")
     note = advise("flag support tickets as urgent", data).data_note
@@ -137,7 +141,8 @@ def test_data_of_another_kind_names_what_it_would_train(tmp_path: Path, cues_onl
     assert note.endswith("say **fine-tune on this** for chat fine-tuning (SFT) on what it holds.")
 
 
-def test_numbers_for_categories_are_pointed_out(tmp_path: Path, cues_only: None) -> None:
+def test_numbers_for_categories_are_pointed_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cues_only(monkeypatch)
     rows = [f"ticket {i} about the printer being slow again,{i % 3 + 1}" for i in range(15)]
     data = write(tmp_path / "tickets.csv", "text,label\n" + "\n".join(rows) + "\n")
     advice = advise("sort the tickets into categories", data)
@@ -145,7 +150,8 @@ def test_numbers_for_categories_are_pointed_out(tmp_path: Path, cues_only: None)
     assert "holds numbers (1, 2, 3" in advice.data_note and "treat it as regression" in advice.data_note
 
 
-def test_data_that_agrees_gives_no_note_and_a_score_is_read_as_a_number(tmp_path: Path, cues_only: None) -> None:
+def test_agreeing_data_has_no_note_and_a_score_is_a_number(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cues_only(monkeypatch)
     rows = [f"cheap pills click here {i},spam" if i % 2 else f"meeting moved to {i} pm,ham" for i in range(12)]
     advice = advise("build a spam detector", write(tmp_path / "mail.csv", "text,label\n" + "\n".join(rows) + "\n"))
     assert advice.data_note == "" and advice.use_kind is None
@@ -167,7 +173,8 @@ def test_guided_mode_advises_then_plans_with_that_task(tmp_path: Path) -> None:
     assert "**Plan**" in reply.text
 
 
-def test_guided_mode_asks_which_way_with_both_as_options(cues_only: None) -> None:
+def test_guided_mode_asks_which_way_with_both_as_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    cues_only(monkeypatch)
     assistant = Assistant(presenter=MARKDOWN)
     session = assistant.new_session()
     reply = assistant.reply(session, "I want to rate how positive a review is from 1 to 5")
