@@ -2,9 +2,10 @@
 there is some, the task, model family and method to train, and why.
 
 Every task says what it is for (`Task.purposes`, set in the task's own module): descriptions people give, word
-cues, its default model and the reason. Cues decide first (each hit a point; a task's own name counts too); when
-none matches, or purposes of different kinds tie, the bundled MiniLM compares the description with each
-purpose's examples by meaning (trainer/plan/meaning.py). Two kinds that fit equally well, or a purpose that
+cues, its default model and the reason. Cue words (a goal's own, or a task's name) decide alone when one kind
+has two more of them than any other; otherwise the bundled MiniLM compares the description with each purpose's
+examples by meaning (trainer/plan/meaning.py), each cue word adding a little. Two kinds that fit equally well, or
+a purpose that
 says another fits as well (a 1-5 rating: a number or five classes), make it ask instead of choosing. All of it
 is offline and deterministic: the same description (and data) gives the same advice.
 """
