@@ -13,10 +13,9 @@ is offline and deterministic: the same description (and data) gives the same adv
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from trainer.core.errors import UserError
 from trainer.core.records import Record
@@ -88,7 +87,6 @@ class Advice(Record):
     data_note: str = ""
     # The data kind a plan on this file should use (None: leave it to detection, or the data disagrees).
     use_kind: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _words(text: str) -> str:
@@ -226,9 +224,7 @@ def advise(description: str, path: Path | None = None) -> Advice:
     if path is None:
         return advice
     note, use_kind = advisor_data.check(path, chosen.task, purpose)
-    return Advice(
-        **{**advice.__dict__, "file": path.name, "data_note": note, "use_kind": None if question else use_kind}
-    )
+    return replace(advice, file=path.name, data_note=note, use_kind=None if question else use_kind)
 
 
 def describes_goal(description: str) -> bool:
