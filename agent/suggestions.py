@@ -20,10 +20,10 @@ MAX_OPTIONS = 4
 def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
     """Up to four next messages for this chat, most likely first (a plan waiting in the chat's one pending-plan
     store, in either mode, offers the replies that answer it)."""
+    asked = state.pop("ask_choices", None)  # a question's answers (the method advisor's two ways), this turn only
     action = pending_action(ctx)
     if action is not None:
         return list(kind_of(action).options)
-    asked = state.pop("ask_choices", None)  # a question's answers (the method advisor's two ways), this turn only
     if asked:
         return list(asked)[:MAX_OPTIONS]
     runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
