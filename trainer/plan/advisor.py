@@ -95,7 +95,7 @@ def _words(text: str) -> str:
 
 @lru_cache(maxsize=256)
 def _pattern(cue: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w-])(?:{cue})(?![\w-])")
+    return re.compile(rf"(?<!\w)(?:{cue})(?!\w)")
 
 
 def _candidate(text: str, task: Task, purpose: Purpose, first: bool) -> Candidate:
