@@ -8,6 +8,7 @@ import os
 import time
 from typing import Any
 
+from agent.advising import advise_goal
 from agent.confirmations import is_no
 from agent.images import result_images
 from agent.intents import Intent, classify
@@ -23,6 +24,7 @@ from trainer.core.errors import UserError
 from trainer.core.records import plain
 from trainer.data.placeholders import unfilled_sentence
 from trainer.data.task_choice import normalize_task
+from trainer.plan.advisor import describes_goal
 from trainer.tasks.base import Task
 from trainer.tasks.registry import detect_kind, task_for_kind
 
@@ -79,11 +81,14 @@ def guided_reply(
     on_event: EventSink = ignore_events,
 ) -> Reply:
     intent = classify(message)
+    if intent.name == "unknown" and describes_goal(message):  # "build a spam detector from this file"
+        intent = Intent("train")
     if intent.name == "unknown" and uploaded:
         intent = Intent("inspect")
     if intent.name == "unknown" and is_no(message):
         return Reply(text="OK. Nothing is waiting for your answer right now; say **help** for what I can do.")
     session = GuidedTurn(ctx, state, show, on_event)
+    session.message = message
     try:
         text = session.handle(intent)
     except UserError as error:
@@ -99,6 +104,7 @@ class GuidedTurn:
 
     def __init__(self, ctx: ToolContext, state: dict[str, Any], show: Presenter, on_event: EventSink = ignore_events):
         self.ctx, self.state, self.show = ctx, state, show
+        self.message = ""  # the user's words, for the method advisor
         self.on_event = on_event
         self.steps: list[ToolStep] = []
         self.images: list[str] = []
@@ -175,6 +181,12 @@ class GuidedTurn:
         return task_for_kind(normalize_task(str(word))) if word else None
 
     def on_train(self, intent: Intent) -> str:
+        if describes_goal(self.message):  # "build a spam detector from this file": the method first, and why
+            text, go_on = advise_goal(self.call, self.show, self.state, self.message)
+            return text + "\n\n" + self.planned(intent) if go_on else text
+        return self.planned(intent)
+
+    def planned(self, intent: Intent) -> str:
         trains = self.chosen_task() or task_for_kind(detect_kind(resolve_file(self.ctx, self.active_file())))
         if trains is not None and not trains.columns_from_inspection:
             return self.on_settings(intent)  # e.g. chats or preference pairs: no column inspection before the plan

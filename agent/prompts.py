@@ -19,6 +19,9 @@ WORKFLOW = """Workflow:
 1. When a file is uploaded or mentioned, call `inspect_data` on it and explain briefly what you found:
    rows, which columns hold the text and the label and why, the label counts, and any problems.
    If the user speaks of "my file" without naming one, call `list_files`.
+   When the user describes a goal rather than a task ("flag urgent tickets", "spot defects in photos"), call
+   `advise_method` (with the file, if any) and say which task, model and method fit and why; when it returns a
+   question, ask it; when it notes the data disagrees, say so; then plan with the task it chose.
    When the user asks to clean the data up, remove duplicates, convert it (e.g. to chat format) or split it,
    call `prepare_data` and show the counts before and after and a sample; the upload itself is never changed.
 2. When the user wants to train, call `propose_plan` to see the proposed settings, then `start_training` with

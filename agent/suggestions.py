@@ -20,11 +20,14 @@ MAX_OPTIONS = 4
 def suggest_next(ctx: ToolContext, state: dict[str, Any]) -> list[str]:
     """Up to four next messages for this chat, most likely first (a plan waiting in the chat's one pending-plan
     store, in either mode, offers the replies that answer it)."""
+    asked = state.pop("ask_choices", None)  # a question's answers (the method advisor's two ways), this turn only
     action = pending_action(ctx)
     if action is not None:
         # An action that waits for a pick among places ("run it on together") offers those replies first.
         picks = [str(choice["reply"]) for choice in action["arguments"].get("choices") or []]
         return [*picks, *kind_of(action).options][:MAX_OPTIONS]
+    if asked:
+        return list(asked)[:MAX_OPTIONS]
     runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
     latest = runs[-1] if runs else None
     if latest and latest["status"] in ACTIVE_STATUSES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tools.advisor_tools import advise_method
 from tools.data_tools import inspect_data, list_files, prepare_data, propose_plan
 from tools.diagnose_tools import diagnose_run, relaunch_run
 from tools.dry_run_tools import dry_run
@@ -33,6 +34,7 @@ Tool = Callable[..., Mapping[str, Any]]
 
 TOOLS: list[Tool] = [
     list_files,
+    advise_method,
     inspect_data,
     prepare_data,
     propose_plan,

@@ -83,6 +83,34 @@ class HostedData:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Purpose:
+    """One goal a task serves, in the words of someone describing it: what the method advisor
+    (trainer/plan/advisor.py) matches a plain description against, and what it answers when it picks it."""
+
+    # What the advice calls it ("text-pair classification").
+    title: str
+    # The data kind (trainer/data/kinds.py) a file for this goal holds; a file of another kind disagrees.
+    kind: str
+    # Descriptions people give of such a goal, compared by meaning (MiniLM) when no word cue decides.
+    examples: tuple[str, ...]
+    # Regular expressions over the lowercased description, matched at word boundaries; each hit is a point.
+    cues: tuple[str, ...]
+    # The default model (an offline catalog name) and its family in words.
+    model: str
+    family: str
+    # Why this task, model and method suit such a goal: one or two sentences.
+    why: str
+    # What a file for it holds, for the sentence when the data disagrees ("a column of image files and a label").
+    data: str
+    # What its label column holds: "categories", "numbers" or "" (no label column to check).
+    labels: str = ""
+    # A kind that fits such a description just as well (a 1-5 rating: a number or five classes), with the
+    # question the advisor asks instead of choosing.
+    also_kind: str = ""
+    question: str = ""
+
+
 class Task(ABC):
     """One kind of fine-tuning. Subclasses set the class attributes and implement the methods."""
 
@@ -117,6 +145,8 @@ class Task(ABC):
     pipeline_tag: ClassVar[str] = ""
     # One line for the chat after inspecting data of this task, e.g. "Say **fine-tune ...** for a plan."
     inspect_hint: ClassVar[str] = ""
+    # The goals it serves, for the method advisor; a task without purposes is only chosen by name or data.
+    purposes: ClassVar[tuple[Purpose, ...]] = ()
     # The run settings a one-line plan names, in this order (those a config leaves empty are skipped).
     shown_settings: ClassVar[tuple[str, ...]] = (
         "model",

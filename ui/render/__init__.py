@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ui.render import data, dry_run, evaluation_extras, explain, export, format, hosted, runs, search
+from ui.render.advice import render_advice
 
 
 class Markdown:
@@ -16,6 +17,9 @@ class Markdown:
 
     def seconds(self, seconds: float | None) -> str:
         return format.fmt_seconds(seconds)
+
+    def advice(self, advice: dict[str, Any]) -> str:
+        return render_advice(advice)
 
     def inspection(self, report: dict[str, Any]) -> str:
         return data.render_inspection(report)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from trainer.data import kinds
 from trainer.plan.plan import PlanRow
 from trainer.tasks.base import DPO_OBJECTIVE, HostedData, PlanRequest
+from trainer.tasks.causal_lm import purposes as goals
 from trainer.tasks.causal_lm.closeness_eval import CLOSENESS_METRICS, ClosenessProbe, pair_probe
 from trainer.tasks.causal_lm.preference_eval import PAIR_METRICS, PairProbe
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
@@ -50,6 +51,7 @@ class DPO(PairedPreferenceTask):
     title = "preference tuning (DPO)"
     data_kinds = (kinds.PREFERENCE,)
     aliases = (kinds.PREFERENCE,)
+    purposes = (goals.DPO,)
 
     def trainer_class(self) -> Any:
         from trl import DPOTrainer

@@ -15,6 +15,7 @@ from trainer.data import kinds
 from trainer.data.placeholders import fill_records
 from trainer.plan.plan import PlanRow
 from trainer.tasks.base import PlanRequest
+from trainer.tasks.causal_lm import purposes as goals
 from trainer.tasks.causal_lm.closeness_eval import CLOSENESS_METRICS, ClosenessProbe, label_probe
 from trainer.tasks.causal_lm.dpo import PREFERENCE_BASE_METRICS
 from trainer.tasks.causal_lm.preference_eval import KTO_METRICS, LabelProbe
@@ -51,6 +52,7 @@ class KTO(CausalLMTask):
     title = "preference tuning on answers marked good or bad (KTO)"
     data_kinds = (kinds.KTO,)
     aliases = (kinds.KTO,)
+    purposes = (goals.KTO,)
     metrics = (*PREFERENCE_BASE_METRICS, *KTO_METRICS, *CLOSENESS_METRICS)
     # KTO compares the model with a frozen copy of itself, as DPO does.
     reference_model = True

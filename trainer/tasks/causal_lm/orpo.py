@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from trainer.data import kinds
 from trainer.plan.plan import PlanRow
 from trainer.tasks.base import PlanRequest
+from trainer.tasks.causal_lm import purposes as goals
 from trainer.tasks.causal_lm.dpo import PairedPreferenceTask
 from trainer.tasks.causal_lm.preference_plan import user_set
 
@@ -27,6 +28,7 @@ class ORPO(PairedPreferenceTask):
     title = "preference tuning without a reference model (ORPO)"
     # DPO is listed first in the registry, so preference pairs go to DPO unless ORPO is asked for by name.
     data_kinds = (kinds.PREFERENCE,)
+    purposes = (goals.ORPO,)
     reference_model = False
     # Hosted APIs train DPO on pairs, not ORPO: sending these as DPO would not be what the plan says.
     hosted_trainable = False

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainer.data import kinds
 from trainer.tasks.base import SUPERVISED_OBJECTIVE, Ask, HostedData
+from trainer.tasks.causal_lm import purposes as goals
 from trainer.tasks.causal_lm.answer_eval import ANSWER_METRICS
 from trainer.tasks.causal_lm.task import CausalLMTask, hosted_split
 
@@ -27,6 +28,7 @@ class SFT(CausalLMTask):
     title = "chat fine-tuning (SFT)"
     data_kinds = kinds.CONVERSATIONS
     aliases = ("chat", "instruction", kinds.CHAT_SFT)
+    purposes = (goals.SFT,)
     reports_perplexity = True
     # Ranked by eval_loss as every causal-LM run; the answer metrics say how the greedy answers read.
     metrics = (*CausalLMTask.metrics, *ANSWER_METRICS)

@@ -10,6 +10,7 @@ from trainer.data import kinds
 from trainer.plan.plan import Plan, PlanRow
 from trainer.store.registry import Registry
 from trainer.tasks.base import Ask, HostedData, MetricSpec, PlanRequest, Task
+from trainer.tasks.text_classification import purposes as goals
 
 if TYPE_CHECKING:
     from trainer.search.space import SearchParam
@@ -24,6 +25,7 @@ class TextClassification(Task):
     title = "text classification"
     data_kinds = kinds.LABELLED_TEXT
     aliases = ("classification", "classifier", "classify", kinds.TEXT_PAIR_CLASSIFICATION)
+    purposes = (goals.SINGLE, goals.PAIRS)
     methods = ("full", "freeze")
     columns_from_inspection = True
     metrics = (

@@ -10,6 +10,7 @@ from trainer.data import kinds
 from trainer.plan.plan import Plan, PlanRow
 from trainer.store.registry import Registry
 from trainer.tasks.base import MetricSpec, PlanRequest, Task
+from trainer.tasks.text_regression import purposes as goals
 
 if TYPE_CHECKING:
     from trainer.search.space import SearchParam
@@ -24,6 +25,7 @@ class TextRegression(Task):
     title = "text regression"
     data_kinds = (kinds.REGRESSION,)
     aliases = (kinds.REGRESSION, "regressor")
+    purposes = (goals.NUMBER, goals.SCALE)
     methods = ("full", "freeze")
     columns_from_inspection = True
     metrics = (
