@@ -23,7 +23,7 @@ from agent.prompts import system_prompt
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS
-from tools.schema import parse_docstring, result_text, tool_args_schema
+from tools.schema import result_text, tool_args_schema, tool_description
 from tools.session_files import hide_other_chats
 from trainer.core.errors import UserError
 from trainer.core.records import plain
@@ -65,7 +65,8 @@ def chat_model_base_url(model: Any) -> str | None:
 
 
 def langchain_tools(ctx: ToolContext) -> list[BaseTool]:
-    """One LangChain tool per registered tool, with `ctx` bound.
+    """One LangChain tool per registered tool, with `ctx` bound; LangChain built each one's schema and description
+    from its signature and docstring (tools/schema.py).
 
     Each returns (text for the model, artifact); the artifact {"ok", "result", "duration_s"} lets the
     agent build the UI's tool steps and find images without parsing the text again.
@@ -74,14 +75,12 @@ def langchain_tools(ctx: ToolContext) -> list[BaseTool]:
 
 
 def _make_tool(func: Callable[..., Mapping[str, Any]], ctx: ToolContext) -> BaseTool:
-    description, _ = parse_docstring(func.__doc__)
-
     def run(**kwargs: Any) -> tuple[str, dict[str, Any]]:
         return call_tool(func, ctx, kwargs)
 
     return StructuredTool(
         name=func.__name__,
-        description=description,
+        description=tool_description(func),
         args_schema=tool_args_schema(func),
         func=run,
         response_format="content_and_artifact",
