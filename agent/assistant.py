@@ -7,10 +7,11 @@ state in the chat sessions store (agent/sessions.py), so a restart continues the
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Every tool module, so each kind of plan that can wait for a yes (from an earlier process too) has its executor.
 import tools.registry  # noqa: F401
@@ -25,6 +26,9 @@ from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.data.turn_cache import parses_once_per_turn
 from trainer.store.registry import Registry
+
+if TYPE_CHECKING:
+    from agent.memory import ChatMemory
 
 
 class Assistant:
@@ -52,6 +56,18 @@ class Assistant:
             self.chat_model = chat_model_for(self.backend)
         # The LLM that judges answers when the user asks (and says yes to its cost): the chat's own backend.
         self.judge = judge_endpoint(self.backend)
+        self._memory: ChatMemory | None = None
+        self._memory_lock = threading.Lock()
+
+    @property
+    def memory(self) -> ChatMemory:
+        """The LLM agent's checkpointed threads, one per chat (opened on first use: guided mode needs none)."""
+        with self._memory_lock:  # the web UI's turns run in threads: one connection for all of them
+            if self._memory is None:
+                from agent.memory import ChatMemory
+
+                self._memory = ChatMemory(self.workspace.db_path)
+            return self._memory
 
     @property
     def mode(self) -> str:
@@ -126,7 +142,7 @@ class Assistant:
             from agent.llm import llm_reply
 
             history = self.sessions.messages(session_id)[:-1]
-            reply = llm_reply(self.chat_model, context, state, history, user_text, on_event)
+            reply = llm_reply(self.chat_model, context, state, history, user_text, on_event, memory=self.memory)
         after = pending_action(context)
         if answered is None and before is not None and after is not None and before["id"] == after["id"]:
             # The message was about something else: a plan waits only until then, so a "yes" said later to another

@@ -2,7 +2,8 @@
 
 The chat model comes from flags, the environment or the settings file (agent/backends.py: OpenAI, any
 OpenAI-compatible server, or a local Transformers model). Each tool is bound to the chat's ToolContext here, so the
-model only sees and sets the documented arguments, never the workspace, registry or session.
+model only sees and sets the documented arguments, never the workspace, registry or session. What the agent
+remembers between turns (tool results included) is its checkpointed thread, one per chat (agent/memory.py).
 """
 
 from __future__ import annotations
@@ -10,20 +11,21 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 
 from agent.images import result_images
+from agent.memory import ChatMemory, ChatState, summarization, turn_input
 from agent.prompts import system_prompt
 from agent.types import EventSink, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.registry import TOOLS
-from tools.schema import parse_docstring, result_text, tool_args_schema
+from tools.schema import result_text, tool_args_schema, tool_description
 from tools.session_files import hide_other_chats
 from trainer.core.errors import UserError
 from trainer.core.records import plain
@@ -31,10 +33,11 @@ from trainer.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-# LangGraph counts both model and tool nodes, so 25 is about a dozen tool calls per turn.
-RECURSION_LIMIT = 25
-# Only the latest messages go back to the model: enough context, bounded cost.
-HISTORY_LIMIT = 40
+# LangGraph counts every node (the summarisation step before each model call too), so 36 is about a dozen
+# tool calls per turn.
+RECURSION_LIMIT = 36
+# The graph's nodes whose messages are this turn's own (the summarisation node also re-sends older ones).
+TURN_NODES = ("model", "tools")
 
 
 # ---- the chat model -------------------------------------------------------------------------
@@ -64,24 +67,30 @@ def chat_model_base_url(model: Any) -> str | None:
 # ---- tools ----------------------------------------------------------------------------------
 
 
-def langchain_tools(ctx: ToolContext) -> list[BaseTool]:
-    """One LangChain tool per registered tool, with `ctx` bound.
+def langchain_tools(ctx: ToolContext, results: dict[str, Any] | None = None) -> list[BaseTool]:
+    """One LangChain tool per registered tool, with `ctx` bound; LangChain built each one's schema and description
+    from its signature and docstring (tools/schema.py).
 
-    Each returns (text for the model, artifact); the artifact {"ok", "result", "duration_s"} lets the
-    agent build the UI's tool steps and find images without parsing the text again.
+    Each returns (text for the model, artifact); the artifact {"ok", "duration_s", and "result" or "error"} lets
+    the agent build the UI's tool steps and find images without parsing the text again. Given `results`, the result
+    goes there instead, under the artifact's "result_key": the message is checkpointed, and a result is the UI's
+    for this turn only (it may hold whole tables, or numbers msgpack cannot store).
     """
-    return [_make_tool(func, ctx) for func in TOOLS]
+    return [_make_tool(func, ctx, results) for func in TOOLS]
 
 
-def _make_tool(func: Callable[..., Mapping[str, Any]], ctx: ToolContext) -> BaseTool:
-    description, _ = parse_docstring(func.__doc__)
-
+def _make_tool(func: Callable[..., Mapping[str, Any]], ctx: ToolContext, results: dict[str, Any] | None) -> BaseTool:
     def run(**kwargs: Any) -> tuple[str, dict[str, Any]]:
-        return call_tool(func, ctx, kwargs)
+        text, artifact = call_tool(func, ctx, kwargs)
+        if results is not None and "result" in artifact:
+            key = uuid.uuid4().hex  # the tool node may run several calls at once, in threads
+            results[key] = artifact.pop("result")
+            artifact["result_key"] = key
+        return text, artifact
 
     return StructuredTool(
         name=func.__name__,
-        description=description,
+        description=tool_description(func),
         args_schema=tool_args_schema(func),
         func=run,
         response_format="content_and_artifact",
@@ -116,16 +125,21 @@ def llm_reply(
     history: list[dict[str, Any]],
     user_text: str,
     on_event: EventSink = ignore_events,
+    *,
+    memory: ChatMemory,
 ) -> Reply:
     """Answer one user message with the tool-calling agent: the final text, the tool steps, the images.
 
-    While the turn runs, `on_event` hears each tool call start and finish and each piece of text the model
-    writes, so the chat can show a spinner per step and the answer as it streams in.
+    The agent continues the chat's checkpointed thread in `memory` (earlier turns' tool calls and results
+    included); only the new message goes in, after any stored messages the thread has not seen (`history`: the
+    chat's messages before this one). While the turn runs, `on_event` hears each tool call start and finish and
+    each piece of text the model writes, so the chat can show a spinner per step and the answer as it streams in.
     """
     from langchain.agents import create_agent
     from langgraph.errors import GraphRecursionError
 
-    tools = langchain_tools(ctx)
+    results: dict[str, Any] = {}
+    tools = langchain_tools(ctx, results)
     runs = ctx.registry.list_runs(ctx.session_id) if ctx.session_id else []
     prompt = system_prompt(
         [tool.name for tool in tools],
@@ -133,59 +147,78 @@ def llm_reply(
         active_file=state.get("active_file"),
         runs=[{"id": run["id"], "status": run["status"]} for run in runs],
     )
-    agent = create_agent(chat_model, tools, system_prompt=prompt)
-    messages = history_messages(history) + [HumanMessage(user_text)]
+    agent = create_agent(
+        chat_model,
+        tools,
+        system_prompt=prompt,
+        middleware=[summarization(chat_model)],
+        state_schema=ChatState,
+        checkpointer=memory.saver,
+    )
+    thread_id = ctx.session_id or "default"
+    config = memory.config(thread_id, RECURSION_LIMIT)
+    agent_input: Any = turn_input(agent.get_state(config).values, history, user_text)
 
-    final: list[BaseMessage] = messages
+    events = TurnEvents(on_event, results)
     try:
-        # "values" yields the whole message list after each step, so whatever happened before an error or
-        # the step limit is still reported; "updates" tells which tool calls start and end; "messages"
-        # carries the model's text token by token (when the model streams).
-        config = RunnableConfig(recursion_limit=RECURSION_LIMIT)
-        agent_input: Any = {"messages": messages}  # the graph's TypedDict wants list[AnyMessage]
-        events = TurnEvents(on_event)
-        for mode, chunk in agent.stream(agent_input, config, stream_mode=["values", "updates", "messages"]):
-            if mode == "values":
-                final = cast(dict[str, Any], chunk)["messages"]
-            elif mode == "updates":
+        # "updates" tells which tool calls start and end (and is where this turn's messages are collected, so
+        # whatever happened before an error or the step limit is still reported); "messages" carries the model's
+        # text token by token (when the model streams).
+        for mode, chunk in agent.stream(agent_input, config, stream_mode=["updates", "messages"]):
+            if mode == "updates":
                 events.on_update(chunk)
             elif mode == "messages":
                 events.on_token(chunk)
     except GraphRecursionError:
-        steps, images = collect_steps(final, ctx.workspace)
+        steps, images = collect_steps(events.turn, ctx.workspace, results)
         text = (
             "I stopped after too many tool calls in one turn; here is where things stand. "
             "Ask me to continue or rephrase the request."
         )
         return Reply(text=text, images=images, steps=steps)
     except Exception as error:
-        steps, images = collect_steps(final, ctx.workspace)
+        steps, images = collect_steps(events.turn, ctx.workspace, results)
         return Reply(text=llm_error_message(chat_model, error), images=images, steps=steps)
+    finally:
+        _keep_latest(memory, thread_id)
 
-    steps, images = collect_steps(final, ctx.workspace)
+    steps, images = collect_steps(events.turn, ctx.workspace, results)
     text = ""
-    if final and isinstance(final[-1], AIMessage):
-        text = final[-1].text.strip()
+    if events.turn and isinstance(events.turn[-1], AIMessage):
+        text = events.turn[-1].text.strip()
     if not text:
         text = "Done." if steps else "I have no answer to that; could you rephrase?"
     return Reply(text=text, images=images, steps=steps)
+
+
+def _keep_latest(memory: ChatMemory, thread_id: str) -> None:
+    try:
+        memory.keep_latest(thread_id)
+    except Exception:  # only space is lost; the answer must still reach the user
+        log.exception("could not drop the older checkpoints of chat %s", thread_id)
 
 
 class TurnEvents:
     """Turns the agent's stream into TurnEvents: a step starts when the model asks for a tool, finishes when
     the tool's message comes back; text pieces come from the model node only (not from tool output)."""
 
-    def __init__(self, on_event: EventSink):
+    def __init__(self, on_event: EventSink, results: dict[str, Any] | None = None):
         self.on_event = on_event
+        self.results = results
         self.calls: dict[str, dict[str, Any]] = {}
+        self.turn: list[BaseMessage] = []  # this turn's model and tool messages, in order
 
     def on_update(self, update: Any) -> None:
-        for node_update in (update or {}).values():
+        for node, node_update in (update or {}).items():
+            if node not in TURN_NODES:
+                continue
             for item in node_update if isinstance(node_update, list) else [node_update]:
                 for message in (item or {}).get("messages", []) if isinstance(item, dict) else []:
                     self._on_message(message)
 
     def _on_message(self, message: Any) -> None:
+        if isinstance(message, AIMessage | ToolMessage):
+            self.turn.append(message)
         if isinstance(message, AIMessage):
             for call in message.tool_calls:
                 call_id = call.get("id") or f"call-{len(self.calls)}"
@@ -198,7 +231,7 @@ class TurnEvents:
         elif isinstance(message, ToolMessage):
             known = self.calls.get(message.tool_call_id)
             paired: list[BaseMessage] = [AIMessage("", tool_calls=[known])] if known else []
-            steps, _ = collect_steps([*paired, message])
+            steps, _ = collect_steps([*paired, message], results=self.results)
             for step in steps:
                 self.on_event(TurnEvent("step_finished", step_id=message.tool_call_id, name=step.name, step=step))
 
@@ -210,21 +243,12 @@ class TurnEvents:
                 self.on_event(TurnEvent("text", text=text))
 
 
-def history_messages(history: list[dict[str, Any]]) -> list[BaseMessage]:
-    """Earlier user/assistant turns as LangChain messages (tool traffic is not kept between turns)."""
-    messages: list[BaseMessage] = []
-    for message in history[-HISTORY_LIMIT:]:
-        content = str(message.get("content") or "")
-        if message.get("role") == "user":
-            messages.append(HumanMessage(content))
-        elif message.get("role") == "assistant" and content:
-            messages.append(AIMessage(content))
-    return messages
-
-
-def collect_steps(messages: list[BaseMessage], workspace: Workspace | None = None) -> tuple[list[ToolStep], list[str]]:
+def collect_steps(
+    messages: list[BaseMessage], workspace: Workspace | None = None, results: Mapping[str, Any] | None = None
+) -> tuple[list[ToolStep], list[str]]:
     """The turn's tool calls (paired with their results by call id) and the plots they drew (agent/images.py:
-    only the known keys of evaluation and comparison results, PNG files in the workspace's run folders)."""
+    only the known keys of evaluation and comparison results, PNG files in the workspace's run folders).
+    `results` holds the results the tools kept out of their messages (see langchain_tools)."""
     calls: dict[str, Any] = {}
     for message in messages:
         if isinstance(message, AIMessage):
@@ -238,7 +262,10 @@ def collect_steps(messages: list[BaseMessage], workspace: Workspace | None = Non
         call: dict[str, Any] = dict(calls.get(message.tool_call_id) or {})
         name = str(call.get("name") or message.name or "tool")
         artifact = message.artifact if isinstance(message.artifact, dict) else {}
-        result = artifact.get("result") if isinstance(artifact.get("result"), dict) else None
+        result = artifact.get("result")
+        if result is None and results is not None:
+            result = results.get(str(artifact.get("result_key")))
+        result = result if isinstance(result, dict) else None
         ok = bool(artifact.get("ok")) and message.status != "error"
         if ok and result is not None:
             summary = summarize_result(result)

@@ -3,6 +3,10 @@
 Each call to the model takes the next item of `script`: an AIMessage (text or tool calls) or a function
 of the messages the model received (so a step can react to a tool result). Everything the model was
 shown is kept in `received`, so tests can check what came back from the tools.
+
+A request to summarise the thread (LangChain's SummarizationMiddleware, when a long chat reaches its trigger)
+is answered with `summary` instead and kept in `summary_requests`: how many turns reach the trigger depends on
+the machine's speed (a test polling a training run), so no script can foresee it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import Field
@@ -21,6 +25,8 @@ from pydantic import Field
 ScriptItem = AIMessage | Callable[[list[BaseMessage]], AIMessage]
 
 _call_ids = itertools.count(1)
+# The line LangChain's default summary prompt puts before the conversation it asks to summarise.
+SUMMARY_MARKER = "Messages to summarize:"
 
 
 def tool_call(name: str, **args: Any) -> AIMessage:
@@ -45,6 +51,8 @@ class ScriptedChatModel(BaseChatModel):
     script: list[Any] = Field(default_factory=list)
     received: list[list[BaseMessage]] = Field(default_factory=list)
     bound_tools: list[str] = Field(default_factory=list)
+    summary: str = "The chat so far, in short."
+    summary_requests: list[str] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -65,6 +73,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if len(messages) == 1 and isinstance(messages[0], HumanMessage) and SUMMARY_MARKER in messages[0].text:
+            self.summary_requests.append(messages[0].text)
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.summary))])
         self.received.append(list(messages))
         if not self.script:
             raise AssertionError("the scripted model was called more often than scripted")

@@ -16,13 +16,15 @@ from typing import Any
 import pytest
 from drivers import ScriptedDriver, ServerDriver
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_openai import ChatOpenAI
 from openai_server import FakeOpenAI, error, text, tool
 from scripted_model import ScriptedChatModel, last_tool_result, say, tool_call
 
 from agent.assistant import Assistant
 from agent.backends import chat_model_for, resolve_backend
-from agent.llm import HISTORY_LIMIT, RECURSION_LIMIT, call_tool, describe_chat_model
+from agent.llm import RECURSION_LIMIT, call_tool, describe_chat_model
+from agent.memory import SUMMARY_TRIGGER_TOKENS
 from tools.context import ToolContext
 from tools.registry import TOOLS
 from trainer.core.errors import UserError
@@ -125,7 +127,11 @@ def test_scripted_model_trains_and_evaluates_through_the_tools(reviews_tsv: Path
     assert isinstance(first_turn[-1], HumanMessage) and "[uploaded reviews.tsv]" in first_turn[-1].content
     # Later turns carry the earlier conversation, and the system prompt names this chat's run.
     status_turn = next(m for m in driver.model.received if m[-1].content == "how is it going?")
-    contents = [m.content for m in status_turn[1:]]
+    # The thread keeps the earlier turns' tool calls and results too (the inspection's result among them).
+    assert any(isinstance(m, ToolMessage) and '"text_column": "text"' in m.content for m in status_turn)
+    contents = [
+        m.content for m in status_turn[1:] if not isinstance(m, ToolMessage) and not getattr(m, "tool_calls", None)
+    ]
     assert contents[:3] == [
         "here is my data\n[uploaded reviews.tsv]",
         "120 rows; text column text, label column label.",
@@ -136,8 +142,8 @@ def test_scripted_model_trains_and_evaluates_through_the_tools(reviews_tsv: Path
     assert contents[5].startswith(f"Started **run {outcome['run_id']}**") and contents[6] == "how is it going?"
     last_turn = driver.model.received[-1]
     assert f"run {outcome['run_id']} (succeeded)" in last_turn[0].content
-    # Only the newest messages are sent back (system + history + this turn's question, call and result).
-    assert len(last_turn) <= 1 + HISTORY_LIMIT + 3
+    # Long threads are summarised rather than cut: what is sent back stays under the summary's trigger.
+    assert count_tokens_approximately(last_turn[1:]) < SUMMARY_TRIGGER_TOKENS
     assert last_turn[-3].content == "how good is it?" and isinstance(last_turn[-1], ToolMessage)
 
 

@@ -1,67 +1,71 @@
 """How a tool is described to a model and how its result is told back: the same for the chat's LLM agent
 (agent/llm.py) and for the clients of `tunechat mcp` (ui/mcp_server/).
 
-A tool's description and its arguments' descriptions come from its Google-style docstring; the arguments' types
-from its signature. `ctx` is never part of the schema: whoever calls the tool binds it.
+LangChain reads the tool: its description and its arguments' descriptions come from the Google-style docstring
+(`parse_docstring=True`, and a docstring LangChain cannot parse is an error, not a silent blank), the arguments'
+types from the signature. `ctx` is never part of the schema: whoever calls the tool binds it.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
-import re
 import typing
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, create_model
 
 # A tool result longer than this (JSON characters) is shortened before the model sees it.
 MAX_RESULT_CHARS = 12_000
 MAX_LIST_ITEMS = 25
 MAX_STRING_CHARS = 2_000
-SECTION_HEADERS = ("Args:", "Arguments:", "Returns:", "Raises:", "Examples:", "Example:", "Note:")
 
 
-def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
-    """Split a Google-style docstring into its description and {argument: description}."""
-    lines = inspect.cleandoc(doc or "").splitlines()
-    summary: list[str] = []
-    args: dict[str, str] = {}
-    section: str | None = None
-    current: str | None = None
-    for line in lines:
-        stripped = line.strip()
-        if stripped in SECTION_HEADERS:
-            section, current = stripped, None
-            continue
-        if section is None:
-            summary.append(stripped)
-        elif section in ("Args:", "Arguments:") and stripped:
-            match = re.match(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", stripped)
-            if match and line.startswith(" ") and len(line) - len(line.lstrip()) <= 4:
-                current = match.group(1)
-                args[current] = match.group(2)
-            elif current is not None:
-                args[current] = f"{args[current]} {stripped}".strip()
-    paragraphs = " ".join(line if line else "\n" for line in summary).split("\n")
-    description = "\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
-    return description, args
+def tool_description(func: Callable[..., Any]) -> str:
+    """What the model reads about the tool: its docstring before `Args:`, as LangChain parses it."""
+    return str(tool_args_schema(func).__doc__ or "").strip()
 
 
+@functools.cache
 def tool_args_schema(func: Callable[..., Any]) -> type[BaseModel]:
-    """A pydantic model of the tool's arguments (all but ctx) with their docstring descriptions."""
+    """A pydantic model of the tool's arguments (all but ctx) with their docstring descriptions, built by
+    LangChain from the signature and the docstring; the model's docstring is the tool's description."""
+    from langchain_core.tools import create_schema_from_function
+
+    parsed = create_schema_from_function(
+        f"{func.__name__}_args", model_signature(func), parse_docstring=True, error_on_invalid_docstring=True
+    )
+    if not issubclass(parsed, BaseModel):  # pydantic v1 models come only from v1 annotations, which no tool uses
+        raise TypeError(f"{func.__name__}'s arguments must be described with pydantic 2 types")
+    # LangChain's schema drops arguments it does not know; ours refuses them (say "ctx"), so the model hears that
+    # it cannot set the bound context instead of having it silently ignored.
+    return create_model(
+        parsed.__name__,
+        __base__=parsed,
+        __doc__=parsed.__doc__,
+        __module__=func.__module__,
+        __cls_kwargs__={"extra": "forbid"},
+    )
+
+
+def model_signature(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A stand-in for `func` as the model sees it: the same name, docstring and arguments without `ctx` (which
+    the caller binds), so LangChain's parser checks the docstring against the arguments the model can set."""
     hints = typing.get_type_hints(func)
-    _, descriptions = parse_docstring(func.__doc__)
-    fields: dict[str, Any] = {}
-    for name, parameter in inspect.signature(func).parameters.items():
-        if name == "ctx":
-            continue
-        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
-        fields[name] = (hints[name], Field(default, description=descriptions.get(name)))
-    # extra="forbid": an argument the tool does not document (say "ctx") is refused, not silently dropped.
-    config = ConfigDict(extra="forbid")
-    return create_model(f"{func.__name__}_args", __config__=config, **fields)
+    signature = inspect.signature(func)
+    parameters = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.name != "ctx"]
+
+    def stand_in(**kwargs: Any) -> Any:
+        raise NotImplementedError("only its signature is read")
+
+    stand_in.__name__ = stand_in.__qualname__ = func.__name__
+    stand_in.__doc__ = func.__doc__
+    stand_in.__module__ = func.__module__
+    stand_in.__annotations__ = {p.name: p.annotation for p in parameters}
+    stand_in.__signature__ = signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty)  # type: ignore[attr-defined]
+    return stand_in
 
 
 def result_text(result: Any) -> str:

@@ -25,7 +25,7 @@ from agent.images import result_images
 from tools.context import ToolContext
 from tools.pending import pending_action
 from tools.registry import TOOLS
-from tools.schema import parse_docstring, result_text, tool_args_schema
+from tools.schema import result_text, tool_args_schema, tool_description
 from tools.session_files import hide_other_chats
 from trainer.core.errors import UserError
 from trainer.core.records import plain
@@ -126,7 +126,7 @@ class Entry:
         return self.func.__name__
 
     def describe(self) -> types.Tool:
-        description, _ = parse_docstring(self.func.__doc__)
+        description = tool_description(self.func)
         if not self.session_bound and YES.search(description):
             description += "\n" + plans.YES_MEANS_CONFIRM
         read_only = self.name in READ_ONLY
@@ -137,6 +137,7 @@ class Entry:
         )
         schema = self.arguments.model_json_schema()
         schema.pop("title", None)
+        schema.pop("description", None)  # the tool's own description, said once above
         return types.Tool(name=self.name, description=description, input_schema=schema, annotations=hints)
 
 
