@@ -33,6 +33,7 @@ from trainer.core.errors import UserError
 from ui.render import MARKDOWN
 from ui.rooms import Room
 from ui.rooms.playground import add_playground_room
+from ui.rooms.runs import add_runs_room
 from ui.web_access import (
     DELETE_CACHE,
     ImageStage,
@@ -267,6 +268,8 @@ def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blo
                         )
                         timer = gr.Timer(POLL_SECONDS)
 
+            with gr.Tab("Runs", id="runs") as tab:
+                add_runs_room(room(tab))
             with gr.Tab("Playground", id="playground") as tab:
                 add_playground_room(room(tab))
 
