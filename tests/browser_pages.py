@@ -100,7 +100,7 @@ def visit(page: Any, tab: str, expect: str | None = None, timeout_ms: int = 30_0
 def curve_points(page: Any) -> int:
     """How many points (training and validation loss) the caption under the Runs room's loss plot counts."""
     caption = page.locator(CURVE_CAPTION).inner_text(timeout=5_000)
-    return sum(int(count) for count in re.findall(r"(\d+) \w+ loss points", caption))
+    return sum(int(count) for count in re.findall(r"(\d+) \w+ loss points?\b", caption))
 
 
 def drawn_vertices(page: Any) -> int:

@@ -50,7 +50,7 @@ def test_every_tab_opens_and_a_runs_curve_grows_while_it_trains(reviews_tsv: Pat
     model = assistant.workspace.models / "tiny"
     shutil.copytree(tiny_bert, model)
     # Long enough to be read twice while it trains (no early stop, many small batches); the test stops it.
-    config = {"task": "text-classification", "data": str(reviews_tsv), "model": str(model), "epochs": 150}
+    config = {"task": "text-classification", "data": str(reviews_tsv), "model": str(model), "epochs": 40}
     config |= {"batch_size": 4, "max_length": 32, "learning_rate": 1e-3, "early_stopping_patience": 0}
     # Started first: its worker loads torch while the app and the browser start.
     run_id = launch_plan(assistant.context(""), resolve_config(config).to_dict())["run_id"]

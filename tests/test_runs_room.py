@@ -53,7 +53,7 @@ def test_the_curves_read_train_and_eval_loss_and_the_learning_rate_skipping_nan_
     loss = view.loss_curve(rows)
     assert loss.values.tolist() == [[5, 0.9, "train loss"], [10, 0.7, "train loss"], [10, 0.75, "eval loss"]]
     assert view.rate_curve(rows).values.tolist() == [[5, 1e-3], [10, 8e-4], [15, 5e-4]]
-    assert view.curve_caption(loss) == "2 train loss points, 1 eval loss points; up to step 10."
+    assert view.curve_caption(loss) == "2 train loss points, 1 eval loss point; up to step 10."
     assert view.curve_caption(view.loss_curve([])) == "No loss logged yet."
     assert view.metric_rows(None) == [] and view.loss_curve([]).columns.tolist() == view.CURVE_COLUMNS
 

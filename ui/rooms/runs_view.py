@@ -104,7 +104,7 @@ def curve_caption(curve: pd.DataFrame) -> str:
     if curve.empty:
         return "No loss logged yet."
     counts = curve.groupby("series").size()
-    parts = [f"{int(counts[name])} {name} points" for name in (TRAIN_LOSS, EVAL_LOSS) if name in counts]
+    parts = [f"{int(counts[name])} {name} point{'s' if counts[name] != 1 else ''}" for name in SERIES if name in counts]
     return f"{', '.join(parts)}; up to step {int(curve['step'].max())}."
 
 
