@@ -42,8 +42,8 @@ def make_run(assistant: Assistant, status: str = "running", log: list[dict[str, 
     return run_id, run_dir
 
 
-@pytest.fixture
-def assistant(offline_workspace: Path) -> Assistant:
+def guided() -> Assistant:
+    """An assistant on the test's workspace (conftest's offline_workspace points TUNECHAT_HOME at it)."""
     return Assistant(workspace=Workspace.from_env(), chat_model=None, presenter=MARKDOWN)
 
 
@@ -91,9 +91,8 @@ def test_mistakes_are_the_most_confident_wrong_answers_or_the_largest_errors(tmp
     assert view.mistakes(None) == (view.MISTAKE_COLUMNS, [])
 
 
-def test_evaluation_plots_come_only_from_known_keys_inside_the_run_folders(
-    assistant: Assistant, tmp_path: Path
-) -> None:
+def test_evaluation_plots_come_only_from_known_keys_inside_the_run_folders(tmp_path: Path) -> None:
+    assistant = guided()
     run_id, run_dir = make_run(assistant, "succeeded")
     png = plot_confusion_matrix([[3, 1], [0, 4]], ["neg", "pos"], run_dir / "confusion_matrix.png")
     outside = tmp_path / "elsewhere.png"
@@ -111,7 +110,8 @@ def test_evaluation_plots_come_only_from_known_keys_inside_the_run_folders(
     assert "_Run 3 is still running" in view.evaluation_markdown(None, "Run 3 is still running")
 
 
-def test_showing_a_training_run_gives_its_curves_facts_config_and_a_ticking_timer(assistant: Assistant) -> None:
+def test_showing_a_training_run_gives_its_curves_facts_config_and_a_ticking_timer() -> None:
+    assistant = guided()
     run_id, _ = make_run(assistant, "running")
     room = RunsView(Room(assistant, None, lambda path: path, None))
     rows, picker = room.listed(run_id)
@@ -141,7 +141,8 @@ def test_nothing_picked_shows_how_to_pick() -> None:
     assert view.NO_RUN in view.facts_html(None) and view.config_of(None) == {}
 
 
-def test_a_button_prepares_a_plan_and_only_the_confirm_with_its_id_carries_it_out(assistant: Assistant) -> None:
+def test_a_button_prepares_a_plan_and_only_the_confirm_with_its_id_carries_it_out() -> None:
+    assistant = guided()
     run_id, _ = make_run(assistant, "running")
     plans, key = RoomPlans(assistant), room_key()
     prepared = plans.prepare(key, "stop", run_id)
@@ -157,7 +158,8 @@ def test_a_button_prepares_a_plan_and_only_the_confirm_with_its_id_carries_it_ou
     assert "Nothing was done" in plans.confirm(key, prepared.action_id)  # exactly once
 
 
-def test_refused_actions_say_why_and_leave_nothing_waiting(assistant: Assistant) -> None:
+def test_refused_actions_say_why_and_leave_nothing_waiting() -> None:
+    assistant = guided()
     run_id, _ = make_run(assistant, "running")
     plans, key = RoomPlans(assistant), room_key()
     for action, words in (("export", "not finished"), ("resume", "still running"), ("deploy", "")):
@@ -170,7 +172,8 @@ def test_refused_actions_say_why_and_leave_nothing_waiting(assistant: Assistant)
     assert pending_action(plans.context(key)) is None and assistant.registry.get_run(run_id)["status"] == "running"
 
 
-def test_export_waits_for_the_second_click(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_waits_for_the_second_click(monkeypatch: pytest.MonkeyPatch) -> None:
+    assistant = guided()
     from ui.rooms import plans as module
 
     run_id, _ = make_run(assistant, "succeeded")
