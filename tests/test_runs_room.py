@@ -69,6 +69,8 @@ def test_the_table_lists_every_run_newest_first_with_its_key_metric() -> None:
         [2, "running", "sft", "SmolLM2", "c.jsonl", ""],
         [1, "succeeded", "text-classification", "tiny", "a.tsv", "macro-F1 0.912"],
     ]
+    assert view.first_pick(runs) == 2 and view.first_pick(runs, 1) == 1 and view.first_pick([]) is None
+    assert view.first_pick([{**runs[0], "status": "running"}, {**runs[1], "status": "failed"}]) == 1
     assert view.run_choices(runs) == [("run 2 · running · sft", 2), ("run 1 · succeeded · text-classification", 1)]
 
 

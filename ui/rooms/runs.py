@@ -30,6 +30,7 @@ from ui.rooms.runs_view import (
     evaluation_images,
     evaluation_markdown,
     facts_html,
+    first_pick,
     is_active,
     loss_curve,
     metric_rows,
@@ -57,9 +58,10 @@ class RunsView:
         self.plans = RoomPlans(room.assistant)
 
     def listed(self, picked: Any = None) -> tuple[list[list[Any]], Any]:
-        """The table of runs and the picker's choices (the picked run kept)."""
+        """The table of runs and the picker's choices; the picked run stays, and with none picked yet the newest run
+        that trains (else the newest run) is picked, so opening the tab shows a curve at once."""
         runs = list_runs(self.assistant.context(""))["runs"]
-        return runs_rows(runs), gr.update(choices=run_choices(runs), value=picked if picked not in ("", None) else None)
+        return runs_rows(runs), gr.update(choices=run_choices(runs), value=first_pick(runs, picked))
 
     def status(self, run_id: Any) -> dict[str, Any] | None:
         if run_id in (None, ""):

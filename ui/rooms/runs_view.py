@@ -50,6 +50,15 @@ def run_choices(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, int]]:
     return [(f"run {row[0]} · {row[1]} · {row[2]}", int(row[0])) for row in runs_rows(runs)]
 
 
+def first_pick(runs: Sequence[Mapping[str, Any]], picked: Any = None) -> int | None:
+    """The run the room shows: the one picked, else the newest that is queued or training, else the newest."""
+    if picked not in (None, ""):
+        return int(picked)
+    active = [int(run["id"]) for run in runs if run["status"] in ACTIVE]
+    newest = [int(run["id"]) for run in runs]
+    return max(active or newest) if newest else None
+
+
 def metric_rows(run_dir: Path | None) -> list[dict[str, Any]]:
     """The rows of a run's metrics.jsonl ([] before its first log line, or for a run without a folder)."""
     return read_jsonl(Path(run_dir) / "metrics.jsonl") if run_dir else []
