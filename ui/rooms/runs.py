@@ -205,7 +205,9 @@ def add_runs_room(room: Room) -> RunsView:
     with gr.Accordion("Config", open=False):
         config = gr.JSON(label="Config")
     evaluation = gr.Markdown("")
-    gallery = gr.Gallery(label="Evaluation plots", columns=2, height=360, allow_preview=True, visible=False)
+    gallery = gr.Gallery(
+        label="Evaluation plots", columns=3, fit_columns=False, height="auto", object_fit="contain", visible=False
+    )
     mistakes_table = gr.Dataframe(label="Mistakes on the test split (the worst first)", visible=False, wrap=True)
 
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
