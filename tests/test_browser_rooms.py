@@ -99,6 +99,7 @@ def test_every_tab_opens_and_a_runs_curve_grows_while_it_trains(reviews_tsv: Pat
             page.get_by_role("button", name="Confirm", exact=True).click()
             page.get_by_text(f"Run {run_id} is cancelled", exact=False).first.wait_for(timeout=30_000)
             assert assistant.registry.get_run(run_id)["status"] == "cancelled"
+            page.get_by_role("gridcell", name="cancelled", exact=True).first.wait_for(timeout=10_000)  # the table too
             # A finished run: its evaluation as the chat shows it, its confusion matrix (served from the app's
             # staging folder) and the test example it got wrong.
             page.get_by_label("Selected run", exact=True).click()

@@ -223,6 +223,7 @@ def add_runs_room(room: Room) -> RunsView:
         inputs = [key, picker, export_format] if action == EXPORT else [key, picker, gr.State(None)]
         button.click(view.prepare(action), inputs, plan_outputs, **private)
     evaluate.click(view.evaluate, [picker], [evaluation, gallery], **private)
-    confirm.click(view.confirm, [key, waiting], plan_outputs, **private).then(view.show, [picker], shown, **private)
+    confirmed = confirm.click(view.confirm, [key, waiting], plan_outputs, **private)
+    confirmed.then(view.show, [picker], shown, **private).then(view.listed, [picker], [table, picker], **private)
     cancel.click(view.cancel, [key, waiting], plan_outputs, **private)
     return view
