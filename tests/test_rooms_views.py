@@ -1,0 +1,154 @@
+"""The Compare, Data and Settings rooms as plain data: runs picked and compared (curves, settings with differences
+marked, metrics, the explanation), this chat's files only (a preview with line numbers, the detected task, problems
+with lines, the contact sheet staged), and the backend settings shown without a key and saved with the CLI's checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from room_runs import finished_run
+from toy_images import write_class_folders, zip_folder
+
+from agent.assistant import Assistant
+from agent.backends import BackendChoice
+from agent.settings import settings_path
+from tools.pending import pending_action
+from trainer.core.errors import UserError
+from ui.render import MARKDOWN
+from ui.rooms.compare import compare_view
+from ui.rooms.compare_view import DIFFERS, PICK_TWO, picked_ids, run_choices
+from ui.rooms.data import chat_files, data_view
+from ui.rooms.data_view import NO_CHAT, media_of
+from ui.rooms.settings_view import IMPLIED, backend_rows, key_state, save_llm, saved_form
+from ui.web_access import ImageStage
+
+PNG = b"\x89PNG\r\n\x1a\n"
+SECRET = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@pytest.fixture
+def assistant() -> Assistant:
+    return Assistant(presenter=MARKDOWN)
+
+
+def test_compare_overlays_curves_marks_differences_and_explains_two_runs(assistant: Assistant) -> None:
+    ws, registry = assistant.workspace, assistant.registry
+    first = finished_run(ws, registry, [0.7, 0.6, 0.5, 0.45], 0.70)
+    second = finished_run(ws, registry, [0.7, 0.5, 0.3, 0.2], 0.90, learning_rate=1e-4)
+
+    assert [run_id for _, run_id in run_choices(registry.list_runs())] == [second, first]  # newest first
+    session = assistant.new_session()
+    summary, curves, settings, metrics, explanation = compare_view(assistant, [str(first), second, first], session)
+
+    assert f"Best: run {second}" in summary
+    # One series per run, training loss only (the validation lines' eval_loss stays off).
+    assert sorted(set(curves["run"])) == [f"run {first}", f"run {second}"]
+    assert list(curves[curves["run"] == f"run {second}"]["loss"]) == [0.7, 0.5, 0.3, 0.2]
+    assert 9.0 not in set(curves["loss"])
+    # The one differing setting comes first and is marked; equal ones are not.
+    assert list(settings.columns) == ["", "setting", f"run {first}", f"run {second}"]
+    assert list(settings.iloc[0]) == [DIFFERS, "learning_rate", "5e-5", "1e-4"]
+    assert (settings.iloc[1:][""] == "").all()
+    macro = metrics[metrics["metric"] == "macro_f1"].iloc[0]
+    assert list(macro) == ["macro_f1", "0.7", "0.9", f"run {second}"]
+    # Two runs: the explanation, without making a plan that waits for a yes.
+    assert f"Run {second} beat run {first}" in explanation and "learning_rate" in explanation
+    assert "learning rate 2e-4" in explanation and pending_action(assistant.context(session)) is None
+
+
+def test_compare_asks_for_two_runs_and_names_an_unknown_one(assistant: Assistant) -> None:
+    only = finished_run(assistant.workspace, assistant.registry, [0.5, 0.4], 0.8)
+    assert compare_view(assistant, [only], None)[0] == PICK_TWO
+    assert picked_ids(["2", "x", None, 2, 3.0]) == [2, 3]
+    summary, curves, *_ = compare_view(assistant, [only, 99], None)
+    assert "99" in summary and curves.empty
+
+
+def write_csv(path: Path) -> Path:
+    rows = [f"ticket {i} about the printer,{'urgent' if i % 3 == 0 else 'normal'}" for i in range(40)]
+    path.write_text("\n".join(["text,label", *rows, "ticket 5 about the printer,urgent", ",normal"]) + "\n")
+    return path
+
+
+def test_data_room_shows_only_this_chats_file_with_lines_task_and_problems(
+    assistant: Assistant, tmp_path: Path
+) -> None:
+    mine, other = assistant.new_session(), assistant.new_session()
+    assistant.workspace.import_file(write_csv(tmp_path / "tickets.csv"), session_id=mine)
+    assistant.workspace.import_file(write_csv(tmp_path / "secret.csv"), session_id=other)
+    assistant.workspace.import_file(write_csv(tmp_path / "cli.csv"))  # the command line's uploads/ itself
+    stage = ImageStage(assistant.workspace)
+
+    assert [name for _, name in chat_files(assistant, mine)] == ["tickets.csv"]
+    assert chat_files(assistant, None) == []  # no chat yet is not "every file"
+    assert data_view(assistant, None, "cli.csv", stage)[0] == NO_CHAT
+    refused = data_view(assistant, mine, "secret.csv", stage)
+    assert "There is no file 'secret.csv' in this chat" in refused[0] and refused[1].empty
+
+    overview, preview, problems, sheet, *clips = data_view(assistant, mine, "tickets.csv", stage)
+    assert "Detected task: `text-classification`" in overview and "42 rows" in overview
+    assert list(preview.columns) == ["line", "text", "label"]
+    assert list(preview.iloc[0]) == ["2", "ticket 0 about the printer", "urgent"]  # the header is line 1
+    assert len(preview) == 20
+    by_line = dict(zip(problems["lines"], problems["problem"], strict=True))
+    assert "empty" in by_line["line 43"] and "repeats" in by_line["line 42"]
+    assert sheet["visible"] is False and all(clip["visible"] is False for clip in clips)
+
+
+def test_data_room_stages_the_contact_sheet_of_an_image_zip(assistant: Assistant, tmp_path: Path) -> None:
+    session = assistant.new_session()
+    archive = zip_folder(write_class_folders(tmp_path / "colours", per_class=4), tmp_path / "colours.zip")
+    assistant.workspace.import_file(archive, session_id=session)
+    stage = ImageStage(assistant.workspace)
+
+    overview, preview, problems, sheet, *clips = data_view(assistant, session, "colours.zip", stage)
+    assert "image-classification" in overview
+    staged = Path(sheet["value"])
+    assert sheet["visible"] and staged.parent == stage.folder and staged.read_bytes().startswith(PNG)
+    assert not preview.empty
+
+
+def test_media_is_taken_only_from_the_known_key_inside_tunechats_folders(assistant: Assistant, tmp_path: Path) -> None:
+    planted = tmp_path / "planted.png"
+    planted.write_bytes(PNG + b"data")
+    assert media_of({"contact_sheet_png": str(planted), "clips": [str(planted)]}, assistant.workspace) == (None, [])
+
+
+def test_settings_show_the_backend_and_whether_a_key_is_set_never_the_key() -> None:
+    choice = BackendChoice(kind="openai", model="gpt-4.1-mini", sources={"kind": "env OPENAI_API_KEY"})
+    rows = backend_rows(choice, {"OPENAI_API_KEY": SECRET})
+    assert ["backend", "openai", "env OPENAI_API_KEY"] in rows
+    assert ["API key", "set (OPENAI_API_KEY)", ""] in rows
+    assert SECRET not in json.dumps(rows)
+    assert key_state(choice, {}) == "not set (OPENAI_API_KEY)"
+    named = BackendChoice(kind="openai-compatible", base_url="http://127.0.0.1:9/v1", api_key_env="GROQ_KEY")
+    assert key_state(named, {"GROQ_KEY": SECRET}) == "set (GROQ_KEY)"
+    assert key_state(BackendChoice(kind="guided"), {"OPENAI_API_KEY": SECRET}) == "not needed"
+
+
+def test_settings_save_checks_like_the_cli_and_refuses_before_writing() -> None:
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"llm": {"max_new_tokens": 256, "model": "old"}}))
+    form = {"backend": "openai-compatible", "base_url": "http://127.0.0.1:11434/v1", "model": "qwen2.5:7b"}
+
+    choice = save_llm(path, {**form, "path": "", "api_key_env": ""}, environ={})
+    saved = json.loads(path.read_text())
+    assert saved == {"llm": {"max_new_tokens": 256, **form}}  # other keys stay, empty fields are not written
+    assert choice.kind == "openai-compatible" and choice.model == "qwen2.5:7b"
+    assert saved_form(path)["base_url"] == form["base_url"]
+
+    before = path.read_text()
+    with pytest.raises(UserError, match="must not store an API key"):
+        save_llm(path, {**form, "model": SECRET}, environ={})
+    with pytest.raises(UserError, match="needs a model folder"):
+        save_llm(path, {"backend": "local"}, environ={})
+    with pytest.raises(UserError, match="needs the server's URL"):
+        save_llm(path, {"backend": "openai-compatible", "model": "m"}, environ={})
+    assert path.read_text() == before
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".settings-check-")]
+
+    save_llm(path, {"backend": IMPLIED}, environ={})
+    assert json.loads(path.read_text()) == {"llm": {"max_new_tokens": 256}}
