@@ -31,6 +31,9 @@ from tools.run_tools import list_runs, run_status
 from trainer.core.errors import UserError
 from ui.playground import add_playground
 from ui.render import MARKDOWN
+from ui.rooms.compare import add_compare_room
+from ui.rooms.data import add_data_room
+from ui.rooms.settings import add_settings_room
 from ui.web_access import (
     DELETE_CACHE,
     ImageStage,
@@ -260,6 +263,12 @@ def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blo
                 )
                 timer = gr.Timer(POLL_SECONDS)
         add_playground(assistant.workspace, assistant.registry)  # under the chat, closed until opened
+        with gr.Tab("Compare"):
+            add_compare_room(assistant, session)
+        with gr.Tab("Data"):
+            add_data_room(assistant, session, image_ref)
+        with gr.Tab("Settings"):
+            add_settings_room(assistant, session)
 
         chat_outputs = [chatbot, box, session, shown_state, sessions]
         # After each turn (and each reopened chat) the browser adds the chat to the ids it keeps.
