@@ -28,12 +28,13 @@ PNG = b"\x89PNG\r\n\x1a\n"
 SECRET = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-@pytest.fixture
-def assistant() -> Assistant:
+def new_assistant() -> Assistant:
+    """The assistant on the test's fresh workspace (conftest's offline_workspace)."""
     return Assistant(presenter=MARKDOWN)
 
 
-def test_compare_overlays_curves_marks_differences_and_explains_two_runs(assistant: Assistant) -> None:
+def test_compare_overlays_curves_marks_differences_and_explains_two_runs() -> None:
+    assistant = new_assistant()
     ws, registry = assistant.workspace, assistant.registry
     first = finished_run(ws, registry, [0.7, 0.6, 0.5, 0.45], 0.70)
     second = finished_run(ws, registry, [0.7, 0.5, 0.3, 0.2], 0.90, learning_rate=1e-4)
@@ -58,12 +59,13 @@ def test_compare_overlays_curves_marks_differences_and_explains_two_runs(assista
     assert "learning rate 2e-4" in explanation and pending_action(assistant.context(session)) is None
 
 
-def test_compare_asks_for_two_runs_and_names_an_unknown_one(assistant: Assistant) -> None:
+def test_compare_asks_for_two_runs_and_names_an_unknown_one() -> None:
+    assistant = new_assistant()
     only = finished_run(assistant.workspace, assistant.registry, [0.5, 0.4], 0.8)
     assert compare_view(assistant, [only], None)[0] == PICK_TWO
     assert picked_ids(["2", "x", None, 2, 3.0]) == [2, 3]
     summary, curves, *_ = compare_view(assistant, [only, 99], None)
-    assert "99" in summary and curves.empty
+    assert "99" in summary and curves is None
 
 
 def write_csv(path: Path) -> Path:
@@ -72,9 +74,8 @@ def write_csv(path: Path) -> Path:
     return path
 
 
-def test_data_room_shows_only_this_chats_file_with_lines_task_and_problems(
-    assistant: Assistant, tmp_path: Path
-) -> None:
+def test_data_room_shows_only_this_chats_file_with_lines_task_and_problems(tmp_path: Path) -> None:
+    assistant = new_assistant()
     mine, other = assistant.new_session(), assistant.new_session()
     assistant.workspace.import_file(write_csv(tmp_path / "tickets.csv"), session_id=mine)
     assistant.workspace.import_file(write_csv(tmp_path / "secret.csv"), session_id=other)
@@ -97,7 +98,8 @@ def test_data_room_shows_only_this_chats_file_with_lines_task_and_problems(
     assert sheet["visible"] is False and all(clip["visible"] is False for clip in clips)
 
 
-def test_data_room_stages_the_contact_sheet_of_an_image_zip(assistant: Assistant, tmp_path: Path) -> None:
+def test_data_room_stages_the_contact_sheet_of_an_image_zip(tmp_path: Path) -> None:
+    assistant = new_assistant()
     session = assistant.new_session()
     archive = zip_folder(write_class_folders(tmp_path / "colours", per_class=4), tmp_path / "colours.zip")
     assistant.workspace.import_file(archive, session_id=session)
@@ -110,7 +112,8 @@ def test_data_room_stages_the_contact_sheet_of_an_image_zip(assistant: Assistant
     assert not preview.empty
 
 
-def test_media_is_taken_only_from_the_known_key_inside_tunechats_folders(assistant: Assistant, tmp_path: Path) -> None:
+def test_media_is_taken_only_from_the_known_key_inside_tunechats_folders(tmp_path: Path) -> None:
+    assistant = new_assistant()
     planted = tmp_path / "planted.png"
     planted.write_bytes(PNG + b"data")
     assert media_of({"contact_sheet_png": str(planted), "clips": [str(planted)]}, assistant.workspace) == (None, [])
@@ -134,9 +137,10 @@ def test_settings_save_checks_like_the_cli_and_refuses_before_writing() -> None:
     path.write_text(json.dumps({"llm": {"max_new_tokens": 256, "model": "old"}}))
     form = {"backend": "openai-compatible", "base_url": "http://127.0.0.1:11434/v1", "model": "qwen2.5:7b"}
 
-    choice = save_llm(path, {**form, "path": "", "api_key_env": ""}, environ={})
+    choice = save_llm(path, {**form, "path": "", "api_key_env": "AWS_SECRET_ACCESS_KEY"}, environ={})
     saved = json.loads(path.read_text())
-    assert saved == {"llm": {"max_new_tokens": 256, **form}}  # other keys stay, empty fields are not written
+    # Other keys stay, empty fields are not written, and the key variable is not the browser's to choose.
+    assert saved == {"llm": {"max_new_tokens": 256, **form}}
     assert choice.kind == "openai-compatible" and choice.model == "qwen2.5:7b"
     assert saved_form(path)["base_url"] == form["base_url"]
 
@@ -147,8 +151,23 @@ def test_settings_save_checks_like_the_cli_and_refuses_before_writing() -> None:
         save_llm(path, {"backend": "local"}, environ={})
     with pytest.raises(UserError, match="needs the server's URL"):
         save_llm(path, {"backend": "openai-compatible", "model": "m"}, environ={})
+    with pytest.raises(UserError, match="sends OPENAI_API_KEY to its base URL"):
+        save_llm(path, {"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}, environ={})
     assert path.read_text() == before
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".settings-check-")]
 
     save_llm(path, {"backend": IMPLIED}, environ={})
     assert json.loads(path.read_text()) == {"llm": {"max_new_tokens": 256}}
+
+
+def test_settings_keep_a_named_key_going_to_the_server_it_was_set_for() -> None:
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    server = {"backend": "openai-compatible", "base_url": "https://api.groq.com/openai/v1", "api_key_env": "GROQ_KEY"}
+    path.write_text(json.dumps({"llm": server}))
+    # The model may change; the server that gets the key may not, from the browser.
+    choice = save_llm(path, {"backend": "openai-compatible", "base_url": server["base_url"], "model": "llama"}, {})
+    assert choice.model == "llama" and json.loads(path.read_text())["llm"]["api_key_env"] == "GROQ_KEY"
+    with pytest.raises(UserError, match="The key in GROQ_KEY goes to the saved server"):
+        save_llm(path, {"backend": "openai-compatible", "base_url": "http://attacker.example/v1", "model": "x"}, {})
+    assert json.loads(path.read_text())["llm"]["base_url"] == server["base_url"]

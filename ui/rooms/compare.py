@@ -16,7 +16,6 @@ from trainer.core.errors import UserError
 from trainer.evaluate.compare import compare_runs
 from ui.render import MARKDOWN
 from ui.rooms.compare_view import (
-    CURVE_COLUMNS,
     PICK_TWO,
     config_table,
     curves_frame,
@@ -27,7 +26,8 @@ from ui.rooms.compare_view import (
 )
 from ui.rooms.wiring import on_show
 
-EMPTY_CURVES = pd.DataFrame([], columns=CURVE_COLUMNS)
+# No curves is no value, not an empty table: Gradio 6's plot given an empty table draws no lines when data follows.
+EMPTY_CURVES = None
 
 
 def compare_view(assistant: Assistant, values: list[Any] | None, session_id: str | None) -> tuple[Any, ...]:
@@ -78,9 +78,7 @@ def add_compare_room(assistant: Assistant, session: gr.State) -> None:
         )
         refresh = gr.Button("Refresh runs", size="sm", scale=1)
     summary = gr.Markdown(PICK_TWO)
-    curves = gr.LinePlot(
-        EMPTY_CURVES, x="step", y="loss", color="run", label="Training loss", x_title="step", height=320
-    )
+    curves = gr.LinePlot(None, x="step", y="loss", color="run", label="Training loss", x_title="step")
     configs = gr.Dataframe(value=None, interactive=False, wrap=True, label="Settings (≠ marks a difference)")
     metrics = gr.Dataframe(value=None, interactive=False, wrap=True, label="Metrics (test split)")
     explanation = gr.Markdown()

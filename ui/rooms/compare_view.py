@@ -52,7 +52,7 @@ def curves_frame(ws: Workspace, runs: Sequence[Mapping[str, Any]]) -> pd.DataFra
         for run in runs
         for step, loss in loss_curve(ws.run_dir_of(run))
     ]
-    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS).astype({"run": str, "step": int, "loss": float})
 
 
 def config_table(comparison: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -62,7 +62,7 @@ def config_table(comparison: Mapping[str, Any]) -> tuple[list[str], list[list[st
     rows = [
         [DIFFERS if row["differs"] else "", row["field"], *(fmt_number(value) for value in row["values"])]
         for row in comparison["config_rows"]
-        if any(value is not None for value in row["values"])
+        if any(value not in (None, "") for value in row["values"])
     ]
     # Differences first, so they are seen without scrolling; the settings keep their order within each group.
     rows.sort(key=lambda row: row[0] != DIFFERS)

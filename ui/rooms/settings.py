@@ -53,19 +53,19 @@ def add_settings_room(assistant: Assistant, session: gr.State | None = None) -> 
     heading, rows = current()
     in_use = gr.Markdown(heading)
     table = gr.Dataframe(value=rows, interactive=False, wrap=True, label="Chat backend (the API key is never shown)")
-    gr.Markdown(f"**Saved settings** in `{display_path(settings_path())}`. {RESTART_NOTE}")
+    gr.Markdown(
+        f"**Saved settings** in `{display_path(settings_path())}`. {RESTART_NOTE} The variable holding an API key "
+        "(api_key_env) is chosen on this machine: `tunechat settings --set llm.api_key_env=NAME`."
+    )
     with gr.Row():
         backend = gr.Dropdown(choices=BACKEND_CHOICES, value=BACKEND_CHOICES[0], label="Backend")
         model = gr.Textbox(label="Model", placeholder="e.g. gpt-4.1-mini or qwen2.5:7b")
     with gr.Row():
         base_url = gr.Textbox(label="Base URL", placeholder="e.g. http://127.0.0.1:11434/v1 (OpenAI-compatible)")
         path = gr.Textbox(label="Local model folder", placeholder="a Transformers model folder (backend local)")
-        key_env = gr.Textbox(
-            label="API key variable", placeholder="the environment variable holding the key, e.g. GROQ_API_KEY"
-        )
     save_button = gr.Button("Save settings", variant="primary")
     outcome = gr.Markdown()
-    fields = {"backend": backend, "base_url": base_url, "model": model, "path": path, "api_key_env": key_env}
+    fields = {"backend": backend, "base_url": base_url, "model": model, "path": path}
     inputs = [fields[name] for name in FORM_FIELDS]
     save_button.click(save, inputs, [outcome], api_visibility="private")
     on_show(form, [], inputs)

@@ -16,8 +16,9 @@ from agent.settings import COMPATIBLE, KINDS, OPENAI, check_settings, display_pa
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
 
-# The fields of the form, as keys of the llm section, in the order shown.
-FORM_FIELDS = ("backend", "base_url", "model", "path", "api_key_env")
+# The fields of the form, as keys of the llm section. Not api_key_env: the variable it names is the secret sent to
+# the server, so which one leaves the machine is chosen on the machine (`tunechat settings --set`), not in a browser.
+FORM_FIELDS = ("backend", "base_url", "model", "path")
 # The form's choice for "no backend named": the file leaves it to what is set (a path, a URL, a key).
 IMPLIED = "(from what is set)"
 BACKEND_CHOICES = [IMPLIED, *KINDS]
@@ -67,9 +68,11 @@ def saved_form(path: Path) -> dict[str, str]:
 def save_llm(path: Path, form: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> BackendChoice:
     """Write the form into the settings file's llm section (an empty field removes its key, other sections and keys
     stay) and return the backend a restart will use. The same checks as `tunechat settings --set` (no key stored,
-    known values only), and the backend must resolve, else UserError before the file is touched."""
+    known values only), the backend must resolve, and the OpenAI key is not pointed at another server from here;
+    else UserError before the file is touched."""
     data = read_settings(path)
     llm = data.setdefault("llm", {})
+    before = str(llm.get("base_url") or "")
     for name in FORM_FIELDS:
         value = str(form.get(name) or "").strip()
         if name == "backend" and value == IMPLIED:
@@ -81,6 +84,16 @@ def save_llm(path: Path, form: Mapping[str, Any], environ: Mapping[str, str] | N
     if not llm:
         data.pop("llm")
     check_settings(data, display_path(path))
+    if llm.get("backend") == OPENAI and llm.get("base_url") and "api.openai.com" not in str(llm["base_url"]):
+        raise UserError(
+            "The openai backend sends OPENAI_API_KEY to its base URL, so another server is not set from the browser; "
+            "choose openai-compatible, or set it on this machine with `tunechat settings --set llm.base_url=...`."
+        )
+    if llm.get("api_key_env") and str(llm.get("base_url") or "") != before:
+        raise UserError(
+            f"The key in {llm['api_key_env']} goes to the saved server, so its URL is not changed from the browser; "
+            "change it on this machine with `tunechat settings --set llm.base_url=...`."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     # Resolved from a copy first, so a backend that could not start (a local backend without a folder, say) is
     # refused with the resolver's own sentence and the file keeps what worked.
