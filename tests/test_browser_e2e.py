@@ -97,9 +97,9 @@ def test_upload_plan_confirm_progress_metrics_in_a_real_browser(reviews_tsv: Pat
             shot = SCREENSHOT_DIR / "e2e-results.png"
             page.screenshot(path=str(shot), full_page=True)
 
-            # The playground under the chat: the finished classifier scores a typed text, its labels drawn as bars,
+            # The playground in its own tab: the finished classifier scores a typed text, its labels drawn as bars,
             # and the base side says why a new head has no base to compare with.
-            page.get_by_text("Playground: try a finished run", exact=False).first.click()
+            page.get_by_role("tab", name="Playground", exact=True).click()
             page.get_by_label("Run", exact=True).click()
             page.get_by_role("option", name="run 1 ·", exact=False).first.click()
             page.get_by_text("Run 1 is a text classifier", exact=False).first.wait_for(timeout=30_000)

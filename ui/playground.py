@@ -163,50 +163,51 @@ def _plain(step: Step) -> tuple[Any, Any, Any, Any]:
     return step.status, None, None, labels if labels is not None else gr.skip()
 
 
-def add_playground(workspace: Workspace, registry: Registry) -> PlaygroundView:
-    """The playground's components and events, added to the Blocks being built (under the chat)."""
+def add_playground(workspace: Workspace, registry: Registry, opened: Any) -> PlaygroundView:
+    """The playground's components and events, added to the Blocks being built (its own tab); `opened` is the tab,
+    whose selection fills the pickers with the runs and deployments there are now."""
     view = PlaygroundView(Playground(workspace, registry))
-    with gr.Accordion(TITLE, open=False) as accordion:
-        with gr.Row():
-            run = gr.Dropdown(label="Run", choices=[], value=None, scale=4, allow_custom_value=True)
-            other = gr.Dropdown(label="Compare with", choices=[], value=None, scale=4, allow_custom_value=True)
-            refresh = gr.Button("Refresh runs", size="sm", scale=1)
-        note = gr.Markdown(PICK)
-        with gr.Row():
-            message = gr.Textbox(label="Message", placeholder="Who are you?", lines=2, scale=4)
-            pair = gr.Textbox(label="Second text", lines=2, scale=4, visible=False)
-            tokens = gr.Slider(16, 512, value=PLAY_TOKENS, step=16, label="Max new tokens", scale=1)
-        with gr.Row():
-            image = gr.Image(
-                label="Image",
-                type="filepath",
-                image_mode=None,
-                sources=["upload", "clipboard"],
-                visible=False,
-                elem_id="playground-image",
-            )
-            audio = gr.Audio(
-                label="Sound clip",
-                type="filepath",
-                sources=["upload", "microphone"],
-                visible=False,
-                elem_id="playground-audio",
-            )
-        with gr.Row():
-            send = gr.Button("Send", variant="primary", scale=4)
-            clear = gr.Button("Clear conversation", size="sm", scale=1)
-        status = gr.Markdown("")
-        histories = gr.State(empty_histories())
-        chats, labels, notes = [], [], []
-        with gr.Row(equal_height=False):
-            for side in SIDES:
-                with gr.Column():
-                    chats.append(gr.Chatbot(label=HEADINGS[side], height=420, render_markdown=False, buttons=["copy"]))
-                    labels.append(gr.Label(label=HEADINGS[side], visible=False, num_top_classes=10))
-                    notes.append(gr.Markdown(""))
+    gr.Markdown(f"**{TITLE}**")
+    with gr.Row():
+        run = gr.Dropdown(label="Run", choices=[], value=None, scale=4, allow_custom_value=True)
+        other = gr.Dropdown(label="Compare with", choices=[], value=None, scale=4, allow_custom_value=True)
+        refresh = gr.Button("Refresh runs", size="sm", scale=1)
+    note = gr.Markdown(PICK)
+    with gr.Row():
+        message = gr.Textbox(label="Message", placeholder="Who are you?", lines=2, scale=4)
+        pair = gr.Textbox(label="Second text", lines=2, scale=4, visible=False)
+        tokens = gr.Slider(16, 512, value=PLAY_TOKENS, step=16, label="Max new tokens", scale=1)
+    with gr.Row():
+        image = gr.Image(
+            label="Image",
+            type="filepath",
+            image_mode=None,
+            sources=["upload", "clipboard"],
+            visible=False,
+            elem_id="playground-image",
+        )
+        audio = gr.Audio(
+            label="Sound clip",
+            type="filepath",
+            sources=["upload", "microphone"],
+            visible=False,
+            elem_id="playground-audio",
+        )
+    with gr.Row():
+        send = gr.Button("Send", variant="primary", scale=4)
+        clear = gr.Button("Clear conversation", size="sm", scale=1)
+    status = gr.Markdown("")
+    histories = gr.State(empty_histories())
+    chats, labels, notes = [], [], []
+    with gr.Row(equal_height=False):
+        for side in SIDES:
+            with gr.Column():
+                chats.append(gr.Chatbot(label=HEADINGS[side], height=420, render_markdown=False, buttons=["copy"]))
+                labels.append(gr.Label(label=HEADINGS[side], visible=False, num_top_classes=10))
+                notes.append(gr.Markdown(""))
 
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-    accordion.expand(view.choices, None, [run, other], **private)
+    opened.select(view.choices, None, [run, other], **private)
     refresh.click(view.choices, None, [run, other], api_name="playground_runs", show_progress="hidden")
     layout = [message, pair, image, audio, tokens, *chats, *labels, *notes, histories]
     run.change(view.describe, [run], [note, *layout], **private)

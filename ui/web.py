@@ -21,6 +21,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -29,10 +30,11 @@ from agent.assistant import Assistant
 from agent.types import TurnEvent
 from tools.run_tools import list_runs, run_status
 from trainer.core.errors import UserError
-from ui.playground import add_playground
 from ui.render import MARKDOWN
+from ui.rooms import Room
 from ui.rooms.compare import add_compare_room
 from ui.rooms.data import add_data_room
+from ui.rooms.playground import add_playground_room
 from ui.rooms.settings import add_settings_room
 from ui.web_access import (
     DELETE_CACHE,
@@ -63,6 +65,8 @@ log = logging.getLogger(__name__)
 EXAMPLE_PROMPTS = ("inspect my data", "train", "status", "list runs", "help")
 # What trainer.data.read.load_table reads (zip archives of these too, read in memory and never extracted).
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".txt", ".parquet", ".zip"]
+CHAT_PLACEHOLDER = "Drop a CSV, TSV or JSONL file of labelled texts below, then say **inspect my data**."
+BOX_PLACEHOLDER = "Type a message or drop a data file (.csv .tsv .jsonl .json .txt .parquet .zip)"
 RUNS_LABEL = "Runs (acc. and macro-F1 on the test split)"
 POLL_SECONDS = 2.0
 # How often a running turn's queue is checked for new steps and text.
@@ -225,50 +229,55 @@ def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blo
         shown_state = gr.State([])  # the messages on screen, tool steps included (not stored in the registry)
         panel_state = gr.State(None)  # the panel's last contents, to skip unchanged refreshes
         gr.Markdown(header_markdown(assistant.mode, assistant.backend_description))
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="Chat",
-                    height=560,
-                    buttons=["copy"],
-                    feedback_options=None,
-                    placeholder="Drop a CSV, TSV or JSONL file of labelled texts below, then say **inspect my data**.",
-                )
-                box = gr.MultimodalTextbox(
-                    placeholder="Type a message or drop a data file (.csv .tsv .jsonl .json .txt .parquet .zip)",
-                    file_types=UPLOAD_TYPES,
-                    file_count="multiple",
-                    show_label=False,
-                    autofocus=True,
-                )
-                with gr.Row():
-                    example_buttons = [gr.Button(prompt, size="sm") for prompt in EXAMPLE_PROMPTS]
-            with gr.Column(scale=2):
-                with gr.Row():
-                    # Custom values are allowed because the choices change per tab and API clients pass ids
-                    # directly; open_session refuses ids that are not in the registry.
-                    sessions = gr.Dropdown(
-                        label="Earlier chats", choices=[], value=None, scale=4, allow_custom_value=True
-                    )
-                    new_button = gr.Button("New chat", size="sm", scale=1)
-                progress = gr.HTML(progress_html(None), label="Active run")
-                runs = gr.Dataframe(
-                    headers=RUN_HEADERS,
-                    value=[],
-                    datatype=["number", "str", "str", "str", "str", "str"],
-                    interactive=False,
-                    label=RUNS_LABEL,
-                    wrap=True,
-                    column_widths=["9%", "17%", "25%", "25%", "12%", "12%"],
-                )
-                timer = gr.Timer(POLL_SECONDS)
-        add_playground(assistant.workspace, assistant.registry)  # under the chat, closed until opened
-        with gr.Tab("Compare"):
-            add_compare_room(assistant, session)
-        with gr.Tab("Data"):
-            add_data_room(assistant, session, image_ref)
-        with gr.Tab("Settings"):
-            add_settings_room(assistant, session)
+        room = partial(Room, assistant, session, image_ref)
+        with gr.Tabs(elem_id="tc-rooms"):
+            with gr.Tab("Chat", id="chat"):  # the centre: the chat and its side panel
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(
+                            label="Chat",
+                            height=560,
+                            buttons=["copy"],
+                            feedback_options=None,
+                            placeholder=CHAT_PLACEHOLDER,
+                        )
+                        box = gr.MultimodalTextbox(
+                            placeholder=BOX_PLACEHOLDER,
+                            file_types=UPLOAD_TYPES,
+                            file_count="multiple",
+                            show_label=False,
+                            autofocus=True,
+                        )
+                        with gr.Row():
+                            example_buttons = [gr.Button(prompt, size="sm") for prompt in EXAMPLE_PROMPTS]
+                    with gr.Column(scale=2):
+                        with gr.Row():
+                            # Custom values are allowed because the choices change per tab and API clients pass ids
+                            # directly; open_session refuses ids that are not in the registry.
+                            sessions = gr.Dropdown(
+                                label="Earlier chats", choices=[], value=None, scale=4, allow_custom_value=True
+                            )
+                            new_button = gr.Button("New chat", size="sm", scale=1)
+                        progress = gr.HTML(progress_html(None), label="Active run")
+                        runs = gr.Dataframe(
+                            headers=RUN_HEADERS,
+                            value=[],
+                            datatype=["number", "str", "str", "str", "str", "str"],
+                            interactive=False,
+                            label=RUNS_LABEL,
+                            wrap=True,
+                            column_widths=["9%", "17%", "25%", "25%", "12%", "12%"],
+                        )
+                        timer = gr.Timer(POLL_SECONDS)
+
+            with gr.Tab("Compare", id="compare") as tab:
+                add_compare_room(room(tab))
+            with gr.Tab("Data", id="data") as tab:
+                add_data_room(room(tab))
+            with gr.Tab("Playground", id="playground") as tab:
+                add_playground_room(room(tab))
+            with gr.Tab("Settings", id="settings") as tab:
+                add_settings_room(room(tab))
 
         chat_outputs = [chatbot, box, session, shown_state, sessions]
         # After each turn (and each reopened chat) the browser adds the chat to the ids it keeps.

@@ -15,6 +15,7 @@ from tools.explain_tools import explain_comparison
 from trainer.core.errors import UserError
 from trainer.evaluate.compare import compare_runs
 from ui.render import MARKDOWN
+from ui.rooms import Room
 from ui.rooms.compare_view import (
     PICK_TWO,
     config_table,
@@ -59,8 +60,9 @@ def compare_view(assistant: Assistant, values: list[Any] | None, session_id: str
     )
 
 
-def add_compare_room(assistant: Assistant, session: gr.State) -> None:
-    """The Compare room's components and events, inside the caller's `with gr.Tab("Compare"):`."""
+def add_compare_room(room: Room) -> None:
+    """The Compare room's components and events, inside ui/web.py's `with gr.Tab("Compare") as tab:`."""
+    assistant = room.assistant
 
     def choices(picked: list[Any] | None) -> Any:
         runs = assistant.registry.list_runs()
@@ -86,5 +88,7 @@ def add_compare_room(assistant: Assistant, session: gr.State) -> None:
     def show(values: list[Any] | None, session_id: str | None) -> tuple[Any, ...]:
         return compare_view(assistant, values, session_id)
 
-    on_show(choices, [picker], [picker], also=[refresh.click])
-    picker.change(show, [picker, session], [summary, curves, configs, metrics, explanation], api_visibility="private")
+    on_show(room, choices, [picker], [picker], also=[refresh.click])
+    picker.change(
+        show, [picker, room.session], [summary, curves, configs, metrics, explanation], api_visibility="private"
+    )

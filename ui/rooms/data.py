@@ -14,6 +14,7 @@ from agent.assistant import Assistant
 from tools.data_tools import inspect_data
 from tools.session_files import chat_uploads, resolve_file
 from trainer.core.errors import UserError
+from ui.rooms import Room
 from ui.rooms.data_view import (
     CLIPS_SHOWN,
     NO_CHAT,
@@ -64,9 +65,10 @@ def data_view(assistant: Assistant, session_id: str | None, name: str | None, im
     return overview_markdown(report), preview_frame(path, report), problems_frame(report), *media
 
 
-def add_data_room(assistant: Assistant, session: gr.State, image_ref: ImageRef) -> None:
-    """The Data room's components and events, inside the caller's `with gr.Tab("Data"):`. `image_ref` stages a
-    picture or recording for the browser (ui/web_access.py ImageStage), the one way media leave the app."""
+def add_data_room(room: Room) -> None:
+    """The Data room's components and events, inside ui/web.py's `with gr.Tab("Data") as tab:`. `room.image_ref`
+    stages a picture or recording for the browser (ui/web_access.py ImageStage), the one way media leave the app."""
+    assistant, session, image_ref = room.assistant, room.session, room.image_ref
 
     def files(session_id: str | None, picked: str | None) -> Any:
         choices = chat_files(assistant, session_id)
@@ -88,8 +90,8 @@ def add_data_room(assistant: Assistant, session: gr.State, image_ref: ImageRef) 
         return data_view(assistant, session_id, name, image_ref)
 
     outputs = [overview, preview, problems, sheet, *clips]
-    # A new file in the chat (the session starts, or the tab is shown again) refreshes the list, then what is shown:
-    # the same name may hold a new upload.
-    listed = on_show(files, [session, picker], [picker], also=[refresh.click, session.change])
+    # Opening the tab (files may have been dropped into the chat since) refreshes the list, then what is shown: the
+    # same name may hold a new upload.
+    listed = on_show(room, files, [session, picker], [picker], also=[refresh.click])
     listed.then(show, [session, picker], outputs, api_visibility="private")
     picker.input(show, [session, picker], outputs, api_visibility="private")

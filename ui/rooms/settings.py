@@ -9,9 +9,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from agent.assistant import Assistant
 from agent.settings import display_path, settings_path
 from trainer.core.errors import UserError
+from ui.rooms import Room
 from ui.rooms.settings_view import (
     BACKEND_CHOICES,
     FORM_FIELDS,
@@ -26,9 +26,10 @@ from ui.rooms.settings_view import (
 from ui.rooms.wiring import on_show
 
 
-def add_settings_room(assistant: Assistant, session: gr.State | None = None) -> None:
-    """The Settings room's components and events, inside the caller's `with gr.Tab("Settings"):`. `session` is
-    unused (the settings are the app's, not a chat's); it keeps the rooms' one signature."""
+def add_settings_room(room: Room) -> None:
+    """The Settings room's components and events, inside ui/web.py's `with gr.Tab("Settings") as tab:` (the settings
+    are the app's, not a chat's: the room's session is not used)."""
+    assistant = room.assistant
 
     def current() -> tuple[str, pd.DataFrame]:
         heading = f"**In use now:** {assistant.backend_description}"
@@ -68,5 +69,5 @@ def add_settings_room(assistant: Assistant, session: gr.State | None = None) -> 
     fields = {"backend": backend, "base_url": base_url, "model": model, "path": path}
     inputs = [fields[name] for name in FORM_FIELDS]
     save_button.click(save, inputs, [outcome], api_visibility="private")
-    on_show(form, [], inputs)
-    on_show(current, [], [in_use, table])
+    on_show(room, form, [], inputs)
+    on_show(room, current, [], [in_use, table])
