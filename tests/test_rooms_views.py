@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import toy_audio
 from room_runs import finished_run
 from toy_images import write_class_folders, zip_folder
 
@@ -18,7 +19,7 @@ from tools.pending import pending_action
 from trainer.core.errors import UserError
 from ui.render import MARKDOWN
 from ui.rooms.compare import compare_view
-from ui.rooms.compare_view import DIFFERS, PICK_TWO, picked_ids, run_choices
+from ui.rooms.compare_view import DIFFERS, PICK_TWO, picked_ids, run_choices, thinned
 from ui.rooms.data import chat_files, data_view
 from ui.rooms.data_view import NO_CHAT, media_of
 from ui.rooms.settings_view import IMPLIED, backend_rows, key_state, save_llm, saved_form
@@ -57,6 +58,14 @@ def test_compare_overlays_curves_marks_differences_and_explains_two_runs() -> No
     # Two runs: the explanation, without making a plan that waits for a yes.
     assert f"Run {second} beat run {first}" in explanation and "learning_rate" in explanation
     assert "learning rate 2e-4" in explanation and pending_action(assistant.context(session)) is None
+
+
+def test_a_long_curve_is_thinned_evenly_and_keeps_its_last_point() -> None:
+    curve = [(step, 1.0 / step) for step in range(1, 5002)]
+    kept = thinned(curve, points=1000)
+    assert len(kept) <= 1001 and kept[0] == curve[0] and kept[-1] == curve[-1]
+    assert kept[1][0] - kept[0][0] == 6  # every 6th step of 5001
+    assert thinned(curve[:10], points=1000) == curve[:10]
 
 
 def test_compare_asks_for_two_runs_and_names_an_unknown_one() -> None:
@@ -110,6 +119,20 @@ def test_data_room_stages_the_contact_sheet_of_an_image_zip(tmp_path: Path) -> N
     staged = Path(sheet["value"])
     assert sheet["visible"] and staged.parent == stage.folder and staged.read_bytes().startswith(PNG)
     assert not preview.empty
+
+
+def test_data_room_offers_a_few_recordings_of_a_sound_zip_to_play(tmp_path: Path) -> None:
+    assistant = new_assistant()
+    session = assistant.new_session()
+    archive = toy_audio.zip_folder(toy_audio.tone_folder(tmp_path / "tones", per_class=3), tmp_path / "tones.zip")
+    assistant.workspace.import_file(archive, session_id=session)
+    stage = ImageStage(assistant.workspace)
+
+    overview, _, _, _, *clips = data_view(assistant, session, "tones.zip", stage)
+    assert "audio-classification" in overview
+    played = [Path(clip["value"]) for clip in clips if clip["visible"]]
+    assert played and all(path.parent == stage.folder and path.suffix == ".wav" for path in played)
+    assert all(path.read_bytes()[8:12] == b"WAVE" for path in played)
 
 
 def test_media_is_taken_only_from_the_known_key_inside_tunechats_folders(tmp_path: Path) -> None:

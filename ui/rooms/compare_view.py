@@ -18,6 +18,9 @@ from ui.render.safe import prose
 # Marks a setting whose value differs between the picked runs (the Dataframe shows plain text, no markdown).
 DIFFERS = "≠"
 CURVE_COLUMNS = ["run", "step", "loss"]
+# Points drawn per run: a long run logs thousands of steps, more than a plot this wide can show or a browser should
+# receive on every pick.
+CURVE_POINTS = 1000
 
 
 def run_label(run: Mapping[str, Any]) -> str:
@@ -50,9 +53,18 @@ def curves_frame(ws: Workspace, runs: Sequence[Mapping[str, Any]]) -> pd.DataFra
     rows = [
         {"run": f"run {run['id']}", "step": step, "loss": loss}
         for run in runs
-        for step, loss in loss_curve(ws.run_dir_of(run))
+        for step, loss in thinned(loss_curve(ws.run_dir_of(run)))
     ]
     return pd.DataFrame(rows, columns=CURVE_COLUMNS).astype({"run": str, "step": int, "loss": float})
+
+
+def thinned(curve: list[tuple[int, float]], points: int = CURVE_POINTS) -> list[tuple[int, float]]:
+    """At most about `points` of the curve, evenly spaced, always with its last point (where the run ended)."""
+    if len(curve) <= points:
+        return curve
+    every = -(-len(curve) // points)
+    kept = curve[::every]
+    return kept if kept[-1] == curve[-1] else [*kept, curve[-1]]
 
 
 def config_table(comparison: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
