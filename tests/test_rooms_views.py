@@ -21,7 +21,7 @@ from ui.render import MARKDOWN
 from ui.rooms.compare import compare_view
 from ui.rooms.compare_view import DIFFERS, PICK_TWO, picked_ids, run_choices, thinned
 from ui.rooms.data import chat_files, data_view
-from ui.rooms.data_view import NO_CHAT, media_of
+from ui.rooms.data_view import NO_CHAT, ReportCache, media_of
 from ui.rooms.settings_view import IMPLIED, backend_rows, key_state, save_llm, saved_form
 from ui.web_access import ImageStage
 
@@ -105,6 +105,19 @@ def test_data_room_shows_only_this_chats_file_with_lines_task_and_problems(tmp_p
     by_line = dict(zip(problems["lines"], problems["problem"], strict=True))
     assert "empty" in by_line["line 43"] and "repeats" in by_line["line 42"]
     assert sheet["visible"] is False and all(clip["visible"] is False for clip in clips)
+
+
+def test_an_unchanged_file_is_inspected_once(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "tickets.csv")
+    cache, calls = ReportCache(size=1), []
+
+    def inspect() -> dict[str, int]:
+        calls.append(1)
+        return {"rows": len(calls)}
+
+    assert cache.get(path, inspect) == cache.get(path, inspect) == {"rows": 1}
+    path.write_text(path.read_text() + "one more,normal\n")  # a new version of the file is inspected again
+    assert cache.get(path, inspect) == {"rows": 2} and len(calls) == 2
 
 
 def test_data_room_stages_the_contact_sheet_of_an_image_zip(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from ui.rooms.data_view import (
     NO_CHAT,
     NO_FILES,
     PROBLEM_HEADERS,
+    ReportCache,
     file_choices,
     media_of,
     overview_markdown,
@@ -37,6 +38,10 @@ def chat_files(assistant: Assistant, session_id: str | None) -> list[tuple[str, 
     return file_choices(chat_uploads(assistant.context(session_id)))
 
 
+# Reports are data about a file; the key is the resolved path, which only this chat's resolve_file hands out.
+REPORTS = ReportCache()
+
+
 def data_view(assistant: Assistant, session_id: str | None, name: str | None, image_ref: ImageRef) -> tuple[Any, ...]:
     """(overview, preview, problems, sheet, *clips) for the picked file of this chat."""
     hidden = [gr.update(value=None, visible=False)] * (1 + CLIPS_SHOWN)
@@ -49,7 +54,7 @@ def data_view(assistant: Assistant, session_id: str | None, name: str | None, im
     ctx = assistant.context(session_id)
     try:
         path = resolve_file(ctx, name)
-        report = inspect_data(ctx, name)
+        report = REPORTS.get(path, lambda: inspect_data(ctx, name))
     except UserError as error:
         return str(error), pd.DataFrame([]), empty, *hidden
     sheet, clips = media_of(report, assistant.workspace)

@@ -5,7 +5,9 @@ inspection's known keys and checked again (agent/images.py, agent/clips.py); not
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,30 @@ def size_text(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{size} bytes"
+
+
+class ReportCache:
+    """The last inspection reports by file and version (path, size, modification time): opening the tab again does
+    not inspect an unchanged file again (a large one is read by a child process, which takes a while)."""
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._reports: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, inspect: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if key in self._reports:
+                self._reports.move_to_end(key)
+                return self._reports[key]
+        report = inspect()
+        with self._lock:
+            self._reports[key] = report
+            while len(self._reports) > self.size:
+                self._reports.popitem(last=False)
+        return report
 
 
 def file_choices(files: Sequence[Path]) -> list[tuple[str, str]]:
