@@ -5,6 +5,7 @@ next run (a plan waits for a yes in the chat, not here)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import gradio as gr
@@ -15,6 +16,7 @@ from tools.explain_tools import explain_comparison
 from trainer.core.errors import UserError
 from trainer.evaluate.compare import compare_runs
 from ui.render import MARKDOWN
+from ui.render.safe import prose
 from ui.rooms import Room
 from ui.rooms.compare_view import (
     PICK_TWO,
@@ -29,6 +31,7 @@ from ui.rooms.wiring import on_show
 
 # No curves is no value, not an empty table: Gradio 6's plot given an empty table draws no lines when data follows.
 EMPTY_CURVES = None
+log = logging.getLogger(__name__)
 
 
 def compare_view(assistant: Assistant, values: list[Any] | None, session_id: str | None) -> tuple[Any, ...]:
@@ -41,7 +44,7 @@ def compare_view(assistant: Assistant, values: list[Any] | None, session_id: str
         comparison = compare_runs(assistant.workspace, assistant.registry, ids)
         runs = [assistant.registry.get_run(run_id) for run_id in comparison["run_ids"]]
     except UserError as error:
-        return str(error), EMPTY_CURVES, empty, empty, ""
+        return prose(str(error)), EMPTY_CURVES, empty, empty, ""
     config_headers, config_rows = config_table(comparison)
     metric_headers, metric_rows = metrics_table(comparison)
     explanation = ""
@@ -50,7 +53,10 @@ def compare_view(assistant: Assistant, values: list[Any] | None, session_id: str
             explained = explain_comparison(assistant.context(session_id or ""), ids, propose=False)
             explanation = "### Why one beat the other\n\n" + MARKDOWN.explanation(explained)
         except UserError as error:
-            explanation = str(error)
+            explanation = prose(str(error))
+        except Exception as error:  # the comparison above still stands; the details go to the console
+            log.exception("explaining runs %s failed", ids)
+            explanation = prose(f"The explanation could not be made: {type(error).__name__}: {error}")
     return (
         summary_markdown(comparison),
         curves_frame(assistant.workspace, runs),

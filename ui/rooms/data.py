@@ -14,6 +14,7 @@ from agent.assistant import Assistant
 from tools.data_tools import inspect_data
 from tools.session_files import chat_uploads, resolve_file
 from trainer.core.errors import UserError
+from ui.render.safe import prose
 from ui.rooms import Room
 from ui.rooms.data_view import (
     CLIPS_SHOWN,
@@ -56,7 +57,7 @@ def data_view(assistant: Assistant, session_id: str | None, name: str | None, im
         path = resolve_file(ctx, name)
         report = REPORTS.get(path, lambda: inspect_data(ctx, name))
     except UserError as error:
-        return str(error), pd.DataFrame([]), empty, *hidden
+        return prose(str(error)), pd.DataFrame([]), empty, *hidden
     sheet, clips = media_of(report, assistant.workspace)
     staged_sheet = image_ref(sheet) if sheet else None
     staged_clips = [staged for staged in (image_ref(clip) for clip in clips) if staged]

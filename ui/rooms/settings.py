@@ -11,6 +11,7 @@ import pandas as pd
 
 from agent.settings import display_path, settings_path
 from trainer.core.errors import UserError
+from ui.render.safe import code, prose
 from ui.rooms import Room
 from ui.rooms.settings_view import (
     BACKEND_CHOICES,
@@ -32,7 +33,7 @@ def add_settings_room(room: Room) -> None:
     assistant = room.assistant
 
     def current() -> tuple[str, pd.DataFrame]:
-        heading = f"**In use now:** {assistant.backend_description}"
+        heading = f"**In use now:** {prose(assistant.backend_description)}"
         return heading, pd.DataFrame(backend_rows(assistant.backend), columns=ROW_HEADERS)
 
     def form() -> tuple[Any, ...]:
@@ -55,7 +56,7 @@ def add_settings_room(room: Room) -> None:
     in_use = gr.Markdown(heading)
     table = gr.Dataframe(value=rows, interactive=False, wrap=True, label="Chat backend (the API key is never shown)")
     gr.Markdown(
-        f"**Saved settings** in `{display_path(settings_path())}`. {RESTART_NOTE} The variable holding an API key "
+        f"**Saved settings** in {code(display_path(settings_path()))}. {RESTART_NOTE} The variable holding an API key "
         "(api_key_env) is chosen on this machine: `tunechat settings --set llm.api_key_env=NAME`."
     )
     with gr.Row():

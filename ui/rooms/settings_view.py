@@ -15,6 +15,7 @@ from agent.backends import OPENAI_URL, BackendChoice, resolve_backend
 from agent.settings import COMPATIBLE, KINDS, OPENAI, check_settings, display_path, read_settings
 from trainer.core.errors import UserError
 from trainer.core.fileio import atomic_write_json
+from ui.render.safe import code, prose
 
 # The fields of the form, as keys of the llm section. Not api_key_env: the variable it names is the secret sent to
 # the server, so which one leaves the machine is chosen on the machine (`tunechat settings --set`), not in a browser.
@@ -107,8 +108,9 @@ def save_llm(path: Path, form: Mapping[str, Any], environ: Mapping[str, str] | N
 
 def saved_markdown(path: Path, choice: BackendChoice) -> str:
     """What the user is told after a save."""
-    return f"Saved to `{display_path(path)}`. After a restart: {choice.describe()}.\n\n{RESTART_NOTE}"
+    return f"Saved to {code(display_path(path))}. After a restart: {prose(choice.describe())}.\n\n{RESTART_NOTE}"
 
 
 def refused(error: UserError) -> str:
-    return f"Not saved: {error}"
+    """The refusal as markdown (it may quote what was typed, so it is shown as text)."""
+    return prose(f"Not saved: {error}")
