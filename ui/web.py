@@ -35,6 +35,7 @@ from ui.rooms import Room
 from ui.rooms.compare import add_compare_room
 from ui.rooms.data import add_data_room
 from ui.rooms.playground import add_playground_room
+from ui.rooms.runs import add_runs_room
 from ui.rooms.settings import add_settings_room
 from ui.web_access import (
     DELETE_CACHE,
@@ -270,6 +271,8 @@ def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blo
                         )
                         timer = gr.Timer(POLL_SECONDS)
 
+            with gr.Tab("Runs", id="runs") as tab:
+                add_runs_room(room(tab))
             with gr.Tab("Compare", id="compare") as tab:
                 add_compare_room(room(tab))
             with gr.Tab("Data", id="data") as tab:

@@ -9,7 +9,7 @@ The contract every room keeps, so ui/web.py stays a list of tabs:
   unit-tested without a server;
 - it reads runs, files and settings through tools/ and the registry the assistant holds, never through the chat;
 - anything that starts, spends or changes something is a pending plan (tools/pending.py) the user confirms with a
-  second click, checked in code by the plan's id (ui/rooms/confirm.py);
+  second click, checked in code by the plan's id (ui/rooms/plans.py: RoomPlans);
 - images reach the browser only through `room.image_ref` (the app's staged image folder, ui/web_access.py).
 """
 
