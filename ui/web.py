@@ -32,8 +32,11 @@ from tools.run_tools import list_runs, run_status
 from trainer.core.errors import UserError
 from ui.render import MARKDOWN
 from ui.rooms import Room
+from ui.rooms.compare import add_compare_room
+from ui.rooms.data import add_data_room
 from ui.rooms.playground import add_playground_room
 from ui.rooms.runs import add_runs_room
+from ui.rooms.settings import add_settings_room
 from ui.web_access import (
     DELETE_CACHE,
     ImageStage,
@@ -270,8 +273,14 @@ def build_app(assistant: Assistant, image_ref: ImageRef | None = None) -> gr.Blo
 
             with gr.Tab("Runs", id="runs") as tab:
                 add_runs_room(room(tab))
+            with gr.Tab("Compare", id="compare") as tab:
+                add_compare_room(room(tab))
+            with gr.Tab("Data", id="data") as tab:
+                add_data_room(room(tab))
             with gr.Tab("Playground", id="playground") as tab:
                 add_playground_room(room(tab))
+            with gr.Tab("Settings", id="settings") as tab:
+                add_settings_room(room(tab))
 
         chat_outputs = [chatbot, box, session, shown_state, sessions]
         # After each turn (and each reopened chat) the browser adds the chat to the ids it keeps.

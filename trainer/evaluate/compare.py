@@ -37,7 +37,7 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         config_path = run_dir / "config.json"
         configs.append(_backend_fields(read_json(config_path) if config_path.is_file() else dict(run["config"] or {})))
         log = read_jsonl(run_dir / "metrics.jsonl")
-        curve = [(int(row["step"]), float(row["loss"])) for row in log if "loss" in row and "step" in row]
+        curve = _training_loss(log)
         curves[f"run {run['id']}"] = curve
         metrics.append(_run_metrics(run, run_dir, log, curve, [spec.name for spec in specs]))
         note = _status_note(run["id"], run["status"], bool(curve))
@@ -84,6 +84,15 @@ def compare_runs(ws: Workspace, registry: Registry, run_ids: list[int]) -> dict[
         "held_out": held_out,
         "base_models": _base_models(ws, runs, configs, [spec.name for spec in specs]),
     }
+
+
+def loss_curve(run_dir: Path) -> list[tuple[int, float]]:
+    """A run's training loss by step, from its metrics.jsonl (validation lines carry eval_loss and stay off it)."""
+    return _training_loss(read_jsonl(run_dir / "metrics.jsonl"))
+
+
+def _training_loss(log: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    return [(int(row["step"]), float(row["loss"])) for row in log if "loss" in row and "step" in row]
 
 
 def _base_models(
