@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fake_openai_ft import FakeFineTuning
 from hosted_runs import CANARY
+from together_server import FakeTogether, point_client_at
 
 
 @dataclass(frozen=True)
@@ -37,4 +38,10 @@ def _openai(stack: ExitStack, monkeypatch: pytest.MonkeyPatch) -> FakeFineTuning
     return server
 
 
-HOSTED_CASES = [HostedCase("openai", _openai, model="gpt-4.1-mini")]
+def _together(stack: ExitStack, monkeypatch: pytest.MonkeyPatch) -> FakeTogether:
+    server = point_client_at(FakeTogether(key=CANARY, steps=4).start(), monkeypatch, CANARY)
+    stack.callback(server.stop)
+    return server
+
+
+HOSTED_CASES = [HostedCase("openai", _openai, model="gpt-4.1-mini"), HostedCase("together", _together)]

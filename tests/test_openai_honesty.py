@@ -178,8 +178,10 @@ def test_another_registered_hosted_backend_is_offered_and_picking_it_plans_there
     name = ctx.workspace.import_file(_reviews(tmp_path), session_id="s1").name
     refused = HostedClosed("OpenAI no longer lets this organisation create fine-tuning jobs; run it elsewhere.")
     done = offer_elsewhere(ctx, get_backend("openai"), {"file": name, "settings": {"n_epochs": 2}}, refused)
-    assert done["choices"] == ["run it on otherhost", "train it locally"]
-    assert suggest_next(ctx, {})[:3] == ["run it on otherhost", "train it locally", "no"]
+    # Every other hosted backend of the registry, in its order (the added one last), then this machine.
+    offered = ["run it on together", "run it on otherhost", "train it locally"]
+    assert done["choices"] == offered
+    assert suggest_next(ctx, {})[:4] == [*offered, "no"]
 
     reply = answer_pending(ctx, "Run it on otherhost", MARKDOWN)
     assert reply is not None

@@ -331,15 +331,8 @@ def _handler(server: FakeTogether) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@contextmanager
-def together_api(monkeypatch: Any, home: Path, capfd: Any, key: str, **options: Any) -> Iterator[FakeTogether]:
-    """The loopback server with the environment pointing the client at it and `key` (a canary) as the API key;
-    afterwards the followers are ended and the key must be in no file of the workspace nor the captured output."""
-    from trainer.backends.together import NAME
-    from trainer.backends.together.follow import follower_alive
-    from trainer.store.registry import Registry
-
-    server = FakeTogether(key=key, **options).start()
+def point_client_at(server: FakeTogether, monkeypatch: Any, key: str) -> FakeTogether:
+    """Point tunechat's Together client at the started `server` with `key` as the API key, polling fast."""
     for name, value in {
         "TOGETHER_API_KEY": key,
         "TOGETHER_BASE_URL": server.base_url,
@@ -348,6 +341,18 @@ def together_api(monkeypatch: Any, home: Path, capfd: Any, key: str, **options: 
         "TUNECHAT_TOGETHER_MAX_RETRIES": "3",
     }.items():
         monkeypatch.setenv(name, value)
+    return server
+
+
+@contextmanager
+def together_api(monkeypatch: Any, home: Path, capfd: Any, key: str, **options: Any) -> Iterator[FakeTogether]:
+    """The loopback server with the environment pointing the client at it and `key` (a canary) as the API key;
+    afterwards the followers are ended and the key must be in no file of the workspace nor the captured output."""
+    from trainer.backends.together import NAME
+    from trainer.backends.together.follow import follower_alive
+    from trainer.store.registry import Registry
+
+    server = point_client_at(FakeTogether(key=key, **options).start(), monkeypatch, key)
     try:
         yield server
     finally:

@@ -126,3 +126,7 @@ class HostedBackend(Backend):
     @abstractmethod
     def confirm(self, ws: Workspace, registry: Registry, plan_id: str, session_id: str | None = None) -> dict[str, Any]:
         """The user said yes: create the run (once per plan), upload, create the job once, follow it."""
+
+    def follower_alive(self, pid: int | None) -> bool:
+        """True when `pid` is a live process of this backend that follows a job (not any other process)."""
+        return False

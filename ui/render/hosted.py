@@ -13,6 +13,7 @@ def render_hosted_plan(plan: dict[str, Any]) -> str:
     counts = plan.get("counts") or {}
     cost = plan.get("estimated_cost_usd")
     price = plan.get("price_per_million_tokens")
+    # Every provider's plan names its company; a plan saved before they did was OpenAI's, the only one then.
     provider = str(plan.get("provider") or "OpenAI")
     rows: list[list[Any]] = [
         [

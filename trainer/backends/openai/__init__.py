@@ -6,3 +6,5 @@ registry row record the job exactly like a local run, so lists and comparisons w
 
 # The backend's name in the registry and in run records.
 NAME = "openai"
+# The company's name as the chat and its plans say it.
+PROVIDER = "OpenAI"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.backends.base import HostedBackend, RunStatus
-from trainer.backends.openai import NAME, follow, job, plan
+from trainer.backends.openai import NAME, PROVIDER, follow, job, plan
 from trainer.backends.openai.errors import CLOSED_CODE
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
@@ -22,7 +22,7 @@ MODEL_IN_TEXT = re.compile(r"\b(gpt-[\w.-]*\w|ft:[\w.:-]*\w|o4-mini[\w.-]*|davin
 class OpenAIBackend(HostedBackend):
     name = NAME
     title = "the OpenAI fine-tuning API"
-    provider = "OpenAI"
+    provider = PROVIDER
     default_model = plan.DEFAULT_MODEL
     # Settings only an OpenAI job uses ("auto" lets the API choose); the local training settings do not apply.
     own_fields = ("suffix", "n_epochs", "openai_batch_size", "learning_rate_multiplier")
@@ -55,6 +55,9 @@ class OpenAIBackend(HostedBackend):
 
     def reattach(self, ws: Workspace, registry: Registry) -> list[int]:
         return follow.reattach_all(ws, registry)
+
+    def follower_alive(self, pid: int | None) -> bool:
+        return follow.follower_alive(pid)
 
     def diagnose(self, run: Mapping[str, Any]) -> dict[str, Any] | None:
         run_id, error = run["id"], str(run.get("error") or "")

@@ -11,23 +11,21 @@ second "yes" never makes a second job for the same run.
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from trainer.backends.base import HostedClosed
+from trainer.backends.hosted_common import copy_files, create_hosted_run
 from trainer.backends.openai import NAME
 from trainer.backends.openai.client import endpoint, make_client
 from trainer.backends.openai.errors import closed_error, explained
 from trainer.backends.openai.follow import ensure_follower
 from trainer.backends.openai.models import lookup
-from trainer.backends.openai.plan import copy_plan_files, load_plan, save_plan
+from trainer.backends.openai.plan import load_plan, save_plan
 from trainer.backends.openai.record import RECORD, read_record, write_progress, write_record
 from trainer.core.errors import UserError
-from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
-from trainer.evaluate.held_out import write_held_out
 from trainer.store.registry import FINISHED, Registry
 from trainer.store.runs import RunRecord
 
@@ -36,41 +34,31 @@ METADATA_KEY = "tunechat_run"
 
 def create_openai_run(ws: Workspace, registry: Registry, plan: dict[str, Any], session_id: str | None) -> int:
     """Register the run and fill its folder from the plan; nothing is sent anywhere yet."""
-    config = dict(plan["config"])
-    run_id = registry.create_run(config, session_id=session_id, backend=NAME)
-    run_dir = ws.run_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", config)
-    if plan.get("held_out"):
-        write_held_out(run_dir, plan["held_out"])
-    files = copy_plan_files(plan, run_dir / NAME)
-    splits = Path(plan["files"]["train"]).parent / "splits"
-    if splits.is_dir():  # text/label splits, as a local classifier run writes them
-        copy_plan_files({"files": {p.stem: str(p) for p in splits.glob("*.jsonl")}}, run_dir / "splits")
-    write_record(
-        run_dir,
-        {
-            "run_id": run_id,
-            "plan_id": plan["plan_id"],
-            "state": "new",
-            "idempotency_key": f"tunechat-{uuid.uuid4().hex}",
-            "endpoint": endpoint(),
-            "method": plan["method"],
-            "model": plan["model"],
-            "hyperparameters": plan["hyperparameters"],
-            "suffix": plan["suffix"],
-            "files": files,
-            "task": plan["task"],
-            "labels": plan.get("labels"),
-            "training_file_id": None,
-            "validation_file_id": None,
-            "job_id": None,
-            "fine_tuned_model": None,
-        },
-    )
-    atomic_write_json(run_dir / "progress.json", {"phase": "loading", "job_status": "new", "updated_at": time.time()})
-    registry.update_run(run_id, run_dir=str(run_dir))
-    return run_id
+
+    def fill(run_id: int, run_dir: Path) -> None:
+        write_record(
+            run_dir,
+            {
+                "run_id": run_id,
+                "plan_id": plan["plan_id"],
+                "state": "new",
+                "idempotency_key": f"tunechat-{uuid.uuid4().hex}",
+                "endpoint": endpoint(),
+                "method": plan["method"],
+                "model": plan["model"],
+                "hyperparameters": plan["hyperparameters"],
+                "suffix": plan["suffix"],
+                "files": copy_files(plan["files"], run_dir / NAME),
+                "task": plan["task"],
+                "labels": plan.get("labels"),
+                "training_file_id": None,
+                "validation_file_id": None,
+                "job_id": None,
+                "fine_tuned_model": None,
+            },
+        )
+
+    return create_hosted_run(ws, registry, plan, session_id, NAME, fill)
 
 
 def _method(record: dict[str, Any]) -> dict[str, Any]:

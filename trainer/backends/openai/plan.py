@@ -18,11 +18,11 @@ import hashlib
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
-from trainer.backends.openai import NAME
+from trainer.backends.hosted_common import as_dpo, make_suffix
+from trainer.backends.openai import NAME, PROVIDER
 from trainer.backends.openai.client import endpoint
 from trainer.backends.openai.models import model_notes
 from trainer.core.errors import UserError
@@ -103,28 +103,6 @@ def price_for(model: str, prices: dict[str, float]) -> float | None:
 # ---- reading the data -----------------------------------------------------------------------
 
 
-def _as_dpo(pair: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI's DPO record from {prompt, chosen, rejected} (strings or message lists) or an OpenAI record."""
-    if "input" in pair and "preferred_output" in pair:
-        return {k: pair[k] for k in ("input", "preferred_output", "non_preferred_output") if k in pair}
-
-    def as_messages(value: Any, role: str) -> list[dict[str, Any]]:
-        if isinstance(value, list):
-            return [dict(m) for m in value]
-        return [{"role": role, "content": str(value)}]
-
-    prompt = pair.get("prompt") or pair.get("messages") or ""
-    chosen, rejected = (
-        as_messages(pair.get("chosen", ""), "assistant"),
-        as_messages(pair.get("rejected", ""), "assistant"),
-    )
-    return {
-        "input": {"messages": as_messages(prompt, "user")},
-        "preferred_output": [m for m in chosen if m.get("role") == "assistant"][-1:],
-        "non_preferred_output": [m for m in rejected if m.get("role") == "assistant"][-1:],
-    }
-
-
 def task_for_file(path: Path) -> Task:
     """The task the file's data is for, refused in one sentence when the OpenAI API cannot train it."""
     kind = str(detect_shape(load_table(path))["task"])
@@ -153,12 +131,6 @@ def _hyper(value: Any, name: str, kind: type) -> Any:
     return number
 
 
-def make_suffix(text: str) -> str:
-    """A model-name suffix from a file name: lowercase letters, digits and dashes, at most 40 characters."""
-    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return cleaned[:40].strip("-") or "tunechat"
-
-
 def make_plan(
     ws: Workspace,
     data_path: Path,
@@ -180,7 +152,7 @@ def make_plan(
     val_fraction, test_fraction, seed = base_config.val_fraction, base_config.test_fraction, base_config.seed
     data = task.hosted_data(data_path, base_config.to_dict())
     preference = data.objective.preference
-    examples = [_as_dpo(pair) for pair in data.examples] if preference else data.examples
+    examples = [as_dpo(pair) for pair in data.examples] if preference else data.examples
     splits, rows, labels_info = data.splits, data.local_rows, data.details
     if not examples:
         raise UserError(f"'{data_path.name}' has no usable examples; check that it is the file you meant.")
@@ -258,6 +230,7 @@ def make_plan(
     plan = {
         "plan_id": digest,
         "backend": NAME,
+        "provider": PROVIDER,
         "file": data_path.name,
         "data": str(data_path),
         "task": task.name,
@@ -307,14 +280,3 @@ def load_plan(ws: Workspace, plan_id: str) -> dict[str, Any]:
 
 def save_plan(ws: Workspace, plan: dict[str, Any]) -> None:
     atomic_write_json(ws.datasets / "openai-plans" / plan["plan_id"] / "plan.json", plan)
-
-
-def copy_plan_files(plan: dict[str, Any], target: Path) -> dict[str, str]:
-    """Copy the plan's JSONL files (and the text/label splits) into a run folder; return the new paths."""
-    target.mkdir(parents=True, exist_ok=True)
-    copied = {}
-    for name, source in plan["files"].items():
-        destination = target / f"{name}.jsonl"
-        shutil.copyfile(source, destination)
-        copied[name] = str(destination)
-    return copied

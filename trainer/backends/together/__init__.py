@@ -6,3 +6,5 @@ registry row record the job exactly like a local or OpenAI run, so lists and com
 
 # The backend's name in the registry and in run records.
 NAME = "together"
+# The company's name as the chat and its plans say it.
+PROVIDER = "Together AI"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.backends.base import HostedBackend, RunStatus
-from trainer.backends.together import NAME, follow, job, plan
+from trainer.backends.together import NAME, PROVIDER, follow, job, plan
 from trainer.backends.together.prices import DEFAULT_MODEL, known_model
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
@@ -22,7 +22,7 @@ HUB_ID = re.compile(r"\b([\w.-]+/[\w.-]*\w)")
 class TogetherBackend(HostedBackend):
     name = NAME
     title = "Together AI's fine-tuning API"
-    provider = "Together AI"
+    provider = PROVIDER
     default_model = DEFAULT_MODEL
     # Settings only a Together job uses; the local training settings do not apply.
     own_fields = ("suffix", "n_epochs", "together_learning_rate", "together_batch_size", "together_training")
@@ -59,6 +59,9 @@ class TogetherBackend(HostedBackend):
 
     def reattach(self, ws: Workspace, registry: Registry) -> list[int]:
         return follow.reattach_all(ws, registry)
+
+    def follower_alive(self, pid: int | None) -> bool:
+        return follow.follower_alive(pid)
 
     def diagnose(self, run: Mapping[str, Any]) -> dict[str, Any] | None:
         run_id, error = run["id"], str(run.get("error") or "")

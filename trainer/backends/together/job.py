@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trainer.backends.hosted_common import copy_files, create_hosted_run
 from trainer.backends.together import NAME
 from trainer.backends.together.client import endpoint, make_client
 from trainer.backends.together.errors import explain, explained
@@ -22,7 +23,6 @@ from trainer.backends.together.follow import ensure_follower, job_field, tunecha
 from trainer.backends.together.plan import load_plan, save_plan
 from trainer.backends.together.record import read_record, write_progress, write_record
 from trainer.core.errors import UserError
-from trainer.core.fileio import atomic_write_json
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
 from trainer.store.runs import RunRecord
@@ -31,50 +31,34 @@ CREATE_TRIES = 4
 FIRST_DELAY_S = 0.5
 
 
-def _copy(source: str, target: Path) -> str:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(Path(source).read_bytes())
-    return str(target)
-
-
 def create_together_run(ws: Workspace, registry: Registry, plan: dict[str, Any], session_id: str | None) -> int:
     """Register the run and fill its folder from the plan; nothing is sent anywhere yet."""
-    config = dict(plan["config"])
-    run_id = registry.create_run(config, session_id=session_id, backend=NAME)
-    run_dir = ws.run_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", config)
-    files = {name: _copy(path, run_dir / NAME / f"{name}.jsonl") for name, path in plan["files"].items()}
-    upload = {name: _copy(path, run_dir / NAME / "upload" / f"{name}.jsonl") for name, path in plan["upload"].items()}
-    splits = Path(plan["files"]["train"]).parent / "splits"
-    for path in sorted(splits.glob("*.jsonl")) if splits.is_dir() else []:
-        _copy(str(path), run_dir / "splits" / path.name)  # text/label splits, as a local classifier run writes them
-    suffix = f"{plan['suffix'][:32]}-run{run_id}"
-    write_record(
-        run_dir,
-        {
-            "run_id": run_id,
-            "plan_id": plan["plan_id"],
-            "state": "new",
-            "endpoint": endpoint(),
-            "method": plan["method"],
-            "training_method": plan["training_method"],
-            "model": plan["model"],
-            "hyperparameters": plan["hyperparameters"],
-            "suffix": suffix,
-            "files": files,
-            "upload": upload,
-            "task": plan["task"],
-            "labels": plan.get("labels"),
-            "training_file_id": None,
-            "validation_file_id": None,
-            "job_id": None,
-            "fine_tuned_model": None,
-        },
-    )
-    atomic_write_json(run_dir / "progress.json", {"phase": "loading", "job_status": "new", "updated_at": time.time()})
-    registry.update_run(run_id, run_dir=str(run_dir))
-    return run_id
+
+    def fill(run_id: int, run_dir: Path) -> None:
+        write_record(
+            run_dir,
+            {
+                "run_id": run_id,
+                "plan_id": plan["plan_id"],
+                "state": "new",
+                "endpoint": endpoint(),
+                "method": plan["method"],
+                "training_method": plan["training_method"],
+                "model": plan["model"],
+                "hyperparameters": plan["hyperparameters"],
+                "suffix": f"{plan['suffix'][:32]}-run{run_id}",
+                "files": copy_files(plan["files"], run_dir / NAME),
+                "upload": copy_files(plan["upload"], run_dir / NAME / "upload"),
+                "task": plan["task"],
+                "labels": plan.get("labels"),
+                "training_file_id": None,
+                "validation_file_id": None,
+                "job_id": None,
+                "fine_tuned_model": None,
+            },
+        )
+
+    return create_hosted_run(ws, registry, plan, session_id, NAME, fill)
 
 
 def find_existing_job(client: Any, record: dict[str, Any]) -> Any | None:

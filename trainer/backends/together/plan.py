@@ -19,7 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trainer.backends.together import NAME
+from trainer.backends.hosted_common import as_dpo, make_suffix
+from trainer.backends.together import NAME, PROVIDER
 from trainer.backends.together.client import endpoint
 from trainer.backends.together.prices import DEFAULT_MODEL, PRICES_FILE, known_model, price_for, price_table
 from trainer.core.errors import UserError
@@ -28,6 +29,7 @@ from trainer.core.workspace import Workspace
 from trainer.data import kinds
 from trainer.data.read import load_table
 from trainer.data.shapes import detect_shape
+from trainer.evaluate.held_out import for_hosted
 from trainer.inspection.rules import MAX_TOKENS_PER_EXAMPLE, example_problems, example_tokens, what_is_wrong
 from trainer.plan.config import resolve_config
 from trainer.tasks.base import Task
@@ -41,23 +43,6 @@ DEFAULT_EPOCHS = 3
 DEFAULT_LEARNING_RATE = 1e-5
 TRAINING_TYPES = ("lora", "full")
 INSTRUCTION_SHAPES = (kinds.PROMPT_COMPLETION, kinds.ALPACA)
-
-
-def _as_dpo(pair: dict[str, Any]) -> dict[str, Any]:
-    """Together's preference record (OpenAI's DPO layout) from {prompt, chosen, rejected} or such a record."""
-    if "input" in pair and "preferred_output" in pair:
-        return {k: pair[k] for k in ("input", "preferred_output", "non_preferred_output") if k in pair}
-
-    def as_messages(value: Any, role: str) -> list[dict[str, Any]]:
-        return [dict(m) for m in value] if isinstance(value, list) else [{"role": role, "content": str(value)}]
-
-    chosen = as_messages(pair.get("chosen", ""), "assistant")
-    rejected = as_messages(pair.get("rejected", ""), "assistant")
-    return {
-        "input": {"messages": as_messages(pair.get("prompt") or pair.get("messages") or "", "user")},
-        "preferred_output": [m for m in chosen if m.get("role") == "assistant"][-1:],
-        "non_preferred_output": [m for m in rejected if m.get("role") == "assistant"][-1:],
-    }
 
 
 def _as_instruction(example: dict[str, Any]) -> dict[str, Any] | None:
@@ -118,12 +103,6 @@ def _hyperparameters(settings: dict[str, Any], n_validation: int) -> dict[str, A
     }
 
 
-def make_suffix(text: str) -> str:
-    """A model-name suffix from a file name: lowercase letters, digits and dashes, at most 40 characters."""
-    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return cleaned[:40].strip("-") or "tunechat"
-
-
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
     atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return str(path)
@@ -160,7 +139,7 @@ def make_plan(
     )
     data = task.hosted_data(data_path, base_config.to_dict())
     preference = data.objective.preference
-    examples = [_as_dpo(pair) for pair in data.examples] if preference else data.examples
+    examples = [as_dpo(pair) for pair in data.examples] if preference else data.examples
     splits = data.splits
     if not examples:
         raise UserError(f"'{data_path.name}' has no usable examples; check that it is the file you meant.")
@@ -240,7 +219,7 @@ def make_plan(
     plan = {
         "plan_id": digest,
         "backend": NAME,
-        "provider": "Together AI",
+        "provider": PROVIDER,
         "file": data_path.name,
         "data": str(data_path),
         "task": task.name,
@@ -254,6 +233,7 @@ def make_plan(
         "hyperparameters": hyper,
         "suffix": suffix,
         "counts": {name: len(splits.get(name, [])) for name in ("train", "validation", "test")},
+        "held_out": for_hosted(data),
         "train_tokens": train_tokens,
         "estimated_epochs": hyper["n_epochs"],
         "billed_tokens": billed,

@@ -1,0 +1,85 @@
+"""What every hosted backend does alike: the run folder a confirmed plan becomes, and the data conversions the
+providers share (OpenAI's DPO layout, which Together takes too; a model-name suffix).
+
+A hosted run's folder holds what a local run of the same file holds, so lists and comparisons read them alike:
+config.json, held_out.json (the fingerprint of the rows the tuned model is evaluated on, the same rows a local
+run holds out), the text/label splits of a classifier and progress.json; each backend adds its own job record.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trainer.core.fileio import atomic_write_json
+from trainer.core.workspace import Workspace
+from trainer.evaluate.held_out import write_held_out
+from trainer.store.registry import Registry
+
+
+def make_suffix(text: str) -> str:
+    """A model-name suffix from a file name: lowercase letters, digits and dashes, at most 40 characters."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return cleaned[:40].strip("-") or "tunechat"
+
+
+def as_dpo(pair: dict[str, Any]) -> dict[str, Any]:
+    """The DPO record ({"input": {"messages"}, "preferred_output", "non_preferred_output"}) from {prompt, chosen,
+    rejected} (strings or message lists) or from such a record."""
+    if "input" in pair and "preferred_output" in pair:
+        return {k: pair[k] for k in ("input", "preferred_output", "non_preferred_output") if k in pair}
+
+    def as_messages(value: Any, role: str) -> list[dict[str, Any]]:
+        return [dict(m) for m in value] if isinstance(value, list) else [{"role": role, "content": str(value)}]
+
+    chosen = as_messages(pair.get("chosen", ""), "assistant")
+    rejected = as_messages(pair.get("rejected", ""), "assistant")
+    return {
+        "input": {"messages": as_messages(pair.get("prompt") or pair.get("messages") or "", "user")},
+        "preferred_output": [m for m in chosen if m.get("role") == "assistant"][-1:],
+        "non_preferred_output": [m for m in rejected if m.get("role") == "assistant"][-1:],
+    }
+
+
+def copy_files(files: dict[str, str], target: Path) -> dict[str, str]:
+    """Copy each named file to `target/<name>.jsonl`; return the new paths by name."""
+    target.mkdir(parents=True, exist_ok=True)
+    copied = {}
+    for name, source in files.items():
+        destination = target / f"{name}.jsonl"
+        shutil.copyfile(source, destination)
+        copied[name] = str(destination)
+    return copied
+
+
+def create_hosted_run(
+    ws: Workspace,
+    registry: Registry,
+    plan: dict[str, Any],
+    session_id: str | None,
+    backend: str,
+    fill: Callable[[int, Path], None],
+) -> int:
+    """Register the run of a confirmed plan and fill its folder; nothing is sent anywhere yet.
+
+    `fill(run_id, run_dir)` adds what only this backend keeps (its copy of the plan's files and its job record);
+    the folder is listed in the registry only once it is complete.
+    """
+    config = dict(plan["config"])
+    run_id = registry.create_run(config, session_id=session_id, backend=backend)
+    run_dir = ws.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "config.json", config)
+    if plan.get("held_out"):
+        write_held_out(run_dir, plan["held_out"])
+    splits = Path(plan["files"]["train"]).parent / "splits"
+    if splits.is_dir():  # text/label splits, as a local classifier run writes them
+        copy_files({path.stem: str(path) for path in sorted(splits.glob("*.jsonl"))}, run_dir / "splits")
+    fill(run_id, run_dir)
+    atomic_write_json(run_dir / "progress.json", {"phase": "loading", "job_status": "new", "updated_at": time.time()})
+    registry.update_run(run_id, run_dir=str(run_dir))
+    return run_id
