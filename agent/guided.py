@@ -8,6 +8,7 @@ import os
 import time
 from typing import Any
 
+from agent.ask import question
 from agent.confirmations import is_no
 from agent.images import result_images
 from agent.intents import Intent, classify
@@ -90,7 +91,7 @@ def guided_reply(
     if not state.get("llm_notice_shown") and not os.environ.get("OPENAI_API_KEY"):  # set: guided on purpose
         state["llm_notice_shown"] = True
         text += "\n\n" + LLM_NOTICE
-    return Reply(text=text, images=session.images, steps=session.steps)
+    return Reply(text=text, images=session.images, steps=session.steps, options=session.options)
 
 
 class GuidedTurn:
@@ -101,6 +102,7 @@ class GuidedTurn:
         self.on_event = on_event
         self.steps: list[ToolStep] = []
         self.images: list[str] = []
+        self.options: list[str] = []  # the buttons of a question; empty: the usual suggestions
 
     def call(self, name: str, **arguments: Any) -> dict[str, Any]:
         step_id = f"step-{len(self.steps)}"
@@ -131,6 +133,11 @@ class GuidedTurn:
 
     def on_unknown(self, intent: Intent) -> str:
         return "I did not catch that. " + HELP
+
+    def on_ask(self, intent: Intent) -> str:
+        """Two intents about as likely: one short question, both as buttons, rather than a guess."""
+        text, self.options = question(intent.choices, intent.run_ids)
+        return text
 
     def active_file(self) -> str:
         file = self.state.get("active_file")
