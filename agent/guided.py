@@ -11,7 +11,7 @@ from typing import Any
 from agent.ask import question
 from agent.confirmations import is_no
 from agent.images import result_images
-from agent.intents import Intent, classify
+from agent.intents import Intent, classify, classify_by_rules
 from agent.types import EventSink, Presenter, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.launch import TRAIN
@@ -78,11 +78,11 @@ def guided_reply(
     show: Presenter,
     on_event: EventSink = ignore_events,
 ) -> Reply:
-    intent = classify(message)
-    if intent.name == "unknown" and uploaded:
-        intent = Intent("inspect")
-    if intent.name == "unknown" and is_no(message):
+    if not uploaded and is_no(message) and classify_by_rules(message).name == "unknown":  # never read for meaning
         return Reply(text="OK. Nothing is waiting for your answer right now; say **help** for what I can do.")
+    intent = classify(message)
+    if intent.name in ("unknown", "ask") and uploaded:  # unclear words beside a new file: look at the file
+        intent = Intent("inspect")
     session = GuidedTurn(ctx, state, show, on_event)
     try:
         text = session.handle(intent)

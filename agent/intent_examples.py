@@ -11,6 +11,7 @@ from __future__ import annotations
 
 _PHRASINGS: dict[str, str] = {
     "status": """
+        how's the model doing | how are things going with it | how is it getting along
         where are things at with the training | what's the situation | bring me up to date | fill me in on the run
         any updates? | how's run 3 looking so far | how's it going | is training over | are we there yet
         what percentage is done | how many steps to go | what's the current loss | is it still working on it
@@ -81,6 +82,7 @@ _PHRASINGS: dict[str, str] = {
         give me some examples of what to say
     """,
     "train": """
+        make a filter out of these examples | turn this data into a detector | build an abuse detector with these texts
         predict the category from the description | teach the model to guess the label from the text
         model this data | train it | start a fine-tune on this file | fine-tune a model on these reviews
         build a classifier from this | make a model from the csv | teach a model using this data
@@ -130,6 +132,7 @@ _PHRASINGS: dict[str, str] = {
         turn the file into jsonl messages
     """,
     "delete": """
+        destroy run 3 | wipe it out | remove it for good
         bin it | scrap that run | throw out run 3 | dump the old run | get rid of that run | delete run 1
         remove run 4 entirely | delete the dataset | get rid of this file | delete my upload | scrap run 2
         throw out the old data file | erase this dataset | delete run 2 | remove run 3 | delete dataset reviews.tsv
@@ -147,6 +150,7 @@ _PHRASINGS: dict[str, str] = {
         go on with the stopped run | finish the run that was cut off | resume from the checkpoint
     """,
     "best_run": """
+        which run ranked first | which run is number one
         which run came out on top | which scored the most | who's the winner | which run is the best
         what's my best run | which model is best | best model please | which run scored best
         which one should I deploy | top performing model | best run | which run is best | show the best model
@@ -162,6 +166,7 @@ _PHRASINGS: dict[str, str] = {
         what killed the training
     """,
     "undeploy": """
+        disable the endpoint | the server can go offline now | stop exposing the model
         take the model offline | stop the endpoint | unpublish the model | switch the server off | stop serving
         undeploy run 3 | shut down the endpoint | stop the server for run 1 | turn the api off | stop hosting it
         tear down the deployment | stop serving run 2 | undeploy it | take it down | shut down the server
@@ -214,6 +219,7 @@ _PHRASINGS: dict[str, str] = {
         yes, start training | all right, let's go
     """,
     "other": """
+        no | nope | no thanks | not now
         hey | thanks a lot | great | awesome, thank you | good night | how are you | what time is it | nice work
         hello | hi there | thanks | thank you very much | good morning | nice | cool | what's the weather like
         tell me a joke | who won the football match | I had pasta for lunch | bye

@@ -150,6 +150,7 @@ DOUBT = 0.1
 # Rules that fire on a word many requests share; every other rule is precise and stands without the model.
 BROAD_RULES = frozenset({"train", "go", "inspect", "status", "evaluate", "list_runs", "stop", "deploy"})
 NOT_A_REQUEST = "other"
+SHELL_LINE = re.compile(r"\b[A-Z][A-Z0-9_]+=\S")
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ def decide(message: str, by_rules: str) -> Decision:
     (the model is not even loaded); a broad rule stands unless meaning doubts it; with no rule standing, meaning
     decides, or asks between its top two when they are within `MARGIN`, or leaves the rules' answer."""
     if (by_rules != "unknown" and by_rules not in BROAD_RULES) or not WORD.search(message.lower()):
+        return Decision(by_rules)
+    if SHELL_LINE.search(message):  # "export OPENAI_API_KEY=sk-...": a pasted shell line, not a request
         return Decision(by_rules)
     ranking = rank(message)
     if by_rules in BROAD_RULES and ranking.score(by_rules) >= DOUBT:

@@ -104,3 +104,10 @@ def test_a_delete_understood_by_meaning_names_the_run_never_the_data(monkeypatch
     monkeypatch.setattr(meaning, "rank", lambda message: _fixed([("delete", 0.9), ("stop", 0.05)]))
     intent = classify("chuck run 3 in the bin")
     assert (intent.name, intent.run_ids, intent.settings) == ("delete", [3], {})
+
+
+def test_unclear_words_beside_an_upload_still_inspect_it(monkeypatch: pytest.MonkeyPatch, reviews_tsv: Path) -> None:
+    monkeypatch.setattr(meaning, "rank", lambda message: _fixed([("deploy", 0.4), ("export", 0.35)]))
+    assistant = Assistant(presenter=MARKDOWN)
+    reply = assistant.reply(assistant.new_session(), "here, something", files=[reviews_tsv])
+    assert [step.name for step in reply.steps] == ["inspect_data"] and "Did you mean" not in reply.text
