@@ -323,6 +323,8 @@ def classify(message: str) -> Intent:
     """The intent of a message; "settings" when it only changes settings; "ask" (with two `choices`) when it is
     about as close to two intents; "unknown" when nothing matched."""
     intent = classify_by_rules(message)
+    if "data_task" in intent.settings:  # "treat it as regression": a precise rule, though its intent is inspect
+        return intent
     if intent.name == "unknown":  # "stauts", "deplyo run 2": the rules again on the mended words
         intent = classify_by_rules(mend_typos(message))
     decision = decide(message, intent.name)

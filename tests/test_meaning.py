@@ -92,6 +92,7 @@ def test_meaning_decides_only_what_the_rules_leave_open(monkeypatch: pytest.Monk
     # ... a precise rule or plain settings never do.
     assert classify("stop serving run 2").name == "undeploy"
     assert classify("use 5 epochs").name == "settings"
+    assert classify("treat it as regression").settings == {"data_task": "regression"}
     small_talk = _fixed([("other", 0.7), ("help", 0.2), ("go", 0.1)])
     monkeypatch.setattr(meaning, "rank", lambda message: small_talk)
     assert classify("lovely weather").name == "unknown"
@@ -111,3 +112,22 @@ def test_unclear_words_beside_an_upload_still_inspect_it(monkeypatch: pytest.Mon
     assistant = Assistant(presenter=MARKDOWN)
     reply = assistant.reply(assistant.new_session(), "here, something", files=[reviews_tsv])
     assert [step.name for step in reply.steps] == ["inspect_data"] and "Did you mean" not in reply.text
+
+
+def test_the_terminal_numbers_the_buttons_and_a_number_picks_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ui import terminal
+
+    monkeypatch.setattr(meaning, "rank", lambda message: _fixed([("status", 0.45), ("evaluate", 0.4)]))
+    typed = iter(["how is run 2 shaping up, all in all", "1", "quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(typed))
+    assistant = Assistant(presenter=MARKDOWN)
+    sent: list[str] = []
+    real_reply = assistant.reply
+    monkeypatch.setattr(
+        assistant, "reply", lambda session, line, **kw: sent.append(line) or real_reply(session, line, **kw)
+    )
+    assert terminal.chat(None, "numbered", assistant=assistant) == 0
+    assert "  [1] status of run 2\n  [2] evaluate run 2" in capsys.readouterr().out
+    assert sent == ["how is run 2 shaping up, all in all", "status of run 2"]

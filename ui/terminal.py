@@ -12,14 +12,16 @@ from ui.render import MARKDOWN
 DEFAULT_SESSION = "terminal"
 
 
-def print_reply(reply: Reply) -> None:
+def print_reply(reply: Reply, numbered: bool = False) -> None:
+    """The reply's steps (to stderr), text and media; `numbered`: its options too, for the interactive loop,
+    where typing a number picks one (a one-shot `tunechat chat MESSAGE` prints the answer alone)."""
     for step in reply.steps:
         mark = "✓" if step.ok else "✗"
         print(f"  [{mark} {step.name} {step.duration_s:.1f}s]", file=sys.stderr)
     print(reply.text)
     for media in reply.images:
         print(f"({'recording' if media.endswith('.wav') else 'image'}: {media})")
-    for number, option in enumerate(reply.options, 1):
+    for number, option in enumerate(reply.options if numbered else [], 1):
         print(f"  [{number}] {option}")
 
 
@@ -56,5 +58,5 @@ def chat(
         if not line and not pending_files:
             continue
         reply = assistant.reply(session, chosen(line, options), files=pending_files)
-        print_reply(reply)
+        print_reply(reply, numbered=True)
         options, pending_files = reply.options, []
