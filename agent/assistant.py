@@ -155,7 +155,7 @@ class Assistant:
             reply.text += "\n\n" + pending_notice(after)
         if notes:
             reply.text = "\n".join(notes) + "\n\n" + reply.text
-        reply.options = suggest_next(context, state)
+        reply.options = reply.options or suggest_next(context, state)  # a question's own buttons come first
         self.sessions.save_session_state(session_id, state)
         self.sessions.add_message(session_id, "assistant", reply.text, reply.images)
         return reply

@@ -9,9 +9,10 @@ import time
 from typing import Any
 
 from agent.advising import advise_goal
+from agent.ask import question
 from agent.confirmations import is_no
 from agent.images import result_images
-from agent.intents import Intent, classify
+from agent.intents import Intent, classify, classify_by_rules
 from agent.types import EventSink, Presenter, Reply, ToolStep, TurnEvent, ignore_events
 from tools.context import ToolContext
 from tools.launch import TRAIN
@@ -80,13 +81,13 @@ def guided_reply(
     show: Presenter,
     on_event: EventSink = ignore_events,
 ) -> Reply:
+    if not uploaded and is_no(message) and classify_by_rules(message).name == "unknown":  # never read for meaning
+        return Reply(text="OK. Nothing is waiting for your answer right now; say **help** for what I can do.")
     intent = classify(message)
     if intent.name == "unknown" and describes_goal(message):  # "build a spam detector from this file"
         intent = Intent("train")
-    if intent.name == "unknown" and uploaded:
+    if intent.name in ("unknown", "ask") and uploaded:  # unclear words beside a new file: look at the file
         intent = Intent("inspect")
-    if intent.name == "unknown" and is_no(message):
-        return Reply(text="OK. Nothing is waiting for your answer right now; say **help** for what I can do.")
     session = GuidedTurn(ctx, state, show, on_event)
     session.message = message
     try:
@@ -96,7 +97,7 @@ def guided_reply(
     if not state.get("llm_notice_shown") and not os.environ.get("OPENAI_API_KEY"):  # set: guided on purpose
         state["llm_notice_shown"] = True
         text += "\n\n" + LLM_NOTICE
-    return Reply(text=text, images=session.images, steps=session.steps)
+    return Reply(text=text, images=session.images, steps=session.steps, options=session.options)
 
 
 class GuidedTurn:
@@ -108,6 +109,7 @@ class GuidedTurn:
         self.on_event = on_event
         self.steps: list[ToolStep] = []
         self.images: list[str] = []
+        self.options: list[str] = []  # the buttons of a question; empty: the usual suggestions
 
     def call(self, name: str, **arguments: Any) -> dict[str, Any]:
         step_id = f"step-{len(self.steps)}"
@@ -138,6 +140,11 @@ class GuidedTurn:
 
     def on_unknown(self, intent: Intent) -> str:
         return "I did not catch that. " + HELP
+
+    def on_ask(self, intent: Intent) -> str:
+        """Two intents about as likely: one short question, both as buttons, rather than a guess."""
+        text, self.options = question(intent.choices, intent.run_ids)
+        return text
 
     def active_file(self) -> str:
         file = self.state.get("active_file")

@@ -1,7 +1,9 @@
 """Guided mode's understanding of plain words: which intent a message carries and which settings it names.
 
-Rules, not a model: each intent is a list of patterns tried in priority order, so "stop the
-training" is a stop and not a train, and a number next to a setting's name changes that setting.
+Rules first: each intent is a list of patterns tried in priority order, so "stop the training" is a stop and not
+a train, and a number next to a setting's name changes that setting. The rules also read every slot (numbers, run
+ids, columns, settings, placeholders, export formats). Where they find no intent, or only a broad keyword, the
+message's meaning decides (agent/meaning.py), and when two intents are about as likely the intent is "ask".
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.export_words import EXPORT_PATTERNS, parse_export
+from agent.meaning import decide, mend_typos
 from trainer.backends.registry import hosted_backends
 from trainer.tasks.registry import task_names
 
@@ -233,6 +236,8 @@ class Intent:
     name: str
     settings: dict[str, Any] = field(default_factory=dict)
     run_ids: list[int] = field(default_factory=list)
+    # For "ask": the two intents the message is about equally close to, most likely first.
+    choices: list[str] = field(default_factory=list)
 
 
 def parse_settings(message: str) -> dict[str, Any]:
@@ -315,7 +320,23 @@ def parse_run_ids(message: str) -> list[int]:
 
 
 def classify(message: str) -> Intent:
-    """The intent of a message; "settings" when it only changes settings; "unknown" when nothing matched."""
+    """The intent of a message; "settings" when it only changes settings; "ask" (with two `choices`) when it is
+    about as close to two intents; "unknown" when nothing matched."""
+    intent = classify_by_rules(message)
+    if "data_task" in intent.settings:  # "treat it as regression": a precise rule, though its intent is inspect
+        return intent
+    if intent.name == "unknown":  # "stauts", "deplyo run 2": the rules again on the mended words
+        intent = classify_by_rules(mend_typos(message))
+    decision = decide(message, intent.name)
+    if decision.ask:
+        return Intent("ask", intent.settings, parse_run_ids(message), choices=list(decision.ask))
+    if decision.intent == intent.name:
+        return intent
+    return _with_slots(decision.intent, message, parse_settings(message), by_rules=False)
+
+
+def classify_by_rules(message: str) -> Intent:
+    """The intent the rules alone find (the first intent with a matching pattern), with its slots."""
     text = message.strip().lower()
     settings = parse_settings(message)
     treat = TREAT_AS_PATTERN.search(message)
@@ -326,17 +347,25 @@ def classify(message: str) -> Intent:
             if name == "go" and settings:
                 # "ok, use 5 epochs" changes the plan rather than starting it.
                 return Intent("settings", settings)
-            if name == "prepare":
-                return Intent(name, {**settings, **parse_prepare(message)})
-            if name == "search":
-                return Intent(name, parse_search(message))
-            if name == "delete":
-                return parse_delete(message)
-            if name == "export":  # a run only after the word "run": "q4_k_m" or "user/model-2" name none
-                return Intent(name, parse_export(message), [int(n) for n in NAMED_RUN_PATTERN.findall(message)])
-            if name in NAMED_RUN_INTENTS:
-                return Intent(name, settings, [int(n) for n in NAMED_RUN_PATTERN.findall(message)])
-            return Intent(name, settings, parse_run_ids(message))
+            return _with_slots(name, message, settings)
     if settings:
         return Intent("settings", settings)
     return Intent("unknown")
+
+
+def _with_slots(name: str, message: str, settings: dict[str, Any], by_rules: bool = True) -> Intent:
+    """Intent `name` with the slots its handler reads from `message`."""
+    if name == "prepare":
+        return Intent(name, {**settings, **parse_prepare(message)})
+    if name == "search":
+        return Intent(name, parse_search(message))
+    named = [int(n) for n in NAMED_RUN_PATTERN.findall(message)]
+    if name == "delete":
+        if not by_rules and named and not re.search(r"\b(data|dataset|file|upload)", message, re.I):
+            return Intent(name, {}, named)  # "throw away run 1": that run, never the data
+        return parse_delete(message)
+    if name == "export":  # a run only after the word "run": "q4_k_m" or "user/model-2" name none
+        return Intent(name, parse_export(message), named)
+    if name in NAMED_RUN_INTENTS:
+        return Intent(name, settings, named)
+    return Intent(name, settings, parse_run_ids(message))

@@ -12,13 +12,24 @@ from ui.render import MARKDOWN
 DEFAULT_SESSION = "terminal"
 
 
-def print_reply(reply: Reply) -> None:
+def print_reply(reply: Reply, numbered: bool = False) -> None:
+    """The reply's steps (to stderr), text and media; `numbered`: its options too, for the interactive loop,
+    where typing a number picks one (a one-shot `tunechat chat MESSAGE` prints the answer alone)."""
     for step in reply.steps:
         mark = "✓" if step.ok else "✗"
         print(f"  [{mark} {step.name} {step.duration_s:.1f}s]", file=sys.stderr)
     print(reply.text)
     for media in reply.images:
         print(f"({'recording' if media.endswith('.wav') else 'image'}: {media})")
+    for number, option in enumerate(reply.options if numbered else [], 1):
+        print(f"  [{number}] {option}")
+
+
+def chosen(line: str, options: Sequence[str]) -> str:
+    """A bare number picks that numbered option of the last reply (the terminal's buttons); else the line."""
+    if line.isdigit() and 1 <= int(line) <= len(options):
+        return options[int(line) - 1]
+    return line
 
 
 def chat(
@@ -31,6 +42,7 @@ def chat(
         return 0
     print(f"tunechat ({assistant.backend_description}), session '{session}'. Type 'help', or 'quit' to leave.")
     pending_files = list(files)
+    options: list[str] = []
     while True:
         try:
             line = input("you> ").strip()
@@ -45,5 +57,6 @@ def chat(
             continue
         if not line and not pending_files:
             continue
-        print_reply(assistant.reply(session, line, files=pending_files))
-        pending_files = []
+        reply = assistant.reply(session, chosen(line, options), files=pending_files)
+        print_reply(reply, numbered=True)
+        options, pending_files = reply.options, []

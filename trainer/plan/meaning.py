@@ -1,4 +1,5 @@
 """Sentences compared by meaning, offline: the bundled all-MiniLM-L6-v2's mean-pooled, normalised embeddings.
+The method advisor and guided mode's intents (agent/meaning.py) share this one loader.
 
 Loaded once per process on first use (a second or two on a CPU); the same text always gives the same vector, so
 what is compared with it is deterministic.
@@ -21,6 +22,11 @@ def _encoder() -> tuple[Any, Any]:
     model = AutoModel.from_pretrained(folder)
     model.eval()
     return AutoTokenizer.from_pretrained(folder), model
+
+
+def tokenizer() -> Any:
+    """The encoder's tokenizer (its vocabulary tells a known word from a misspelling)."""
+    return _encoder()[0]
 
 
 def embed(texts: Sequence[str]) -> Any:
