@@ -83,9 +83,10 @@ def guided_reply(
 ) -> Reply:
     if not uploaded and is_no(message) and classify_by_rules(message).name == "unknown":  # never read for meaning
         return Reply(text="OK. Nothing is waiting for your answer right now; say **help** for what I can do.")
-    intent = classify(message)
-    if intent.name == "unknown" and describes_goal(message):  # "build a spam detector from this file"
-        intent = Intent("train")
+    by_rules = classify_by_rules(message)
+    # A goal in plain words ("spot defects in photos") is a request to train, before meaning reads "1 to 5" as a run.
+    goal = by_rules.name == "unknown" and describes_goal(message)
+    intent = Intent("train", by_rules.settings) if goal else classify(message)
     if intent.name in ("unknown", "ask") and uploaded:  # unclear words beside a new file: look at the file
         intent = Intent("inspect")
     session = GuidedTurn(ctx, state, show, on_event)
