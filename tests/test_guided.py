@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.assistant import Assistant
-from agent.guided import LLM_NOTICE
+from agent.guided_text import LLM_NOTICE
 from trainer.serve.deploy import list_deployments, stop_deployment
 from ui.render import MARKDOWN
 

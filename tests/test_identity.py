@@ -15,7 +15,7 @@ import pytest
 from scripted_model import ScriptedChatModel, say, tool_call
 
 from agent.assistant import Assistant
-from agent.guided import LLM_NOTICE
+from agent.guided_text import LLM_NOTICE
 from agent.intents import classify, parse_placeholders
 from tools.context import ToolContext
 from tools.pending import pending_action
