@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trainer.core.fileio import atomic_write_json
+from trainer.core.errors import UserError
+from trainer.core.fileio import atomic_write_json, read_json
 from trainer.core.workspace import Workspace
 from trainer.evaluate.held_out import write_held_out
 from trainer.store.registry import Registry
@@ -83,3 +84,27 @@ def create_hosted_run(
     atomic_write_json(run_dir / "progress.json", {"phase": "loading", "job_status": "new", "updated_at": time.time()})
     registry.update_run(run_id, run_dir=str(run_dir))
     return run_id
+
+
+# ---- where a backend keeps its plans: <workspace>/datasets/<plans>/<plan id>/plan.json ----------------------
+
+
+def plan_folder(ws: Workspace, plans: str, plan_id: str) -> Path | None:
+    """The folder of plan `plan_id` among a backend's `plans`, or None when there is no such plan."""
+    # Only a plan id's own shape is looked up, so an id from a message can never point outside the folder.
+    if not re.fullmatch(r"[0-9a-f]{12}", str(plan_id)):
+        return None
+    folder = ws.datasets / plans / plan_id
+    return folder if (folder / "plan.json").is_file() else None
+
+
+def load_plan(ws: Workspace, plans: str, plan_id: str, missing: str) -> dict[str, Any]:
+    """Plan `plan_id`; a UserError saying `missing` when the backend has no such plan."""
+    folder = plan_folder(ws, plans, plan_id)
+    if folder is None:
+        raise UserError(missing)
+    return dict(read_json(folder / "plan.json"))
+
+
+def save_plan(ws: Workspace, plans: str, plan: dict[str, Any]) -> None:
+    atomic_write_json(ws.datasets / plans / plan["plan_id"] / "plan.json", plan)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+from trainer.backends import hosted_common
 from trainer.backends.hosted_common import as_dpo, make_suffix
 from trainer.backends.together import NAME, PROVIDER
 from trainer.backends.together.client import endpoint
@@ -257,18 +257,13 @@ def make_plan(
 
 def plan_folder(ws: Workspace, plan_id: str) -> Path | None:
     """The folder of plan `plan_id`, or None when there is no such Together plan."""
-    if not re.fullmatch(r"[0-9a-f]{12}", str(plan_id)):
-        return None
-    folder = ws.datasets / PLANS / plan_id
-    return folder if (folder / "plan.json").is_file() else None
+    return hosted_common.plan_folder(ws, PLANS, plan_id)
 
 
 def load_plan(ws: Workspace, plan_id: str) -> dict[str, Any]:
-    folder = plan_folder(ws, plan_id)
-    if folder is None:
-        raise UserError(f"There is no Together plan {plan_id}; ask for a new plan (e.g. 'fine-tune this on together').")
-    return dict(read_json(folder / "plan.json"))
+    missing = f"There is no Together plan {plan_id}; ask for a new plan (e.g. 'fine-tune this on together')."
+    return hosted_common.load_plan(ws, PLANS, plan_id, missing)
 
 
 def save_plan(ws: Workspace, plan: dict[str, Any]) -> None:
-    atomic_write_json(ws.datasets / PLANS / plan["plan_id"] / "plan.json", plan)
+    hosted_common.save_plan(ws, PLANS, plan)
