@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 from trainer.backends import hosted_follow, hosted_job
 from trainer.backends.base import HostedBackend, RunStatus
 from trainer.backends.hosted_common import plan_folder
-from trainer.backends.hosted_follow import Provider
 from trainer.backends.hosted_job import JobSteps
 from trainer.core.workspace import Workspace
 from trainer.store.registry import Registry
@@ -21,12 +20,8 @@ from trainer.store.registry import Registry
 class WiredHostedBackend(HostedBackend):
     """A hosted backend made of the shared confirm/cancel (hosted_job) and follower (hosted_follow)."""
 
-    # The backend's follower: its client, its one poll, its process module.
-    follower: ClassVar[Provider]
-    # The backend's own steps of confirming and cancelling a job.
+    # The backend's own steps of confirming and cancelling a job, with its follower (client, poll, process).
     steps: ClassVar[JobSteps]
-    # What the backend's run status adds from progress.json.
-    progress_keys: ClassVar[tuple[str, ...]]
     # The folder under the workspace's datasets that holds the backend's plans.
     plans: ClassVar[str]
 
@@ -38,14 +33,14 @@ class WiredHostedBackend(HostedBackend):
 
     def status(self, ws: Workspace, registry: Registry, run_id: int) -> RunStatus:
         # Also re-attaches a follower to a job still running.
-        return hosted_follow.status(self.follower, ws, registry, run_id, self.progress_keys)
+        return hosted_follow.status(self.steps.follower, ws, registry, run_id)
 
     def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> RunStatus:
         hosted_job.cancel(self.steps, ws, registry, run_id, None)
         return self.status(ws, registry, run_id)
 
     def reattach(self, ws: Workspace, registry: Registry) -> list[int]:
-        return hosted_follow.reattach_all(self.follower, ws, registry)
+        return hosted_follow.reattach_all(self.steps.follower, ws, registry)
 
     def follower_alive(self, pid: int | None) -> bool:
-        return hosted_follow.follower_alive(self.follower, pid)
+        return hosted_follow.follower_alive(self.steps.follower, pid)

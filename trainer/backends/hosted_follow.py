@@ -21,6 +21,7 @@ from typing import Any
 
 from trainer.backends.base import RunStatus
 from trainer.backends.hosted_client import env_number
+from trainer.backends.hosted_common import RunFiles
 from trainer.core.errors import UserError
 from trainer.core.fileio import read_json_object, read_jsonl
 from trainer.core.processes import CHILDREN, child_env
@@ -43,11 +44,8 @@ class Provider:
     poll_env: str  # the environment variable that overrides the seconds between polls
     dropped_env: tuple[str, ...]  # environment the follower must not inherit (e.g. the client's debug logging)
     make_client: Callable[[], Any]
-    has_api_key: Callable[[], bool]
-    redact: Callable[[str], str]
-    read_record: Callable[[Path], dict[str, Any]]
-    write_progress: Callable[..., dict[str, Any]]
-    log: Callable[[Path, str], None]
+    files: RunFiles  # the run folder's job record, progress.json and follow.log (with the key redacted)
+    progress_keys: tuple[str, ...]  # what the run's status adds from progress.json
     # Poll the job once, record what is new and return the progress (with "new_events", the new messages).
     sync_once: Callable[[Workspace, Registry, int, Any], dict[str, Any]]
 
@@ -66,11 +64,11 @@ def follow_forever(provider: Provider, run_dir: Path, db_path: Path, run_id: int
     except BlockingIOError:
         return 0  # another follower has this run
     registry.update_run(run_id, pid=os.getpid())
-    provider.log(run_dir, f"follower {os.getpid()} attached to run {run_id}")
+    provider.files.log(run_dir, f"follower {os.getpid()} attached to run {run_id}")
     try:
         client = provider.make_client()
     except UserError as error:
-        provider.log(run_dir, str(error))
+        provider.files.log(run_dir, str(error))
         return 2
     delay, failures = poll_seconds(provider), 0
     while True:
@@ -78,18 +76,18 @@ def follow_forever(provider: Provider, run_dir: Path, db_path: Path, run_id: int
             progress = provider.sync_once(ws, registry, run_id, client)
             failures = 0
             for message in progress.get("new_events", []):
-                provider.log(run_dir, f"event: {message}")
+                provider.files.log(run_dir, f"event: {message}")
         except UserError as error:
             # The client already retried; keep following at a slower pace (the job runs on regardless).
             failures += 1
-            provider.log(run_dir, f"poll failed ({failures}): {error}")
-            provider.write_progress(run_dir, last_error=str(error))
+            provider.files.log(run_dir, f"poll failed ({failures}): {error}")
+            provider.files.write_progress(run_dir, last_error=str(error))
         except Exception as error:  # noqa: BLE001 - a follower must not die on one odd answer
             failures += 1
-            said = provider.redact(str(error))[:300]
-            provider.log(run_dir, f"poll failed ({failures}): {type(error).__name__}: {said}")
+            said = provider.files.redact(str(error))[:300]
+            provider.files.log(run_dir, f"poll failed ({failures}): {type(error).__name__}: {said}")
         if registry.get_run(run_id)["status"] in FINISHED:
-            provider.log(run_dir, f"run {run_id} is {registry.get_run(run_id)['status']}; follower exits")
+            provider.files.log(run_dir, f"run {run_id} is {registry.get_run(run_id)['status']}; follower exits")
             return 0
         time.sleep(delay * min(8, 2**failures) if failures else delay)
 
@@ -105,12 +103,12 @@ def ensure_follower(provider: Provider, ws: Workspace, registry: Registry, run_i
     if run.get("backend") != provider.name or run["status"] in FINISHED:
         return None
     run_dir = ws.run_dir_of(run)
-    if not provider.read_record(run_dir).get("job_id"):
+    if not provider.files.read_record(run_dir).get("job_id"):
         return None
     if follower_alive(provider, run.get("pid")):
         return int(run["pid"])
-    if not provider.has_api_key():
-        provider.write_progress(
+    if not os.environ.get(provider.key_env):
+        provider.files.write_progress(
             run_dir, last_error=f"{provider.key_env} is not set, so this job is not followed; set it and ask again."
         )
         return None
@@ -159,31 +157,29 @@ def finish_success(
     chat API, with `ask` the backend's own chat call) and mark the run succeeded with `metrics`."""
     task = task_of(record)
     if task.hosted_trainable:
-        provider.write_progress(run_dir, phase="evaluating")
+        provider.files.write_progress(run_dir, phase="evaluating")
         try:
             evaluation = task.evaluate_hosted(run_dir, record, ask)
         except UserError as error:
             # The job itself succeeded and its model exists: the run stays succeeded, with the reason kept.
             metrics["evaluation_error"] = str(error)
-            provider.log(run_dir, f"evaluation failed: {error}")
+            provider.files.log(run_dir, f"evaluation failed: {error}")
         else:
             if evaluation is not None:
                 metrics.update(task.summary_metrics(evaluation))
-    provider.write_progress(run_dir, phase="done")
+    provider.files.write_progress(run_dir, phase="done")
     registry.update_run(run_id, status="succeeded", metrics=metrics, error=None)
 
 
-def status(
-    provider: Provider, ws: Workspace, registry: Registry, run_id: int, progress_keys: tuple[str, ...]
-) -> RunStatus:
+def status(provider: Provider, ws: Workspace, registry: Registry, run_id: int) -> RunStatus:
     """A hosted run's registry row merged with progress.json (the backend's `progress_keys` of it), the latest
     events and the job record; asking also re-attaches a follower to a job still running."""
     ensure_follower(provider, ws, registry, run_id)
     run = registry.get_run(run_id)
     run_dir = ws.run_dir_of(run)
     progress = read_json_object(run_dir / "progress.json")
-    record = provider.read_record(run_dir)
-    extra: dict[str, Any] = {key: progress.get(key) for key in progress_keys}
+    record = provider.files.read_record(run_dir)
+    extra: dict[str, Any] = {key: progress.get(key) for key in provider.progress_keys}
     extra["job_id"] = record.get("job_id")
     extra["fine_tuned_model"] = record.get("fine_tuned_model") or progress.get("fine_tuned_model")
     extra["events"] = read_jsonl(run_dir / "events.jsonl")

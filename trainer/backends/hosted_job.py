@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from trainer.backends.hosted_follow import Provider, ensure_follower
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
@@ -22,18 +22,14 @@ from trainer.store.runs import RunRecord
 class JobSteps:
     """One hosted backend's own steps, for the shared confirm and cancel."""
 
-    provider: str  # the provider as a sentence names it ("the OpenAI job", "the Together job")
-    make_client: Callable[[], Any]
+    provider_word: str  # the provider as a sentence names it ("the OpenAI job", "the Together job")
+    follower: Provider  # the backend's client, run files and follower
     load_plan: Callable[[Workspace, str], dict[str, Any]]
     save_plan: Callable[[Workspace, dict[str, Any]], None]
-    read_record: Callable[[Path], dict[str, Any]]
-    write_record: Callable[[Path, dict[str, Any]], None]
-    write_progress: Callable[..., dict[str, Any]]
     # Register the run of a plan and fill its folder (nothing is sent); return its id.
     create_run: Callable[[Workspace, Registry, dict[str, Any], str | None], int]
     # Upload the run's files and create its job, each at most once; return the updated record.
     submit: Callable[[Workspace, Registry, int, Any], dict[str, Any]]
-    ensure_follower: Callable[[Workspace, Registry, int], int | None]
     # Ask the provider to cancel job `job_id`; return the registry changes that say so.
     cancel_job: Callable[[Any, str], dict[str, Any]]
 
@@ -53,11 +49,11 @@ def confirm_plan(
     LLM tool, so a model cannot confirm on the user's behalf.
     """
     plan = steps.load_plan(ws, plan_id)
-    client = client or steps.make_client()  # fail on a missing key before a run is created
+    client = client or steps.follower.make_client()  # fail on a missing key before a run is created
     run_id = plan.get("run_id")
     if run_id is not None:
         run = registry.get_run(int(run_id))
-        record = steps.read_record(ws.run_dir_of(run))
+        record = steps.follower.files.read_record(ws.run_dir_of(run))
         if record.get("job_id") or run["status"] == "cancelled":
             return {"run_id": int(run_id), "job_id": record.get("job_id"), "status": run["status"], "repeated": True}
     else:
@@ -71,7 +67,7 @@ def confirm_plan(
         registry.update_run(run_id, status="failed", error=str(error))
         raise
     if follow:
-        steps.ensure_follower(ws, registry, run_id)
+        ensure_follower(steps.follower, ws, registry, run_id)
     run = registry.get_run(run_id)
     return {
         "run_id": run_id,
@@ -89,16 +85,18 @@ def cancel(steps: JobSteps, ws: Workspace, registry: Registry, run_id: int, clie
     """Cancel the run's job (or the run itself when no job was created yet); the status ends cancelled."""
     run = registry.get_run(run_id)
     run_dir = ws.run_dir_of(run)
-    record = steps.read_record(run_dir)
+    record = steps.follower.files.read_record(run_dir)
     if run["status"] in FINISHED:
         return run
     if not record.get("job_id"):
         # Recorded so that a later submit of this run (a second "yes") refuses instead of making a job.
         record["state"] = "cancelled"
-        steps.write_record(run_dir, record)
-        registry.update_run(run_id, status="cancelled", error=f"Cancelled before the {steps.provider} job was created.")
+        steps.follower.files.write_record(run_dir, record)
+        registry.update_run(
+            run_id, status="cancelled", error=f"Cancelled before the {steps.provider_word} job was created."
+        )
         return registry.get_run(run_id)
-    client = client or steps.make_client()
+    client = client or steps.follower.make_client()
     registry.update_run(run_id, **steps.cancel_job(client, record["job_id"]))
-    steps.write_progress(run_dir, job_status="cancelled", phase="cancelled")
+    steps.follower.files.write_progress(run_dir, job_status="cancelled", phase="cancelled")
     return registry.get_run(run_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.backends.hosted_backend import WiredHostedBackend
-from trainer.backends.openai import NAME, PROVIDER, follow, job, plan
+from trainer.backends.openai import NAME, PROVIDER, job, plan
 from trainer.backends.openai.errors import CLOSED_CODE
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED
@@ -27,9 +27,7 @@ class OpenAIBackend(WiredHostedBackend):
     # Settings only an OpenAI job uses ("auto" lets the API choose); the local training settings do not apply.
     own_fields = ("suffix", "n_epochs", "openai_batch_size", "learning_rate_multiplier")
 
-    follower = follow.PROVIDER
     steps = job.STEPS
-    progress_keys = follow.PROGRESS_KEYS
     plans = plan.PLANS
 
     def owns_model(self, model: str | None) -> bool:

@@ -17,9 +17,9 @@ from typing import Any
 from trainer.backends import hosted_follow
 from trainer.backends.hosted_follow import Provider, finish_success
 from trainer.backends.openai import NAME
-from trainer.backends.openai.client import KEY_ENV, has_api_key, make_client, redact
+from trainer.backends.openai.client import KEY_ENV, make_client, redact
 from trainer.backends.openai.errors import explained
-from trainer.backends.openai.record import log, read_record, write_progress, write_record
+from trainer.backends.openai.record import FILES, read_record, write_progress, write_record
 from trainer.core.fileio import atomic_write_json, read_jsonl
 from trainer.core.workspace import Workspace
 from trainer.store.registry import Registry
@@ -194,22 +194,14 @@ PROVIDER = Provider(
     poll_env="TUNECHAT_OPENAI_POLL_S",
     dropped_env=DROPPED_ENV,
     make_client=make_client,
-    has_api_key=has_api_key,
-    redact=redact,
-    read_record=read_record,
-    write_progress=write_progress,
-    log=log,
+    files=FILES,
+    progress_keys=PROGRESS_KEYS,
     sync_once=sync_once,
 )
 
 
 def follower_alive(pid: int | None) -> bool:
     return hosted_follow.follower_alive(PROVIDER, pid)
-
-
-def ensure_follower(ws: Workspace, registry: Registry, run_id: int) -> int | None:
-    """Start a follower for an active OpenAI run that has none; return its pid (None when not needed)."""
-    return hosted_follow.ensure_follower(PROVIDER, ws, registry, run_id)
 
 
 if __name__ == "__main__":

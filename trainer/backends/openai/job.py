@@ -22,10 +22,10 @@ from trainer.backends.hosted_job import JobSteps
 from trainer.backends.openai import NAME
 from trainer.backends.openai.client import endpoint, make_client
 from trainer.backends.openai.errors import closed_error, explained
-from trainer.backends.openai.follow import ensure_follower
+from trainer.backends.openai.follow import PROVIDER
 from trainer.backends.openai.models import lookup
 from trainer.backends.openai.plan import load_plan, save_plan
-from trainer.backends.openai.record import RECORD, read_record, write_progress, write_record
+from trainer.backends.openai.record import RECORD, read_record, write_record
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
@@ -158,16 +158,12 @@ def _cancel_job(client: Any, job_id: str) -> dict[str, Any]:
 
 # Confirm and cancel are shared by every hosted backend (trainer/backends/hosted_job.py).
 STEPS = JobSteps(
-    provider="OpenAI",
-    make_client=make_client,
+    provider_word="OpenAI",
+    follower=PROVIDER,
     load_plan=load_plan,
     save_plan=save_plan,
-    read_record=read_record,
-    write_record=write_record,
-    write_progress=write_progress,
     create_run=create_openai_run,
     submit=submit,
-    ensure_follower=ensure_follower,
     cancel_job=_cancel_job,
 )
 

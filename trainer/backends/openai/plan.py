@@ -27,7 +27,7 @@ from trainer.backends.openai import NAME, PROVIDER
 from trainer.backends.openai.client import endpoint
 from trainer.backends.openai.models import model_notes
 from trainer.core.errors import UserError
-from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json
+from trainer.core.fileio import atomic_write_text, read_json
 from trainer.core.workspace import Workspace
 from trainer.data.read import load_table
 from trainer.data.shapes import detect_shape
@@ -257,16 +257,7 @@ def make_plan(
         "confirmation_required": True,
         **labels_info,
     }
-    existing = folder / "plan.json"
-    if existing.is_file():
-        plan["run_id"] = read_json(existing).get("run_id")  # a plan already confirmed stays tied to its run
-    atomic_write_json(existing, plan)
-    return plan
-
-
-def plan_folder(ws: Workspace, plan_id: str) -> Path | None:
-    """The folder of plan `plan_id` (its JSONL files and plan.json), or None when there is no such plan."""
-    return hosted_common.plan_folder(ws, PLANS, plan_id)
+    return hosted_common.write_plan(folder, plan)
 
 
 def load_plan(ws: Workspace, plan_id: str) -> dict[str, Any]:

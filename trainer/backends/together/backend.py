@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.backends.hosted_backend import WiredHostedBackend
-from trainer.backends.together import NAME, PROVIDER, follow, job, plan
+from trainer.backends.together import NAME, PROVIDER, job, plan
 from trainer.backends.together.prices import DEFAULT_MODEL, known_model
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED
@@ -27,9 +27,7 @@ class TogetherBackend(WiredHostedBackend):
     # Settings only a Together job uses; the local training settings do not apply.
     own_fields = ("suffix", "n_epochs", "together_learning_rate", "together_batch_size", "together_training")
 
-    follower = follow.PROVIDER
     steps = job.STEPS
-    progress_keys = follow.PROGRESS_KEYS
     plans = plan.PLANS
 
     def owns_model(self, model: str | None) -> bool:

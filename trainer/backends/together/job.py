@@ -21,9 +21,9 @@ from trainer.backends.hosted_job import JobSteps
 from trainer.backends.together import NAME
 from trainer.backends.together.client import endpoint, make_client
 from trainer.backends.together.errors import explain, explained
-from trainer.backends.together.follow import ensure_follower, job_field, tunechat_status
+from trainer.backends.together.follow import PROVIDER, job_field, tunechat_status
 from trainer.backends.together.plan import load_plan, save_plan
-from trainer.backends.together.record import read_record, write_progress, write_record
+from trainer.backends.together.record import read_record, write_record
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.store.registry import Registry
@@ -155,16 +155,12 @@ def _cancel_job(client: Any, job_id: str) -> dict[str, Any]:
 
 # Confirm and cancel are shared by every hosted backend (trainer/backends/hosted_job.py).
 STEPS = JobSteps(
-    provider="Together",
-    make_client=make_client,
+    provider_word="Together",
+    follower=PROVIDER,
     load_plan=load_plan,
     save_plan=save_plan,
-    read_record=read_record,
-    write_record=write_record,
-    write_progress=write_progress,
     create_run=create_together_run,
     submit=submit,
-    ensure_follower=ensure_follower,
     cancel_job=_cancel_job,
 )
 

@@ -24,7 +24,7 @@ from trainer.backends.together import NAME, PROVIDER
 from trainer.backends.together.client import endpoint
 from trainer.backends.together.prices import DEFAULT_MODEL, PRICES_FILE, known_model, price_for, price_table
 from trainer.core.errors import UserError
-from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json
+from trainer.core.fileio import atomic_write_text
 from trainer.core.workspace import Workspace
 from trainer.data import kinds
 from trainer.data.read import load_table
@@ -248,16 +248,7 @@ def make_plan(
         "confirmation_required": True,
         **details,
     }
-    existing = folder / "plan.json"
-    if existing.is_file():
-        plan["run_id"] = read_json(existing).get("run_id")  # a plan already confirmed stays tied to its run
-    atomic_write_json(existing, plan)
-    return plan
-
-
-def plan_folder(ws: Workspace, plan_id: str) -> Path | None:
-    """The folder of plan `plan_id`, or None when there is no such Together plan."""
-    return hosted_common.plan_folder(ws, PLANS, plan_id)
+    return hosted_common.write_plan(folder, plan)
 
 
 def load_plan(ws: Workspace, plan_id: str) -> dict[str, Any]:
