@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import re
 import threading
 import time
@@ -348,19 +347,14 @@ def point_client_at(server: FakeTogether, monkeypatch: Any, key: str) -> FakeTog
 def together_api(monkeypatch: Any, home: Path, capfd: Any, key: str, **options: Any) -> Iterator[FakeTogether]:
     """The loopback server with the environment pointing the client at it and `key` (a canary) as the API key;
     afterwards the followers are ended and the key must be in no file of the workspace nor the captured output."""
-    from trainer.backends.together import NAME
-    from trainer.backends.together.follow import follower_alive
-    from trainer.store.registry import Registry
+    from hosted_runs import stop_followers
 
     server = point_client_at(FakeTogether(key=key, **options).start(), monkeypatch, key)
     try:
         yield server
     finally:
         server.stop()
-        if (home / "tunechat.db").is_file():
-            for run in Registry(home / "tunechat.db").list_runs():
-                if follower_alive(run.get("pid")) and run.get("backend") == NAME:
-                    os.kill(int(run["pid"]), 15)
+        stop_followers(home)
     leaks = [p for p in home.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
     assert leaks == [], f"the API key was written to {leaks}"
     out, err = capfd.readouterr()

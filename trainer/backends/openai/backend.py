@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trainer.backends.base import HostedBackend, RunStatus
-from trainer.backends.openai import NAME, PROVIDER, follow, job, plan
+from trainer.backends.hosted_backend import WiredHostedBackend
+from trainer.backends.openai import NAME, PROVIDER, job, plan
 from trainer.backends.openai.errors import CLOSED_CODE
 from trainer.core.workspace import Workspace
-from trainer.store.registry import FINISHED, Registry
+from trainer.store.registry import FINISHED
 
 # "on OpenAI", "through the OpenAI API": fine-tune through the API rather than on this machine.
 NAMED = re.compile(r"\b(open ?ai|via the api|through the api|hosted)\b", re.IGNORECASE)
@@ -19,13 +19,16 @@ NAMED = re.compile(r"\b(open ?ai|via the api|through the api|hosted)\b", re.IGNO
 MODEL_IN_TEXT = re.compile(r"\b(gpt-[\w.-]*\w|ft:[\w.:-]*\w|o4-mini[\w.-]*|davinci-002|babbage-002)\b", re.IGNORECASE)
 
 
-class OpenAIBackend(HostedBackend):
+class OpenAIBackend(WiredHostedBackend):
     name = NAME
     title = "the OpenAI fine-tuning API"
     provider = PROVIDER
     default_model = plan.DEFAULT_MODEL
     # Settings only an OpenAI job uses ("auto" lets the API choose); the local training settings do not apply.
     own_fields = ("suffix", "n_epochs", "openai_batch_size", "learning_rate_multiplier")
+
+    steps = job.STEPS
+    plans = plan.PLANS
 
     def owns_model(self, model: str | None) -> bool:
         return plan.is_openai_model(model)
@@ -39,25 +42,6 @@ class OpenAIBackend(HostedBackend):
 
     def plan(self, ws: Workspace, path: Path, model: str | None, settings: dict[str, Any]) -> dict[str, Any]:
         return plan.make_plan(ws, path, model, settings)
-
-    def owns_plan(self, ws: Workspace, plan_id: str) -> bool:
-        return plan.plan_folder(ws, plan_id) is not None
-
-    def confirm(self, ws: Workspace, registry: Registry, plan_id: str, session_id: str | None = None) -> dict[str, Any]:
-        return job.confirm_plan(ws, registry, plan_id, session_id=session_id)
-
-    def status(self, ws: Workspace, registry: Registry, run_id: int) -> RunStatus:
-        return follow.status(ws, registry, run_id)  # also re-attaches a follower to a job still running
-
-    def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> RunStatus:
-        job.cancel(ws, registry, run_id)
-        return self.status(ws, registry, run_id)
-
-    def reattach(self, ws: Workspace, registry: Registry) -> list[int]:
-        return follow.reattach_all(ws, registry)
-
-    def follower_alive(self, pid: int | None) -> bool:
-        return follow.follower_alive(pid)
 
     def diagnose(self, run: Mapping[str, Any]) -> dict[str, Any] | None:
         run_id, error = run["id"], str(run.get("error") or "")

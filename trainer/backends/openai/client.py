@@ -11,24 +11,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from trainer.backends.hosted_client import redact_key, retries_and_timeout
 from trainer.core.errors import UserError
 
-# The client's default is 2; a fine-tuning upload or create is worth a few more tries.
-DEFAULT_MAX_RETRIES = 5
-# Seconds per request; uploads of large files need more than a chat request.
-DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-
-
-def _env_number(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        return default
+KEY_ENV = "OPENAI_API_KEY"
 
 
 def has_api_key() -> bool:
-    return bool(os.environ.get("OPENAI_API_KEY"))
+    return bool(os.environ.get(KEY_ENV))
 
 
 def make_client(max_retries: int | None = None, timeout: float | None = None) -> Any:
@@ -40,10 +31,7 @@ def make_client(max_retries: int | None = None, timeout: float | None = None) ->
             "OPENAI_API_KEY is not set, so tunechat cannot reach the OpenAI API; set it in the environment "
             "tunechat runs in (and OPENAI_BASE_URL for Azure OpenAI or a compatible provider) and try again."
         )
-    retries = int(
-        max_retries if max_retries is not None else _env_number("TUNECHAT_OPENAI_MAX_RETRIES", DEFAULT_MAX_RETRIES)
-    )
-    seconds = float(timeout if timeout is not None else _env_number("TUNECHAT_OPENAI_TIMEOUT", DEFAULT_TIMEOUT_S))
+    retries, seconds = retries_and_timeout("TUNECHAT_OPENAI", max_retries, timeout)
     return openai.OpenAI(max_retries=retries, timeout=seconds)
 
 
@@ -54,7 +42,4 @@ def endpoint() -> str:
 
 def redact(text: str) -> str:
     """`text` with the API key (if it appears at all) replaced, for anything that is written or shown."""
-    key = os.environ.get("OPENAI_API_KEY")
-    if key and len(key) >= 4 and key in text:
-        text = text.replace(key, "[redacted]")
-    return text
+    return redact_key(text, KEY_ENV)

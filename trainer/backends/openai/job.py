@@ -15,19 +15,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from trainer.backends import hosted_job
 from trainer.backends.base import HostedClosed
 from trainer.backends.hosted_common import copy_files, create_hosted_run
+from trainer.backends.hosted_job import JobSteps
 from trainer.backends.openai import NAME
 from trainer.backends.openai.client import endpoint, make_client
 from trainer.backends.openai.errors import closed_error, explained
-from trainer.backends.openai.follow import ensure_follower
+from trainer.backends.openai.follow import PROVIDER
 from trainer.backends.openai.models import lookup
 from trainer.backends.openai.plan import load_plan, save_plan
-from trainer.backends.openai.record import RECORD, read_record, write_progress, write_record
+from trainer.backends.openai.record import RECORD, read_record, write_record
 from trainer.core.errors import UserError
 from trainer.core.workspace import Workspace
 from trainer.store.registry import FINISHED, Registry
-from trainer.store.runs import RunRecord
 
 METADATA_KEY = "tunechat_run"
 
@@ -149,6 +150,24 @@ def _created(registry: Registry, run_id: int, run_dir: Path, record: dict[str, A
     return record
 
 
+def _cancel_job(client: Any, job_id: str) -> dict[str, Any]:
+    with explained(f"cancelling job {job_id}"):
+        job = client.fine_tuning.jobs.cancel(job_id)
+    return {"status": job.status if job.status in FINISHED else "cancelled"}
+
+
+# Confirm and cancel are shared by every hosted backend (trainer/backends/hosted_job.py).
+STEPS = JobSteps(
+    provider_word="OpenAI",
+    follower=PROVIDER,
+    load_plan=load_plan,
+    save_plan=save_plan,
+    create_run=create_openai_run,
+    submit=submit,
+    cancel_job=_cancel_job,
+)
+
+
 def confirm_plan(
     ws: Workspace,
     registry: Registry,
@@ -157,59 +176,5 @@ def confirm_plan(
     client: Any | None = None,
     follow: bool = True,
 ) -> dict[str, Any]:
-    """The user said yes: create the run (once per plan), upload, create the job, start following it.
-
-    Called from code that saw the user's own confirmation (guided mode, the CLI prompt, --yes); it is
-    not an LLM tool, so a model cannot confirm on the user's behalf.
-    """
-    plan = load_plan(ws, plan_id)
-    client = client or make_client()  # fail on a missing key before a run is created
-    run_id = plan.get("run_id")
-    if run_id is not None:
-        run = registry.get_run(int(run_id))
-        record = read_record(ws.run_dir_of(run))
-        if record.get("job_id") or run["status"] == "cancelled":
-            return {"run_id": int(run_id), "job_id": record.get("job_id"), "status": run["status"], "repeated": True}
-    else:
-        run_id = create_openai_run(ws, registry, plan, session_id)
-        plan["run_id"] = run_id
-        save_plan(ws, plan)
-    run_id = int(run_id)
-    try:
-        record = submit(ws, registry, run_id, client)
-    except UserError as error:
-        registry.update_run(run_id, status="failed", error=str(error))
-        raise
-    if follow:
-        ensure_follower(ws, registry, run_id)
-    run = registry.get_run(run_id)
-    return {
-        "run_id": run_id,
-        "job_id": record["job_id"],
-        "status": run["status"],
-        "model": record["model"],
-        "method": record["method"],
-        "training_file_id": record["training_file_id"],
-        "validation_file_id": record.get("validation_file_id"),
-        "run_dir": str(ws.run_dir_of(run)),
-    }
-
-
-def cancel(ws: Workspace, registry: Registry, run_id: int, client: Any | None = None) -> RunRecord:
-    """Cancel the run's job (or the run itself when no job was created yet); the status ends cancelled."""
-    run = registry.get_run(run_id)
-    run_dir = ws.run_dir_of(run)
-    record = read_record(run_dir)
-    if run["status"] in FINISHED:
-        return run
-    if not record.get("job_id"):
-        record["state"] = "cancelled"
-        write_record(run_dir, record)
-        registry.update_run(run_id, status="cancelled", error="Cancelled before the OpenAI job was created.")
-        return registry.get_run(run_id)
-    client = client or make_client()
-    with explained(f"cancelling job {record['job_id']}"):
-        job = client.fine_tuning.jobs.cancel(record["job_id"])
-    registry.update_run(run_id, status=job.status if job.status in FINISHED else "cancelled")
-    write_progress(run_dir, job_status="cancelled", phase="cancelled")
-    return registry.get_run(run_id)
+    """The user said yes: create the run (once per plan), upload, create the job, start following it."""
+    return hosted_job.confirm_plan(STEPS, ws, registry, plan_id, session_id, client, follow)

@@ -21,12 +21,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from trainer.backends import hosted_common
 from trainer.backends.hosted_common import as_dpo, make_suffix
 from trainer.backends.openai import NAME, PROVIDER
 from trainer.backends.openai.client import endpoint
 from trainer.backends.openai.models import model_notes
 from trainer.core.errors import UserError
-from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json
+from trainer.core.fileio import atomic_write_text, read_json
 from trainer.core.workspace import Workspace
 from trainer.data.read import load_table
 from trainer.data.shapes import detect_shape
@@ -49,6 +50,8 @@ DEFAULT_PRICES: dict[str, float] = {
     "gpt-4o-mini": 3.0,
 }
 PRICES_FILE = "openai_prices.json"
+# The folder under the workspace's datasets that holds OpenAI plans.
+PLANS = "openai-plans"
 # The dated snapshot fine-tuning takes (the alias is deprecated too; both shut down on 2027-01-14).
 DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
 # Model names that mean "the OpenAI backend" when a user names them in the chat.
@@ -198,7 +201,7 @@ def make_plan(
             + ([base_config.placeholders] if base_config.placeholders else [])
         ).encode()
     ).hexdigest()[:12]
-    folder = ws.datasets / "openai-plans" / digest
+    folder = ws.datasets / PLANS / digest
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for name in ("train", "validation", "test"):
@@ -254,29 +257,13 @@ def make_plan(
         "confirmation_required": True,
         **labels_info,
     }
-    existing = folder / "plan.json"
-    if existing.is_file():
-        plan["run_id"] = read_json(existing).get("run_id")  # a plan already confirmed stays tied to its run
-    atomic_write_json(existing, plan)
-    return plan
-
-
-def plan_folder(ws: Workspace, plan_id: str) -> Path | None:
-    """The folder of plan `plan_id` (its JSONL files and plan.json), or None when there is no such plan."""
-    if not re.fullmatch(r"[0-9a-f]{12}", str(plan_id)):
-        return None
-    folder = ws.datasets / "openai-plans" / plan_id
-    return folder if (folder / "plan.json").is_file() else None
+    return hosted_common.write_plan(folder, plan)
 
 
 def load_plan(ws: Workspace, plan_id: str) -> dict[str, Any]:
-    folder = plan_folder(ws, plan_id)
-    if folder is None:
-        raise UserError(
-            f"There is no OpenAI plan {plan_id}; ask for a new plan (e.g. 'fine-tune gpt-4.1-mini on this')."
-        )
-    return dict(read_json(folder / "plan.json"))
+    missing = f"There is no OpenAI plan {plan_id}; ask for a new plan (e.g. 'fine-tune gpt-4.1-mini on this')."
+    return hosted_common.load_plan(ws, PLANS, plan_id, missing)
 
 
 def save_plan(ws: Workspace, plan: dict[str, Any]) -> None:
-    atomic_write_json(ws.datasets / "openai-plans" / plan["plan_id"] / "plan.json", plan)
+    hosted_common.save_plan(ws, PLANS, plan)

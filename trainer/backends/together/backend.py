@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trainer.backends.base import HostedBackend, RunStatus
-from trainer.backends.together import NAME, PROVIDER, follow, job, plan
+from trainer.backends.hosted_backend import WiredHostedBackend
+from trainer.backends.together import NAME, PROVIDER, job, plan
 from trainer.backends.together.prices import DEFAULT_MODEL, known_model
 from trainer.core.workspace import Workspace
-from trainer.store.registry import FINISHED, Registry
+from trainer.store.registry import FINISHED
 
 # "on Together", "with together.ai", "Together AI": "together" alone is an everyday word ("train them together").
 NAMED = re.compile(r"\b(?:on|with|via|through|using|at|to)\s+together\b|\btogether(?:\.ai|\s+ai)\b", re.IGNORECASE)
@@ -19,13 +19,16 @@ NAMED = re.compile(r"\b(?:on|with|via|through|using|at|to)\s+together\b|\btogeth
 HUB_ID = re.compile(r"\b([\w.-]+/[\w.-]*\w)")
 
 
-class TogetherBackend(HostedBackend):
+class TogetherBackend(WiredHostedBackend):
     name = NAME
     title = "Together AI's fine-tuning API"
     provider = PROVIDER
     default_model = DEFAULT_MODEL
     # Settings only a Together job uses; the local training settings do not apply.
     own_fields = ("suffix", "n_epochs", "together_learning_rate", "together_batch_size", "together_training")
+
+    steps = job.STEPS
+    plans = plan.PLANS
 
     def owns_model(self, model: str | None) -> bool:
         # Only Together's own "-Reference" names: the other base models in its table are hub ids a local run
@@ -43,25 +46,6 @@ class TogetherBackend(HostedBackend):
 
     def plan(self, ws: Workspace, path: Path, model: str | None, settings: dict[str, Any]) -> dict[str, Any]:
         return plan.make_plan(ws, path, model, settings)
-
-    def owns_plan(self, ws: Workspace, plan_id: str) -> bool:
-        return plan.plan_folder(ws, plan_id) is not None
-
-    def confirm(self, ws: Workspace, registry: Registry, plan_id: str, session_id: str | None = None) -> dict[str, Any]:
-        return job.confirm_plan(ws, registry, plan_id, session_id=session_id)
-
-    def status(self, ws: Workspace, registry: Registry, run_id: int) -> RunStatus:
-        return follow.status(ws, registry, run_id)  # also re-attaches a follower to a job still running
-
-    def stop(self, ws: Workspace, registry: Registry, run_id: int, grace_s: float | None = None) -> RunStatus:
-        job.cancel(ws, registry, run_id)
-        return self.status(ws, registry, run_id)
-
-    def reattach(self, ws: Workspace, registry: Registry) -> list[int]:
-        return follow.reattach_all(ws, registry)
-
-    def follower_alive(self, pid: int | None) -> bool:
-        return follow.follower_alive(pid)
 
     def diagnose(self, run: Mapping[str, Any]) -> dict[str, Any] | None:
         run_id, error = run["id"], str(run.get("error") or "")

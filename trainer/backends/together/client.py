@@ -11,20 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from trainer.backends.hosted_client import redact_key, retries_and_timeout
 from trainer.core.errors import UserError
 
-DEFAULT_MAX_RETRIES = 5
-# Seconds per request; uploads of large files need more than a chat request.
-DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_BASE_URL = "https://api.together.ai"
 KEY_ENV = "TOGETHER_API_KEY"
-
-
-def _env_number(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        return default
 
 
 def has_api_key() -> bool:
@@ -40,10 +31,7 @@ def make_client(max_retries: int | None = None, timeout: float | None = None) ->
             f"{KEY_ENV} is not set, so tunechat cannot reach Together AI; set it in the environment tunechat runs "
             "in (and TOGETHER_BASE_URL for another endpoint) and try again."
         )
-    retries = int(
-        max_retries if max_retries is not None else _env_number("TUNECHAT_TOGETHER_MAX_RETRIES", DEFAULT_MAX_RETRIES)
-    )
-    seconds = float(timeout if timeout is not None else _env_number("TUNECHAT_TOGETHER_TIMEOUT", DEFAULT_TIMEOUT_S))
+    retries, seconds = retries_and_timeout("TUNECHAT_TOGETHER", max_retries, timeout)
     return together.Together(max_retries=retries, timeout=seconds)
 
 
@@ -54,7 +42,4 @@ def endpoint() -> str:
 
 def redact(text: str) -> str:
     """`text` with the API key (if it appears at all) replaced, for anything that is written or shown."""
-    key = os.environ.get(KEY_ENV)
-    if key and len(key) >= 4 and key in text:
-        text = text.replace(key, "[redacted]")
-    return text
+    return redact_key(text, KEY_ENV)

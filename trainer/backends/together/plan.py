@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+from trainer.backends import hosted_common
 from trainer.backends.hosted_common import as_dpo, make_suffix
 from trainer.backends.together import NAME, PROVIDER
 from trainer.backends.together.client import endpoint
 from trainer.backends.together.prices import DEFAULT_MODEL, PRICES_FILE, known_model, price_for, price_table
 from trainer.core.errors import UserError
-from trainer.core.fileio import atomic_write_json, atomic_write_text, read_json
+from trainer.core.fileio import atomic_write_text
 from trainer.core.workspace import Workspace
 from trainer.data import kinds
 from trainer.data.read import load_table
@@ -248,27 +248,13 @@ def make_plan(
         "confirmation_required": True,
         **details,
     }
-    existing = folder / "plan.json"
-    if existing.is_file():
-        plan["run_id"] = read_json(existing).get("run_id")  # a plan already confirmed stays tied to its run
-    atomic_write_json(existing, plan)
-    return plan
-
-
-def plan_folder(ws: Workspace, plan_id: str) -> Path | None:
-    """The folder of plan `plan_id`, or None when there is no such Together plan."""
-    if not re.fullmatch(r"[0-9a-f]{12}", str(plan_id)):
-        return None
-    folder = ws.datasets / PLANS / plan_id
-    return folder if (folder / "plan.json").is_file() else None
+    return hosted_common.write_plan(folder, plan)
 
 
 def load_plan(ws: Workspace, plan_id: str) -> dict[str, Any]:
-    folder = plan_folder(ws, plan_id)
-    if folder is None:
-        raise UserError(f"There is no Together plan {plan_id}; ask for a new plan (e.g. 'fine-tune this on together').")
-    return dict(read_json(folder / "plan.json"))
+    missing = f"There is no Together plan {plan_id}; ask for a new plan (e.g. 'fine-tune this on together')."
+    return hosted_common.load_plan(ws, PLANS, plan_id, missing)
 
 
 def save_plan(ws: Workspace, plan: dict[str, Any]) -> None:
-    atomic_write_json(ws.datasets / PLANS / plan["plan_id"] / "plan.json", plan)
+    hosted_common.save_plan(ws, PLANS, plan)
