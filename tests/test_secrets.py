@@ -110,6 +110,9 @@ def test_a_session_through_every_tool_leaks_the_key_nowhere(
 
         chat.send("what files do I have?", tool_call("list_files"), say("One."), files=[reviews_tsv])
         chat.tool("look at it", "inspect_data", file="reviews.tsv")
+        chat.tool(
+            "I want to sort reviews by mood", "advise_method", description="sort reviews by mood", file="reviews.tsv"
+        )
         chat.tool("remove duplicates", "prepare_data", file="reviews.tsv", dedupe=True)
         (dataset,) = [p.name for p in assistant.workspace.datasets.iterdir()]
         chat.tool("what would you propose?", "propose_plan", **plan)
