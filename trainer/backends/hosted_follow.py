@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,24 @@ def main(provider: Provider, argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", type=int, required=True)
     args = parser.parse_args(argv)
     return follow_forever(provider, args.run_dir, args.db, args.run_id)
+
+
+def chat_asker(
+    client: Any, record: dict[str, Any], explained: Callable[[str], AbstractContextManager[Any]], length_field: str
+) -> Callable[..., str]:
+    """A hosted evaluation's way to ask a model (the tuned one, or with base=True the one it was tuned from) one
+    greedy question through the provider's OpenAI-style chat API; `length_field` is how that API names the answer's
+    length limit (OpenAI: max_completion_tokens, Together: max_tokens)."""
+
+    def ask(messages: list[dict[str, Any]], *, max_tokens: int = 16, base: bool = False) -> str:
+        model = record["model"] if base else record["fine_tuned_model"]
+        with explained(f"asking {model} for a test prediction"):
+            answer = client.chat.completions.create(
+                model=model, messages=messages, temperature=0, **{length_field: max_tokens}
+            )
+        return str(answer.choices[0].message.content or "")
+
+    return ask
 
 
 def finish_success(

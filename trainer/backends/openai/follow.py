@@ -174,14 +174,7 @@ def _finish_success(
         "train_seconds": (job.finished_at - job.created_at) if job.finished_at else None,
     }
 
-    def ask(messages: list[dict[str, Any]], *, max_tokens: int = 16, base: bool = False) -> str:
-        model = record["model"] if base else record["fine_tuned_model"]
-        with explained(f"asking {model} for a test prediction"):
-            answer = client.chat.completions.create(
-                model=model, messages=messages, temperature=0, max_completion_tokens=max_tokens
-            )
-        return str(answer.choices[0].message.content or "")
-
+    ask = hosted_follow.chat_asker(client, record, explained, "max_completion_tokens")
     finish_success(PROVIDER, registry, run_id, run_dir, record, metrics, ask)
 
 

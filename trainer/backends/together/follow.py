@@ -182,14 +182,7 @@ def _finish_success(
         "valid_loss": progress.get("valid_loss"),
     }
 
-    def ask(messages: list[dict[str, Any]], *, max_tokens: int = 16, base: bool = False) -> str:
-        model = record["model"] if base else record["fine_tuned_model"]
-        with explained(f"asking {model} for a test prediction"):
-            answer = client.chat.completions.create(
-                model=model, messages=messages, temperature=0, max_tokens=max_tokens
-            )
-        return str(answer.choices[0].message.content or "")
-
+    ask = hosted_follow.chat_asker(client, record, explained, "max_tokens")
     finish_success(PROVIDER, registry, run_id, run_dir, record, metrics, ask)
 
 
