@@ -8,8 +8,9 @@ pulled by the words requests share. On the first 300 examples, the read-out 4-fo
 86% of the time, neighbours (mean similarity of the 3 nearest, leave-one-out) 60%. The model, the examples'
 embeddings and the read-out are made once per process, on the first message the rules do not settle.
 
-Misspelt words ("stauts", "deplyo") are first mended to the nearest word of the examples when they are one edit
-away (two for long words) and are not words the model knows: a cheap repair that keeps real words as they are.
+Chat shorthand ("whats", "pls") is written out, and misspelt words ("stauts", "deplyo") are mended to the
+nearest word of the examples when they are one edit away (two for long words) and are not words the model knows: a
+cheap repair that keeps real words as they are.
 """
 
 from __future__ import annotations
@@ -27,6 +28,31 @@ READOUT_C = 30.0
 WORD = re.compile(r"[a-z]+")
 # Words a misspelling is mended to besides those of the examples.
 EXTRA_WORDS = ("training", "trained", "evaluate", "classifier", "deploy", "status", "compare", "help", "stop")
+# Chat shorthand and contractions typed without the apostrophe, which the model's tokenizer reads as unknown words
+# ("whats" as "what" + "##s"): written out, they mean what the examples say.
+SHORTHAND = {
+    "whats": "what's",
+    "hows": "how's",
+    "wheres": "where's",
+    "whos": "who's",
+    "thats": "that's",
+    "ive": "i've",
+    "dont": "don't",
+    "doesnt": "doesn't",
+    "didnt": "didn't",
+    "cant": "can't",
+    "wont": "won't",
+    "isnt": "isn't",
+    "wasnt": "wasn't",
+    "youre": "you're",
+    "theres": "there's",
+    "pls": "please",
+    "plz": "please",
+    "thx": "thanks",
+    "ty": "thank you",
+    "u": "you",
+    "ur": "your",
+}
 
 
 @dataclass(frozen=True)
@@ -92,6 +118,8 @@ def mend_typos(text: str) -> str:
 
     def mend(match: re.Match[str]) -> str:
         word = match.group(0)
+        if word in SHORTHAND:
+            return SHORTHAND[word]
         if len(word) < 4 or word in ours or word in known:
             return word
         limit = 1 if len(word) < 7 else 2
