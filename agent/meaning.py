@@ -23,8 +23,9 @@ from typing import Any
 from agent.intent_examples import EXAMPLES
 from trainer.plan.meaning import embed, tokenizer
 
-# The read-out's inverse regularisation, chosen by cross-validation on the examples (10, 30, 100 tried).
-READOUT_C = 30.0
+# The read-out's inverse regularisation, chosen by 4-fold cross-validation on the examples: with about 1,020 of them
+# it was right 87.5% of the time at C=10, 88.3% at 30, 88.7% at 100.
+READOUT_C = 100.0
 WORD = re.compile(r"[a-z]+")
 # Words a misspelling is mended to besides those of the examples.
 EXTRA_WORDS = ("training", "trained", "evaluate", "classifier", "deploy", "status", "compare", "help", "stop")
@@ -150,6 +151,9 @@ DOUBT = 0.1
 BROAD_RULES = frozenset({"train", "go", "inspect", "status", "evaluate", "list_runs", "stop", "deploy"})
 NOT_A_REQUEST = "other"
 SHELL_LINE = re.compile(r"\b[A-Z][A-Z0-9_]+=\S")
+# A reply that opens with a refusal ("nah", "not yet", "don't") never says yes to a plan, however close it is to one.
+REFUSAL = re.compile(r"^\W*(no|nah|nope|not|don'?t|never|wait|hold on)\b", re.IGNORECASE)
+YES = "go"
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,7 @@ def decide(message: str, by_rules: str) -> Decision:
     if by_rules in BROAD_RULES and ranking.score(by_rules) >= DOUBT:
         return Decision(by_rules)
     (best, p_best), (second, p_second) = ranking.best, ranking.runner_up
-    if best == NOT_A_REQUEST or p_best < SURE_ENOUGH:
+    if best == NOT_A_REQUEST or p_best < SURE_ENOUGH or (best == YES and REFUSAL.search(message)):
         return Decision(by_rules)
     if p_best - p_second < MARGIN and second != NOT_A_REQUEST:
         return Decision(best, ask=(best, second))

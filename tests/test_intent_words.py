@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from agent.intents import classify_by_rules, parse_placeholders
-from agent.meaning import mend_typos
+import pytest
+
+from agent import meaning
+from agent.intents import classify, classify_by_rules, parse_placeholders
+from agent.meaning import Ranking, mend_typos
 
 
 def test_a_preposition_after_call_it_names_nothing() -> None:
@@ -29,3 +32,11 @@ def test_go_live_is_not_a_yes_and_how_did_one_run_beat_another_explains() -> Non
 def test_picking_a_run_up_again_resumes_it() -> None:
     intent = classify_by_rules("pick up run 3 again")
     assert (intent.name, intent.run_ids) == ("resume", [3])
+
+
+def test_a_refusal_is_never_read_as_a_yes(monkeypatch: pytest.MonkeyPatch) -> None:
+    yes = Ranking([("go", 0.9), ("other", 0.05), ("stop", 0.05)])
+    monkeypatch.setattr(meaning, "rank", lambda message: yes)
+    for reply in ("nah", "not yet", "don't", "wait a sec"):
+        assert classify(reply).name == "unknown"
+    assert classify("fire away").name == "go"
