@@ -10,6 +10,7 @@ intent was one of the two buttons). "other" rows (small talk) are understood whe
     python benchmarks/intent_paraphrases.py --dev      # the development set
     python benchmarks/intent_paraphrases.py --dev2     # the second development set, its rows to improve against
     python benchmarks/intent_paraphrases.py --dev2-kept  # its quarter kept aside, measured before and after only
+    python benchmarks/intent_paraphrases.py --dev3     # a third set, written after the second round, measured once
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.intents import Intent, classify, classify_by_rules  # noqa: E402
 from benchmarks.intent_dev import DEV  # noqa: E402
 from benchmarks.intent_dev2 import KEPT, TUNE  # noqa: E402
+from benchmarks.intent_dev3 import DEV3  # noqa: E402
 
 
 def understood(intent: Intent, expected: str, run_ids: list[int] | None) -> bool:
@@ -39,6 +41,8 @@ def _rows(args: argparse.Namespace) -> tuple[str, list[tuple[str, str, list[int]
         return "second development (rows to improve on)", TUNE
     if args.dev2_kept:
         return "second development (kept quarter)", KEPT
+    if args.dev3:
+        return "third development", DEV3
     from tests.intent_heldout import HELD_OUT
 
     return "held-out", HELD_OUT
@@ -50,6 +54,7 @@ def main() -> int:
     group.add_argument("--dev", action="store_true", help="measure the development set instead of the held-out one")
     group.add_argument("--dev2", action="store_true", help="measure the second development set's rows to improve on")
     group.add_argument("--dev2-kept", action="store_true", help="measure the second development set's kept quarter")
+    group.add_argument("--dev3", action="store_true", help="measure the third development set")
     args = parser.parse_args()
     name, rows = _rows(args)
     started = time.perf_counter()
