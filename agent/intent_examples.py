@@ -9,6 +9,8 @@ greeting is not mistaken for a request.
 
 from __future__ import annotations
 
+from agent.intent_examples_more import MORE_PHRASINGS
+
 _PHRASINGS: dict[str, str] = {
     "status": """
         how's the model doing | how are things going with it | how is it getting along
@@ -227,6 +229,12 @@ _PHRASINGS: dict[str, str] = {
 }
 
 EXAMPLES: dict[str, list[str]] = {
-    intent: [phrase.strip() for phrase in text.replace("\n", "|").split("|") if phrase.strip()]
+    intent: list(
+        dict.fromkeys(
+            phrase.strip()
+            for phrase in (text + "|" + MORE_PHRASINGS.get(intent, "")).replace("\n", "|").split("|")
+            if phrase.strip()
+        )
+    )
     for intent, text in _PHRASINGS.items()
 }

@@ -51,7 +51,7 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
         [r"\bfix (it|this|that|the run|runs?\s*#?\s*\d+)\b", r"\brelaunch\w*\b", r"^\s*try (it |that )?again\b"],
     ),
     # Run-history references: "resume the run that crashed", "retry the failed run".
-    ("resume", [r"\b(resume|retry)\b", r"\bcontinue\b.*\b(run|training)\b"]),
+    ("resume", [r"\b(resume|retry)\b", r"\bcontinue\b.*\b(run|training)\b", r"\bpick\b.*\bup\b.*\b(again|where)\b"]),
     # Before "stop" and "deploy": "stop serving run 2" takes an endpoint down, it does not stop a training run.
     (
         "undeploy",
@@ -77,6 +77,7 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
         [
             r"\bwhy\b.*\b(beat|beats|won|win|wins|better|worse|outperform\w*|lost|lose|loses|higher|lower)\b",
             r"\bwhat made\b.*\b(better|worse|win|won)\b",
+            r"\bhow (come|did)\b.*\b(beat|beats|outperform\w*)\b",
             r"\bexplain\b.*\b(comparison|difference\w*|runs?\b.*\b(and|vs\.?|versus)\b)",
             r"\bcompare\b.*\b(explain|why)\b",
         ],
@@ -115,7 +116,14 @@ INTENT_PATTERNS: list[tuple[str, list[str]]] = [
             r"\b(repeat|redo|rerun|re-run)\b",
         ],
     ),
-    ("go", [r"^\s*(go|go ahead|yes|yep|yeah|y|ok|okay|start|start it|do it|launch|proceed|run it|sounds good)\b"]),
+    # "go live" is a deployment, not a yes.
+    (
+        "go",
+        [
+            r"^\s*(go(?! live| online| public)|go ahead|yes|yep|yeah|y|ok|okay|start|start it|do it|launch|proceed|"
+            r"run it|sounds good)\b"
+        ],
+    ),
     ("train", [r"\b(fine[- ]?tun\w*|train\w*|classif\w*|build a model|make a model)\b"]),
     (
         "inspect",
@@ -181,8 +189,10 @@ PLACEHOLDER_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # "call it Nova by Acme": a maker right after the name.
 AFTER_NAME_AUTHOR = re.compile(r"\s+(?i:by|from)\s+" + VALUE)
 BRACED_VALUE = re.compile(r"\{\{\s*(\w+)\s*\}\}\s*(?:=|:|->|→|(?i:is|to|as))?\s*" + VALUE)
+# Not a name: "call it over http", "call the model from python" name nothing (a preposition is never a value).
 NOT_VALUES = frozenset(
-    "a an the it is of to and or on in at with this that me you my our your us them model assistant data file".split()
+    "a an the it is of to and or on in at with this that me you my our your us them model assistant data file"
+    " over from via through by using for into onto up out off about like as when if so".split()
 )
 SPLIT_PATTERN = re.compile(r"(\d+(?:\.\d+)?)\s*[/,:]\s*(\d+(?:\.\d+)?)(?:\s*[/,:]\s*(\d+(?:\.\d+)?))?")
 

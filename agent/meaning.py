@@ -8,8 +8,9 @@ pulled by the words requests share. On the first 300 examples, the read-out 4-fo
 86% of the time, neighbours (mean similarity of the 3 nearest, leave-one-out) 60%. The model, the examples'
 embeddings and the read-out are made once per process, on the first message the rules do not settle.
 
-Misspelt words ("stauts", "deplyo") are first mended to the nearest word of the examples when they are one edit
-away (two for long words) and are not words the model knows: a cheap repair that keeps real words as they are.
+Chat shorthand ("whats", "pls") is written out, and misspelt words ("stauts", "deplyo") are mended to the
+nearest word of the examples when they are one edit away (two for long words) and are not words the model knows: a
+cheap repair that keeps real words as they are.
 """
 
 from __future__ import annotations
@@ -22,11 +23,37 @@ from typing import Any
 from agent.intent_examples import EXAMPLES
 from trainer.plan.meaning import embed, tokenizer
 
-# The read-out's inverse regularisation, chosen by cross-validation on the examples (10, 30, 100 tried).
-READOUT_C = 30.0
+# The read-out's inverse regularisation, chosen by 4-fold cross-validation on the examples: with about 1,020 of them
+# it was right 87.5% of the time at C=10, 88.3% at 30, 88.7% at 100.
+READOUT_C = 100.0
 WORD = re.compile(r"[a-z]+")
 # Words a misspelling is mended to besides those of the examples.
 EXTRA_WORDS = ("training", "trained", "evaluate", "classifier", "deploy", "status", "compare", "help", "stop")
+# Chat shorthand and contractions typed without the apostrophe, which the model's tokenizer reads as unknown words
+# ("whats" as "what" + "##s"): written out, they mean what the examples say.
+SHORTHAND = {
+    "whats": "what's",
+    "hows": "how's",
+    "wheres": "where's",
+    "whos": "who's",
+    "thats": "that's",
+    "ive": "i've",
+    "dont": "don't",
+    "doesnt": "doesn't",
+    "didnt": "didn't",
+    "cant": "can't",
+    "wont": "won't",
+    "isnt": "isn't",
+    "wasnt": "wasn't",
+    "youre": "you're",
+    "theres": "there's",
+    "pls": "please",
+    "plz": "please",
+    "thx": "thanks",
+    "ty": "thank you",
+    "u": "you",
+    "ur": "your",
+}
 
 
 @dataclass(frozen=True)
@@ -92,6 +119,8 @@ def mend_typos(text: str) -> str:
 
     def mend(match: re.Match[str]) -> str:
         word = match.group(0)
+        if word in SHORTHAND:
+            return SHORTHAND[word]
         if len(word) < 4 or word in ours or word in known:
             return word
         limit = 1 if len(word) < 7 else 2
@@ -122,6 +151,9 @@ DOUBT = 0.1
 BROAD_RULES = frozenset({"train", "go", "inspect", "status", "evaluate", "list_runs", "stop", "deploy"})
 NOT_A_REQUEST = "other"
 SHELL_LINE = re.compile(r"\b[A-Z][A-Z0-9_]+=\S")
+# A reply that opens with a refusal ("nah", "not yet", "don't") never says yes to a plan, however close it is to one.
+REFUSAL = re.compile(r"^\W*(no|nah|nope|not|don'?t|never|wait|hold on)\b", re.IGNORECASE)
+YES = "go"
 
 
 @dataclass(frozen=True)
@@ -144,7 +176,7 @@ def decide(message: str, by_rules: str) -> Decision:
     if by_rules in BROAD_RULES and ranking.score(by_rules) >= DOUBT:
         return Decision(by_rules)
     (best, p_best), (second, p_second) = ranking.best, ranking.runner_up
-    if best == NOT_A_REQUEST or p_best < SURE_ENOUGH:
+    if best == NOT_A_REQUEST or p_best < SURE_ENOUGH or (best == YES and REFUSAL.search(message)):
         return Decision(by_rules)
     if p_best - p_second < MARGIN and second != NOT_A_REQUEST:
         return Decision(best, ask=(best, second))
