@@ -41,7 +41,7 @@ def test_held_out_paraphrases_are_understood_by_meaning() -> None:
 
     share = sum(understood(classify, *row) for row in HELD_OUT) / len(HELD_OUT)
     rules = sum(understood(classify_by_rules, *row) for row in HELD_OUT) / len(HELD_OUT)
-    assert share >= 0.9, share  # measured 0.92 (96 of 104); the goal is 0.95
+    assert share >= 0.95, share  # measured 0.971 (101 of 104)
     assert rules < 0.5  # the set is made of phrasing nobody wrote rules for
     # Every button the question offers is understood without doubt, with the runs it names.
     for intent in COMMANDS:
