@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import threading
 import time
-from collections import Counter, defaultdict
 from http.server import ThreadingHTTPServer
 from typing import Any
 
 from fake_openai_ft_http import api_error, handler_for, new_id
+from loopback_fakes import run_until_interrupted, word_vote_answer
 
 # What a model a job was tuned from answers to anything: it was never taught the data.
 BASE_ANSWER = "I am an AI assistant."
@@ -242,23 +241,7 @@ class FakeFineTuning:
             return BASE_ANSWER
         if job is None:
             raise KeyError(model)
-        votes: dict[str, Counter[str]] = defaultdict(Counter)
-        labels: Counter[str] = Counter()
-        for line in self.files[job["training_file"]]["content"].decode().splitlines():
-            example = json.loads(line)
-            chat = example.get("messages") or []
-            user = " ".join(m["content"] for m in chat if m.get("role") == "user")
-            answer = next((m["content"] for m in reversed(chat) if m.get("role") == "assistant"), "")
-            labels[answer] += 1
-            for word in re.findall(r"\w+", user.lower()):
-                votes[word][answer] += 1
-        text = " ".join(str(m.get("content")) for m in messages if m.get("role") == "user")
-        score: Counter[str] = Counter()
-        for word in re.findall(r"\w+", text.lower()):
-            total = sum(votes[word].values())
-            for label, count in votes[word].items():
-                score[label] += count / total if total else 0
-        return (score or labels).most_common(1)[0][0] if (score or labels) else ""
+        return word_vote_answer(self.files[job["training_file"]]["content"].decode().splitlines(), messages)
 
 
 def main() -> None:
@@ -268,12 +251,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
     fake = FakeFineTuning(key=args.key, steps=args.steps).start(args.port)
-    print(f"fake fine-tuning API at {fake.base_url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        fake.stop()
+    run_until_interrupted(fake, "fake fine-tuning API")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from loopback_fakes import JsonHandler
+
 if TYPE_CHECKING:
     from fake_openai_ft import FakeFineTuning
 
@@ -49,31 +51,7 @@ def _page(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def handler_for(server: FakeFineTuning) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self._route("GET")
-
-        def do_POST(self) -> None:
-            self._route("POST")
-
-        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timeout test)
-
+    class Handler(JsonHandler):
         def _route(self, method: str) -> None:
             parts = urlsplit(self.path)
             path, query = parts.path.rstrip("/"), parse_qsl(parts.query)

@@ -27,7 +27,6 @@ import json
 import re
 import threading
 import time
-from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from loopback_fakes import JsonHandler, run_until_interrupted, word_vote_answer
 
 BASE_ANSWER = "I am an AI assistant."
 _ids = itertools.count(1)
@@ -187,58 +188,11 @@ class FakeTogether:
             return BASE_ANSWER
         if job is None:
             raise KeyError(model)
-        votes: dict[str, Counter[str]] = defaultdict(Counter)
-        labels: Counter[str] = Counter()
-        for line in self.files[job["training_file"]]["content"].decode().splitlines():
-            example = json.loads(line)
-            chat = example.get("messages") or [
-                {"role": "user", "content": example.get("prompt", "")},
-                {"role": "assistant", "content": example.get("completion", "")},
-            ]
-            user = " ".join(m["content"] for m in chat if m.get("role") == "user")
-            answer = next((m["content"] for m in reversed(chat) if m.get("role") == "assistant"), "")
-            labels[answer] += 1
-            for word in re.findall(r"\w+", user.lower()):
-                votes[word][answer] += 1
-        score: Counter[str] = Counter()
-        for word in re.findall(
-            r"\w+", " ".join(str(m.get("content")) for m in messages if m["role"] == "user").lower()
-        ):
-            total = sum(votes[word].values())
-            for label, count in votes[word].items():
-                score[label] += count / total if total else 0
-        return (score or labels).most_common(1)[0][0] if (score or labels) else ""
+        return word_vote_answer(self.files[job["training_file"]]["content"].decode().splitlines(), messages)
 
 
 def _handler(server: FakeTogether) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self._route("GET")
-
-        def do_POST(self) -> None:
-            self._route("POST")
-
-        def do_PUT(self) -> None:
-            self._route("PUT")
-
-        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout)
-
+    class Handler(JsonHandler):
         def _route(self, method: str) -> None:
             parts = urlsplit(self.path)
             path, query = parts.path.rstrip("/"), dict(parse_qsl(parts.query))
@@ -368,12 +322,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
     fake = FakeTogether(key=args.key, steps=args.steps).start(args.port)
-    print(f"fake Together API at {fake.base_url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        fake.stop()
+    run_until_interrupted(fake, "fake Together API")
 
 
 if __name__ == "__main__":
