@@ -151,6 +151,9 @@ DOUBT = 0.1
 BROAD_RULES = frozenset({"train", "go", "inspect", "status", "evaluate", "list_runs", "stop", "deploy"})
 NOT_A_REQUEST = "other"
 SHELL_LINE = re.compile(r"\b[A-Z][A-Z0-9_]+=\S")
+# A message of one word ("status", "stop", "go") that a keyword rule matched is as precise as a command gets: it
+# stands without loading the model, so the first "status" after a start answers at once.
+ONE_WORD = re.compile(r"^\W*[a-z]+\W*$")
 # A reply that opens with a refusal ("nah", "not yet", "don't") never says yes to a plan, however close it is to one.
 REFUSAL = re.compile(r"^\W*(no|nah|nope|not|don'?t|never|wait|hold on)\b", re.IGNORECASE)
 YES = "go"
@@ -171,6 +174,8 @@ def decide(message: str, by_rules: str) -> Decision:
     if (by_rules != "unknown" and by_rules not in BROAD_RULES) or not WORD.search(message.lower()):
         return Decision(by_rules)
     if SHELL_LINE.search(message):  # "export OPENAI_API_KEY=sk-...": a pasted shell line, not a request
+        return Decision(by_rules)
+    if by_rules in BROAD_RULES and ONE_WORD.match(message.lower()):
         return Decision(by_rules)
     ranking = rank(message)
     if by_rules in BROAD_RULES and ranking.score(by_rules) >= DOUBT:

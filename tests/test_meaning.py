@@ -93,6 +93,10 @@ def test_meaning_decides_only_what_the_rules_leave_open(monkeypatch: pytest.Monk
     assert classify("stop serving run 2").name == "undeploy"
     assert classify("use 5 epochs").name == "settings"
     assert classify("treat it as regression").settings == {"data_task": "regression"}
+    # ... and a one-word command a keyword rule matched stands without asking the model at all.
+    monkeypatch.setattr(meaning, "rank", lambda message: pytest.fail(f"the model was asked about {message!r}"))
+    assert [classify(word).name for word in ("status", "Stop!", "go")] == ["status", "stop", "go"]
+    monkeypatch.setattr(meaning, "rank", lambda message: sure)
     small_talk = _fixed([("other", 0.7), ("help", 0.2), ("go", 0.1)])
     monkeypatch.setattr(meaning, "rank", lambda message: small_talk)
     assert classify("lovely weather").name == "unknown"
